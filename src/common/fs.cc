@@ -1,0 +1,119 @@
+// Filesystem helpers; every failure carries the path and errno.
+#include "common/fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "common/unique_fd.h"
+
+namespace berth {
+
+absl::Status makeDirs(const std::string& path, mode_t mode) {
+  if (path.empty()) return absl::InvalidArgumentError("empty directory path");
+  std::string cur;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    cur = path.substr(0, pos);
+    if (cur.empty() || cur == "/") continue;
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
+      return lastErrnoStatus(absl::StrCat("create directory ", cur));
+    }
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return lastErrnoStatus(absl::StrCat("stat ", path));
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> readFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return lastErrnoStatus(absl::StrCat("open ", path));
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return lastErrnoStatus(absl::StrCat("read ", path));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+absl::Status writeFileAtomic(const std::string& path, std::string_view data, mode_t mode) {
+  std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd.valid()) return lastErrnoStatus(absl::StrCat("create ", tmp));
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd.get(), data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      absl::Status st = lastErrnoStatus(absl::StrCat("write ", tmp));
+      ::unlink(tmp.c_str());
+      return st;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0 || ::fchmod(fd.get(), mode) != 0) {
+    absl::Status st = lastErrnoStatus(absl::StrCat("sync ", tmp));
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    absl::Status st = lastErrnoStatus(absl::StrCat("rename ", tmp, " to ", path));
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status removeAll(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return errnoStatus(ec.value(), absl::StrCat("remove ", path));
+  return absl::OkStatus();
+}
+
+}  // namespace berth
+
+namespace berth {
+
+absl::StatusOr<std::string> findExecutable(const std::string& name) {
+  if (name.empty()) return absl::InvalidArgumentError("empty program name");
+  if (name.find('/') != std::string::npos) {
+    if (::access(name.c_str(), X_OK) == 0) return name;
+    return lastErrnoStatus(absl::StrCat("program ", name));
+  }
+  const char* env = ::getenv("PATH");
+  std::string path = absl::StrCat(env != nullptr ? env : "", ":/usr/sbin:/usr/bin:/sbin:/bin");
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    start = end + 1;
+    if (dir.empty()) continue;
+    std::string candidate = absl::StrCat(dir, "/", name);
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("program \"", name, "\" not found in PATH"));
+}
+
+}  // namespace berth

@@ -1,0 +1,36 @@
+// Small filesystem helpers used across berth (directories, whole-file reads, atomic writes).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace berth {
+
+// Creates `path` and its missing parents with `mode`; an existing directory is left as it is.
+[[nodiscard]] absl::Status makeDirs(const std::string& path, mode_t mode);
+
+// Reads a whole file.
+[[nodiscard]] absl::StatusOr<std::string> readFile(const std::string& path);
+
+// Writes `data` to a temp file beside `path`, fsyncs it and renames it over `path`.
+[[nodiscard]] absl::Status writeFileAtomic(const std::string& path, std::string_view data,
+                                           mode_t mode);
+
+// Removes `path` and everything below it; a missing path is not an error.
+[[nodiscard]] absl::Status removeAll(const std::string& path);
+
+}  // namespace berth
+
+namespace berth {
+
+// Resolves a program name the way execvp would (absolute or relative paths are checked as
+// they are; bare names are searched on PATH, then in /usr/sbin, /usr/bin, /sbin, /bin).
+// NotFound names the program.
+[[nodiscard]] absl::StatusOr<std::string> findExecutable(const std::string& name);
+
+}  // namespace berth

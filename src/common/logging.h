@@ -1,0 +1,34 @@
+// One logger per component, all writing to stderr in text or JSON lines.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "fmt/format.h"
+#include "spdlog/spdlog.h"
+
+// Debian's Abseil has its own string_view type (not std::string_view); let fmt print it, so that
+// `log->info("{}", status.message())` works.
+template <>
+struct fmt::formatter<absl::string_view> : fmt::formatter<fmt::string_view> {
+  template <typename Ctx>
+  auto format(absl::string_view s, Ctx& ctx) const {
+    return fmt::formatter<fmt::string_view>::format(fmt::string_view(s.data(), s.size()), ctx);
+  }
+};
+
+namespace berth::logging {
+
+enum class Format { kText, kJson };
+
+// Configures every logger (existing and future). Level is one of trace, debug, info, warn,
+// error; anything else is InvalidArgument.
+[[nodiscard]] absl::Status init(absl::string_view level, Format format);
+
+// The logger for `component` (e.g. "cri", "store"); created on first use.
+std::shared_ptr<spdlog::logger> get(const std::string& component);
+
+}  // namespace berth::logging
