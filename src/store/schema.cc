@@ -1,0 +1,124 @@
+// Schema migrations. Rows keep indexed fields in real columns and everything else in a JSON
+// `data` column, so new record fields need no migration; steps here are for new tables,
+// columns that must be queried, and indexes.
+#include "store/schema.h"
+
+#include <sqlite3.h>
+
+#include <array>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/status.h"
+#include "store/internal.h"
+
+namespace berth::store {
+namespace {
+
+struct Migration {
+  int version;
+  absl::string_view what;
+  absl::string_view sql;
+};
+
+// Append only: a released step is never edited, since databases in the field already ran it.
+constexpr auto kMigrations = std::to_array<Migration>({
+    {1, "base tables", R"sql(
+      CREATE TABLE sandboxes (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,
+        config BLOB NOT NULL,
+        data TEXT NOT NULL
+      );
+      CREATE TABLE containers (
+        id TEXT PRIMARY KEY,
+        sandbox_id TEXT NOT NULL REFERENCES sandboxes(id),
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,
+        config BLOB NOT NULL,
+        data TEXT NOT NULL
+      );
+      CREATE INDEX containers_sandbox_id ON containers(sandbox_id);
+      CREATE TABLE images (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+      );
+      CREATE TABLE image_refs (
+        reference TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images(id)
+      );
+      CREATE TABLE names (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL
+      );
+    )sql"},
+    {2, "snapshots table, image_refs by image", R"sql(
+      CREATE TABLE snapshots (
+        key TEXT PRIMARY KEY,
+        parent TEXT REFERENCES snapshots(key),
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL
+      );
+      CREATE INDEX snapshots_parent ON snapshots(parent);
+      CREATE INDEX image_refs_image_id ON image_refs(image_id);
+    )sql"},
+});
+
+static_assert(kMigrations.size() == kSchemaVersion, "one migration step per version");
+
+absl::StatusOr<int64_t> userVersion(Database& db) { return db.queryInt("PRAGMA user_version"); }
+
+absl::Status refuseNewer(int64_t version) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("schema version ", version, " is newer than version ", kSchemaVersion,
+                   " known to this berth; refusing to open it (downgrade is not supported)"));
+}
+
+absl::Status configure(Database& db) {
+  // Without this, a second opener (e.g. a debugging sqlite3 shell) fails writers at once.
+  BERTH_RETURN_IF_ERROR(
+      sqliteStatus(db.handle(), sqlite3_busy_timeout(db.handle(), 5000), "set busy timeout"));
+  BERTH_ASSIGN_OR_RETURN(std::string mode, db.queryText("PRAGMA journal_mode = WAL"));
+  if (mode != "wal") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot enable WAL journal (got \"", mode, "\")"));
+  }
+  // FULL: a commit is on disk before we acknowledge it, so kill -9 or power loss keeps it.
+  BERTH_RETURN_IF_ERROR(db.exec("PRAGMA synchronous = FULL"));
+  return db.exec("PRAGMA foreign_keys = ON");
+}
+
+absl::Status runStep(Database& db, const Migration& step) {
+  BERTH_ASSIGN_OR_RETURN(Transaction tx, Transaction::begin(db));
+  // Re-read inside the transaction: another opener may have migrated meanwhile.
+  BERTH_ASSIGN_OR_RETURN(int64_t current, userVersion(db));
+  if (current >= step.version) return absl::OkStatus();
+  BERTH_RETURN_IF_ERROR(db.exec(step.sql));
+  BERTH_RETURN_IF_ERROR(db.exec(absl::StrCat("PRAGMA user_version = ", step.version)));
+  return tx.commit();
+}
+
+}  // namespace
+
+absl::Status initializeSchema(Database& db) {
+  // Check before configure(): switching to WAL would already write to a newer database.
+  BERTH_ASSIGN_OR_RETURN(int64_t version, userVersion(db));
+  if (version > kSchemaVersion) return refuseNewer(version);
+  BERTH_RETURN_IF_ERROR(configure(db));
+
+  for (const Migration& step : kMigrations) {
+    if (step.version <= version) continue;
+    absl::Status status = runStep(db, step);
+    if (!status.ok()) {
+      return annotate(
+          status, absl::StrCat("migrate to schema version ", step.version, " (", step.what, ")"));
+    }
+    storeLog()->info("migrated {} to schema version {} ({})", db.path(), step.version, step.what);
+  }
+  BERTH_ASSIGN_OR_RETURN(version, userVersion(db));
+  if (version > kSchemaVersion) return refuseNewer(version);
+  return absl::OkStatus();
+}
+
+}  // namespace berth::store

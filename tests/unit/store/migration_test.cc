@@ -1,0 +1,148 @@
+// Tests for schema versions: migrating an older database forward with its data, refusing a
+// newer one, and decoding rows written with fewer or more fields than this code knows.
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "store/schema.h"
+#include "store/store.h"
+#include "test_util.h"
+
+namespace berth::store::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Schema version 1 exactly as berth 0.1 wrote it. Frozen on purpose: this is what databases
+// in the field contain, whatever the migration code says today.
+constexpr absl::string_view kSchemaV1 = R"sql(
+  CREATE TABLE sandboxes (id TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL,
+                          config BLOB NOT NULL, data TEXT NOT NULL);
+  CREATE TABLE containers (id TEXT PRIMARY KEY,
+                           sandbox_id TEXT NOT NULL REFERENCES sandboxes(id),
+                           name TEXT NOT NULL, state TEXT NOT NULL, config BLOB NOT NULL,
+                           data TEXT NOT NULL);
+  CREATE INDEX containers_sandbox_id ON containers(sandbox_id);
+  CREATE TABLE images (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+  CREATE TABLE image_refs (reference TEXT PRIMARY KEY,
+                           image_id TEXT NOT NULL REFERENCES images(id));
+  CREATE TABLE names (name TEXT PRIMARY KEY, owner TEXT NOT NULL);
+  PRAGMA user_version = 1;
+)sql";
+
+// Rows as an older berth wrote them: some fields missing, one it no longer knows.
+constexpr absl::string_view kDataV1 = R"sql(
+  INSERT INTO sandboxes VALUES ('sb1', 'web_default_u1_0', 'not_ready', x'0a0b00ff',
+    '{"metadata":{"name":"web","uid":"u1","namespace":"default","attempt":0},
+      "runtime_handler":"runc","pid":77,"labels":{"app":"web"},"retired_field":[1,2,3]}');
+  INSERT INTO containers VALUES ('ct1', 'sb1', 'app_web_0', 'exited', x'',
+    '{"metadata":{"name":"app","attempt":0},"exit_code":3,"image_ref":"busybox"}');
+  INSERT INTO images VALUES ('sha256:i1', '{"size":1234,"layers":["sha256:l1"]}');
+  INSERT INTO image_refs VALUES ('busybox:latest', 'sha256:i1');
+  INSERT INTO names VALUES ('web_default_u1_0', 'sb1'), ('app_web_0', 'ct1');
+)sql";
+
+TEST(MigrationTest, VersionOneDatabaseIsMigratedWithItsData) {
+  TempDir dir;
+  std::string path = dir.file("store.db");
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec(std::string(kSchemaV1)), "");
+    ASSERT_EQ(raw.exec(std::string(kDataV1)), "");
+  }
+  absl::StatusOr<std::unique_ptr<Store>> opened = Store::open(path);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  Store& store = **opened;
+
+  SandboxPtr sandbox = *store.getSandbox("sb1");
+  EXPECT_EQ(sandbox->name, "web_default_u1_0");
+  EXPECT_EQ(sandbox->state, SandboxState::kNotReady);
+  EXPECT_EQ(sandbox->metadata, (SandboxMetadata{"web", "u1", "default", 0}));
+  EXPECT_EQ(sandbox->pid, 77);
+  EXPECT_EQ(sandbox->config_bytes, std::string("\x0a\x0b\x00\xff", 4));
+  EXPECT_EQ(sandbox->labels.at("app"), "web");
+  EXPECT_EQ(sandbox->sandboxer, "");  // missing → default
+  EXPECT_TRUE(sandbox->ips.empty());
+
+  ContainerPtr container = *store.getContainer("ct1");
+  EXPECT_EQ(container->sandbox_id, "sb1");
+  EXPECT_EQ(container->state, ContainerState::kExited);
+  EXPECT_EQ(container->exit_code, 3);
+  EXPECT_FALSE(container->removing);
+
+  ImagePtr image = *store.getImageByRef("busybox:latest");
+  EXPECT_EQ(image->id, "sha256:i1");
+  EXPECT_EQ(image->size, 1234u);
+  EXPECT_THAT(image->layers, ElementsAre("sha256:l1"));
+  EXPECT_EQ(*store.nameOwner("app_web_0"), "ct1");
+
+  // What version 2 added works, and the old data can still change.
+  ASSERT_TRUE(store.createSnapshot(fullSnapshot("s1", "", SnapshotKind::kCommitted)).ok());
+  ASSERT_TRUE(store.deleteContainer("ct1").ok());
+  ASSERT_TRUE(store.deleteSandbox("sb1").ok());
+  opened->reset();
+
+  RawDb raw(path);
+  EXPECT_EQ(raw.query("PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(raw.query("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.query("SELECT count(*) FROM snapshots"), "1");
+  EXPECT_EQ(raw.query("SELECT count(*) FROM names"), "0");
+  EXPECT_EQ(raw.query("SELECT count(*) FROM sqlite_master WHERE name = 'image_refs_image_id'"),
+            "1");
+}
+
+TEST(MigrationTest, EmptyFileGetsTheLatestSchema) {
+  TempDir dir;
+  std::string path = dir.file("store.db");
+  ASSERT_TRUE(Store::open(path).ok());
+  ASSERT_TRUE(Store::open(path).ok());  // reopening an up-to-date database is a no-op
+  RawDb raw(path);
+  EXPECT_EQ(raw.query("PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(raw.query("PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(raw.query("PRAGMA foreign_key_check"), "");
+}
+
+TEST(MigrationTest, NewerDatabaseIsRefusedAndLeftAlone) {
+  TempDir dir;
+  std::string path = dir.file("store.db");
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec("CREATE TABLE future (x); PRAGMA user_version = 99;"), "");
+  }
+  absl::StatusOr<std::unique_ptr<Store>> opened = Store::open(path);
+  ASSERT_EQ(opened.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(opened.status().message(), HasSubstr("99"));
+  EXPECT_THAT(opened.status().message(), HasSubstr(path));
+
+  RawDb raw(path);
+  EXPECT_EQ(raw.query("PRAGMA user_version"), "99");
+  EXPECT_EQ(raw.query("PRAGMA journal_mode"), "delete");  // not even switched to WAL
+}
+
+TEST(MigrationTest, UnreadableRowNamesTheObject) {
+  TempDir dir;
+  std::string path = dir.file("store.db");
+  ASSERT_TRUE(Store::open(path).ok());
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec("INSERT INTO sandboxes VALUES ('sb-bad', 'n', 'ready', x'', "
+                       "'{\"pid\":\"not a number\"}')"),
+              "");
+  }
+  absl::StatusOr<std::unique_ptr<Store>> opened = Store::open(path);
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(opened.status().message(), HasSubstr("pod sandbox \"sb-bad\""));
+
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec("UPDATE sandboxes SET state = 'dancing', data = '{}'"), "");
+  }
+  opened = Store::open(path);
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(opened.status().message(), HasSubstr("dancing"));
+}
+
+}  // namespace
+}  // namespace berth::store::testing
