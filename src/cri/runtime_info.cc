@@ -1,0 +1,57 @@
+// Runtime identity and readiness, answered from memory.
+#include "cri/runtime_info.h"
+
+#include "common/build_info.h"
+
+namespace berth::cri {
+namespace {
+
+// The CRI API version this server speaks (kubelet reads it as the `version` field).
+constexpr const char* kKubeletApiVersion = "0.1.0";
+
+void addCondition(v1::RuntimeStatus* status, const std::string& type, const Condition& c) {
+  auto* cond = status->add_conditions();
+  cond->set_type(type);
+  cond->set_status(c.ready);
+  if (!c.ready) {
+    cond->set_reason(c.reason);
+    cond->set_message(c.message);
+  }
+}
+
+}  // namespace
+
+absl::Status RuntimeInfo::version(const v1::VersionRequest& /*req*/,
+                                  v1::VersionResponse* resp) const {
+  resp->set_version(kKubeletApiVersion);
+  resp->set_runtime_name(kRuntimeName);
+  resp->set_runtime_version(kVersion);
+  resp->set_runtime_api_version(kCriApiVersion);
+  return absl::OkStatus();
+}
+
+absl::Status RuntimeInfo::status(const v1::StatusRequest& req, v1::StatusResponse* resp) const {
+  auto* status = resp->mutable_status();
+  addCondition(status, "RuntimeReady", options_.runtime_ready());
+  addCondition(status, "NetworkReady", options_.network_ready());
+  // The default handler is also listed under the empty name, which is what kubelet sends.
+  auto* def = resp->add_runtime_handlers();
+  def->set_name("");
+  def->mutable_features();
+  for (const auto& name : options_.handler_names) {
+    auto* h = resp->add_runtime_handlers();
+    h->set_name(name);
+    h->mutable_features();
+  }
+  resp->mutable_features();
+  if (req.verbose()) (*resp->mutable_info())["config"] = options_.config_json;
+  return absl::OkStatus();
+}
+
+absl::Status RuntimeInfo::runtimeConfig(const v1::RuntimeConfigRequest& /*req*/,
+                                        v1::RuntimeConfigResponse* resp) const {
+  resp->mutable_linux()->set_cgroup_driver(v1::CgroupDriver::CGROUPFS);
+  return absl::OkStatus();
+}
+
+}  // namespace berth::cri

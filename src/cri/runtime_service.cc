@@ -1,0 +1,79 @@
+// RPC → handler dispatch for RuntimeService and ImageService.
+#include "cri/runtime_service.h"
+
+namespace berth::cri {
+
+// An RPC whose handler is not built yet: it still goes through the wrapper (logged, counted).
+#define BERTH_CRI_NOT_YET(Svc, M)                                                        \
+  grpc::Status Svc::M(grpc::ServerContext*, const v1::M##Request* req, v1::M##Response*) { \
+    return instr_.run(#M, *req, [] { return Instrumented::unimplemented(#M); });          \
+  }
+#define BERTH_CRI_STREAM_NOT_YET(Svc, M, Req, Resp)                                      \
+  grpc::Status Svc::M(grpc::ServerContext*, const v1::Req* req, grpc::ServerWriter<v1::Resp>*) { \
+    return instr_.run(#M, *req, [] { return Instrumented::unimplemented(#M); });          \
+  }
+
+grpc::Status RuntimeServiceImpl::Version(grpc::ServerContext*, const v1::VersionRequest* req,
+                                         v1::VersionResponse* resp) {
+  return instr_.run("Version", *req, [&] { return h_.info->version(*req, resp); });
+}
+
+grpc::Status RuntimeServiceImpl::Status(grpc::ServerContext*, const v1::StatusRequest* req,
+                                        v1::StatusResponse* resp) {
+  return instr_.run("Status", *req, [&] { return h_.info->status(*req, resp); });
+}
+
+grpc::Status RuntimeServiceImpl::RuntimeConfig(grpc::ServerContext*,
+                                               const v1::RuntimeConfigRequest* req,
+                                               v1::RuntimeConfigResponse* resp) {
+  return instr_.run("RuntimeConfig", *req, [&] { return h_.info->runtimeConfig(*req, resp); });
+}
+
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, RunPodSandbox)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, StopPodSandbox)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, RemovePodSandbox)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, PodSandboxStatus)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListPodSandbox)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, CreateContainer)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, StartContainer)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, StopContainer)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, RemoveContainer)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListContainers)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, ContainerStatus)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, UpdateContainerResources)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, ReopenContainerLog)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, ExecSync)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, Exec)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, Attach)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, PortForward)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, ContainerStats)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListContainerStats)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, PodSandboxStats)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListPodSandboxStats)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, UpdateRuntimeConfig)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, CheckpointContainer)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListMetricDescriptors)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListPodSandboxMetrics)
+BERTH_CRI_NOT_YET(RuntimeServiceImpl, UpdatePodSandboxResources)
+BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, GetContainerEvents, GetEventsRequest,
+                         ContainerEventResponse)
+BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxes, StreamPodSandboxesRequest,
+                         StreamPodSandboxesResponse)
+BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamContainers, StreamContainersRequest,
+                         StreamContainersResponse)
+BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamContainerStats, StreamContainerStatsRequest,
+                         StreamContainerStatsResponse)
+BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxStats, StreamPodSandboxStatsRequest,
+                         StreamPodSandboxStatsResponse)
+BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxMetrics,
+                         StreamPodSandboxMetricsRequest, StreamPodSandboxMetricsResponse)
+
+BERTH_CRI_NOT_YET(ImageServiceImpl, ListImages)
+BERTH_CRI_NOT_YET(ImageServiceImpl, ImageStatus)
+BERTH_CRI_NOT_YET(ImageServiceImpl, PullImage)
+BERTH_CRI_NOT_YET(ImageServiceImpl, RemoveImage)
+BERTH_CRI_NOT_YET(ImageServiceImpl, ImageFsInfo)
+BERTH_CRI_STREAM_NOT_YET(ImageServiceImpl, StreamImages, StreamImagesRequest,
+                         StreamImagesResponse)
+
+}  // namespace berth::cri

@@ -1,0 +1,97 @@
+// runtime.v1.RuntimeService on gRPC: a thin adapter that sends every RPC through the
+// instrumented wrapper to the handler that owns it. RPCs not built yet answer UNIMPLEMENTED.
+#pragma once
+
+#include "cri/instrumented.h"
+#include "cri/runtime_info.h"
+#include "runtime/v1/api.h"
+
+namespace berth::cri {
+
+// The handlers the service dispatches to; each is owned by the daemon and outlives the server.
+struct RuntimeHandlers {
+  const RuntimeInfo* info = nullptr;
+};
+
+#define BERTH_CRI_UNARY(M)                                                      \
+  grpc::Status M(grpc::ServerContext* ctx, const v1::M##Request* req, v1::M##Response* resp) \
+      override
+#define BERTH_CRI_STREAM(M, Req, Resp)                                                   \
+  grpc::Status M(grpc::ServerContext* ctx, const v1::Req* req, grpc::ServerWriter<v1::Resp>* w) \
+      override
+
+// Called concurrently by gRPC's server threads.
+class RuntimeServiceImpl final : public v1::RuntimeService::Service {
+ public:
+  RuntimeServiceImpl(const Instrumented& instrumented, RuntimeHandlers handlers)
+      : instr_(instrumented), h_(handlers) {}
+
+  BERTH_CRI_UNARY(Version);
+  BERTH_CRI_UNARY(RunPodSandbox);
+  BERTH_CRI_UNARY(StopPodSandbox);
+  BERTH_CRI_UNARY(RemovePodSandbox);
+  BERTH_CRI_UNARY(PodSandboxStatus);
+  BERTH_CRI_UNARY(ListPodSandbox);
+  BERTH_CRI_UNARY(CreateContainer);
+  BERTH_CRI_UNARY(StartContainer);
+  BERTH_CRI_UNARY(StopContainer);
+  BERTH_CRI_UNARY(RemoveContainer);
+  BERTH_CRI_UNARY(ListContainers);
+  BERTH_CRI_UNARY(ContainerStatus);
+  BERTH_CRI_UNARY(UpdateContainerResources);
+  BERTH_CRI_UNARY(ReopenContainerLog);
+  BERTH_CRI_UNARY(ExecSync);
+  BERTH_CRI_UNARY(Exec);
+  BERTH_CRI_UNARY(Attach);
+  BERTH_CRI_UNARY(PortForward);
+  BERTH_CRI_UNARY(ContainerStats);
+  BERTH_CRI_UNARY(ListContainerStats);
+  BERTH_CRI_UNARY(PodSandboxStats);
+  BERTH_CRI_UNARY(ListPodSandboxStats);
+  BERTH_CRI_UNARY(UpdateRuntimeConfig);
+  BERTH_CRI_UNARY(Status);
+  BERTH_CRI_UNARY(CheckpointContainer);
+  BERTH_CRI_STREAM(GetContainerEvents, GetEventsRequest, ContainerEventResponse);
+  BERTH_CRI_UNARY(ListMetricDescriptors);
+  BERTH_CRI_UNARY(ListPodSandboxMetrics);
+  BERTH_CRI_UNARY(RuntimeConfig);
+  BERTH_CRI_UNARY(UpdatePodSandboxResources);
+  BERTH_CRI_STREAM(StreamPodSandboxes, StreamPodSandboxesRequest, StreamPodSandboxesResponse);
+  BERTH_CRI_STREAM(StreamContainers, StreamContainersRequest, StreamContainersResponse);
+  BERTH_CRI_STREAM(StreamContainerStats, StreamContainerStatsRequest,
+                   StreamContainerStatsResponse);
+  BERTH_CRI_STREAM(StreamPodSandboxStats, StreamPodSandboxStatsRequest,
+                   StreamPodSandboxStatsResponse);
+  BERTH_CRI_STREAM(StreamPodSandboxMetrics, StreamPodSandboxMetricsRequest,
+                   StreamPodSandboxMetricsResponse);
+
+ private:
+  const Instrumented& instr_;
+  RuntimeHandlers h_;
+};
+
+// The handlers ImageService dispatches to (filled in as images are built).
+struct ImageHandlers {};
+
+// Called concurrently by gRPC's server threads.
+class ImageServiceImpl final : public v1::ImageService::Service {
+ public:
+  ImageServiceImpl(const Instrumented& instrumented, ImageHandlers handlers)
+      : instr_(instrumented), h_(handlers) {}
+
+  BERTH_CRI_UNARY(ListImages);
+  BERTH_CRI_UNARY(ImageStatus);
+  BERTH_CRI_UNARY(PullImage);
+  BERTH_CRI_UNARY(RemoveImage);
+  BERTH_CRI_UNARY(ImageFsInfo);
+  BERTH_CRI_STREAM(StreamImages, StreamImagesRequest, StreamImagesResponse);
+
+ private:
+  const Instrumented& instr_;
+  [[maybe_unused]] ImageHandlers h_;
+};
+
+#undef BERTH_CRI_UNARY
+#undef BERTH_CRI_STREAM
+
+}  // namespace berth::cri

@@ -1,0 +1,298 @@
+// Config keys are described once in tables below; parsing, printing and JSON all walk them,
+// so a key cannot be parsed but left out of the printed defaults (or the other way round).
+#include "daemon/config.h"
+
+#include <limits>
+#include <sstream>
+#include <variant>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/fs.h"
+#include "common/status.h"
+#include "toml++/toml.h"
+
+namespace berth::daemon {
+namespace {
+
+using FieldRef = std::variant<std::string*, int*>;
+
+template <typename Owner>
+struct FieldDef {
+  std::string_view key;
+  std::string_view comment;
+  FieldRef (*ref)(Owner&);
+};
+
+struct TableDef {
+  std::string_view name;  // "" for the top level
+  std::vector<FieldDef<Config>> fields;
+};
+
+const std::vector<TableDef>& configTables() {
+  static const std::vector<TableDef> tables = {
+      {"",
+       {
+           {"root", "Persistent state: metadata store, images, snapshots.",
+            [](Config& c) -> FieldRef { return &c.root; }},
+           {"state", "Runtime state that does not survive a reboot: sockets, shim folders.",
+            [](Config& c) -> FieldRef { return &c.state; }},
+       }},
+      {"grpc",
+       {
+           {"address", "Unix socket serving the CRI (created mode 0660).",
+            [](Config& c) -> FieldRef { return &c.grpc.address; }},
+           {"gid", "Group owning the socket (0: root only).",
+            [](Config& c) -> FieldRef { return &c.grpc.gid; }},
+           {"max_recv_message_size", "Largest request accepted, in bytes.",
+            [](Config& c) -> FieldRef { return &c.grpc.max_recv_message_size; }},
+           {"shutdown_timeout_seconds", "On SIGTERM, how long in-flight calls may finish.",
+            [](Config& c) -> FieldRef { return &c.grpc.shutdown_timeout_seconds; }},
+       }},
+      {"log",
+       {
+           {"level", "One of trace, debug, info, warn, error.",
+            [](Config& c) -> FieldRef { return &c.log.level; }},
+           {"format", "text or json (one JSON object per line).",
+            [](Config& c) -> FieldRef { return &c.log.format; }},
+       }},
+      {"cri",
+       {
+           {"sandbox_image", "Pause image for pods; empty runs the built-in berth-pause.",
+            [](Config& c) -> FieldRef { return &c.cri.sandbox_image; }},
+           {"default_runtime_handler", "Handler used when a pod names none.",
+            [](Config& c) -> FieldRef { return &c.cri.default_runtime_handler; }},
+       }},
+  };
+  return tables;
+}
+
+const std::vector<FieldDef<RuntimeHandler>>& runtimeFields() {
+  static const std::vector<FieldDef<RuntimeHandler>> fields = {
+      {"runtime_type", "Runtime type reported in verbose info.",
+       [](RuntimeHandler& r) -> FieldRef { return &r.runtime_type; }},
+      {"runtime_path", "OCI runtime binary (runc, crun, or an absolute path).",
+       [](RuntimeHandler& r) -> FieldRef { return &r.runtime_path; }},
+      {"runtime_root", "The runtime's --root; empty means <state>/runtime/<handler>.",
+       [](RuntimeHandler& r) -> FieldRef { return &r.runtime_root; }},
+      {"sandboxer", "Sandbox controller running this handler's pods.",
+       [](RuntimeHandler& r) -> FieldRef { return &r.sandboxer; }},
+  };
+  return fields;
+}
+
+std::string join(std::string_view a, std::string_view b) {
+  std::string out(a);
+  if (!out.empty()) out.push_back('.');
+  out.append(b);
+  return out;
+}
+
+absl::Status setField(const FieldRef& ref, const toml::node& node, const std::string& key) {
+  if (auto* s = std::get_if<std::string*>(&ref)) {
+    const auto* v = node.as_string();
+    if (v == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("config key \"", key, "\" must be a string"));
+    }
+    **s = v->get();
+    return absl::OkStatus();
+  }
+  const auto* v = node.as_integer();
+  if (v == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("config key \"", key, "\" must be an integer"));
+  }
+  int64_t x = v->get();
+  if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat("config key \"", key, "\" is out of range"));
+  }
+  *std::get<int*>(ref) = static_cast<int>(x);
+  return absl::OkStatus();
+}
+
+template <typename Owner>
+absl::Status applyFields(const toml::table& table, const std::vector<FieldDef<Owner>>& fields,
+                         Owner& owner, std::string_view prefix,
+                         const std::vector<std::string_view>& subtables) {
+  for (const auto& [k, node] : table) {
+    std::string_view key = k.str();
+    bool done = false;
+    for (const auto& f : fields) {
+      if (f.key == key) {
+        BERTH_RETURN_IF_ERROR(setField(f.ref(owner), node, join(prefix, key)));
+        done = true;
+        break;
+      }
+    }
+    for (auto sub : subtables) done = done || sub == key;
+    if (!done) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config key \"", join(prefix, key), "\" is unknown"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string renderValue(const FieldRef& ref) {
+  if (auto* s = std::get_if<std::string*>(&ref)) return nlohmann::json(**s).dump();
+  return std::to_string(*std::get<int*>(ref));
+}
+
+nlohmann::json jsonValue(const FieldRef& ref) {
+  if (auto* s = std::get_if<std::string*>(&ref)) return **s;
+  return *std::get<int*>(ref);
+}
+
+absl::Status checkAbsolute(const std::string& key, const std::string& path) {
+  if (path.empty() || path[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config key \"", key, "\" must be an absolute path, got \"", path, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status badValue(const std::string& key, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat("config key \"", key, "\" ", why));
+}
+
+}  // namespace
+
+absl::StatusOr<Config> parseConfig(const std::string& toml_text, const std::string& source_name) {
+  toml::table doc;
+  try {
+    doc = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return absl::InvalidArgumentError(absl::StrCat("config ", source_name, ":", where.line, ":",
+                                                   where.column, ": ", std::string(e.description())));
+  }
+  Config config;
+  const auto& tables = configTables();
+  std::vector<std::string_view> top_subtables;
+  for (const auto& t : tables) {
+    if (!t.name.empty()) top_subtables.push_back(t.name);
+  }
+  BERTH_RETURN_IF_ERROR(applyFields(doc, tables[0].fields, config, "", top_subtables));
+  for (const auto& t : tables) {
+    if (t.name.empty()) continue;
+    const toml::node* node = doc.get(t.name);
+    if (node == nullptr) continue;
+    const toml::table* sub = node->as_table();
+    if (sub == nullptr) return badValue(std::string(t.name), "must be a table");
+    std::vector<std::string_view> nested;
+    if (t.name == "cri") nested.push_back("runtimes");
+    BERTH_RETURN_IF_ERROR(applyFields(*sub, t.fields, config, t.name, nested));
+    if (t.name != "cri") continue;
+    const toml::node* rt = sub->get("runtimes");
+    if (rt == nullptr) continue;
+    if (!rt->is_table()) return badValue("cri.runtimes", "must be a table of runtime handlers");
+    for (const auto& [name, handler_node] : *rt->as_table()) {
+      std::string prefix = "cri.runtimes." + std::string(name.str());
+      if (!handler_node.is_table()) return badValue(prefix, "must be a table");
+      // A handler named in the file starts from the built-in one of that name, if any.
+      RuntimeHandler handler = config.cri.runtimes[std::string(name.str())];
+      BERTH_RETURN_IF_ERROR(
+          applyFields(*handler_node.as_table(), runtimeFields(), handler, prefix, {}));
+      config.cri.runtimes[std::string(name.str())] = handler;
+    }
+  }
+  BERTH_RETURN_IF_ERROR(validateConfig(config));
+  return config;
+}
+
+absl::StatusOr<Config> loadConfig(const std::string& path, bool must_exist) {
+  auto text = readFile(path);
+  if (!text.ok()) {
+    if (absl::IsNotFound(text.status()) && !must_exist) {
+      Config config;
+      BERTH_RETURN_IF_ERROR(validateConfig(config));
+      return config;
+    }
+    return annotate(text.status(), "read config");
+  }
+  return parseConfig(*text, path);
+}
+
+absl::Status validateConfig(const Config& c) {
+  BERTH_RETURN_IF_ERROR(checkAbsolute("root", c.root));
+  BERTH_RETURN_IF_ERROR(checkAbsolute("state", c.state));
+  BERTH_RETURN_IF_ERROR(checkAbsolute("grpc.address", c.grpc.address));
+  if (c.grpc.address.size() >= 108) {
+    return badValue("grpc.address", "is longer than a unix socket path may be (107 bytes)");
+  }
+  if (c.grpc.gid < 0) return badValue("grpc.gid", "must not be negative");
+  if (c.grpc.max_recv_message_size < 4096) {
+    return badValue("grpc.max_recv_message_size", "must be at least 4096");
+  }
+  if (c.grpc.shutdown_timeout_seconds < 0 || c.grpc.shutdown_timeout_seconds > 3600) {
+    return badValue("grpc.shutdown_timeout_seconds", "must be between 0 and 3600");
+  }
+  static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error"};
+  bool level_ok = false;
+  for (auto l : kLevels) level_ok = level_ok || l == c.log.level;
+  if (!level_ok) {
+    return badValue("log.level", absl::StrCat("must be one of trace, debug, info, warn, error; got \"",
+                                              c.log.level, "\""));
+  }
+  if (c.log.format != "text" && c.log.format != "json") {
+    return badValue("log.format", absl::StrCat("must be text or json; got \"", c.log.format, "\""));
+  }
+  if (c.cri.runtimes.empty()) return badValue("cri.runtimes", "must name at least one handler");
+  if (!c.cri.runtimes.contains(c.cri.default_runtime_handler)) {
+    return badValue("cri.default_runtime_handler",
+                    absl::StrCat("names \"", c.cri.default_runtime_handler,
+                                 "\", which is not in cri.runtimes"));
+  }
+  for (const auto& [name, h] : c.cri.runtimes) {
+    std::string prefix = absl::StrCat("cri.runtimes.", name);
+    if (name.empty()) return badValue(prefix, "has an empty handler name");
+    if (h.runtime_path.empty()) return badValue(prefix + ".runtime_path", "must be set");
+    if (h.sandboxer != "podsandbox") {
+      return badValue(prefix + ".sandboxer",
+                      absl::StrCat("names unknown sandbox controller \"", h.sandboxer,
+                                   "\" (known: podsandbox)"));
+    }
+    if (!h.runtime_root.empty()) {
+      BERTH_RETURN_IF_ERROR(checkAbsolute(prefix + ".runtime_root", h.runtime_root));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string renderConfig(const Config& config) {
+  Config c = config;  // field accessors take a mutable reference
+  std::ostringstream out;
+  out << "# berth configuration. Every key is optional; the values below are the built-in\n"
+      << "# defaults. berthd reads /etc/berth/config.toml unless --config names another file.\n";
+  for (const auto& t : configTables()) {
+    out << "\n";
+    if (!t.name.empty()) out << "[" << t.name << "]\n";
+    for (const auto& f : t.fields) {
+      out << "# " << f.comment << "\n" << f.key << " = " << renderValue(f.ref(c)) << "\n";
+    }
+  }
+  for (auto& [name, handler] : c.cri.runtimes) {
+    out << "\n# Runtime handler \"" << name << "\" (a pod's runtime_handler selects it).\n"
+        << "[cri.runtimes." << name << "]\n";
+    for (const auto& f : runtimeFields()) {
+      out << "# " << f.comment << "\n" << f.key << " = " << renderValue(f.ref(handler)) << "\n";
+    }
+  }
+  return out.str();
+}
+
+nlohmann::json configToJson(const Config& config) {
+  Config c = config;
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& t : configTables()) {
+    nlohmann::json& dst = t.name.empty() ? j : j[std::string(t.name)];
+    for (const auto& f : t.fields) dst[std::string(f.key)] = jsonValue(f.ref(c));
+  }
+  nlohmann::json& runtimes = j["cri"]["runtimes"];
+  runtimes = nlohmann::json::object();
+  for (auto& [name, handler] : c.cri.runtimes) {
+    for (const auto& f : runtimeFields()) runtimes[name][std::string(f.key)] = jsonValue(f.ref(handler));
+  }
+  return j;
+}
+
+}  // namespace berth::daemon

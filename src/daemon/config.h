@@ -1,0 +1,61 @@
+// berthd configuration: built-in defaults, TOML loading with strict key checking, printing.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace berth::daemon {
+
+// One runtime handler (what a pod's `runtime_handler` selects): its sandbox controller and
+// the OCI runtime binary that runs its containers.
+struct RuntimeHandler {
+  std::string runtime_type = "io.containerd.runc.v2";
+  std::string runtime_path;  // binary name (searched on PATH) or absolute path
+  std::string runtime_root;  // the OCI runtime's --root; empty = <state>/runtime/<handler>
+  std::string sandboxer = "podsandbox";
+};
+
+struct Config {
+  std::string root = "/var/lib/berth";
+  std::string state = "/run/berth";
+  struct Grpc {
+    std::string address = "/run/berth/berth.sock";
+    int gid = 0;
+    int max_recv_message_size = 16 * 1024 * 1024;
+    int shutdown_timeout_seconds = 10;
+  } grpc;
+  struct Log {
+    std::string level = "info";
+    std::string format = "text";
+  } log;
+  struct Cri {
+    std::string sandbox_image;  // empty: the built-in berth-pause rootfs
+    std::string default_runtime_handler = "runc";
+    std::map<std::string, RuntimeHandler> runtimes = {
+        {"runc", RuntimeHandler{.runtime_path = "runc"}},
+        {"crun", RuntimeHandler{.runtime_path = "crun"}},
+    };
+  } cri;
+};
+
+// Parses TOML text over the built-in defaults. Unknown keys, wrong types and bad values are
+// InvalidArgument naming the key (e.g. `config key "grpc.adress" is unknown`).
+[[nodiscard]] absl::StatusOr<Config> parseConfig(const std::string& toml_text,
+                                                 const std::string& source_name);
+
+// Loads `path`. A missing file is fine only when `must_exist` is false (defaults are used).
+[[nodiscard]] absl::StatusOr<Config> loadConfig(const std::string& path, bool must_exist);
+
+// Checks values that depend on each other (e.g. the default handler must exist).
+[[nodiscard]] absl::Status validateConfig(const Config& config);
+
+// The complete configuration as TOML, one comment line per key; parseConfig() reads it back.
+std::string renderConfig(const Config& config);
+
+// The effective configuration as JSON (for `Status` verbose info and logs).
+nlohmann::json configToJson(const Config& config);
+
+}  // namespace berth::daemon

@@ -1,0 +1,163 @@
+// Start-up and shutdown of berthd.
+#include "daemon/daemon.h"
+
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/fs.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "common/unique_fd.h"
+
+namespace berth::daemon {
+namespace {
+
+// True when something accepts connections on the unix socket at `path`.
+bool socketInUse(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  path.copy(addr.sun_path, sizeof(addr.sun_path) - 1);
+  return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+}
+
+cri::Condition runtimeCondition(const std::string& binary) {
+  auto found = findExecutable(binary);
+  if (found.ok()) return {.ready = true};
+  return {.ready = false,
+          .reason = "OCIRuntimeNotFound",
+          .message = std::string(found.status().message())};
+}
+
+}  // namespace
+
+Daemon::Daemon(const Config& config) : config_(config), log_(logging::get("daemon")) {}
+
+Daemon::~Daemon() { shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::start(const Config& config) {
+  std::unique_ptr<Daemon> d(new Daemon(config));
+  BERTH_RETURN_IF_ERROR(makeDirs(config.root, 0700));
+  BERTH_RETURN_IF_ERROR(makeDirs(config.state, 0711));
+  auto lock = LockFile::acquire(config.root + "/berthd.lock");
+  if (!lock.ok()) {
+    if (absl::IsFailedPrecondition(lock.status())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("another berthd is already running on root ", config.root, ": ",
+                       lock.status().message()));
+    }
+    return lock.status();
+  }
+  d->lock_.emplace(std::move(*lock));
+
+  auto store = store::Store::open(config.root + "/meta.db");
+  if (!store.ok()) return annotate(store.status(), "open metadata store");
+  d->store_ = std::move(*store);
+
+  BERTH_RETURN_IF_ERROR(d->prepareSocketPath());
+  BERTH_RETURN_IF_ERROR(d->serve());
+  return d;
+}
+
+absl::Status Daemon::prepareSocketPath() {
+  const std::string& path = config_.grpc.address;
+  std::string parent = std::filesystem::path(path).parent_path().string();
+  BERTH_RETURN_IF_ERROR(makeDirs(parent, 0711));
+  struct stat st {};
+  if (::stat(parent.c_str(), &st) != 0) return lastErrnoStatus(absl::StrCat("stat ", parent));
+  if ((st.st_mode & S_IWOTH) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "socket directory ", parent, " is world-writable; refusing to serve the CRI there"));
+  }
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " exists and is not a socket; refusing to replace it"));
+    }
+    if (socketInUse(path)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("socket ", path, " is served by another process"));
+    }
+    log_->info("removing stale socket {}", path);
+    if (::unlink(path.c_str()) != 0) return lastErrnoStatus(absl::StrCat("remove ", path));
+  } else if (errno != ENOENT) {
+    return lastErrnoStatus(absl::StrCat("stat ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::serve() {
+  instrumented_ = std::make_unique<cri::Instrumented>(logging::get("cri"));
+  std::vector<std::string> handler_names;
+  for (const auto& [name, h] : config_.cri.runtimes) handler_names.push_back(name);
+  // Readiness is computed once here, so Status answers from memory.
+  cri::Condition runtime_ready =
+      runtimeCondition(config_.cri.runtimes.at(config_.cri.default_runtime_handler).runtime_path);
+  runtime_info_ = std::make_unique<cri::RuntimeInfo>(cri::RuntimeInfoOptions{
+      .config_json = configToJson(config_).dump(),
+      .handler_names = handler_names,
+      .default_handler = config_.cri.default_runtime_handler,
+      .runtime_ready = [runtime_ready] { return runtime_ready; },
+      .network_ready =
+          [] {
+            return cri::Condition{.ready = false,
+                                  .reason = "NetworkPluginNotReady",
+                                  .message = "cni plugin not initialized"};
+          },
+  });
+  runtime_service_ = std::make_unique<cri::RuntimeServiceImpl>(
+      *instrumented_, cri::RuntimeHandlers{.info = runtime_info_.get()});
+  image_service_ = std::make_unique<cri::ImageServiceImpl>(*instrumented_, cri::ImageHandlers{});
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + config_.grpc.address, grpc::InsecureServerCredentials());
+  builder.SetMaxReceiveMessageSize(config_.grpc.max_recv_message_size);
+  builder.RegisterService(runtime_service_.get());
+  builder.RegisterService(image_service_.get());
+  // The socket must never exist with looser permissions than 0660, not even for a moment.
+  mode_t old_mask = ::umask(0117);
+  server_ = builder.BuildAndStart();
+  ::umask(old_mask);
+  if (!server_) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve the CRI on ", config_.grpc.address, " (see log above)"));
+  }
+  const std::string& path = config_.grpc.address;
+  if (::chown(path.c_str(), 0, static_cast<gid_t>(config_.grpc.gid)) != 0 ||
+      ::chmod(path.c_str(), 0660) != 0) {
+    return lastErrnoStatus(absl::StrCat("set owner and mode of ", path));
+  }
+  log_->info("berth serving runtime.v1 on {} (root {}, state {})", path, config_.root,
+             config_.state);
+  return absl::OkStatus();
+}
+
+void Daemon::shutdown() {
+  if (server_) {
+    log_->info("shutting down: no new calls, {} s for calls in flight",
+               config_.grpc.shutdown_timeout_seconds);
+    instrumented_->beginDrain();
+    bool idle = instrumented_->waitIdle(absl::Now() +
+                                        absl::Seconds(config_.grpc.shutdown_timeout_seconds));
+    if (!idle) log_->warn("calls still in flight after the shutdown timeout; cancelling them");
+    // Nothing of ours runs now; give gRPC a moment to say goodbye to connected clients.
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+    server_->Wait();
+    server_.reset();
+    ::unlink(config_.grpc.address.c_str());
+  }
+  store_.reset();
+  lock_.reset();
+}
+
+}  // namespace berth::daemon

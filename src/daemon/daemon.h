@@ -1,0 +1,50 @@
+// berthd's process-level wiring: directories, the root lock, the store, the CRI server on its
+// unix socket, and an orderly shutdown.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "common/lock_file.h"
+#include "cri/instrumented.h"
+#include "cri/runtime_info.h"
+#include "cri/runtime_service.h"
+#include "daemon/config.h"
+#include "store/store.h"
+
+namespace berth::daemon {
+
+// Owned by main(); start() and shutdown() are called from the main thread only.
+class Daemon {
+ public:
+  // Prepares directories, takes the root lock (a second berthd on the same root is refused),
+  // opens the store and starts serving. Signals must already be blocked in the calling thread
+  // so that gRPC's threads inherit the mask.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Daemon>> start(const Config& config);
+
+  // Stops accepting, lets in-flight calls finish for up to grpc.shutdown_timeout_seconds,
+  // then removes the socket and closes the store.
+  void shutdown();
+
+  ~Daemon();
+
+ private:
+  explicit Daemon(const Config& config);
+  [[nodiscard]] absl::Status prepareSocketPath();
+  [[nodiscard]] absl::Status serve();
+
+  Config config_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::optional<LockFile> lock_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<cri::Instrumented> instrumented_;
+  std::unique_ptr<cri::RuntimeInfo> runtime_info_;
+  std::unique_ptr<cri::RuntimeServiceImpl> runtime_service_;
+  std::unique_ptr<cri::ImageServiceImpl> image_service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace berth::daemon

@@ -1,0 +1,77 @@
+// berthd: the berth CRI daemon.
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "common/build_info.h"
+#include "common/logging.h"
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+
+namespace {
+
+constexpr const char* kDefaultConfigPath = "/etc/berth/config.toml";
+
+int fail(const absl::Status& status) {
+  std::fprintf(stderr, "berthd: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"berthd: a container runtime serving the Kubernetes CRI (runtime.v1)"};
+  std::string config_path;
+  bool print_default = false;
+  bool show_version = false;
+  std::string log_level;
+  app.add_option("-c,--config", config_path, "configuration file (default /etc/berth/config.toml)");
+  app.add_flag("--print-default-config", print_default, "print the default configuration");
+  app.add_flag("-v,--version", show_version, "print the version");
+  app.add_option("--log-level", log_level, "override log.level");
+  CLI11_PARSE(app, argc, argv);
+
+  if (show_version) {
+    std::printf("berthd %s (CRI %s)\n", berth::kVersion, berth::kCriApiVersion);
+    return 0;
+  }
+  if (print_default) {
+    std::fputs(berth::daemon::renderConfig(berth::daemon::Config{}).c_str(), stdout);
+    return 0;
+  }
+
+  bool explicit_config = !config_path.empty();
+  auto config = berth::daemon::loadConfig(explicit_config ? config_path : kDefaultConfigPath,
+                                          explicit_config);
+  if (!config.ok()) return fail(config.status());
+  if (!log_level.empty()) config->log.level = log_level;
+  auto log_status = berth::logging::init(
+      config->log.level,
+      config->log.format == "json" ? berth::logging::Format::kJson : berth::logging::Format::kText);
+  if (!log_status.ok()) return fail(log_status);
+  auto log = berth::logging::get("daemon");
+
+  // Block the shutdown signals before any thread exists; they are taken with sigwait below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto daemon = berth::daemon::Daemon::start(*config);
+  if (!daemon.ok()) {
+    log->error("start-up failed: {}", daemon.status().message());
+    return fail(daemon.status());
+  }
+  int sig = 0;
+  while (sigwait(&signals, &sig) != 0) {
+  }
+  log->info("received signal {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*daemon)->shutdown();
+  daemon->reset();
+  log->info("berthd stopped");
+  return 0;
+}
