@@ -1,0 +1,14 @@
+// berthctl subcommands, grouped by the RPCs they call; each group registers its verbs.
+#pragma once
+
+#include <memory>
+
+#include "CLI/CLI.hpp"
+#include "cli/client.h"
+
+namespace berth::cli {
+
+// `version` and `info`.
+void addRuntimeInfoCommands(CLI::App& app, const GlobalOptions& options, int& exit_code);
+
+}  // namespace berth::cli

@@ -1,0 +1,30 @@
+// berthctl output: protobuf messages and JSON values as JSON, YAML or aligned tables.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
+#include "nlohmann/json.hpp"
+
+namespace berth::cli {
+
+enum class OutputFormat { kTable, kJson, kYaml };
+
+[[nodiscard]] absl::StatusOr<OutputFormat> parseOutputFormat(const std::string& name);
+
+// A message in protobuf's JSON form (camelCase keys, as crictl prints), as a JSON value.
+nlohmann::json messageToJson(const google::protobuf::Message& message);
+
+// Block-style YAML for a JSON value (keys in the value's order; strings quoted when needed).
+std::string toYaml(const nlohmann::json& value);
+
+// Renders `value` as pretty JSON or YAML; kTable is the caller's job.
+std::string render(const nlohmann::json& value, OutputFormat format);
+
+// "Key:  value" lines, keys padded to one column.
+std::string keyValueTable(const std::vector<std::pair<std::string, std::string>>& rows);
+
+}  // namespace berth::cli
