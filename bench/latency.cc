@@ -1,0 +1,56 @@
+// Percentiles over wall-clock samples.
+#include "latency.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "absl/time/clock.h"
+
+namespace berth::bench {
+
+Summary measure(const std::string& name, int warmup, int iterations,
+                const std::function<bool()>& op) {
+  for (int i = 0; i < warmup; ++i) op();
+  std::vector<absl::Duration> samples;
+  samples.reserve(static_cast<size_t>(iterations));
+  Summary s{.name = name};
+  absl::Duration total;
+  for (int i = 0; i < iterations; ++i) {
+    absl::Time start = absl::Now();
+    bool ok = op();
+    absl::Duration d = absl::Now() - start;
+    if (!ok) {
+      ++s.failures;
+      continue;
+    }
+    samples.push_back(d);
+    total += d;
+  }
+  s.samples = samples.size();
+  if (samples.empty()) return s;
+  std::sort(samples.begin(), samples.end());
+  auto at = [&](double q) {
+    size_t idx = static_cast<size_t>(q * static_cast<double>(samples.size() - 1));
+    return samples[idx];
+  };
+  s.p50 = at(0.50);
+  s.p90 = at(0.90);
+  s.p99 = at(0.99);
+  s.max = samples.back();
+  s.mean = total / static_cast<int64_t>(samples.size());
+  return s;
+}
+
+void printSummary(const Summary& s) {
+  static bool header = false;
+  if (!header) {
+    std::printf("%-28s %8s %8s %10s %10s %10s %10s %10s\n", "operation", "samples", "failed",
+                "mean_us", "p50_us", "p90_us", "p99_us", "max_us");
+    header = true;
+  }
+  auto us = [](absl::Duration d) { return absl::ToDoubleMicroseconds(d); };
+  std::printf("%-28s %8zu %8zu %10.1f %10.1f %10.1f %10.1f %10.1f\n", s.name.c_str(), s.samples,
+              s.failures, us(s.mean), us(s.p50), us(s.p90), us(s.p99), us(s.max));
+}
+
+}  // namespace berth::bench

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the benchmarks against a temporary berthd (own root, state and socket), then stops it.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$here/build}
+tmp=$(mktemp -d /tmp/berth-bench-XXXXXX)
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+cat >"$tmp/config.toml" <<CFG
+root = "$tmp/root"
+state = "$tmp/state"
+[grpc]
+address = "$tmp/state/berth.sock"
+[log]
+level = "warn"
+CFG
+"$build/src/daemon/berthd" --config "$tmp/config.toml" 2>"$tmp/berthd.log" &
+pid=$!
+for _ in $(seq 1 100); do
+  [ -S "$tmp/state/berth.sock" ] && break
+  sleep 0.05
+done
+"$build/bench/cri_latency" -r "unix://$tmp/state/berth.sock" "$@"

@@ -1,0 +1,67 @@
+// Starts a real berthd with a temporary root, state dir and socket, and talks to it through the
+// generated CRI client. Everything it made (process, directories) is gone when it is destroyed.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/v1/api.h"
+
+namespace berth::testing {
+
+// Result of running a program to completion.
+struct RunResult {
+  int exit_code = -1;  // -1 when killed by a signal
+  std::string out;
+  std::string err;
+};
+
+// Runs argv with a bounded wait (the child is killed after `timeout_s`), capturing output.
+RunResult runProgram(const std::vector<std::string>& argv, int timeout_s = 30);
+
+class Berthd {
+ public:
+  // `extra_toml` is appended to the generated config (root, state and socket are set already).
+  explicit Berthd(std::string extra_toml = "");
+  ~Berthd();
+  Berthd(const Berthd&) = delete;
+  Berthd& operator=(const Berthd&) = delete;
+
+  // Starts berthd and waits until Version answers; false (with the log in `log()`) if it
+  // exited or did not answer within the bound.
+  bool start();
+  // Sends `sig` and waits for the exit; returns the exit code, or -signal when killed.
+  int stop(int sig = SIGTERM);
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+
+  const std::string& dir() const { return dir_; }
+  std::string root() const { return dir_ + "/root"; }
+  std::string state() const { return dir_ + "/state"; }
+  std::string socket() const { return dir_ + "/state/berth.sock"; }
+  std::string configPath() const { return dir_ + "/config.toml"; }
+  std::string endpoint() const { return "unix://" + socket(); }
+  std::string log() const;
+
+  runtime::v1::RuntimeService::Stub& runtime();
+  runtime::v1::ImageService::Stub& image();
+  std::shared_ptr<grpc::Channel> channel();
+  static std::unique_ptr<grpc::ClientContext> context(int timeout_s = 10);
+
+ private:
+  std::string dir_;
+  pid_t pid_ = -1;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<runtime::v1::RuntimeService::Stub> runtime_;
+  std::unique_ptr<runtime::v1::ImageService::Stub> image_;
+};
+
+// Paths of the binaries under test (set by CMake).
+std::string berthdPath();
+std::string berthctlPath();
+
+}  // namespace berth::testing

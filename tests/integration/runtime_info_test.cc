@@ -1,0 +1,132 @@
+// Version, Status and RuntimeConfig through the generated client, and berthctl's view of them.
+#include <gtest/gtest.h>
+
+#include "berthd_fixture.h"
+#include "nlohmann/json.hpp"
+
+namespace berth::testing {
+namespace {
+
+class RuntimeInfoTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    daemon_ = new Berthd();
+    ASSERT_TRUE(daemon_->start()) << daemon_->log();
+  }
+  static void TearDownTestSuite() {
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+  static Berthd* daemon_;
+};
+Berthd* RuntimeInfoTest::daemon_ = nullptr;
+
+TEST_F(RuntimeInfoTest, Version) {
+  runtime::v1::VersionRequest req;
+  req.set_version("v1");
+  runtime::v1::VersionResponse resp;
+  auto ctx = Berthd::context();
+  ASSERT_TRUE(daemon_->runtime().Version(ctx.get(), req, &resp).ok());
+  EXPECT_EQ(resp.version(), "0.1.0");
+  EXPECT_EQ(resp.runtime_name(), "berth");
+  EXPECT_FALSE(resp.runtime_version().empty());
+  EXPECT_EQ(resp.runtime_api_version(), "v1");
+}
+
+TEST_F(RuntimeInfoTest, StatusConditions) {
+  runtime::v1::StatusRequest req;
+  runtime::v1::StatusResponse resp;
+  auto ctx = Berthd::context();
+  ASSERT_TRUE(daemon_->runtime().Status(ctx.get(), req, &resp).ok());
+  ASSERT_EQ(resp.status().conditions_size(), 2);
+  const auto& runtime = resp.status().conditions(0);
+  EXPECT_EQ(runtime.type(), "RuntimeReady");
+  EXPECT_TRUE(runtime.status()) << "runc is installed: " << runtime.message();
+  const auto& network = resp.status().conditions(1);
+  EXPECT_EQ(network.type(), "NetworkReady");
+  EXPECT_FALSE(network.status());
+  EXPECT_EQ(network.reason(), "NetworkPluginNotReady");
+  EXPECT_FALSE(network.message().empty());
+  EXPECT_TRUE(resp.info().empty()) << "info only when verbose";
+  std::vector<std::string> handlers;
+  for (const auto& h : resp.runtime_handlers()) handlers.push_back(h.name());
+  EXPECT_EQ(handlers, (std::vector<std::string>{"", "crun", "runc"}));
+}
+
+TEST_F(RuntimeInfoTest, VerboseStatusShowsEffectiveConfig) {
+  runtime::v1::StatusRequest req;
+  req.set_verbose(true);
+  runtime::v1::StatusResponse resp;
+  auto ctx = Berthd::context();
+  ASSERT_TRUE(daemon_->runtime().Status(ctx.get(), req, &resp).ok());
+  ASSERT_TRUE(resp.info().contains("config"));
+  auto config = nlohmann::json::parse(resp.info().at("config"));
+  EXPECT_EQ(config["root"], daemon_->root());
+  EXPECT_EQ(config["grpc"]["address"], daemon_->socket());
+  EXPECT_EQ(config["log"]["level"], "debug");
+  EXPECT_EQ(config["cri"]["default_runtime_handler"], "runc");
+}
+
+TEST_F(RuntimeInfoTest, RuntimeConfigIsCgroupfs) {
+  runtime::v1::RuntimeConfigResponse resp;
+  auto ctx = Berthd::context();
+  ASSERT_TRUE(daemon_->runtime().RuntimeConfig(ctx.get(), {}, &resp).ok());
+  EXPECT_EQ(resp.linux().cgroup_driver(), runtime::v1::CgroupDriver::CGROUPFS);
+}
+
+TEST_F(RuntimeInfoTest, MissingRuntimeBinaryMakesRuntimeNotReady) {
+  Berthd d("[cri.runtimes.runc]\nruntime_path = \"/nonexistent/runc\"");
+  ASSERT_TRUE(d.start()) << d.log();
+  runtime::v1::StatusResponse resp;
+  auto ctx = Berthd::context();
+  ASSERT_TRUE(d.runtime().Status(ctx.get(), {}, &resp).ok());
+  const auto& c = resp.status().conditions(0);
+  EXPECT_EQ(c.type(), "RuntimeReady");
+  EXPECT_FALSE(c.status());
+  EXPECT_EQ(c.reason(), "OCIRuntimeNotFound");
+  EXPECT_NE(c.message().find("/nonexistent/runc"), std::string::npos) << c.message();
+}
+
+TEST_F(RuntimeInfoTest, BerthctlVersionMatchesRpc) {
+  RunResult table = runProgram({berthctlPath(), "-r", daemon_->endpoint(), "version"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("RuntimeName:        berth"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("RuntimeApiVersion:  v1"), std::string::npos) << table.out;
+  RunResult json = runProgram({berthctlPath(), "version", "-o", "json", "--runtime-endpoint",
+                               daemon_->socket()});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  auto j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(j["runtimeName"], "berth");
+  EXPECT_EQ(j["version"], "0.1.0");
+  EXPECT_EQ(j["runtimeApiVersion"], "v1");
+}
+
+TEST_F(RuntimeInfoTest, BerthctlInfoJsonLikeCrictl) {
+  RunResult r = runProgram({berthctlPath(), "-r", daemon_->endpoint(), "info", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["status"]["conditions"].size(), 2u) << r.out;
+  EXPECT_EQ(j["status"]["conditions"][0]["type"], "RuntimeReady");
+  EXPECT_EQ(j["status"]["conditions"][0]["status"], true);
+  EXPECT_EQ(j["status"]["conditions"][1]["reason"], "NetworkPluginNotReady");
+  EXPECT_EQ(j["config"]["root"], daemon_->root()) << "info entries are parsed JSON";
+}
+
+TEST_F(RuntimeInfoTest, BerthctlInfoYamlAndEnvEndpoint) {
+  ::setenv("BERTH_RUNTIME_ENDPOINT", daemon_->endpoint().c_str(), 1);
+  RunResult r = runProgram({berthctlPath(), "info", "-o", "yaml"});
+  ::unsetenv("BERTH_RUNTIME_ENDPOINT");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("status:\n  conditions:\n    - "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("type: RuntimeReady"), std::string::npos) << r.out;
+}
+
+TEST_F(RuntimeInfoTest, BerthctlReportsUnreachableEndpoint) {
+  RunResult r =
+      runProgram({berthctlPath(), "-t", "2", "-r", "unix:///nonexistent/x.sock", "version"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("Version failed: Unavailable"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace berth::testing
