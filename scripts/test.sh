@@ -9,6 +9,6 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 "$here/scripts/install-deps.sh" all
-"$here/scripts/build.sh" "$here/build"
+"$here/scripts/build.sh" "$here/build" -DBERTH_BUILD_TESTS=ON -DBERTH_BUILD_BENCH=ON
 cd "$here/build"
 ctest --output-on-failure --timeout 600 -j "$(nproc)" "$@"

@@ -7,6 +7,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
 #include "common/status.h"
@@ -15,7 +16,7 @@
 namespace berth::daemon {
 namespace {
 
-using FieldRef = std::variant<std::string*, int*>;
+using FieldRef = std::variant<std::string*, int*, bool*, std::vector<std::string>*>;
 
 template <typename Owner>
 struct FieldDef {
@@ -56,6 +57,17 @@ const std::vector<TableDef>& configTables() {
            {"format", "text or json (one JSON object per line).",
             [](Config& c) -> FieldRef { return &c.log.format; }},
        }},
+      {"image",
+       {
+           {"max_concurrent_downloads", "Layers of one pull downloaded at the same time.",
+            [](Config& c) -> FieldRef { return &c.image.max_concurrent_downloads; }},
+           {"progress_timeout_seconds", "Abort a download when no byte arrives for this long.",
+            [](Config& c) -> FieldRef { return &c.image.progress_timeout_seconds; }},
+           {"connect_timeout_seconds", "Timeout for connecting to a registry.",
+            [](Config& c) -> FieldRef { return &c.image.connect_timeout_seconds; }},
+           {"retries", "Retries of a registry request after a transient error.",
+            [](Config& c) -> FieldRef { return &c.image.retries; }},
+       }},
       {"cri",
        {
            {"sandbox_image", "Pause image for pods; empty runs the built-in berth-pause.",
@@ -81,6 +93,28 @@ const std::vector<FieldDef<RuntimeHandler>>& runtimeFields() {
   return fields;
 }
 
+const std::vector<FieldDef<RegistryConfig>>& registryFields() {
+  static const std::vector<FieldDef<RegistryConfig>> fields = {
+      {"mirrors", "Endpoints tried in order before the registry itself (http:// or https://).",
+       [](RegistryConfig& r) -> FieldRef { return &r.mirrors; }},
+      {"ca_file", "CA bundle for the registry's TLS certificate.",
+       [](RegistryConfig& r) -> FieldRef { return &r.ca_file; }},
+      {"insecure_skip_verify", "Do not verify TLS certificates (never in production).",
+       [](RegistryConfig& r) -> FieldRef { return &r.insecure_skip_verify; }},
+      {"plain_http", "Reach the registry itself over plain HTTP.",
+       [](RegistryConfig& r) -> FieldRef { return &r.plain_http; }},
+      {"username", "Credentials used when a pull request brings none.",
+       [](RegistryConfig& r) -> FieldRef { return &r.username; }},
+      {"password", "Password for username.",
+       [](RegistryConfig& r) -> FieldRef { return &r.password; }},
+      {"auth", "base64 of user:password, instead of username and password.",
+       [](RegistryConfig& r) -> FieldRef { return &r.auth; }},
+      {"identity_token", "Refresh token for the registry's token service.",
+       [](RegistryConfig& r) -> FieldRef { return &r.identity_token; }},
+  };
+  return fields;
+}
+
 std::string join(std::string_view a, std::string_view b) {
   std::string out(a);
   if (!out.empty()) out.push_back('.');
@@ -95,6 +129,31 @@ absl::Status setField(const FieldRef& ref, const toml::node& node, const std::st
       return absl::InvalidArgumentError(absl::StrCat("config key \"", key, "\" must be a string"));
     }
     **s = v->get();
+    return absl::OkStatus();
+  }
+  if (auto* b = std::get_if<bool*>(&ref)) {
+    const auto* v = node.as_boolean();
+    if (v == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("config key \"", key, "\" must be true or false"));
+    }
+    **b = v->get();
+    return absl::OkStatus();
+  }
+  if (auto* list = std::get_if<std::vector<std::string>*>(&ref)) {
+    const auto* arr = node.as_array();
+    if (arr == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config key \"", key, "\" must be an array of strings"));
+    }
+    (*list)->clear();
+    for (const auto& item : *arr) {
+      const auto* str = item.as_string();
+      if (str == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("config key \"", key, "\" must be an array of strings"));
+      }
+      (*list)->push_back(str->get());
+    }
     return absl::OkStatus();
   }
   const auto* v = node.as_integer();
@@ -132,14 +191,16 @@ absl::Status applyFields(const toml::table& table, const std::vector<FieldDef<Ow
   return absl::OkStatus();
 }
 
-std::string renderValue(const FieldRef& ref) {
-  if (auto* s = std::get_if<std::string*>(&ref)) return nlohmann::json(**s).dump();
-  return std::to_string(*std::get<int*>(ref));
-}
-
 nlohmann::json jsonValue(const FieldRef& ref) {
   if (auto* s = std::get_if<std::string*>(&ref)) return **s;
+  if (auto* b = std::get_if<bool*>(&ref)) return **b;
+  if (auto* l = std::get_if<std::vector<std::string>*>(&ref)) return **l;
   return *std::get<int*>(ref);
+}
+
+// TOML literal: JSON's string escapes, booleans, integers and arrays are valid TOML.
+std::string renderValue(const FieldRef& ref) {
+  return jsonValue(ref).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 absl::Status checkAbsolute(const std::string& key, const std::string& path) {
@@ -180,7 +241,22 @@ absl::StatusOr<Config> parseConfig(const std::string& toml_text, const std::stri
     if (sub == nullptr) return badValue(std::string(t.name), "must be a table");
     std::vector<std::string_view> nested;
     if (t.name == "cri") nested.push_back("runtimes");
+    if (t.name == "image") nested.push_back("registries");
     BERTH_RETURN_IF_ERROR(applyFields(*sub, t.fields, config, t.name, nested));
+    if (t.name == "image") {
+      const toml::node* regs = sub->get("registries");
+      if (regs == nullptr) continue;
+      if (!regs->is_table()) return badValue("image.registries", "must be a table of registries");
+      for (const auto& [host, reg_node] : *regs->as_table()) {
+        std::string prefix = "image.registries.\"" + std::string(host.str()) + "\"";
+        if (!reg_node.is_table()) return badValue(prefix, "must be a table");
+        RegistryConfig reg;
+        BERTH_RETURN_IF_ERROR(
+            applyFields(*reg_node.as_table(), registryFields(), reg, prefix, {}));
+        config.image.registries[std::string(host.str())] = reg;
+      }
+      continue;
+    }
     if (t.name != "cri") continue;
     const toml::node* rt = sub->get("runtimes");
     if (rt == nullptr) continue;
@@ -236,6 +312,29 @@ absl::Status validateConfig(const Config& c) {
   if (c.log.format != "text" && c.log.format != "json") {
     return badValue("log.format", absl::StrCat("must be text or json; got \"", c.log.format, "\""));
   }
+  if (c.image.max_concurrent_downloads < 1 || c.image.max_concurrent_downloads > 64) {
+    return badValue("image.max_concurrent_downloads", "must be between 1 and 64");
+  }
+  if (c.image.progress_timeout_seconds < 1) {
+    return badValue("image.progress_timeout_seconds", "must be at least 1");
+  }
+  if (c.image.connect_timeout_seconds < 1) {
+    return badValue("image.connect_timeout_seconds", "must be at least 1");
+  }
+  if (c.image.retries < 0 || c.image.retries > 20) {
+    return badValue("image.retries", "must be between 0 and 20");
+  }
+  for (const auto& [host, reg] : c.image.registries) {
+    std::string prefix = absl::StrCat("image.registries.\"", host, "\"");
+    if (host.empty()) return badValue(prefix, "has an empty registry name");
+    for (const auto& m : reg.mirrors) {
+      if (!absl::StartsWith(m, "http://") && !absl::StartsWith(m, "https://")) {
+        return badValue(prefix + ".mirrors",
+                        absl::StrCat("entry \"", m, "\" must start with http:// or https://"));
+      }
+    }
+    if (!reg.ca_file.empty()) BERTH_RETURN_IF_ERROR(checkAbsolute(prefix + ".ca_file", reg.ca_file));
+  }
   if (c.cri.runtimes.empty()) return badValue("cri.runtimes", "must name at least one handler");
   if (!c.cri.runtimes.contains(c.cri.default_runtime_handler)) {
     return badValue("cri.default_runtime_handler",
@@ -270,6 +369,15 @@ std::string renderConfig(const Config& config) {
       out << "# " << f.comment << "\n" << f.key << " = " << renderValue(f.ref(c)) << "\n";
     }
   }
+  out << "\n# Registries, keyed by the domain in image references. For example:\n"
+      << "# [image.registries.\"registry.k8s.io\"]\n";
+  for (const auto& f : registryFields()) out << "# " << f.key << ": " << f.comment << "\n";
+  for (auto& [host, reg] : c.image.registries) {
+    out << "\n[image.registries." << nlohmann::json(host).dump() << "]\n";
+    for (const auto& f : registryFields()) {
+      out << "# " << f.comment << "\n" << f.key << " = " << renderValue(f.ref(reg)) << "\n";
+    }
+  }
   for (auto& [name, handler] : c.cri.runtimes) {
     out << "\n# Runtime handler \"" << name << "\" (a pod's runtime_handler selects it).\n"
         << "[cri.runtimes." << name << "]\n";
@@ -286,6 +394,16 @@ nlohmann::json configToJson(const Config& config) {
   for (const auto& t : configTables()) {
     nlohmann::json& dst = t.name.empty() ? j : j[std::string(t.name)];
     for (const auto& f : t.fields) dst[std::string(f.key)] = jsonValue(f.ref(c));
+  }
+  nlohmann::json& registries = j["image"]["registries"];
+  registries = nlohmann::json::object();
+  for (auto& [host, reg] : c.image.registries) {
+    for (const auto& f : registryFields()) {
+      // Secrets are never shown (verbose Status goes to anyone with socket access).
+      bool secret = f.key == "password" || f.key == "auth" || f.key == "identity_token";
+      nlohmann::json v = jsonValue(f.ref(reg));
+      registries[host][std::string(f.key)] = secret && !v.get<std::string>().empty() ? "<redacted>" : v;
+    }
   }
   nlohmann::json& runtimes = j["cri"]["runtimes"];
   runtimes = nlohmann::json::object();

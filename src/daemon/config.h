@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
@@ -18,6 +19,19 @@ struct RuntimeHandler {
   std::string sandboxer = "podsandbox";
 };
 
+// How to reach one registry (keyed by the domain of image references, e.g. "docker.io",
+// "registry.k8s.io", "127.0.0.1:5000").
+struct RegistryConfig {
+  std::vector<std::string> mirrors;  // "http://host:port" or "https://host[/prefix]", in order
+  std::string ca_file;
+  bool insecure_skip_verify = false;
+  bool plain_http = false;  // reach the registry itself over http
+  std::string username;
+  std::string password;
+  std::string auth;  // base64 "user:password"
+  std::string identity_token;
+};
+
 struct Config {
   std::string root = "/var/lib/berth";
   std::string state = "/run/berth";
@@ -31,6 +45,13 @@ struct Config {
     std::string level = "info";
     std::string format = "text";
   } log;
+  struct Image {
+    int max_concurrent_downloads = 3;
+    int progress_timeout_seconds = 60;
+    int connect_timeout_seconds = 30;
+    int retries = 3;
+    std::map<std::string, RegistryConfig> registries;
+  } image;
   struct Cri {
     std::string sandbox_image;  // empty: the built-in berth-pause rootfs
     std::string default_runtime_handler = "runc";

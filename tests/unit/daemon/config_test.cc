@@ -88,7 +88,17 @@ INSTANTIATE_TEST_SUITE_P(
                 "\"cri.runtimes.x.sandboxer\""},
         BadCase{"HandlerWithoutBinary", "[cri.runtimes.x]\nsandboxer = \"podsandbox\"",
                 "\"cri.runtimes.x.runtime_path\""},
-        BadCase{"SyntaxError", "root = ", "test.toml:1"}),
+        BadCase{"SyntaxError", "root = ", "test.toml:1"},
+        BadCase{"MirrorWithoutScheme", "[image.registries.\"docker.io\"]\nmirrors = [\"m:5000\"]",
+                "image.registries.\"docker.io\".mirrors"},
+        BadCase{"MirrorsNotStrings", "[image.registries.\"docker.io\"]\nmirrors = [1]",
+                "image.registries.\"docker.io\".mirrors"},
+        BadCase{"UnknownRegistryKey", "[image.registries.\"docker.io\"]\nmirror = \"x\"",
+                "image.registries.\"docker.io\".mirror"},
+        BadCase{"BoolAsString", "[image.registries.q]\nplain_http = \"yes\"",
+                "image.registries.\"q\".plain_http"},
+        BadCase{"ZeroDownloads", "[image]\nmax_concurrent_downloads = 0",
+                "image.max_concurrent_downloads"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(ConfigTest, PrintedDefaultsParseBackToDefaults) {
@@ -107,6 +117,33 @@ TEST(ConfigTest, PrintedDefaultsParseBackToDefaults) {
   }
   EXPECT_GE(keys, 10u);
   EXPECT_GE(comments, keys);
+}
+
+TEST(ConfigTest, RegistriesParseRenderAndRedact) {
+  auto c = parseConfig(R"(
+[image]
+max_concurrent_downloads = 5
+[image.registries."registry.k8s.io"]
+mirrors = ["http://127.0.0.1:5000", "https://mirror.example/k8s"]
+[image.registries."127.0.0.1:6000"]
+plain_http = true
+username = "berth"
+password = "secret"
+)",
+                       "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->image.max_concurrent_downloads, 5);
+  const auto& k8s = c->image.registries.at("registry.k8s.io");
+  EXPECT_EQ(k8s.mirrors, (std::vector<std::string>{"http://127.0.0.1:5000",
+                                                   "https://mirror.example/k8s"}));
+  EXPECT_TRUE(c->image.registries.at("127.0.0.1:6000").plain_http);
+  auto back = parseConfig(renderConfig(*c), "rendered");
+  ASSERT_TRUE(back.ok()) << back.status() << renderConfig(*c);
+  EXPECT_EQ(back->image.registries.at("127.0.0.1:6000").password, "secret");
+  EXPECT_EQ(back->image.registries.at("registry.k8s.io").mirrors, k8s.mirrors);
+  auto j = configToJson(*c);
+  EXPECT_EQ(j["image"]["registries"]["127.0.0.1:6000"]["password"], "<redacted>");
+  EXPECT_EQ(j["image"]["registries"]["127.0.0.1:6000"]["username"], "berth");
 }
 
 TEST(ConfigTest, JsonHasEffectiveValues) {
