@@ -15,7 +15,7 @@ TEST(DigestTest, ParsesValidSha256) {
 }
 
 TEST(DigestTest, RejectsMalformed) {
-  for (const std::string bad :
+  for (const std::string& bad :
        {std::string("sha256:abc"), "sha512:" + std::string(64, 'a'), "sha256:" + std::string(64, 'A'),
         std::string(64, 'a'), "sha256:" + std::string(63, 'a') + "g", std::string("")}) {
     auto d = Digest::parse(bad);
