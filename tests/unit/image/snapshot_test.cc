@@ -1,0 +1,373 @@
+// Tests for OverlaySnapshotter against a real store and real overlay mounts: layer chains,
+// whiteouts and opaque dirs in the merged view, removal rules, failures, concurrency, crash
+// clean-up and reopening.
+#include "image/snapshot.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "store/store.h"
+#include "unpack_test_tar.h"
+
+namespace berth::image {
+namespace {
+
+using testing::Compression;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing::TarBuilder;
+using testing::TempDir;
+
+constexpr char kL1[] = "sha256:1111";
+constexpr char kL2[] = "sha256:2222";
+constexpr char kL3[] = "sha256:3333";
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string readAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::set<std::string> listNames(const std::string& dir) {
+  std::set<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) names.insert(e.path().filename());
+  return names;
+}
+
+// Mount points under `prefix` in /proc/self/mountinfo (field 5).
+std::vector<std::string> mountsUnder(const std::string& prefix) {
+  std::vector<std::string> found;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields = absl::StrSplit(line, ' ');
+    if (fields.size() > 4 && absl::StartsWith(fields[4], prefix)) found.push_back(fields[4]);
+  }
+  return found;
+}
+
+class SnapshotTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::mkdir((dir_ / "layers").c_str(), 0755), 0);
+    ASSERT_EQ(::mkdir(mnt().c_str(), 0755), 0);
+    reopen();
+  }
+
+  void TearDown() override {
+    // Leave no mount behind, even when a test failed half-way.
+    std::vector<std::string> left = mountsUnder(dir_.path());
+    EXPECT_THAT(left, ::testing::IsEmpty()) << "a test left mounts";
+    for (auto it = left.rbegin(); it != left.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
+    snap_.reset();
+    store_.reset();
+  }
+
+  // Closes and reopens the store and the snapshotter, as after a berthd restart.
+  void reopen() {
+    snap_.reset();
+    store_.reset();
+    absl::StatusOr<std::unique_ptr<store::Store>> st = store::Store::open(dir_ / "store.db");
+    ASSERT_TRUE(st.ok()) << st.status();
+    store_ = std::move(*st);
+    absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> snap =
+        OverlaySnapshotter::open(snapRoot(), store_.get());
+    ASSERT_TRUE(snap.ok()) << snap.status();
+    snap_ = std::move(*snap);
+  }
+
+  std::string snapRoot() const { return dir_ / "snapshots"; }
+  std::string mnt() const { return dir_ / "mnt"; }
+
+  std::string writeLayer(const std::string& name, const TarBuilder& tar,
+                         Compression c = Compression::kGzip) {
+    std::string path = dir_ / ("layers/" + name);
+    tar.write(path, c);
+    return path;
+  }
+
+  // L1: base files; L2 deletes a/gone and adds c/new2; L3 makes o/ opaque and adds d/new3.
+  void applyChain() {
+    std::string l1 = writeLayer("l1", TarBuilder()
+                                          .dir("a/")
+                                          .file("a/keep", "keep")
+                                          .file("a/gone", "gone")
+                                          .dir("o/")
+                                          .file("o/lower1", "hidden by opaque")
+                                          .dir("b/")
+                                          .file("b/base", "base"));
+    std::string l2 = writeLayer(
+        "l2", TarBuilder().dir("a/").whiteout("a", "gone").dir("c/").file("c/new2", "two"),
+        Compression::kZstd);
+    std::string l3 = writeLayer(
+        "l3",
+        TarBuilder().dir("o/").opaque("o").file("o/upper3", "three").dir("d/").file("d/new3", "3"),
+        Compression::kNone);
+    ASSERT_TRUE(snap_->applyLayer(kL1, "", l1, {{"diff_id", "sha256:d1"}}).ok());
+    ASSERT_TRUE(snap_->applyLayer(kL2, kL1, l2).ok());
+    ASSERT_TRUE(snap_->applyLayer(kL3, kL2, l3).ok());
+  }
+
+  std::string dirOf(const std::string& key) {
+    absl::StatusOr<store::SnapshotPtr> r = store_->getSnapshot(key);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return "";
+    return snapRoot() + "/" + (*r)->labels.at(OverlaySnapshotter::kDirLabel);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<OverlaySnapshotter> snap_;
+};
+
+TEST_F(SnapshotTest, ChainMountsAsOneMergedRootfs) {
+  applyChain();
+  absl::StatusOr<store::SnapshotPtr> l1 = store_->getSnapshot(kL1);
+  ASSERT_TRUE(l1.ok());
+  EXPECT_EQ((*l1)->kind, store::SnapshotKind::kCommitted);
+  EXPECT_EQ((*l1)->labels.at("diff_id"), "sha256:d1");
+  EXPECT_GT((*l1)->size, 0u);
+  EXPECT_EQ((*store_->getSnapshot(kL3))->parent, kL2);
+
+  absl::StatusOr<std::vector<Mount>> mounts = snap_->prepare("ctr1", kL3);
+  ASSERT_TRUE(mounts.ok()) << mounts.status();
+  ASSERT_EQ(mounts->size(), 1u);
+  const Mount& m = (*mounts)[0];
+  EXPECT_EQ(m.type, "overlay");
+  std::string ctr = dirOf("ctr1");
+  EXPECT_THAT(m.options,
+              ElementsAre("index=off", "workdir=" + ctr + "/work", "upperdir=" + ctr + "/fs",
+                          absl::StrCat("lowerdir=", dirOf(kL3), "/fs:", dirOf(kL2),
+                                       "/fs:", dirOf(kL1), "/fs")));
+  absl::StatusOr<std::vector<Mount>> again = snap_->mounts("ctr1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *mounts);
+
+  absl::StatusOr<ScopedMount> mounted = ScopedMount::mount(*mounts, mnt());
+  ASSERT_TRUE(mounted.ok()) << mounted.status();
+  EXPECT_EQ(readAll(mnt() + "/a/keep"), "keep");
+  EXPECT_FALSE(exists(mnt() + "/a/gone")) << "whiteout in layer 2 hides it";
+  EXPECT_FALSE(exists(mnt() + "/o/lower1")) << "opaque dir in layer 3 hides layer 1's contents";
+  EXPECT_EQ(readAll(mnt() + "/o/upper3"), "three");
+  EXPECT_EQ(readAll(mnt() + "/c/new2"), "two");
+  EXPECT_EQ(readAll(mnt() + "/d/new3"), "3");
+  EXPECT_EQ(readAll(mnt() + "/b/base"), "base");
+
+  absl::StatusOr<OverlaySnapshotter::Usage> before = snap_->usage("ctr1");
+  ASSERT_TRUE(before.ok());
+  std::ofstream(mnt() + "/written") << std::string(256 * 1024, 'w');
+  ASSERT_EQ(::unlink((mnt() + "/b/base").c_str()), 0);
+  ASSERT_TRUE(mounted->unmount().ok());
+  EXPECT_EQ(readAll(ctr + "/fs/written").size(), 256u * 1024);
+  struct stat wh {};
+  ASSERT_EQ(::lstat((ctr + "/fs/b/base").c_str(), &wh), 0);
+  EXPECT_TRUE(S_ISCHR(wh.st_mode)) << "overlay recorded the delete as a whiteout in upper";
+  absl::StatusOr<OverlaySnapshotter::Usage> after = snap_->usage("ctr1");
+  ASSERT_TRUE(after.ok());
+  EXPECT_GE(after->bytes, before->bytes + 256 * 1024);
+  EXPECT_GT(after->inodes, before->inodes);
+  EXPECT_GE(snap_->totalUsage().bytes, after->bytes);
+
+  absl::Status st = snap_->remove(kL3);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_TRUE(snap_->has(kL3));
+  EXPECT_TRUE(snap_->remove("ctr1").ok());
+  EXPECT_TRUE(snap_->remove("ctr1").ok()) << "remove is idempotent";
+  EXPECT_EQ(snap_->remove(kL2).code(), absl::StatusCode::kFailedPrecondition);
+  for (const char* key : {kL3, kL2, kL1}) EXPECT_TRUE(snap_->remove(key).ok()) << key;
+  EXPECT_FALSE(snap_->has(kL1));
+  EXPECT_THAT(listNames(snapRoot()), ::testing::IsEmpty());
+  EXPECT_TRUE(store_->listSnapshots().empty());
+}
+
+TEST_F(SnapshotTest, ViewsAreReadOnly) {
+  applyChain();
+  absl::StatusOr<std::vector<Mount>> one = snap_->view(kL1);
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].type, "bind");
+  EXPECT_EQ((*one)[0].source, dirOf(kL1) + "/fs");
+  {
+    absl::StatusOr<ScopedMount> m = ScopedMount::mount(*one, mnt());
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(readAll(mnt() + "/a/gone"), "gone");
+    EXPECT_NE(::mkdir((mnt() + "/new").c_str(), 0755), 0);
+    EXPECT_EQ(errno, EROFS);
+  }
+  absl::StatusOr<std::vector<Mount>> two = snap_->mounts(kL2);  // committed: same as view
+  ASSERT_TRUE(two.ok()) << two.status();
+  ASSERT_EQ(two->size(), 1u);
+  EXPECT_EQ((*two)[0].type, "overlay");
+  {
+    absl::StatusOr<ScopedMount> m = ScopedMount::mount(*two, mnt());
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_FALSE(exists(mnt() + "/a/gone"));
+    EXPECT_EQ(readAll(mnt() + "/c/new2"), "two");
+    EXPECT_NE(::mkdir((mnt() + "/new").c_str(), 0755), 0);
+    EXPECT_EQ(errno, EROFS);
+  }
+  EXPECT_THAT(mountsUnder(dir_.path()), ::testing::IsEmpty());
+  ASSERT_TRUE(snap_->prepare("ctr", kL1).ok());
+  EXPECT_EQ(snap_->view("ctr").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(snap_->view("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SnapshotTest, PrepareWithoutParentIsAWritableBind) {
+  absl::StatusOr<std::vector<Mount>> mounts = snap_->prepare("scratch", "");
+  ASSERT_TRUE(mounts.ok()) << mounts.status();
+  ASSERT_EQ(mounts->size(), 1u);
+  EXPECT_EQ((*mounts)[0].type, "bind");
+  {
+    absl::StatusOr<ScopedMount> m = ScopedMount::mount(*mounts, mnt());
+    ASSERT_TRUE(m.ok()) << m.status();
+    std::ofstream(mnt() + "/f") << "x";
+  }
+  EXPECT_EQ(readAll(dirOf("scratch") + "/fs/f"), "x");
+  EXPECT_EQ(snap_->prepare("scratch", "").status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(snap_->prepare("other", "sha256:missing").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(snap_->prepare("other", "scratch").status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "an active snapshot cannot be a parent";
+  EXPECT_EQ(listNames(snapRoot()).size(), 1u) << "failed prepares leave no directory";
+}
+
+TEST_F(SnapshotTest, FailedApplyLeavesNothing) {
+  std::string bad = dir_ / "layers/bad";
+  std::ofstream(bad) << "this is not a tar";
+  absl::Status st = snap_->applyLayer(kL1, "", bad);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_THAT(st.message(), HasSubstr(kL1));
+  std::string escape =
+      writeLayer("escape", TarBuilder().file("ok", "ok").file("../../../escape", "x"));
+  st = snap_->applyLayer(kL1, "", escape);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_THAT(st.message(), HasSubstr("../../../escape"));
+  st = snap_->applyLayer(kL2, "sha256:no-parent", writeLayer("l", TarBuilder().file("f", "")));
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
+  EXPECT_FALSE(snap_->has(kL1));
+  EXPECT_FALSE(snap_->has(kL2));
+  EXPECT_THAT(listNames(snapRoot()), ::testing::IsEmpty());
+  EXPECT_TRUE(store_->listSnapshots().empty());
+}
+
+TEST_F(SnapshotTest, ApplyingTwiceIsANoOp) {
+  std::string l1 = writeLayer("l1", TarBuilder().file("f", "one"));
+  ASSERT_TRUE(snap_->applyLayer(kL1, "", l1).ok());
+  std::string dir = dirOf(kL1);
+  ASSERT_EQ(::unlink(l1.c_str()), 0);  // the second call must not even read the layer
+  absl::Status st = snap_->applyLayer(kL1, "", l1);
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(dirOf(kL1), dir);
+  EXPECT_EQ(listNames(snapRoot()).size(), 1u);
+  ASSERT_TRUE(snap_->prepare("ctr", kL1).ok());
+  EXPECT_EQ(snap_->applyLayer("ctr", "", l1).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SnapshotTest, ConcurrentApplyOfOneKeyUnpacksOnce) {
+  TarBuilder tar;
+  for (int i = 0; i < 300; ++i)
+    tar.file(absl::StrCat("dir", i % 10, "/file", i), std::string(4096, 'x'));
+  std::string layer = writeLayer("big", tar);
+  constexpr int kThreads = 8;
+  std::vector<absl::Status> results(kThreads);
+  {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+      threads.emplace_back([&, i] { results[i] = snap_->applyLayer(kL1, "", layer); });
+    }
+    for (std::thread& t : threads) t.join();
+  }
+  for (const absl::Status& st : results) EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(listNames(snapRoot()), std::set<std::string>{"1"});
+  // Directory ids are handed out once per unpack: the next one shows how many there were.
+  ASSERT_TRUE(snap_->prepare("ctr", kL1).ok());
+  EXPECT_EQ(dirOf("ctr"), snapRoot() + "/2");
+
+  // Failures are shared too, and leave nothing.
+  std::string bad = dir_ / "layers/bad";
+  std::ofstream(bad) << "garbage";
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] { results[i] = snap_->applyLayer(kL2, kL1, bad); });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const absl::Status& st : results)
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_FALSE(snap_->has(kL2));
+  EXPECT_EQ(listNames(snapRoot()).size(), 2u);
+}
+
+TEST_F(SnapshotTest, CleanupRemovesWhatACrashLeft) {
+  applyChain();
+  ASSERT_TRUE(snap_->prepare("ctr", kL3).ok());
+  // A crash mid-unpack, a crash between rename and record, and something that is not ours.
+  ASSERT_EQ(::mkdir((snapRoot() + "/90.tmp").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((snapRoot() + "/90.tmp/fs").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((snapRoot() + "/91").c_str(), 0700), 0);
+  std::ofstream(snapRoot() + "/91/junk") << "junk";
+  std::ofstream(snapRoot() + "/README") << "not a snapshot";
+  reopen();
+  EXPECT_TRUE(snap_->has(kL1) && snap_->has(kL2) && snap_->has(kL3) && snap_->has("ctr"))
+      << "records survive a restart";
+  ASSERT_TRUE(snap_->cleanup().ok());
+  EXPECT_FALSE(exists(snapRoot() + "/90.tmp"));
+  EXPECT_FALSE(exists(snapRoot() + "/91"));
+  EXPECT_TRUE(exists(snapRoot() + "/README"));
+  EXPECT_EQ(listNames(snapRoot()).size(), 5u);  // 4 snapshots + README
+  // New ids never collide with what was on disk.
+  ASSERT_TRUE(snap_->prepare("ctr2", kL1).ok());
+  EXPECT_EQ(dirOf("ctr2"), snapRoot() + "/92");
+
+  // A record whose directory vanished goes, with everything built on it.
+  ASSERT_TRUE(std::filesystem::remove_all(dirOf(kL2)) > 0);
+  ASSERT_TRUE(snap_->cleanup().ok());
+  EXPECT_TRUE(snap_->has(kL1));
+  EXPECT_TRUE(snap_->has("ctr2"));
+  EXPECT_FALSE(snap_->has(kL2));
+  EXPECT_FALSE(snap_->has(kL3));
+  EXPECT_FALSE(snap_->has("ctr"));
+  EXPECT_EQ(listNames(snapRoot()).size(), 3u);  // kL1, ctr2, README
+}
+
+TEST_F(SnapshotTest, ReopenedSnapshotterServesTheSameMounts) {
+  applyChain();
+  absl::StatusOr<std::vector<Mount>> before = snap_->prepare("ctr", kL3);
+  ASSERT_TRUE(before.ok());
+  reopen();
+  absl::StatusOr<std::vector<Mount>> after = snap_->mounts("ctr");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, *before);
+  absl::StatusOr<ScopedMount> m = ScopedMount::mount(*after, mnt());
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(readAll(mnt() + "/o/upper3"), "three");
+}
+
+TEST_F(SnapshotTest, MountFailureNamesTheTarget) {
+  std::vector<Mount> bad = {{"overlay", "overlay", {"lowerdir=" + dir_ / "nope"}}};
+  absl::StatusOr<ScopedMount> m = ScopedMount::mount(bad, mnt());
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr(mnt()));
+  std::vector<Mount> huge = {{"overlay", "overlay", {"lowerdir=" + std::string(8192, 'x')}}};
+  EXPECT_EQ(ScopedMount::mount(huge, mnt()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace berth::image
