@@ -11,4 +11,7 @@ namespace berth::cli {
 // `version` and `info`.
 void addRuntimeInfoCommands(CLI::App& app, const GlobalOptions& options, int& exit_code);
 
+// `pull`, `images`, `inspecti`, `rmi`, `imagefsinfo`.
+void addImageCommands(CLI::App& app, const GlobalOptions& options, int& exit_code);
+
 }  // namespace berth::cli

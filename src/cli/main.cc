@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   int exit_code = 0;
   berth::cli::addRuntimeInfoCommands(app, options, exit_code);
+  berth::cli::addImageCommands(app, options, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

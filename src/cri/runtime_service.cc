@@ -68,12 +68,22 @@ BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxStats, StreamPodSan
 BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxMetrics,
                          StreamPodSandboxMetricsRequest, StreamPodSandboxMetricsResponse)
 
-BERTH_CRI_NOT_YET(ImageServiceImpl, ListImages)
-BERTH_CRI_NOT_YET(ImageServiceImpl, ImageStatus)
-BERTH_CRI_NOT_YET(ImageServiceImpl, PullImage)
-BERTH_CRI_NOT_YET(ImageServiceImpl, RemoveImage)
-BERTH_CRI_NOT_YET(ImageServiceImpl, ImageFsInfo)
-BERTH_CRI_STREAM_NOT_YET(ImageServiceImpl, StreamImages, StreamImagesRequest,
-                         StreamImagesResponse)
+// An RPC served by handler method `fn` of `h_`.
+#define BERTH_CRI_UNARY_TO(Svc, M, fn)                                                   \
+  grpc::Status Svc::M(grpc::ServerContext*, const v1::M##Request* req, v1::M##Response* resp) { \
+    return instr_.run(#M, *req, [&] { return h_.fn(*req, resp); });                      \
+  }
+
+BERTH_CRI_UNARY_TO(ImageServiceImpl, ListImages, list)
+BERTH_CRI_UNARY_TO(ImageServiceImpl, ImageStatus, status)
+BERTH_CRI_UNARY_TO(ImageServiceImpl, PullImage, pull)
+BERTH_CRI_UNARY_TO(ImageServiceImpl, RemoveImage, remove)
+BERTH_CRI_UNARY_TO(ImageServiceImpl, ImageFsInfo, fsInfo)
+
+grpc::Status ImageServiceImpl::StreamImages(grpc::ServerContext*,
+                                            const v1::StreamImagesRequest* req,
+                                            grpc::ServerWriter<v1::StreamImagesResponse>* w) {
+  return instr_.run("StreamImages", *req, [&] { return h_.stream(*req, w); });
+}
 
 }  // namespace berth::cri

@@ -2,6 +2,7 @@
 // instrumented wrapper to the handler that owns it. RPCs not built yet answer UNIMPLEMENTED.
 #pragma once
 
+#include "cri/image_handlers.h"
 #include "cri/instrumented.h"
 #include "cri/runtime_info.h"
 #include "runtime/v1/api.h"
@@ -70,13 +71,11 @@ class RuntimeServiceImpl final : public v1::RuntimeService::Service {
   RuntimeHandlers h_;
 };
 
-// The handlers ImageService dispatches to (filled in as images are built).
-struct ImageHandlers {};
 
 // Called concurrently by gRPC's server threads.
 class ImageServiceImpl final : public v1::ImageService::Service {
  public:
-  ImageServiceImpl(const Instrumented& instrumented, ImageHandlers handlers)
+  ImageServiceImpl(const Instrumented& instrumented, ImageHandlers& handlers)
       : instr_(instrumented), h_(handlers) {}
 
   BERTH_CRI_UNARY(ListImages);
@@ -88,7 +87,7 @@ class ImageServiceImpl final : public v1::ImageService::Service {
 
  private:
   const Instrumented& instr_;
-  [[maybe_unused]] ImageHandlers h_;
+  ImageHandlers& h_;
 };
 
 #undef BERTH_CRI_UNARY

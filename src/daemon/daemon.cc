@@ -17,6 +17,7 @@
 #include "common/logging.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "daemon/registry_options.h"
 
 namespace berth::daemon {
 namespace {
@@ -64,9 +65,30 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::start(const Config& config) {
   if (!store.ok()) return annotate(store.status(), "open metadata store");
   d->store_ = std::move(*store);
 
+  BERTH_RETURN_IF_ERROR(d->openImages());
   BERTH_RETURN_IF_ERROR(d->prepareSocketPath());
   BERTH_RETURN_IF_ERROR(d->serve());
   return d;
+}
+
+absl::Status Daemon::openImages() {
+  auto content = image::ContentStore::open(config_.root + "/content");
+  if (!content.ok()) return annotate(content.status(), "open content store");
+  content_ = std::move(*content);
+  auto snapshots = image::OverlaySnapshotter::open(config_.root + "/snapshots", store_.get());
+  if (!snapshots.ok()) return annotate(snapshots.status(), "open snapshotter");
+  snapshots_ = std::move(*snapshots);
+  if (auto st = snapshots_->cleanup(); !st.ok()) log_->warn("snapshot clean-up: {}", st.message());
+  auto registry_options = registryOptions(config_);
+  if (!registry_options.ok()) return registry_options.status();
+  registry_ = std::make_unique<image::RegistryClient>(std::move(*registry_options));
+  images_ = std::make_unique<image::ImageManager>(
+      *store_, *content_, *snapshots_, *registry_,
+      image::ImageManagerOptions{.max_concurrent_downloads = config_.image.max_concurrent_downloads,
+                                 .sandbox_image = config_.cri.sandbox_image});
+  images_->refreshUsage();
+  image_handlers_ = std::make_unique<cri::ImageHandlers>(*images_);
+  return absl::OkStatus();
 }
 
 absl::Status Daemon::prepareSocketPath() {
@@ -117,7 +139,7 @@ absl::Status Daemon::serve() {
   });
   runtime_service_ = std::make_unique<cri::RuntimeServiceImpl>(
       *instrumented_, cri::RuntimeHandlers{.info = runtime_info_.get()});
-  image_service_ = std::make_unique<cri::ImageServiceImpl>(*instrumented_, cri::ImageHandlers{});
+  image_service_ = std::make_unique<cri::ImageServiceImpl>(*instrumented_, *image_handlers_);
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + config_.grpc.address, grpc::InsecureServerCredentials());
@@ -156,6 +178,11 @@ void Daemon::shutdown() {
     server_.reset();
     ::unlink(config_.grpc.address.c_str());
   }
+  image_handlers_.reset();
+  images_.reset();
+  registry_.reset();
+  snapshots_.reset();
+  content_.reset();
   store_.reset();
   lock_.reset();
 }

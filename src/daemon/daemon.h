@@ -13,6 +13,7 @@
 #include "cri/runtime_info.h"
 #include "cri/runtime_service.h"
 #include "daemon/config.h"
+#include "image/image_manager.h"
 #include "store/store.h"
 
 namespace berth::daemon {
@@ -34,12 +35,18 @@ class Daemon {
  private:
   explicit Daemon(const Config& config);
   [[nodiscard]] absl::Status prepareSocketPath();
+  [[nodiscard]] absl::Status openImages();
   [[nodiscard]] absl::Status serve();
 
   Config config_;
   std::shared_ptr<spdlog::logger> log_;
   std::optional<LockFile> lock_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<image::ContentStore> content_;
+  std::unique_ptr<image::OverlaySnapshotter> snapshots_;
+  std::unique_ptr<image::RegistryClient> registry_;
+  std::unique_ptr<image::ImageManager> images_;
+  std::unique_ptr<cri::ImageHandlers> image_handlers_;
   std::unique_ptr<cri::Instrumented> instrumented_;
   std::unique_ptr<cri::RuntimeInfo> runtime_info_;
   std::unique_ptr<cri::RuntimeServiceImpl> runtime_service_;

@@ -1,5 +1,6 @@
 // berthctl output formats.
 #include "cli/output.h"
+#include "cli/progress.h"
 
 #include <gtest/gtest.h>
 
@@ -51,6 +52,25 @@ TEST(OutputTest, YamlNestsAndQuotes) {
 
 TEST(OutputTest, KeyValueTableAligns) {
   EXPECT_EQ(keyValueTable({{"A", "1"}, {"Longer", "2"}}), "A:       1\nLonger:  2\n");
+}
+
+}  // namespace
+}  // namespace berth::cli
+
+namespace berth::cli {
+namespace {
+
+TEST(ProgressTest, LinesPerBlob) {
+  auto p = nlohmann::json::parse(R"({"reference":"r","blobs":[
+    {"digest":"sha256:0123456789abcdef","total":1000,"done":500,"complete":false},
+    {"digest":"sha256:fedcba9876543210","total":2000000,"done":2000000,"complete":true},
+    {"digest":"sha256:aaaaaaaaaaaaaaaa","total":-1,"done":1500,"complete":false}]})");
+  auto lines = progressLines(p, 10);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "0123456789ab: [=====>    ] 500B/1.0kB");
+  EXPECT_EQ(lines[1], "fedcba987654: done (2.0MB)");
+  EXPECT_EQ(lines[2], "aaaaaaaaaaaa: 1.5kB");
+  EXPECT_TRUE(progressLines(nlohmann::json::object(), 10).empty());
 }
 
 }  // namespace

@@ -1,0 +1,110 @@
+// The image service: pull (registry → content store → snapshots → store), resolve, list,
+// remove with garbage collection, and filesystem usage. CRI conversion lives in cri/.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "image/content_store.h"
+#include "image/manifest.h"
+#include "image/reference.h"
+#include "image/registry_client.h"
+#include "image/snapshot.h"
+#include "store/store.h"
+
+namespace berth::image {
+
+struct ImageManagerOptions {
+  int max_concurrent_downloads = 3;
+  std::string sandbox_image;  // as configured; images with this reference are pinned
+  std::string os = "linux";
+  std::string architecture = "amd64";
+};
+
+// Filesystem usage as ImageFsInfo reports it.
+struct FsUsage {
+  std::string mountpoint;
+  uint64_t bytes = 0;
+  uint64_t inodes = 0;
+  int64_t timestamp_ns = 0;
+};
+
+// Progress of one pull in flight, for clients that want to show it (berthctl pull).
+struct PullProgress {
+  struct Blob {
+    std::string digest;
+    int64_t total = -1;  // bytes, -1 when the manifest did not say
+    uint64_t done = 0;
+    bool complete = false;
+  };
+  std::string reference;
+  int64_t started_ns = 0;
+  std::vector<Blob> blobs;  // config then layers, once the manifest is known
+};
+
+// Thread-safe. Reads (resolve, list, usage) are answered from memory; pull and remove do
+// their slow work without holding any lock that readers need.
+class ImageManager {
+ public:
+  ImageManager(store::Store& store, ContentStore& content, OverlaySnapshotter& snapshots,
+               RegistryClient& registry, ImageManagerOptions options);
+
+  // Pulls `ref` and returns the stored image. Concurrent pulls of the same image share
+  // blob downloads and layer unpacking; an image already present costs no blob transfer.
+  [[nodiscard]] absl::StatusOr<store::ImagePtr> pull(absl::string_view ref,
+                                                     const Credentials& credentials);
+
+  // By reference (tag or digest, familiar or full form) or by id (with or without
+  // "sha256:"). NotFound when there is no such image; InvalidArgument for a bad reference.
+  [[nodiscard]] absl::StatusOr<store::ImagePtr> resolve(absl::string_view ref_or_id) const;
+
+  std::vector<store::ImagePtr> list() const;
+  std::vector<std::string> references(const std::string& image_id) const;
+  bool pinned(const store::ImageRecord& image) const;
+
+  // Removes the image with all its references; unreferenced blobs and snapshots are then
+  // collected. Removing an image that does not exist succeeds.
+  [[nodiscard]] absl::Status remove(absl::string_view ref_or_id);
+
+  // The pull in flight for `ref` (same normalisation as pull()), if any.
+  std::optional<PullProgress> progress(absl::string_view ref) const;
+
+  // Last measured usage of the image filesystem (refreshed after pulls and removals).
+  FsUsage usage() const;
+  void refreshUsage();
+
+ private:
+  struct Tracker;  // progress of one pull, shared with its download threads
+  [[nodiscard]] absl::Status fetchBlob(const Reference& ref, const Credentials& creds,
+                                       const std::string& digest, int64_t size,
+                                       Tracker* tracker);
+  [[nodiscard]] absl::Status downloadLayers(const Reference& ref, const Credentials& creds,
+                                            const std::vector<const Descriptor*>& layers,
+                                            Tracker* tracker);
+  [[nodiscard]] absl::Status garbageCollect();
+
+  store::Store& store_;
+  ContentStore& content_;
+  OverlaySnapshotter& snapshots_;
+  RegistryClient& registry_;
+  ImageManagerOptions options_;
+  std::string pinned_ref_;  // normalised sandbox image reference, or empty
+
+  // Pulls hold this shared, garbage collection exclusively, so that a collection never
+  // deletes blobs or snapshots a pull has fetched but not yet recorded. Status and list
+  // calls never take it.
+  absl::Mutex gc_mu_;
+
+  mutable absl::Mutex progress_mu_;
+  std::map<std::string, std::shared_ptr<PullProgress>> pulls_ ABSL_GUARDED_BY(progress_mu_);
+
+  mutable absl::Mutex usage_mu_;
+  FsUsage usage_ ABSL_GUARDED_BY(usage_mu_);
+};
+
+}  // namespace berth::image

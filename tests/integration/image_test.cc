@@ -1,0 +1,438 @@
+// ImageService against a real registry on loopback (tests/env): pulls by tag, digest and
+// mirror, auth, corrupt and hostile layers, status by every kind of reference, user forms,
+// tags, removal and usage, persistence across kill -9.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "berthd_fixture.h"
+#include "test_env.h"
+
+namespace berth::testing {
+namespace {
+
+namespace v1 = runtime::v1;
+
+grpc::Status pull(Berthd& d, const std::string& ref, v1::PullImageResponse* resp,
+                  const v1::AuthConfig* auth = nullptr) {
+  v1::PullImageRequest req;
+  req.mutable_image()->set_image(ref);
+  if (auth != nullptr) *req.mutable_auth() = *auth;
+  auto ctx = Berthd::context(120);
+  return d.image().PullImage(ctx.get(), req, resp);
+}
+
+std::string pullOk(Berthd& d, const std::string& ref) {
+  v1::PullImageResponse resp;
+  grpc::Status st = pull(d, ref, &resp);
+  EXPECT_TRUE(st.ok()) << ref << ": " << st.error_message() << "\n" << d.log();
+  return resp.image_ref();
+}
+
+v1::ImageStatusResponse status(Berthd& d, const std::string& ref, bool verbose = false) {
+  v1::ImageStatusRequest req;
+  req.mutable_image()->set_image(ref);
+  req.set_verbose(verbose);
+  v1::ImageStatusResponse resp;
+  auto ctx = Berthd::context();
+  grpc::Status st = d.image().ImageStatus(ctx.get(), req, &resp);
+  EXPECT_TRUE(st.ok()) << ref << ": " << st.error_message();
+  return resp;
+}
+
+std::vector<v1::Image> listImages(Berthd& d) {
+  v1::ListImagesResponse resp;
+  auto ctx = Berthd::context();
+  EXPECT_TRUE(d.image().ListImages(ctx.get(), {}, &resp).ok());
+  return {resp.images().begin(), resp.images().end()};
+}
+
+grpc::Status removeImage(Berthd& d, const std::string& ref) {
+  v1::RemoveImageRequest req;
+  req.mutable_image()->set_image(ref);
+  v1::RemoveImageResponse resp;
+  auto ctx = Berthd::context();
+  return d.image().RemoveImage(ctx.get(), req, &resp);
+}
+
+v1::FilesystemUsage imageFs(Berthd& d) {
+  v1::ImageFsInfoResponse resp;
+  auto ctx = Berthd::context();
+  EXPECT_TRUE(d.image().ImageFsInfo(ctx.get(), {}, &resp).ok());
+  EXPECT_EQ(resp.image_filesystems_size(), 1);
+  return resp.image_filesystems(0);
+}
+
+size_t filesUnder(const std::string& dir) {
+  size_t n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) ++n;
+  }
+  return n;
+}
+
+// The repository part of a reference "host:port/repo:tag".
+std::string repoOf(const std::string& ref) { return ref.substr(0, ref.rfind(':')); }
+
+TEST(ImageTest, PullByTagAndStatusByEveryReference) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string ref = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  std::string id = pullOk(d, ref);
+  EXPECT_EQ(id, envKey("BERTH_TEST_IMAGE_BUSYBOX_CONFIG_DIGEST"));
+  std::string digest_ref = repoOf(ref) + "@" + envKey("BERTH_TEST_IMAGE_BUSYBOX_DIGEST");
+  for (const std::string& r : {ref, digest_ref, id, id.substr(7)}) {
+    auto s = status(d, r);
+    ASSERT_TRUE(s.has_image()) << r;
+    EXPECT_EQ(s.image().id(), id) << r;
+    EXPECT_EQ(std::vector<std::string>(s.image().repo_tags().begin(), s.image().repo_tags().end()),
+              std::vector<std::string>{ref});
+    EXPECT_EQ(std::vector<std::string>(s.image().repo_digests().begin(),
+                                       s.image().repo_digests().end()),
+              std::vector<std::string>{digest_ref});
+    EXPECT_GT(s.image().size(), 500000u) << "busybox is in the layer";
+    EXPECT_FALSE(s.image().pinned());
+  }
+  auto verbose = status(d, ref, true);
+  ASSERT_TRUE(verbose.info().contains("info"));
+  auto info = nlohmann::json::parse(verbose.info().at("info"));
+  EXPECT_EQ(info["imageSpec"]["architecture"], "amd64");
+  EXPECT_FALSE(info["chainID"].get<std::string>().empty());
+}
+
+TEST(ImageTest, MissingImageStatusIsEmptyAndBadReferenceIsInvalid) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  EXPECT_FALSE(status(d, "docker.io/library/nothing-here:1").has_image());
+  v1::ImageStatusRequest req;
+  req.mutable_image()->set_image("UPPER/Case::bad");
+  v1::ImageStatusResponse resp;
+  auto ctx = Berthd::context();
+  grpc::Status st = d.image().ImageStatus(ctx.get(), req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("UPPER/Case::bad"), std::string::npos) << st.error_message();
+  EXPECT_TRUE(removeImage(d, "docker.io/library/nothing-here:1").ok()) << "remove is idempotent";
+}
+
+TEST(ImageTest, PullByDigestAndThroughIndex) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string ref = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  std::string by_digest = repoOf(ref) + "@" + envKey("BERTH_TEST_IMAGE_BUSYBOX_DIGEST");
+  EXPECT_EQ(pullOk(d, by_digest), envKey("BERTH_TEST_IMAGE_BUSYBOX_CONFIG_DIGEST"));
+  auto s = status(d, by_digest);
+  EXPECT_EQ(s.image().repo_tags_size(), 0);
+  // An OCI index and a Docker manifest list resolve to the amd64 image (same config).
+  EXPECT_EQ(pullOk(d, envKey("BERTH_TEST_IMAGE_BUSYBOX_INDEX")),
+            envKey("BERTH_TEST_IMAGE_BUSYBOX_CONFIG_DIGEST"));
+  EXPECT_EQ(pullOk(d, envKey("BERTH_TEST_IMAGE_BUSYBOX_DOCKER_LIST")),
+            envKey("BERTH_TEST_IMAGE_BUSYBOX_CONFIG_DIGEST"));
+}
+
+TEST(ImageTest, PullThroughMirror) {
+  Berthd d("[image.registries.\"registry.k8s.io\"]\nmirrors = [\"http://" +
+           envKey("BERTH_TEST_REGISTRY") + "\"]\n");
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string id = pullOk(d, "registry.k8s.io/berth-test/busybox:1.0");
+  EXPECT_EQ(id, envKey("BERTH_TEST_IMAGE_BUSYBOX_CONFIG_DIGEST"));
+  auto s = status(d, "registry.k8s.io/berth-test/busybox:1.0");
+  ASSERT_TRUE(s.has_image());
+  EXPECT_EQ(s.image().repo_tags(0), "registry.k8s.io/berth-test/busybox:1.0");
+}
+
+TEST(ImageTest, BasicAuthGoodAndBadCredentials) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string ref = envKey("BERTH_TEST_AUTH_IMAGE_BUSYBOX");
+  v1::PullImageResponse resp;
+  grpc::Status none = pull(d, ref, &resp);
+  EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED) << none.error_message();
+  v1::AuthConfig bad;
+  bad.set_username(envKey("BERTH_TEST_AUTH_USER"));
+  bad.set_password("wrong");
+  grpc::Status st = pull(d, ref, &resp, &bad);
+  EXPECT_TRUE(st.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+              st.error_code() == grpc::StatusCode::PERMISSION_DENIED)
+      << st.error_code() << " " << st.error_message();
+  EXPECT_TRUE(listImages(d).empty());
+  EXPECT_EQ(filesUnder(d.root() + "/content/blobs"), 0u) << "nothing stored";
+  v1::AuthConfig good;
+  good.set_username(envKey("BERTH_TEST_AUTH_USER"));
+  good.set_password(envKey("BERTH_TEST_AUTH_PASSWORD"));
+  ASSERT_TRUE(pull(d, ref, &resp, &good).ok()) << d.log();
+  EXPECT_EQ(resp.image_ref(), envKey("BERTH_TEST_IMAGE_BUSYBOX_CONFIG_DIGEST"));
+}
+
+TEST(ImageTest, ConfiguredCredentialsAreUsed) {
+  Berthd d("[image.registries.\"" + envKey("BERTH_TEST_AUTH_REGISTRY") + "\"]\nusername = \"" +
+           envKey("BERTH_TEST_AUTH_USER") + "\"\npassword = \"" +
+           envKey("BERTH_TEST_AUTH_PASSWORD") + "\"\n");
+  ASSERT_TRUE(d.start()) << d.log();
+  EXPECT_EQ(pullOk(d, envKey("BERTH_TEST_AUTH_IMAGE_BUSYBOX")),
+            envKey("BERTH_TEST_IMAGE_BUSYBOX_CONFIG_DIGEST"));
+}
+
+TEST(ImageTest, CorruptedBlobIsRejectedAndNothingStored) {
+  nlohmann::json spec = {
+      {"repo", "berth-test/corrupt"},
+      {"tags", {"1"}},
+      {"layers",
+       {{{"entries",
+          {{{"type", "file"}, {"path", "/data"}, {"content", std::string(4096, 'x') + std::to_string(std::rand())}}}}}}},
+      {"config", {{"Cmd", {"/data"}}}}};
+  nlohmann::json pushed = pushImage(spec);
+  ASSERT_TRUE(pushed.contains("layer_digests")) << pushed;
+  std::string layer = pushed["layer_digests"][0];
+  {
+    std::fstream f(registryBlobPath(layer), std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good()) << registryBlobPath(layer);
+    f.seekp(20);
+    f.write("CORRUPT", 7);  // same size, different bytes
+  }
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  v1::PullImageResponse resp;
+  grpc::Status st = pull(d, pushed["ref"], &resp);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.error_message().find("digest"), std::string::npos) << st.error_message();
+  EXPECT_NE(st.error_message().find(layer), std::string::npos) << st.error_message();
+  EXPECT_TRUE(listImages(d).empty());
+  EXPECT_FALSE(std::filesystem::exists(d.root() + "/content/blobs/sha256/" + layer.substr(7)));
+}
+
+TEST(ImageTest, LayerEscapingItsRootIsRejected) {
+  nlohmann::json spec = {
+      {"repo", "berth-test/escape"},
+      {"tags", {"1"}},
+      {"layers",
+       {{{"sort", false},
+         {"entries",
+          {{{"type", "file"}, {"path", "/ok"}, {"content", "fine"}},
+           {{"type", "raw"}, {"name", "../escape-" + std::to_string(::getpid())},
+            {"kind", "file"}, {"content", "bad"}}}}}}},
+      {"config", nlohmann::json::object()}};
+  nlohmann::json pushed = pushImage(spec);
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  v1::PullImageResponse resp;
+  grpc::Status st = pull(d, pushed["ref"], &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_NE(st.error_message().find("escape"), std::string::npos) << st.error_message();
+  EXPECT_TRUE(listImages(d).empty());
+  EXPECT_FALSE(std::filesystem::exists(d.root() + "/snapshots/escape-" + std::to_string(::getpid())));
+  // No snapshot left behind: nothing under snapshots/ but the snapshotter's own files.
+  size_t dirs = 0;
+  for (const auto& e : std::filesystem::directory_iterator(d.root() + "/snapshots")) {
+    if (e.is_directory()) ++dirs;
+  }
+  EXPECT_EQ(dirs, 0u);
+}
+
+TEST(ImageTest, UserForms) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  struct Case {
+    const char* key;
+    bool has_uid;
+    int64_t uid;
+    const char* name;
+  };
+  for (const Case& c : {Case{"BERTH_TEST_IMAGE_USER_UID", true, 1002, ""},
+                        Case{"BERTH_TEST_IMAGE_USER_UIDGROUP", true, 1003, ""},
+                        Case{"BERTH_TEST_IMAGE_USER_NAME", false, 0, "www-data"},
+                        Case{"BERTH_TEST_IMAGE_USER_NAMEGROUP", false, 0, "www-data"}}) {
+    std::string ref = envKey(c.key);
+    pullOk(d, ref);
+    auto s = status(d, ref);
+    EXPECT_EQ(s.image().has_uid(), c.has_uid) << c.key;
+    if (c.has_uid) {
+      EXPECT_EQ(s.image().uid().value(), c.uid) << c.key;
+    }
+    EXPECT_EQ(s.image().username(), c.name) << c.key;
+  }
+}
+
+TEST(ImageTest, ThreeTagsListAsOneImageAndRemoveFreesSpace) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  uint64_t empty_bytes = imageFs(d).used_bytes().value();
+  for (const char* key : {"BERTH_TEST_IMAGE_BUSYBOX", "BERTH_TEST_IMAGE_BUSYBOX_LATEST",
+                          "BERTH_TEST_IMAGE_BUSYBOX_ZSTD"}) {
+    pullOk(d, envKey(key));
+  }
+  auto images = listImages(d);
+  ASSERT_EQ(images.size(), 1u);
+  EXPECT_EQ(images[0].repo_tags_size(), 3);
+  auto fs = imageFs(d);
+  EXPECT_GT(fs.used_bytes().value(), empty_bytes + 500000);
+  EXPECT_EQ(fs.fs_id().mountpoint(), d.root() + "/snapshots");
+  EXPECT_GT(fs.timestamp(), 0);
+  ASSERT_TRUE(removeImage(d, envKey("BERTH_TEST_IMAGE_BUSYBOX_LATEST")).ok());
+  EXPECT_TRUE(listImages(d).empty()) << "all tags go with the image";
+  EXPECT_LT(imageFs(d).used_bytes().value(), empty_bytes + 100000) << "space freed";
+  EXPECT_EQ(filesUnder(d.root() + "/content/blobs"), 0u);
+  EXPECT_TRUE(removeImage(d, envKey("BERTH_TEST_IMAGE_BUSYBOX_LATEST")).ok());
+}
+
+TEST(ImageTest, PresentImageNeedsNoBlobTransfer) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string ref = envKey("BERTH_TEST_IMAGE_USER_UID");
+  pullOk(d, ref);
+  int gets = registryBlobGets();
+  pullOk(d, ref);
+  pullOk(d, envKey("BERTH_TEST_IMAGE_USER_NAME"));  // same layer, different config
+  EXPECT_LE(registryBlobGets(), gets + 1) << "only the new config blob may be fetched";
+}
+
+TEST(ImageTest, ImagesSurviveKill9) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string ref = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  std::string id = pullOk(d, ref);
+  EXPECT_EQ(d.stop(SIGKILL), -SIGKILL);
+  ASSERT_TRUE(d.start()) << d.log();
+  auto s = status(d, ref);
+  ASSERT_TRUE(s.has_image()) << d.log();
+  EXPECT_EQ(s.image().id(), id);
+  EXPECT_EQ(listImages(d).size(), 1u);
+  int gets = registryBlobGets();
+  pullOk(d, ref);
+  EXPECT_EQ(registryBlobGets(), gets) << "no re-pull after restart";
+}
+
+TEST(ImageTest, SandboxImageIsPinned) {
+  std::string ref = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  Berthd d("[cri]\nsandbox_image = \"" + ref + "\"\n");
+  ASSERT_TRUE(d.start()) << d.log();
+  pullOk(d, ref);
+  EXPECT_TRUE(status(d, ref).image().pinned());
+}
+
+TEST(ImageTest, ConcurrentPullsShareTheWork) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string ref = envKey("BERTH_TEST_IMAGE_USER_NAMEGROUP");
+  int before = registryBlobGets();
+  std::vector<std::thread> pulls;
+  std::vector<grpc::Status> results(4);
+  for (int i = 0; i < 4; ++i) {
+    pulls.emplace_back([&, i] {
+      v1::PullImageResponse resp;
+      results[static_cast<size_t>(i)] = pull(d, ref, &resp);
+    });
+  }
+  for (auto& t : pulls) t.join();
+  for (const auto& st : results) EXPECT_TRUE(st.ok()) << st.error_message();
+  // One config and one layer: four pulls, each blob fetched once.
+  EXPECT_LE(registryBlobGets() - before, 2);
+  EXPECT_EQ(listImages(d).size(), 1u);
+}
+
+TEST(ImageTest, ListFilterAndStreamImages) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string a = pullOk(d, envKey("BERTH_TEST_IMAGE_USER_UID"));
+  std::string b = pullOk(d, envKey("BERTH_TEST_IMAGE_BUSYBOX"));
+  v1::ListImagesRequest req;
+  req.mutable_filter()->mutable_image()->set_image(envKey("BERTH_TEST_IMAGE_USER_UID"));
+  v1::ListImagesResponse resp;
+  auto ctx = Berthd::context();
+  ASSERT_TRUE(d.image().ListImages(ctx.get(), req, &resp).ok());
+  ASSERT_EQ(resp.images_size(), 1);
+  EXPECT_EQ(resp.images(0).id(), a);
+  v1::StreamImagesRequest sreq;
+  auto sctx = Berthd::context();
+  auto reader = d.image().StreamImages(sctx.get(), sreq);
+  std::set<std::string> ids;
+  v1::StreamImagesResponse batch;
+  while (reader->Read(&batch)) {
+    for (const auto& i : batch.images()) ids.insert(i.id());
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(ids, (std::set<std::string>{a, b}));
+}
+
+TEST(ImageTest, KilledDuringPullLeavesNoHalfImage) {
+  // A layer big enough that the pull is still running when berthd is killed.
+  std::string big(24 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  std::string path = envDir() + "/big-" + std::to_string(::getpid());
+  std::ofstream(path, std::ios::binary) << big;
+  nlohmann::json spec = {{"repo", "berth-test/big"},
+                         {"tags", {std::to_string(::getpid())}},
+                         {"layers",
+                          {{{"compression", "none"},
+                            {"entries", {{{"type", "file"}, {"path", "/big"}, {"source", path}}}}}}},
+                         {"config", nlohmann::json::object()}};
+  nlohmann::json pushed = pushImage(spec);
+  std::remove(path.c_str());
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  std::thread puller([&] {
+    v1::PullImageResponse resp;
+    pull(d, pushed["ref"], &resp);  // fails when berthd dies
+  });
+  // Kill once the download has started (the ingest directory has a partial file).
+  for (int i = 0; i < 500 && filesUnder(d.root() + "/content/ingest") == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  d.stop(SIGKILL);
+  puller.join();
+  ASSERT_TRUE(d.start()) << d.log();
+  auto s = status(d, pushed["ref"]);
+  if (s.has_image()) {
+    // The pull finished before the kill: then it must be whole.
+    EXPECT_EQ(s.image().id(), pushed["config_digest"].get<std::string>());
+  } else {
+    EXPECT_TRUE(listImages(d).empty());
+  }
+  EXPECT_EQ(filesUnder(d.root() + "/content/ingest"), 0u) << "partial downloads are discarded";
+  EXPECT_EQ(pullOk(d, pushed["ref"]), pushed["config_digest"].get<std::string>());
+}
+
+TEST(ImageTest, BerthctlImageVerbs) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string ref = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  std::string id = envKey("BERTH_TEST_IMAGE_BUSYBOX_CONFIG_DIGEST");
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {berthctlPath(), "-r", d.endpoint()});
+    return runProgram(args, 120);
+  };
+  RunResult pulled = ctl({"pull", ref});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  EXPECT_NE(pulled.out.find("Image is up to date for " + id), std::string::npos) << pulled.out;
+  RunResult images = ctl({"images"});
+  ASSERT_EQ(images.exit_code, 0) << images.err;
+  EXPECT_NE(images.out.find(repoOf(ref)), std::string::npos) << images.out;
+  EXPECT_NE(images.out.find(id.substr(7, 13)), std::string::npos) << images.out;
+  RunResult quiet = ctl({"images", "-q"});
+  EXPECT_EQ(quiet.out, id + "\n");
+  RunResult inspect = ctl({"inspecti", ref});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  auto j = nlohmann::json::parse(inspect.out);
+  EXPECT_EQ(j["status"]["id"], id);
+  EXPECT_EQ(j["info"]["imageSpec"]["os"], "linux");
+  RunResult fs = ctl({"imagefsinfo", "-o", "json"});
+  ASSERT_EQ(fs.exit_code, 0) << fs.err;
+  EXPECT_EQ(nlohmann::json::parse(fs.out)["imageFilesystems"][0]["fsId"]["mountpoint"],
+            d.root() + "/snapshots");
+  RunResult rmi = ctl({"rmi", ref});
+  ASSERT_EQ(rmi.exit_code, 0) << rmi.err;
+  EXPECT_TRUE(listImages(d).empty());
+  RunResult missing = ctl({"inspecti", ref});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("not found"), std::string::npos);
+  RunResult bad = ctl({"pull", "127.0.0.1:1/nothing:1"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("PullImage failed: Unavailable"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace berth::testing
