@@ -282,18 +282,20 @@ TEST(ImageTest, ThreeTagsListAsOneImageAndRemoveFreesSpace) {
 TEST(ImageTest, PresentImageNeedsNoBlobTransfer) {
   Berthd d;
   ASSERT_TRUE(d.start()) << d.log();
-  std::string ref = envKey("BERTH_TEST_IMAGE_USER_UID");
-  pullOk(d, ref);
-  int gets = registryBlobGets();
-  pullOk(d, ref);
-  pullOk(d, envKey("BERTH_TEST_IMAGE_USER_NAME"));  // same layer, different config
-  EXPECT_LE(registryBlobGets(), gets + 1) << "only the new config blob may be fetched";
+  nlohmann::json image = pushUniqueImage("present");
+  std::string repo = image["repo"];
+  pullOk(d, image["ref"]);
+  int gets = registryBlobGets(repo);
+  EXPECT_EQ(gets, 2) << "config and layer";
+  pullOk(d, image["ref"]);
+  EXPECT_EQ(registryBlobGets(repo), gets) << "a present image costs no blob transfer";
 }
 
 TEST(ImageTest, ImagesSurviveKill9) {
   Berthd d;
   ASSERT_TRUE(d.start()) << d.log();
-  std::string ref = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  nlohmann::json image = pushUniqueImage("kill9");
+  std::string ref = image["ref"];
   std::string id = pullOk(d, ref);
   EXPECT_EQ(d.stop(SIGKILL), -SIGKILL);
   ASSERT_TRUE(d.start()) << d.log();
@@ -301,9 +303,9 @@ TEST(ImageTest, ImagesSurviveKill9) {
   ASSERT_TRUE(s.has_image()) << d.log();
   EXPECT_EQ(s.image().id(), id);
   EXPECT_EQ(listImages(d).size(), 1u);
-  int gets = registryBlobGets();
+  int gets = registryBlobGets(image["repo"]);
   pullOk(d, ref);
-  EXPECT_EQ(registryBlobGets(), gets) << "no re-pull after restart";
+  EXPECT_EQ(registryBlobGets(image["repo"]), gets) << "no re-pull after restart";
 }
 
 TEST(ImageTest, SandboxImageIsPinned) {
@@ -317,8 +319,9 @@ TEST(ImageTest, SandboxImageIsPinned) {
 TEST(ImageTest, ConcurrentPullsShareTheWork) {
   Berthd d;
   ASSERT_TRUE(d.start()) << d.log();
-  std::string ref = envKey("BERTH_TEST_IMAGE_USER_NAMEGROUP");
-  int before = registryBlobGets();
+  nlohmann::json image = pushUniqueImage("concurrent");
+  std::string ref = image["ref"];
+  std::string repo = image["repo"];
   std::vector<std::thread> pulls;
   std::vector<grpc::Status> results(4);
   for (int i = 0; i < 4; ++i) {
@@ -330,7 +333,7 @@ TEST(ImageTest, ConcurrentPullsShareTheWork) {
   for (auto& t : pulls) t.join();
   for (const auto& st : results) EXPECT_TRUE(st.ok()) << st.error_message();
   // One config and one layer: four pulls, each blob fetched once.
-  EXPECT_LE(registryBlobGets() - before, 2);
+  EXPECT_EQ(registryBlobGets(repo), 2);
   EXPECT_EQ(listImages(d).size(), 1u);
 }
 

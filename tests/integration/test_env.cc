@@ -70,14 +70,29 @@ std::string registryBlobPath(const std::string& digest) {
          "/data";
 }
 
-int registryBlobGets() {
+int registryBlobGets(const std::string& repo) {
   std::ifstream in(envDir() + "/registry.log");
+  std::string needle = "\"GET /v2/" + repo + "/blobs/sha256:";
   std::string line;
   int n = 0;
   while (std::getline(in, line)) {
-    if (line.find("\"GET /v2/") != std::string::npos && line.find("/blobs/sha256:") != std::string::npos) ++n;
+    if (line.find(needle) != std::string::npos) ++n;
   }
   return n;
+}
+
+nlohmann::json pushUniqueImage(const std::string& name) {
+  std::string repo = "berth-test/" + name + "-" + std::to_string(::getpid());
+  nlohmann::json spec = {
+      {"repo", repo},
+      {"tags", {"1"}},
+      {"layers",
+       {{{"entries",
+          {{{"type", "file"}, {"path", "/id"}, {"content", repo + std::to_string(std::rand())}}}}}}},
+      {"config", nlohmann::json::object()}};
+  nlohmann::json pushed = pushImage(spec);
+  pushed["repo"] = repo;
+  return pushed;
 }
 
 }  // namespace berth::testing

@@ -20,7 +20,12 @@ nlohmann::json pushImage(const nlohmann::json& spec, bool to_auth_registry = fal
 // Path of a blob's data file in the plain registry's storage (for corruption tests).
 std::string registryBlobPath(const std::string& digest);
 
-// Number of blob GETs the plain registry has logged so far.
-int registryBlobGets();
+// Number of blob GETs of repository `repo` (e.g. "berth-test/x") the plain registry has logged.
+// Count only repositories no other test pulls: tests run in parallel against one registry.
+int registryBlobGets(const std::string& repo);
+
+// Pushes a small image (one layer with a file unique to this call) to repository
+// "berth-test/<name>-<pid>" and returns mkimage's JSON; "repo" is added to it.
+nlohmann::json pushUniqueImage(const std::string& name);
 
 }  // namespace berth::testing
