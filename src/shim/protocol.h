@@ -1,0 +1,128 @@
+// The berth-shim wire protocol, shared by the shim and the daemon-side client: length-prefixed
+// JSON frames on a unix stream socket, request/reply envelopes and status codes.
+//
+// A frame is a 4-byte big-endian body length followed by one UTF-8 JSON object. Requests carry
+// {"v": 1, "id": N, "op": "..."}; replies echo {"v": 1, "id": N} with "ok": true plus the op's
+// fields, or "ok": false with "code" (an absl::StatusCode value) and "message". After a
+// "subscribe" request the shim also pushes {"v": 1, "event": "exit", ...} frames.
+//
+// This code deliberately does not depend on Abseil: berth-shim links only libc, libstdc++ and
+// this file, to stay small. The client converts Outcome into absl::Status.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "nlohmann/json.hpp"
+
+namespace berth::shim {
+
+using Json = nlohmann::json;
+
+inline constexpr int kProtocolVersion = 1;
+// Largest frame body either side accepts or sends.
+inline constexpr size_t kMaxFrameSize = 16u << 20;
+inline constexpr size_t kFrameHeaderSize = 4;
+
+// Status codes on the wire; the numbers are absl::StatusCode's (the client checks that).
+enum class Code : int {
+  kOk = 0,
+  kCancelled = 1,
+  kUnknown = 2,
+  kInvalidArgument = 3,
+  kDeadlineExceeded = 4,
+  kNotFound = 5,
+  kAlreadyExists = 6,
+  kPermissionDenied = 7,
+  kResourceExhausted = 8,
+  kFailedPrecondition = 9,
+  kAborted = 10,
+  kOutOfRange = 11,
+  kUnimplemented = 12,
+  kInternal = 13,
+  kUnavailable = 14,
+  kDataLoss = 15,
+  kUnauthenticated = 16,
+};
+
+// A status without Abseil: a code and a message naming the object.
+struct [[nodiscard]] Outcome {
+  Code code = Code::kOk;
+  std::string message;
+
+  bool ok() const { return code == Code::kOk; }
+  static Outcome success() { return {}; }
+  static Outcome error(Code c, std::string msg) { return {c, std::move(msg)}; }
+  // Error from errno: `context: strerror(err)`, classified like berth::errnoStatus.
+  static Outcome fromErrno(int err, std::string_view context);
+};
+
+// Encodes `body` as a frame (header + JSON text). Bodies over kMaxFrameSize are rejected.
+[[nodiscard]] Outcome encodeFrame(const Json& body, std::string* out);
+
+// Incremental frame decoder for non-blocking readers: feed bytes, take whole frames.
+class FrameReader {
+ public:
+  explicit FrameReader(size_t max_size = kMaxFrameSize) : max_size_(max_size) {}
+  void append(const char* data, size_t len) { buf_.append(data, len); }
+  // Returns kOk and fills *body when a whole frame is buffered; kUnavailable with an empty
+  // message when more bytes are needed; kResourceExhausted for an oversize frame (the stream
+  // cannot be resynchronised after that).
+  [[nodiscard]] Outcome next(std::string* body);
+  bool empty() const { return buf_.size() == off_; }
+
+ private:
+  size_t max_size_;
+  std::string buf_;
+  size_t off_ = 0;
+};
+
+// Parses a frame body; it must be a JSON object.
+[[nodiscard]] Outcome parseObject(std::string_view text, Json* out);
+
+// Monotonic clock in milliseconds, for deadlines below.
+int64_t monotonicMs();
+// Wall clock in nanoseconds since the epoch.
+int64_t realtimeNs();
+
+// Blocking I/O on a socket with an absolute deadline (monotonicMs(); negative = none).
+// Errors: kDeadlineExceeded on timeout, kUnavailable when the peer is gone or the socket fails,
+// kResourceExhausted for an oversize frame, kInvalidArgument for a malformed body.
+[[nodiscard]] Outcome writeAll(int fd, std::string_view data, int64_t deadline_ms);
+[[nodiscard]] Outcome writeFrame(int fd, const Json& body, int64_t deadline_ms);
+[[nodiscard]] Outcome readFrame(int fd, Json* body, int64_t deadline_ms,
+                                size_t max_size = kMaxFrameSize);
+
+// Envelope helpers.
+Json makeRequest(uint64_t id, std::string_view op);
+Json makeOkReply(uint64_t id);
+Json makeErrorReply(uint64_t id, const Outcome& error);
+// Checks "v" of a request or reply; the error names both versions.
+[[nodiscard]] Outcome checkVersion(const Json& msg);
+// Turns a reply into an Outcome (kOk, or its code and message).
+[[nodiscard]] Outcome replyOutcome(const Json& reply);
+
+// Non-throwing field accessors: false when the key is missing or has another type.
+bool getString(const Json& obj, const char* key, std::string* out);
+bool getInt(const Json& obj, const char* key, int64_t* out);
+bool getBool(const Json& obj, const char* key, bool* out);
+
+// Checks a container id before it becomes a file name or a runtime argument: 1-256 of
+// [A-Za-z0-9_.+-], not "." or "..".
+bool validContainerId(std::string_view id);
+
+// An exit record as stored by the shim and reported to the client.
+struct ExitRecord {
+  std::string container_id;
+  int pid = 0;
+  int exit_code = 0;
+  int64_t exited_at_ns = 0;
+  bool oom = false;
+};
+Json exitToJson(const ExitRecord& rec);
+[[nodiscard]] Outcome exitFromJson(const Json& obj, ExitRecord* out);
+
+}  // namespace berth::shim

@@ -1,0 +1,388 @@
+// Server: the shim's poll loop, connections, signals, reaping, exit recording and shutdown.
+#include "shim/server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "shim/shim_log.h"
+
+namespace berth::shim {
+namespace {
+
+// A subscriber that stops reading is dropped once this much output is queued for it.
+constexpr size_t kMaxQueuedOutput = 64u << 20;
+// Orphan statuses are kept this long, waiting for a `create` to claim their pid.
+constexpr int64_t kOrphanTtlMs = 60000;
+constexpr size_t kMaxOrphans = 256;
+
+int exitCodeOf(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return 255;
+}
+
+Outcome writePidFile(const std::string& path) {
+  std::string tmp = path + ".tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) return Outcome::fromErrno(errno, "create " + tmp);
+  std::string text = std::to_string(::getpid()) + "\n";
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+      ::fsync(fd.get()) != 0) {
+    return Outcome::fromErrno(errno, "write " + tmp);
+  }
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Outcome::fromErrno(errno, "rename " + tmp);
+  return Outcome::success();
+}
+
+}  // namespace
+
+Server::Server(ServerOptions opts)
+    : opts_(std::move(opts)),
+      sock_path_(opts_.dir + "/shim.sock"),
+      pid_path_(opts_.dir + "/shim.pid"),
+      runner_(opts_.runtime_path, opts_.runtime_root) {}
+
+Outcome Server::init() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0)
+    return Outcome::fromErrno(errno, "sigprocmask");
+  signal_fd_.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd_.valid()) return Outcome::fromErrno(errno, "signalfd");
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
+
+  Outcome r = exits_.open(opts_.dir + "/exits");
+  if (!r.ok()) return r;
+
+  // Bind through /proc/self/fd/<dir fd>: a long state dir must not exceed the 107 bytes a
+  // socket address holds.
+  dir_fd_.reset(::open(opts_.dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd_.valid()) return Outcome::fromErrno(errno, "open " + opts_.dir);
+  std::string short_path = "/proc/self/fd/" + std::to_string(dir_fd_.get()) + "/shim.sock";
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, short_path.c_str(), short_path.size() + 1);
+
+  // A live shim already serving this directory must not be displaced; a stale socket is.
+  {
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (probe.valid() &&
+        ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      return Outcome::error(Code::kAlreadyExists,
+                            "another shim is already listening on " + sock_path_);
+    }
+  }
+  ::unlink(sock_path_.c_str());
+
+  r = writePidFile(pid_path_);
+  if (!r.ok()) return r;
+
+  listen_fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!listen_fd_.valid()) return Outcome::fromErrno(errno, "socket");
+  mode_t old = ::umask(0177);  // the socket is created 0600
+  int rc = ::bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int err = errno;
+  ::umask(old);
+  if (rc != 0) return Outcome::fromErrno(err, "bind " + sock_path_);
+  if (::listen(listen_fd_.get(), 64) != 0) return Outcome::fromErrno(errno, "listen " + sock_path_);
+  SHIM_LOG_INFO("listening on %s (pid %d, runtime %s, root %s)", sock_path_.c_str(), ::getpid(),
+                opts_.runtime_path.c_str(), opts_.runtime_root.c_str());
+  return Outcome::success();
+}
+
+int Server::run() {
+  std::vector<pollfd> fds;
+  std::vector<uint64_t> ids;
+  while (phase_ != Phase::kDone) {
+    fds.clear();
+    ids.clear();
+    fds.push_back({signal_fd_.get(), POLLIN, 0});
+    fds.push_back({listen_fd_.get(), POLLIN, 0});
+    for (auto& [id, c] : conns_) {
+      short ev = POLLIN;
+      if (!c->out.empty()) ev |= POLLOUT;
+      fds.push_back({c->fd.get(), ev, 0});
+      ids.push_back(id);
+    }
+    int timeout = runner_.pollTimeoutMs();
+    if (!orphans_.empty() && (timeout < 0 || timeout > 10000)) timeout = 10000;
+    int n = ::poll(fds.data(), fds.size(), timeout);
+    if (n < 0 && errno != EINTR) {
+      SHIM_LOG_ERROR("poll: %s", std::strerror(errno));
+      return 1;
+    }
+    if (n > 0) {
+      if (fds[0].revents != 0) onSignals();
+      if (fds[1].revents != 0) acceptClients();
+      for (size_t i = 0; i < ids.size(); ++i) {
+        short rev = fds[i + 2].revents;
+        if (rev == 0) continue;
+        auto it = conns_.find(ids[i]);
+        if (it == conns_.end()) continue;
+        Connection& c = *it->second;
+        if ((rev & POLLOUT) != 0) flushClient(c);
+        if ((rev & (POLLIN | POLLHUP | POLLERR)) != 0 && !c.closed) readClient(c);
+      }
+    }
+    reap();
+    for (auto it = conns_.begin(); it != conns_.end();) {
+      Connection& c = *it->second;
+      if (c.close_after_flush && c.out.empty()) c.closed = true;
+      if (c.closed) {
+        SHIM_LOG_DEBUG("connection %llu closed", static_cast<unsigned long long>(c.id));
+        it = conns_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    int64_t now = monotonicMs();
+    for (auto it = orphans_.begin(); it != orphans_.end();) {
+      it = now - it->second.reaped_ms > kOrphanTtlMs ? orphans_.erase(it) : std::next(it);
+    }
+    progressShutdown();
+  }
+  return 0;
+}
+
+void Server::acceptClients() {
+  for (;;) {
+    int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        SHIM_LOG_WARN("accept: %s", std::strerror(errno));
+      return;
+    }
+    auto c = std::make_unique<Connection>();
+    c->id = next_conn_id_++;
+    c->fd.reset(fd);
+    SHIM_LOG_DEBUG("connection %llu accepted", static_cast<unsigned long long>(c->id));
+    conns_.emplace(c->id, std::move(c));
+  }
+}
+
+void Server::readClient(Connection& c) {
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
+    if (n > 0) {
+      c.reader.append(buf, static_cast<size_t>(n));
+      if (static_cast<size_t>(n) < sizeof buf) break;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    c.closed = true;  // EOF or error: the peer is gone
+    break;
+  }
+  // Requests already received are still served (their side effects matter even if nobody
+  // reads the reply).
+  std::string body;
+  while (!c.close_after_flush) {
+    Outcome r = c.reader.next(&body);
+    if (r.code == Code::kUnavailable) break;  // need more bytes
+    if (!r.ok()) {
+      SHIM_LOG_WARN("connection %llu: %s; closing it", static_cast<unsigned long long>(c.id),
+                    r.message.c_str());
+      replyError(c.id, 0, r);
+      c.close_after_flush = true;
+      break;
+    }
+    handleFrame(c, body);
+  }
+}
+
+void Server::flushClient(Connection& c) {
+  while (!c.out.empty()) {
+    ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      c.out.erase(0, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    c.closed = true;
+    c.out.clear();
+    return;
+  }
+}
+
+void Server::send(uint64_t conn_id, const Json& msg) {
+  auto it = conns_.find(conn_id);
+  if (it == conns_.end() || it->second->closed) return;  // the requester has gone away
+  Connection& c = *it->second;
+  std::string frame;
+  Outcome r = encodeFrame(msg, &frame);
+  if (!r.ok()) {
+    SHIM_LOG_ERROR("connection %llu: cannot encode a message: %s",
+                   static_cast<unsigned long long>(conn_id), r.message.c_str());
+    return;
+  }
+  if (c.out.size() + frame.size() > kMaxQueuedOutput) {
+    SHIM_LOG_WARN("connection %llu is not reading; dropping it",
+                  static_cast<unsigned long long>(conn_id));
+    c.closed = true;
+    c.out.clear();
+    return;
+  }
+  c.out += frame;
+  flushClient(c);
+}
+
+void Server::reply(uint64_t conn_id, uint64_t req_id, Json body) {
+  Json msg = makeOkReply(req_id);
+  if (body.is_object()) {
+    for (auto& [k, v] : body.items()) msg[k] = v;
+  }
+  send(conn_id, msg);
+}
+
+void Server::replyError(uint64_t conn_id, uint64_t req_id, const Outcome& error) {
+  send(conn_id, makeErrorReply(req_id, error));
+}
+
+void Server::onSignals() {
+  signalfd_siginfo si{};
+  bool stop = false;
+  while (::read(signal_fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) stop = true;
+  }
+  reap();
+  if (!stop) return;
+  if (anyContainerRunning() || runner_.inFlight() > 0) {
+    SHIM_LOG_WARN(
+        "ignoring a termination signal: containers are still running "
+        "(use the shutdown request to stop them)");
+    return;
+  }
+  SHIM_LOG_INFO("terminating on signal: no container is running");
+  finish();
+}
+
+bool Server::anyContainerRunning() const { return !inits_.empty(); }
+
+void Server::reap() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) {
+      if (pid < 0 && errno == EINTR) continue;
+      return;
+    }
+    int64_t at = realtimeNs();
+    if (runner_.onExit(pid, status)) continue;
+    auto it = inits_.find(pid);
+    if (it != inits_.end()) {
+      std::string id = it->second;
+      recordExit(id, pid, status, at);
+      continue;
+    }
+    SHIM_LOG_DEBUG("reaped unknown child %d (exit code %d)", pid, exitCodeOf(status));
+    if (orphans_.size() >= kMaxOrphans) orphans_.erase(orphans_.begin());
+    orphans_[pid] = Orphan{status, at, monotonicMs()};
+  }
+}
+
+void Server::recordExit(const std::string& container_id, int pid, int wait_status, int64_t at_ns) {
+  ExitRecord rec{container_id, pid, exitCodeOf(wait_status), at_ns, false};
+  inits_.erase(pid);
+  auto c = containers_.find(container_id);
+  if (c != containers_.end() && c->second.pid == pid) c->second.exited = true;
+  // Durable before anyone hears of it. If the disk refuses, still report the exit (from
+  // memory) rather than lose it.
+  Outcome r = exits_.put(rec);
+  if (!r.ok()) {
+    SHIM_LOG_ERROR("container %s: cannot persist its exit record: %s", container_id.c_str(),
+                   r.message.c_str());
+  }
+  SHIM_LOG_INFO("container %s (pid %d) exited with code %d", container_id.c_str(), pid,
+                rec.exit_code);
+
+  Json fields = exitToJson(rec);
+  auto w = waiters_.find(container_id);
+  if (w != waiters_.end()) {
+    std::vector<Waiter> list = std::move(w->second);
+    waiters_.erase(w);
+    for (const Waiter& waiter : list) reply(waiter.conn, waiter.req, fields);
+  }
+  Json event = fields;
+  event["v"] = kProtocolVersion;
+  event["event"] = "exit";
+  std::vector<uint64_t> subs;
+  for (auto& [id, conn] : conns_) {
+    if (conn->subscriber && !conn->closed) subs.push_back(id);
+  }
+  for (uint64_t id : subs) send(id, event);
+}
+
+void Server::progressShutdown() {
+  if (phase_ == Phase::kDraining) {
+    if (runner_.inFlight() > 0) return;  // let running commands (e.g. a create) finish first
+    for (auto& [pid, id] : inits_) {
+      SHIM_LOG_INFO("shutdown: killing container %s (pid %d)", id.c_str(), pid);
+      ::kill(pid, SIGKILL);
+    }
+    std::vector<std::string> ids;
+    for (auto& [id, c] : containers_) ids.push_back(id);
+    for (auto& [pid, id] : inits_) {
+      if (containers_.count(id) == 0) ids.push_back(id);
+    }
+    phase_ = Phase::kDeleting;
+    for (const std::string& id : ids) {
+      RuntimeIo io;
+      Outcome r = runner_.start({"delete", "--force", id}, io, opts_.runtime_timeout_ms,
+                                [this, id](const RuntimeResult& res) {
+                                  --deletes_pending_;
+                                  if (!res.success()) {
+                                    Outcome f = runtimeFailure("delete", id, res);
+                                    if (f.code != Code::kNotFound) {
+                                      SHIM_LOG_WARN("shutdown: %s", f.message.c_str());
+                                    }
+                                  }
+                                  containers_.erase(id);
+                                });
+      if (r.ok()) {
+        ++deletes_pending_;
+      } else {
+        SHIM_LOG_WARN("shutdown: container %s: %s", id.c_str(), r.message.c_str());
+      }
+    }
+  }
+  if (phase_ == Phase::kDeleting && deletes_pending_ == 0 && runner_.inFlight() == 0) {
+    reap();
+    for (const Waiter& w : shutdown_waiters_) reply(w.conn, w.req, Json::object());
+    finish();
+  }
+}
+
+void Server::finish() {
+  ::unlink(sock_path_.c_str());
+  ::unlink(pid_path_.c_str());
+  listen_fd_.reset();
+  // Give each connection a short, bounded chance to take its last replies.
+  for (auto& [id, c] : conns_) {
+    if (c->closed || c->out.empty()) continue;
+    Outcome r = writeAll(c->fd.get(), c->out, monotonicMs() + 1000);
+    (void)r;
+  }
+  conns_.clear();
+  SHIM_LOG_INFO("shim exiting");
+  phase_ = Phase::kDone;
+}
+
+}  // namespace berth::shim

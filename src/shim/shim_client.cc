@@ -1,0 +1,457 @@
+// ShimClient: launching berth-shim, a pooled connection per caller, and one method per
+// protocol op.
+#include "shim/shim_client.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/fs.h"
+#include "common/status.h"
+
+namespace berth::shim {
+namespace {
+
+static_assert(static_cast<int>(absl::StatusCode::kNotFound) == static_cast<int>(Code::kNotFound));
+static_assert(static_cast<int>(absl::StatusCode::kUnavailable) ==
+              static_cast<int>(Code::kUnavailable));
+static_assert(static_cast<int>(absl::StatusCode::kUnauthenticated) ==
+              static_cast<int>(Code::kUnauthenticated));
+
+constexpr size_t kMaxIdleConnections = 4;
+constexpr int kReadyFd = 3;
+
+absl::Status toStatus(const Outcome& o) {
+  if (o.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(o.code), o.message);
+}
+
+int64_t deadlineFor(absl::Duration timeout) {
+  if (timeout == absl::InfiniteDuration()) return -1;
+  return monotonicMs() + absl::ToInt64Milliseconds(timeout);
+}
+
+std::string socketPath(const std::string& dir) { return dir + "/shim.sock"; }
+
+// Connects to the shim serving `dir`. NotFound if there is no socket, Unavailable if nobody
+// listens on it.
+absl::StatusOr<UniqueFd> dial(const std::string& dir) {
+  std::string path = socketPath(dir);
+  // Connect through /proc/self/fd/<dir fd>, so that a long state dir never exceeds the
+  // 107 bytes a socket address holds.
+  UniqueFd dirfd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dirfd.valid()) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat("no shim socket at ", path));
+    return lastErrnoStatus(absl::StrCat("open shim dir ", dir));
+  }
+  std::string short_path = absl::StrCat("/proc/self/fd/", dirfd.get(), "/shim.sock");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, short_path.c_str(), short_path.size() + 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return lastErrnoStatus("socket");
+  for (;;) {
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+    if (errno == EINTR) continue;
+    int err = errno;
+    if (err == ENOENT) {
+      return absl::NotFoundError(absl::StrCat("no shim socket at ", path));
+    }
+    absl::Status st = errnoStatus(err, absl::StrCat("connect to shim socket ", path));
+    return absl::UnavailableError(st.message());
+  }
+}
+
+// The last few lines of the shim's log, for start-up errors.
+std::string logTail(const std::string& dir) {
+  auto text = readFile(dir + "/shim.log");
+  if (!text.ok()) return "";
+  std::vector<std::string> lines = absl::StrSplit(*text, '\n', absl::SkipEmpty());
+  size_t from = lines.size() > 3 ? lines.size() - 3 : 0;
+  std::string out;
+  for (size_t i = from; i < lines.size(); ++i)
+    absl::StrAppend(&out, out.empty() ? "" : " | ", lines[i]);
+  return out;
+}
+
+absl::Status exitFromReply(const Json& j, ExitInfo* out) {
+  ExitRecord rec;
+  BERTH_RETURN_IF_ERROR(toStatus(exitFromJson(j, &rec)));
+  out->container_id = rec.container_id;
+  out->pid = rec.pid;
+  out->exit_code = rec.exit_code;
+  out->exited_at_ns = rec.exited_at_ns;
+  out->oom = rec.oom;
+  return absl::OkStatus();
+}
+
+// Kills a shim daemon that did not become ready, if `pid` is still a berth-shim.
+void killStuckShim(const std::string& dir, const std::string& binary) {
+  auto text = readFile(dir + "/shim.pid");
+  if (!text.ok()) return;
+  int pid = std::atoi(text->c_str());
+  if (pid <= 1) return;
+  char exe[4096];
+  std::string link = absl::StrCat("/proc/", pid, "/exe");
+  ssize_t n = ::readlink(link.c_str(), exe, sizeof exe - 1);
+  if (n <= 0) return;
+  exe[n] = '\0';
+  std::string base = binary.substr(binary.rfind('/') + 1);
+  if (std::string(exe).find(base) != std::string::npos) ::kill(pid, SIGKILL);
+}
+
+}  // namespace
+
+ShimClient::ShimClient(std::string dir, std::string pod_id, absl::Duration call_timeout)
+    : dir_(std::move(dir)), pod_id_(std::move(pod_id)), call_timeout_(call_timeout) {}
+
+ShimClient::~ShimClient() = default;
+
+void ShimClient::setCallTimeout(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  call_timeout_ = timeout;
+}
+
+absl::StatusOr<std::unique_ptr<ShimClient>> ShimClient::launch(const ShimConfig& cfg) {
+  if (cfg.id.empty() || cfg.dir.empty() || cfg.runtime_path.empty() || cfg.runtime_root.empty() ||
+      cfg.shim_binary.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shim for pod \"", cfg.id,
+                     "\": id, dir, runtime_path, runtime_root and shim_binary are required"));
+  }
+  BERTH_RETURN_IF_ERROR(makeDirs(cfg.dir, 0700));
+  if (auto existing = dial(cfg.dir); existing.ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("a shim for pod \"", cfg.id, "\" is already running in ", cfg.dir));
+  }
+
+  std::vector<std::string> args = {cfg.shim_binary,
+                                   "--id",
+                                   cfg.id,
+                                   "--dir",
+                                   cfg.dir,
+                                   "--runtime",
+                                   cfg.runtime_path,
+                                   "--runtime-root",
+                                   cfg.runtime_root,
+                                   "--log-level",
+                                   cfg.log_level,
+                                   "--ready-fd",
+                                   std::to_string(kReadyFd)};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return lastErrnoStatus("pipe for shim readiness");
+  UniqueFd ready_r(p[0]), ready_w(p[1]);
+  pid_t child = ::fork();
+  if (child < 0) return lastErrnoStatus(absl::StrCat("fork shim for pod ", cfg.id));
+  if (child == 0) {
+    // Only async-signal-safe calls until exec: berthd has threads.
+    sigset_t empty;
+    sigemptyset(&empty);
+    ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+    if (ready_w.get() == kReadyFd) {
+      ::fcntl(kReadyFd, F_SETFD, 0);
+    } else if (::dup2(ready_w.get(), kReadyFd) < 0) {
+      ::_exit(126);
+    }
+    if (::syscall(SYS_close_range, kReadyFd + 1, ~0U, 0) != 0) {
+      for (int fd = kReadyFd + 1; fd < 4096; ++fd) ::close(fd);
+    }
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ready_w.reset();
+
+  // Wait for the ready byte, EOF (the shim failed) or the deadline.
+  int64_t deadline = deadlineFor(cfg.start_timeout);
+  char byte = 0;
+  ssize_t got = -1;
+  bool timed_out = false;
+  for (;;) {
+    int64_t left = deadline - monotonicMs();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd pfd{ready_r.get(), POLLIN, 0};
+    int r = ::poll(&pfd, 1, static_cast<int>(left));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    got = ::read(ready_r.get(), &byte, 1);
+    if (got < 0 && errno == EINTR) continue;
+    break;
+  }
+  // The first shim process forks the daemon and exits at once; reap it (ECHILD is fine if
+  // berthd's own reaper got there first).
+  if (timed_out) ::kill(child, SIGKILL);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out || got != 1) {
+    if (timed_out) killStuckShim(cfg.dir, cfg.shim_binary);
+    std::string why = timed_out ? absl::StrCat("did not become ready within ",
+                                               absl::FormatDuration(cfg.start_timeout))
+                                : "exited before becoming ready";
+    if (!timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+      why = absl::StrCat("could not be executed (", cfg.shim_binary, ")");
+    }
+    std::string tail = logTail(cfg.dir);
+    std::string msg = absl::StrCat("shim for pod \"", cfg.id, "\" ", why);
+    if (!tail.empty()) absl::StrAppend(&msg, "; its log says: ", tail);
+    return timed_out ? absl::DeadlineExceededError(msg) : absl::InternalError(msg);
+  }
+  auto client = connect(cfg.dir, cfg.call_timeout);
+  if (!client.ok()) return annotate(client.status(), absl::StrCat("shim for pod ", cfg.id));
+  return client;
+}
+
+absl::StatusOr<std::unique_ptr<ShimClient>> ShimClient::connect(const std::string& dir,
+                                                                absl::Duration call_timeout) {
+  BERTH_ASSIGN_OR_RETURN(UniqueFd fd, dial(dir));
+  std::unique_ptr<ShimClient> client(new ShimClient(dir, "", call_timeout));
+  BERTH_ASSIGN_OR_RETURN(Json pong,
+                         client->exchange(fd.get(), "ping", Json::object(), call_timeout));
+  BERTH_RETURN_IF_ERROR(toStatus(replyOutcome(pong)));
+  int64_t pid = 0;
+  getInt(pong, "pid", &pid);
+  getString(pong, "pod_id", &client->pod_id_);
+  client->pid_ = static_cast<int>(pid);
+  client->giveBack(std::move(fd));
+  return client;
+}
+
+absl::Status ShimClient::transportError(const Outcome& o, absl::string_view op) const {
+  if (o.code == Code::kDeadlineExceeded) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("shim of pod \"", pod_id_, "\" did not answer \"", op, "\" in time"));
+  }
+  if (o.code == Code::kUnavailable || o.code == Code::kNotFound) {
+    return absl::UnavailableError(
+        absl::StrCat("shim of pod \"", pod_id_, "\" (", dir_, ") is not reachable: ", o.message));
+  }
+  return absl::Status(static_cast<absl::StatusCode>(o.code),
+                      absl::StrCat("shim of pod \"", pod_id_, "\": ", op, ": ", o.message));
+}
+
+absl::StatusOr<Json> ShimClient::exchange(int fd, absl::string_view op, Json fields,
+                                          absl::Duration timeout) {
+  uint64_t id;
+  {
+    absl::MutexLock lock(&mu_);
+    id = next_request_id_++;
+  }
+  Json req = makeRequest(id, std::string(op));
+  if (fields.is_object()) {
+    for (auto& [k, v] : fields.items()) req[k] = v;
+  }
+  int64_t deadline = deadlineFor(timeout);
+  Outcome w = writeFrame(fd, req, deadline);
+  if (!w.ok()) return transportError(w, op);
+  for (;;) {
+    Json reply;
+    Outcome r = readFrame(fd, &reply, deadline);
+    if (!r.ok()) return transportError(r, op);
+    if (reply.contains("event")) continue;  // not expected on a request connection
+    int64_t rid = -1;
+    getInt(reply, "id", &rid);
+    if (rid != static_cast<int64_t>(id)) continue;  // a late reply to an abandoned request
+    return reply;
+  }
+}
+
+absl::StatusOr<UniqueFd> ShimClient::takeConnection() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!idle_.empty()) {
+      UniqueFd fd = std::move(idle_.back());
+      idle_.pop_back();
+      return fd;
+    }
+  }
+  auto fd = dial(dir_);
+  if (!fd.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("shim of pod \"", pod_id_, "\" is not reachable: ", fd.status().message()));
+  }
+  return fd;
+}
+
+void ShimClient::giveBack(UniqueFd fd) {
+  absl::MutexLock lock(&mu_);
+  if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(fd));
+}
+
+absl::StatusOr<Json> ShimClient::call(absl::string_view op, Json fields, absl::Duration timeout) {
+  BERTH_ASSIGN_OR_RETURN(UniqueFd fd, takeConnection());
+  BERTH_ASSIGN_OR_RETURN(Json reply, exchange(fd.get(), op, std::move(fields), timeout));
+  giveBack(std::move(fd));  // the exchange completed; the connection is reusable
+  BERTH_RETURN_IF_ERROR(toStatus(replyOutcome(reply)));
+  return reply;
+}
+
+absl::StatusOr<Json> ShimClient::callTimed(absl::string_view op, Json fields) {
+  absl::Duration timeout;
+  {
+    absl::MutexLock lock(&mu_);
+    timeout = call_timeout_;
+  }
+  return call(op, std::move(fields), timeout);
+}
+
+absl::StatusOr<int> ShimClient::create(const CreateOptions& opts) {
+  Json f = Json::object();
+  f["container_id"] = opts.container_id;
+  f["bundle"] = opts.bundle;
+  f["stdout"] = opts.stdout_path;
+  f["stderr"] = opts.stderr_path;
+  f["terminal"] = opts.terminal;
+  BERTH_ASSIGN_OR_RETURN(Json reply, callTimed("create", std::move(f)));
+  int64_t pid = 0;
+  if (!getInt(reply, "pid", &pid) || pid <= 0) {
+    return absl::InternalError(absl::StrCat("shim of pod \"", pod_id_, "\": create of container \"",
+                                            opts.container_id, "\" returned no pid"));
+  }
+  return static_cast<int>(pid);
+}
+
+absl::Status ShimClient::start(const std::string& id) {
+  Json f = Json::object();
+  f["container_id"] = id;
+  return callTimed("start", std::move(f)).status();
+}
+
+absl::Status ShimClient::kill(const std::string& id, int signal, bool all) {
+  Json f = Json::object();
+  f["container_id"] = id;
+  f["signal"] = signal;
+  f["all"] = all;
+  return callTimed("kill", std::move(f)).status();
+}
+
+absl::Status ShimClient::remove(const std::string& id, bool force) {
+  Json f = Json::object();
+  f["container_id"] = id;
+  f["force"] = force;
+  return callTimed("delete", std::move(f)).status();
+}
+
+absl::StatusOr<RuntimeState> ShimClient::state(const std::string& id) {
+  Json f = Json::object();
+  f["container_id"] = id;
+  BERTH_ASSIGN_OR_RETURN(Json reply, callTimed("state", std::move(f)));
+  RuntimeState st;
+  int64_t pid = 0;
+  getString(reply, "status", &st.status);
+  getInt(reply, "pid", &pid);
+  st.pid = static_cast<int>(pid);
+  return st;
+}
+
+absl::StatusOr<ExitInfo> ShimClient::wait(const std::string& id) {
+  // Its own connection: the reply may take as long as the container runs.
+  auto dialed = dial(dir_);
+  if (!dialed.ok()) {
+    return absl::UnavailableError(absl::StrCat("shim of pod \"", pod_id_,
+                                               "\" is not reachable: ", dialed.status().message()));
+  }
+  UniqueFd fd = std::move(dialed).value();
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return absl::CancelledError(absl::StrCat("shim client of pod \"", pod_id_, "\" is closed"));
+    waiting_fds_.push_back(fd.get());
+  }
+  Json f = Json::object();
+  f["container_id"] = id;
+  auto exchanged = exchange(fd.get(), "wait", std::move(f), absl::InfiniteDuration());
+  {
+    absl::MutexLock lock(&mu_);
+    std::erase(waiting_fds_, fd.get());
+    if (closed_) return absl::CancelledError(absl::StrCat("shim client of pod \"", pod_id_, "\" is closed"));
+  }
+  BERTH_ASSIGN_OR_RETURN(Json reply, std::move(exchanged));
+  BERTH_RETURN_IF_ERROR(toStatus(replyOutcome(reply)));
+  ExitInfo info;
+  BERTH_RETURN_IF_ERROR(exitFromReply(reply, &info));
+  return info;
+}
+
+void ShimClient::close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+  idle_.clear();
+  // Wakes the threads blocked in wait(); they see closed_ and return Cancelled.
+  for (int fd : waiting_fds_) ::shutdown(fd, SHUT_RDWR);
+}
+
+absl::StatusOr<std::vector<ExitInfo>> ShimClient::exits() {
+  BERTH_ASSIGN_OR_RETURN(Json reply, callTimed("exits", Json::object()));
+  std::vector<ExitInfo> out;
+  auto it = reply.find("exits");
+  if (it == reply.end() || !it->is_array()) {
+    return absl::InternalError(
+        absl::StrCat("shim of pod \"", pod_id_, "\": malformed exits reply"));
+  }
+  for (const Json& e : *it) {
+    ExitInfo info;
+    BERTH_RETURN_IF_ERROR(exitFromReply(e, &info));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+absl::Status ShimClient::ackExit(const std::string& id) {
+  Json f = Json::object();
+  f["container_id"] = id;
+  return callTimed("ack_exit", std::move(f)).status();
+}
+
+absl::Status ShimClient::ping() { return callTimed("ping", Json::object()).status(); }
+
+absl::Status ShimClient::shutdown() {
+  absl::Duration timeout;
+  {
+    absl::MutexLock lock(&mu_);
+    timeout = call_timeout_;
+    idle_.clear();
+  }
+  auto dialed = dial(dir_);
+  if (!dialed.ok()) {
+    if (absl::IsNotFound(dialed.status()) || absl::IsUnavailable(dialed.status())) {
+      return absl::OkStatus();  // already gone
+    }
+    return dialed.status();
+  }
+  UniqueFd fd = std::move(dialed).value();
+  auto reply = exchange(fd.get(), "shutdown", Json::object(), timeout);
+  if (!reply.ok()) {
+    // The shim exiting under us is what was asked for.
+    return absl::IsUnavailable(reply.status()) ? absl::OkStatus() : reply.status();
+  }
+  BERTH_RETURN_IF_ERROR(toStatus(replyOutcome(*reply)));
+  // The shim closes every connection when it exits: wait (bounded) for that.
+  int64_t deadline = deadlineFor(timeout);
+  for (;;) {
+    Json extra;
+    Outcome r = readFrame(fd.get(), &extra, deadline);
+    if (r.code == Code::kUnavailable) return absl::OkStatus();
+    if (r.code == Code::kDeadlineExceeded) {
+      return absl::DeadlineExceededError(absl::StrCat("shim of pod \"", pod_id_, "\" (pid ", pid_,
+                                                      ") did not exit after shutdown"));
+    }
+  }
+}
+
+}  // namespace berth::shim

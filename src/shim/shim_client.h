@@ -1,0 +1,123 @@
+// The daemon-side client of a pod's berth-shim: launches a shim (or reconnects to one after a
+// berthd restart) and drives the pod's containers through it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/unique_fd.h"
+#include "shim/protocol.h"
+
+namespace berth::shim {
+
+struct ShimConfig {
+  std::string id;            // pod id
+  std::string dir;           // per-pod state dir: shim.sock, shim.pid, shim.log, exits/
+  std::string runtime_path;  // e.g. /usr/sbin/runc
+  std::string runtime_root;  // the runtime's --root
+  std::string shim_binary;   // path of berth-shim
+  std::string log_level = "info";
+  absl::Duration start_timeout = absl::Seconds(10);  // until the shim is listening
+  absl::Duration call_timeout = absl::Seconds(30);   // every call except wait()
+};
+
+struct ExitInfo {
+  std::string container_id;
+  int pid = 0;
+  int exit_code = 0;  // exit status, or 128 + signal
+  int64_t exited_at_ns = 0;
+  bool oom = false;
+};
+
+struct CreateOptions {
+  std::string container_id, bundle, stdout_path, stderr_path;  // "" output → /dev/null
+  bool terminal = false;
+};
+
+struct RuntimeState {
+  std::string status;  // created, running, stopped, paused
+  int pid = 0;
+};
+
+// Thread-safe: any thread may call any method. Each call takes an idle connection from a small
+// pool (or opens one), so a slow call does not hold up others; wait() uses its own connection.
+// A shim that is gone maps to Unavailable naming the pod.
+class ShimClient {
+ public:
+  // Starts a shim for cfg.id (it daemonizes and outlives the caller) and waits, bounded by
+  // cfg.start_timeout, until it listens. AlreadyExists if a shim already serves cfg.dir.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<ShimClient>> launch(const ShimConfig& cfg);
+  // Reconnects to the shim serving `dir`: NotFound if it left no socket, Unavailable if it does
+  // not answer.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<ShimClient>> connect(
+      const std::string& dir, absl::Duration call_timeout = absl::Seconds(30));
+
+  ShimClient(const ShimClient&) = delete;
+  ShimClient& operator=(const ShimClient&) = delete;
+  ~ShimClient();
+
+  // Runs `runtime create`; returns the container init's pid.
+  [[nodiscard]] absl::StatusOr<int> create(const CreateOptions& opts);
+  [[nodiscard]] absl::Status start(const std::string& id);
+  // Killing a stopped container is OK; NotFound if the runtime does not know it.
+  [[nodiscard]] absl::Status kill(const std::string& id, int signal, bool all);
+  // Idempotent: removing an unknown container is OK.
+  [[nodiscard]] absl::Status remove(const std::string& id, bool force);
+  // NotFound for an unknown container.
+  [[nodiscard]] absl::StatusOr<RuntimeState> state(const std::string& id);
+  // Blocks until the container's init has exited (at once if its exit is recorded); no timeout.
+  [[nodiscard]] absl::StatusOr<ExitInfo> wait(const std::string& id);
+  // Exit records not yet acknowledged.
+  [[nodiscard]] absl::StatusOr<std::vector<ExitInfo>> exits();
+  [[nodiscard]] absl::Status ackExit(const std::string& id);
+  // Kills and deletes the pod's remaining containers and stops the shim; returns once the shim
+  // has closed its connections (it has exited). Idempotent: a shim already gone is OK.
+  [[nodiscard]] absl::Status shutdown();
+  // The shim's pid and version (a liveness check).
+  [[nodiscard]] absl::Status ping();
+
+  int pid() const { return pid_; }
+  const std::string& dir() const { return dir_; }
+  const std::string& podId() const { return pod_id_; }
+  void setCallTimeout(absl::Duration timeout);
+
+  // Ends this client's connections, including waits in progress (which then return
+  // Cancelled). The shim and its containers keep running. Further calls fail.
+  void close();
+
+ private:
+  ShimClient(std::string dir, std::string pod_id, absl::Duration call_timeout);
+
+  // Sends `op` with `fields` on a pooled connection and returns the ok reply; error replies
+  // become their status. InfiniteDuration: no timeout.
+  [[nodiscard]] absl::StatusOr<Json> call(absl::string_view op, Json fields,
+                                          absl::Duration timeout);
+  [[nodiscard]] absl::StatusOr<Json> callTimed(absl::string_view op, Json fields);
+  // One request/reply exchange on `fd`.
+  [[nodiscard]] absl::StatusOr<Json> exchange(int fd, absl::string_view op, Json fields,
+                                              absl::Duration timeout);
+  [[nodiscard]] absl::StatusOr<UniqueFd> takeConnection();
+  void giveBack(UniqueFd fd);
+  // Maps a transport failure to a status naming the pod.
+  absl::Status transportError(const Outcome& o, absl::string_view op) const;
+
+  const std::string dir_;
+  std::string pod_id_;
+  int pid_ = 0;
+
+  mutable absl::Mutex mu_;
+  absl::Duration call_timeout_ ABSL_GUARDED_BY(mu_);
+  std::vector<UniqueFd> idle_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> waiting_fds_ ABSL_GUARDED_BY(mu_);  // connections of wait() calls
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+}  // namespace berth::shim
