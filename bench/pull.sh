@@ -41,9 +41,9 @@ level = "warn"
 [image.registries."$registry"]
 plain_http = true
 CFG
-"$build/src/daemon/berthd" --config "$tmp/config.toml" 2>"$tmp/berthd.log" &
+"$build/bin/berthd" --config "$tmp/config.toml" 2>"$tmp/berthd.log" &
 pid=$!
-ctl() { "$build/src/cli/berthctl" -r "unix://$tmp/state/berth.sock" "$@"; }
+ctl() { "$build/bin/berthctl" -r "unix://$tmp/state/berth.sock" "$@"; }
 for _ in $(seq 1 200); do ctl version >/dev/null 2>&1 && break; sleep 0.05; done
 
 echo "image $ref, 4 layers, $((4 * 25)) MiB of layer data, $runs runs"

@@ -8,6 +8,8 @@ pid=
 cleanup() {
   if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   rm -rf "$tmp"
+  # runc removes each pod's cgroup but not berth's parent; drop it when nothing uses it.
+  for c in /sys/fs/cgroup/*/berth; do rmdir "$c" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 cat >"$tmp/config.toml" <<CFG
@@ -18,10 +20,11 @@ address = "$tmp/state/berth.sock"
 [log]
 level = "warn"
 CFG
-"$build/src/daemon/berthd" --config "$tmp/config.toml" 2>"$tmp/berthd.log" &
+"$build/bin/berthd" --config "$tmp/config.toml" 2>"$tmp/berthd.log" &
 pid=$!
 for _ in $(seq 1 100); do
   [ -S "$tmp/state/berth.sock" ] && break
   sleep 0.05
 done
-"$build/bench/cri_latency" -r "unix://$tmp/state/berth.sock" "$@"
+"$build/bin/cri_latency" -r "unix://$tmp/state/berth.sock"
+"$build/bin/pod_latency" -r "unix://$tmp/state/berth.sock" -n "${PODS:-100}"

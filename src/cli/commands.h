@@ -14,4 +14,7 @@ void addRuntimeInfoCommands(CLI::App& app, const GlobalOptions& options, int& ex
 // `pull`, `images`, `inspecti`, `rmi`, `imagefsinfo`.
 void addImageCommands(CLI::App& app, const GlobalOptions& options, int& exit_code);
 
+// `runp`, `stopp`, `rmp`, `pods`, `inspectp`.
+void addPodCommands(CLI::App& app, const GlobalOptions& options, int& exit_code);
+
 }  // namespace berth::cli

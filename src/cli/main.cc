@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   berth::cli::addRuntimeInfoCommands(app, options, exit_code);
   berth::cli::addImageCommands(app, options, exit_code);
+  berth::cli::addPodCommands(app, options, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -13,6 +13,31 @@ namespace berth::cri {
     return instr_.run(#M, *req, [] { return Instrumented::unimplemented(#M); });          \
   }
 
+// An RPC served by handler method `fn` of `h_`.
+#define BERTH_CRI_UNARY_TO(Svc, M, fn)                                                   \
+  grpc::Status Svc::M(grpc::ServerContext*, const v1::M##Request* req, v1::M##Response* resp) { \
+    return instr_.run(#M, *req, [&] { return h_.fn(*req, resp); });                      \
+  }
+
+#define BERTH_CRI_POD(M, fn)                                                               \
+  grpc::Status RuntimeServiceImpl::M(grpc::ServerContext*, const v1::M##Request* req,      \
+                                     v1::M##Response* resp) {                              \
+    return instr_.run(#M, *req, [&] { return h_.pods->fn(*req, resp); });                 \
+  }
+
+BERTH_CRI_POD(RunPodSandbox, run)
+BERTH_CRI_POD(StopPodSandbox, stop)
+BERTH_CRI_POD(RemovePodSandbox, remove)
+BERTH_CRI_POD(PodSandboxStatus, status)
+BERTH_CRI_POD(ListPodSandbox, list)
+BERTH_CRI_POD(UpdatePodSandboxResources, updateResources)
+
+grpc::Status RuntimeServiceImpl::StreamPodSandboxes(
+    grpc::ServerContext*, const v1::StreamPodSandboxesRequest* req,
+    grpc::ServerWriter<v1::StreamPodSandboxesResponse>* w) {
+  return instr_.run("StreamPodSandboxes", *req, [&] { return h_.pods->stream(*req, w); });
+}
+
 grpc::Status RuntimeServiceImpl::Version(grpc::ServerContext*, const v1::VersionRequest* req,
                                          v1::VersionResponse* resp) {
   return instr_.run("Version", *req, [&] { return h_.info->version(*req, resp); });
@@ -29,11 +54,6 @@ grpc::Status RuntimeServiceImpl::RuntimeConfig(grpc::ServerContext*,
   return instr_.run("RuntimeConfig", *req, [&] { return h_.info->runtimeConfig(*req, resp); });
 }
 
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, RunPodSandbox)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, StopPodSandbox)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, RemovePodSandbox)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, PodSandboxStatus)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListPodSandbox)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, CreateContainer)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, StartContainer)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, StopContainer)
@@ -54,11 +74,8 @@ BERTH_CRI_NOT_YET(RuntimeServiceImpl, UpdateRuntimeConfig)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, CheckpointContainer)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListMetricDescriptors)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListPodSandboxMetrics)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, UpdatePodSandboxResources)
 BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, GetContainerEvents, GetEventsRequest,
                          ContainerEventResponse)
-BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxes, StreamPodSandboxesRequest,
-                         StreamPodSandboxesResponse)
 BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamContainers, StreamContainersRequest,
                          StreamContainersResponse)
 BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamContainerStats, StreamContainerStatsRequest,
@@ -68,11 +85,6 @@ BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxStats, StreamPodSan
 BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxMetrics,
                          StreamPodSandboxMetricsRequest, StreamPodSandboxMetricsResponse)
 
-// An RPC served by handler method `fn` of `h_`.
-#define BERTH_CRI_UNARY_TO(Svc, M, fn)                                                   \
-  grpc::Status Svc::M(grpc::ServerContext*, const v1::M##Request* req, v1::M##Response* resp) { \
-    return instr_.run(#M, *req, [&] { return h_.fn(*req, resp); });                      \
-  }
 
 BERTH_CRI_UNARY_TO(ImageServiceImpl, ListImages, list)
 BERTH_CRI_UNARY_TO(ImageServiceImpl, ImageStatus, status)

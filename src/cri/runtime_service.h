@@ -4,6 +4,7 @@
 
 #include "cri/image_handlers.h"
 #include "cri/instrumented.h"
+#include "cri/pod_handlers.h"
 #include "cri/runtime_info.h"
 #include "runtime/v1/api.h"
 
@@ -12,6 +13,7 @@ namespace berth::cri {
 // The handlers the service dispatches to; each is owned by the daemon and outlives the server.
 struct RuntimeHandlers {
   const RuntimeInfo* info = nullptr;
+  PodHandlers* pods = nullptr;
 };
 
 #define BERTH_CRI_UNARY(M)                                                      \

@@ -18,6 +18,9 @@
 #include "common/status.h"
 #include "common/unique_fd.h"
 #include "daemon/registry_options.h"
+#include "network/netns.h"
+#include "sandbox/pause_rootfs.h"
+#include "sandbox/podsandbox.h"
 
 namespace berth::daemon {
 namespace {
@@ -66,6 +69,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::start(const Config& config) {
   d->store_ = std::move(*store);
 
   BERTH_RETURN_IF_ERROR(d->openImages());
+  BERTH_RETURN_IF_ERROR(d->openSandboxes());
   BERTH_RETURN_IF_ERROR(d->prepareSocketPath());
   BERTH_RETURN_IF_ERROR(d->serve());
   return d;
@@ -88,6 +92,56 @@ absl::Status Daemon::openImages() {
                                  .sandbox_image = config_.cri.sandbox_image});
   images_->refreshUsage();
   image_handlers_ = std::make_unique<cri::ImageHandlers>(*images_);
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::openSandboxes() {
+  // berth-shim and berth-pause are installed beside berthd.
+  std::error_code ec;
+  std::string bin_dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
+  if (ec) return absl::InternalError(absl::StrCat("find berthd's own path: ", ec.message()));
+  std::string shim_binary = bin_dir + "/berth-shim";
+  std::string pause_binary = bin_dir + "/berth-pause";
+  for (const auto& p : {shim_binary, pause_binary}) {
+    if (::access(p.c_str(), X_OK) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(p, " is missing: install it beside berthd"));
+    }
+  }
+  std::string pods_dir = config_.state + "/pods";
+  std::string netns_dir = config_.state + "/netns";
+  BERTH_RETURN_IF_ERROR(makeDirs(pods_dir, 0711));
+  BERTH_RETURN_IF_ERROR(makeDirs(netns_dir, 0755));
+  std::string pause_rootfs = config_.state + "/pause-rootfs";
+  BERTH_RETURN_IF_ERROR(annotate(sandbox::preparePauseRootfs(pause_rootfs, pause_binary),
+                                 "prepare the built-in pause rootfs"));
+
+  sandbox::PodSandboxOptions opts;
+  opts.pods_dir = pods_dir;
+  opts.shim_binary = shim_binary;
+  opts.pause_rootfs = pause_rootfs;
+  opts.sandbox_image = config_.cri.sandbox_image;
+  opts.default_handler = config_.cri.default_runtime_handler;
+  opts.log_level = config_.log.level;
+  cri::PodHandlerOptions pod_opts;
+  pod_opts.default_handler = config_.cri.default_runtime_handler;
+  pod_opts.netns_dir = netns_dir;
+  for (const auto& [name, h] : config_.cri.runtimes) {
+    // The shim runs the runtime by absolute path.
+    auto resolved = findExecutable(h.runtime_path);
+    opts.runtimes[name] = {.runtime_path = resolved.ok() ? *resolved : h.runtime_path,
+                           .runtime_root = h.runtime_root.empty()
+                                               ? absl::StrCat(config_.state, "/runtime/", name)
+                                               : h.runtime_root,
+                           .runtime_type = h.runtime_type};
+    pod_opts.sandboxers[name] = h.sandboxer;
+  }
+  monitor_ = std::make_unique<events::BackoffMonitor>();
+  auto podsandbox = std::make_unique<sandbox::PodSandboxController>(*store_, *images_, *snapshots_,
+                                                                    *monitor_, opts);
+  BERTH_RETURN_IF_ERROR(annotate(podsandbox->recover(), "recover pod sandboxes"));
+  controllers_ = std::make_unique<sandbox::ControllerRegistry>();
+  controllers_->add("podsandbox", std::move(podsandbox));
+  pod_handlers_ = std::make_unique<cri::PodHandlers>(*store_, *controllers_, pod_opts);
   return absl::OkStatus();
 }
 
@@ -138,7 +192,8 @@ absl::Status Daemon::serve() {
           },
   });
   runtime_service_ = std::make_unique<cri::RuntimeServiceImpl>(
-      *instrumented_, cri::RuntimeHandlers{.info = runtime_info_.get()});
+      *instrumented_,
+      cri::RuntimeHandlers{.info = runtime_info_.get(), .pods = pod_handlers_.get()});
   image_service_ = std::make_unique<cri::ImageServiceImpl>(*instrumented_, *image_handlers_);
 
   grpc::ServerBuilder builder;
@@ -178,6 +233,19 @@ void Daemon::shutdown() {
     server_.reset();
     ::unlink(config_.grpc.address.c_str());
   }
+  pod_handlers_.reset();
+  controllers_.reset();  // closes shim connections; pods keep running under their shims
+  // The netns dir is a private mount of itself while pods pin namespaces in it; with none
+  // left, berthd leaves no mount behind.
+  std::string netns_dir = config_.state + "/netns";
+  std::error_code ec;
+  if (std::filesystem::is_directory(netns_dir, ec) &&
+      std::filesystem::is_empty(netns_dir, ec) && !ec) {
+    if (auto st = network::releaseNetnsDir(netns_dir); !st.ok()) {
+      log_->warn("release {}: {}", netns_dir, st.message());
+    }
+  }
+  monitor_.reset();
   image_handlers_.reset();
   images_.reset();
   registry_.reset();

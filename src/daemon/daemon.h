@@ -13,7 +13,9 @@
 #include "cri/runtime_info.h"
 #include "cri/runtime_service.h"
 #include "daemon/config.h"
+#include "events/backoff_monitor.h"
 #include "image/image_manager.h"
+#include "sandbox/controller.h"
 #include "store/store.h"
 
 namespace berth::daemon {
@@ -36,6 +38,7 @@ class Daemon {
   explicit Daemon(const Config& config);
   [[nodiscard]] absl::Status prepareSocketPath();
   [[nodiscard]] absl::Status openImages();
+  [[nodiscard]] absl::Status openSandboxes();
   [[nodiscard]] absl::Status serve();
 
   Config config_;
@@ -47,6 +50,9 @@ class Daemon {
   std::unique_ptr<image::RegistryClient> registry_;
   std::unique_ptr<image::ImageManager> images_;
   std::unique_ptr<cri::ImageHandlers> image_handlers_;
+  std::unique_ptr<events::BackoffMonitor> monitor_;
+  std::unique_ptr<sandbox::ControllerRegistry> controllers_;
+  std::unique_ptr<cri::PodHandlers> pod_handlers_;
   std::unique_ptr<cri::Instrumented> instrumented_;
   std::unique_ptr<cri::RuntimeInfo> runtime_info_;
   std::unique_ptr<cri::RuntimeServiceImpl> runtime_service_;

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -106,7 +108,9 @@ Berthd::Berthd(std::string extra_toml) {
 }
 
 Berthd::~Berthd() {
+  if (pid_ > 0) removeAllPods();
   if (pid_ > 0) stop(SIGTERM);
+  reapLeftovers();
   channel_.reset();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
@@ -167,6 +171,53 @@ int Berthd::stop(int sig) {
   }
   pid_ = -1;
   return decode(status);
+}
+
+void Berthd::removeAllPods() {
+  runtime::v1::ListPodSandboxResponse pods;
+  auto ctx = context();
+  if (!runtime_->ListPodSandbox(ctx.get(), {}, &pods).ok()) return;
+  for (const auto& p : pods.items()) {
+    runtime::v1::RemovePodSandboxRequest req;
+    req.set_pod_sandbox_id(p.id());
+    runtime::v1::RemovePodSandboxResponse resp;
+    auto rctx = context(60);
+    grpc::Status st = runtime_->RemovePodSandbox(rctx.get(), req, &resp);
+    if (!st.ok()) ADD_FAILURE() << "clean-up: remove pod " << p.id() << ": " << st.error_message();
+  }
+}
+
+void Berthd::reapLeftovers() {
+  // Shims (and what they run) of this daemon's pods must not outlive the test: a test that
+  // leaves any fails here, after they are ended.
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmd.find("berth-shim") == std::string::npos || cmd.find(dir_) == std::string::npos) continue;
+    ADD_FAILURE() << "shim " << name << " of " << dir_ << " left running";
+    ::kill(std::stoi(name), SIGKILL);
+  }
+  // Mounts under the test dir (pod shm, rootfs, netns pins), deepest first.
+  std::ifstream mi("/proc/self/mountinfo");
+  std::vector<std::string> mounts;
+  for (std::string line; std::getline(mi, line);) {
+    std::istringstream f(line);
+    std::string a, b, c, d, target;
+    f >> a >> b >> c >> d >> target;
+    if (target.rfind(dir_, 0) == 0) mounts.push_back(target);
+  }
+  for (auto it = mounts.rbegin(); it != mounts.rend(); ++it) {
+    ADD_FAILURE() << "mount " << *it << " left behind";
+    ::umount2(it->c_str(), MNT_DETACH);
+  }
+  // berthd's default cgroup parent: runc removes each pod's cgroup, not the parent. Removing
+  // it fails harmlessly while another test's pods still use it.
+  for (const auto& c : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+    ::rmdir((c.path() / "berth").c_str());
+  }
 }
 
 std::string Berthd::log() const { return slurp(dir_ + "/berthd.log"); }

@@ -53,6 +53,9 @@ class Berthd {
   static std::unique_ptr<grpc::ClientContext> context(int timeout_s = 10);
 
  private:
+  void removeAllPods();
+  void reapLeftovers();
+
   std::string dir_;
   pid_t pid_ = -1;
   std::shared_ptr<grpc::Channel> channel_;

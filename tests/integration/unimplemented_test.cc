@@ -53,10 +53,13 @@ grpc::Status callRaw(const std::shared_ptr<grpc::Channel>& channel, const std::s
 TEST(UnimplementedTest, AllRpcsAnswerAndUnbuiltOnesSayUnimplemented) {
   Berthd d;
   ASSERT_TRUE(d.start()) << d.log();
-  const std::set<std::string> built = {"Version", "Status", "RuntimeConfig",
-                                       "ListImages", "ImageFsInfo", "StreamImages"};
+  const std::set<std::string> built = {"Version",         "Status",        "RuntimeConfig",
+                                       "ListImages",      "ImageFsInfo",   "StreamImages",
+                                       "ListPodSandbox",  "StreamPodSandboxes"};
   // Built, but an empty request is invalid for them.
-  const std::set<std::string> need_args = {"PullImage", "RemoveImage", "ImageStatus"};
+  const std::set<std::string> need_args = {
+      "PullImage",      "RemoveImage",      "ImageStatus",      "RunPodSandbox",
+      "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "UpdatePodSandboxResources"};
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   int total = 0;
   for (const char* name : {"runtime.v1.RuntimeService", "runtime.v1.ImageService"}) {

@@ -1,0 +1,103 @@
+// CRI pod types ↔ berth's: config conversion and validation, names, ids, label selectors.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/unique_fd.h"
+#include "cri/pod_handlers.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace berth::cri {
+
+std::string podSandboxName(const v1::PodSandboxMetadata& m) {
+  return absl::StrCat(m.name(), "_", m.namespace_(), "_", m.uid(), "_", m.attempt());
+}
+
+std::string newObjectId() {
+  unsigned char buf[32];
+  UniqueFd fd(::open("/dev/urandom", O_RDONLY | O_CLOEXEC));
+  size_t got = 0;
+  while (fd.valid() && got < sizeof buf) {
+    ssize_t n = ::read(fd.get(), buf + got, sizeof buf - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned char c : buf) {
+    id.push_back(kHex[c >> 4]);
+    id.push_back(kHex[c & 0xf]);
+  }
+  return id;
+}
+
+bool matchLabels(const google::protobuf::Map<std::string, std::string>& selector,
+                 const std::map<std::string, std::string>& labels) {
+  for (const auto& [k, v] : selector) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<sandbox::SandboxConfig> toSandboxConfig(const v1::PodSandboxConfig& config,
+                                                       const std::string& runtime_handler) {
+  const auto& m = config.metadata();
+  if (m.name().empty()) return absl::InvalidArgumentError("pod sandbox metadata.name is required");
+  if (m.namespace_().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("pod sandbox \"", m.name(), "\": metadata.namespace is required"));
+  }
+  if (m.uid().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("pod sandbox \"", m.name(), "\": metadata.uid is required"));
+  }
+  sandbox::SandboxConfig c;
+  c.name = m.name();
+  c.ns = m.namespace_();
+  c.uid = m.uid();
+  c.attempt = m.attempt();
+  c.hostname = config.hostname();
+  c.log_directory = config.log_directory();
+  const auto& dns = config.dns_config();
+  c.dns_servers.assign(dns.servers().begin(), dns.servers().end());
+  c.dns_searches.assign(dns.searches().begin(), dns.searches().end());
+  c.dns_options.assign(dns.options().begin(), dns.options().end());
+  const auto& lx = config.linux();
+  const auto& sc = lx.security_context();
+  const auto& ns = sc.namespace_options();
+  c.network = static_cast<sandbox::NamespaceMode>(ns.network());
+  c.pid = static_cast<sandbox::NamespaceMode>(ns.pid());
+  c.ipc = static_cast<sandbox::NamespaceMode>(ns.ipc());
+  if (c.network == sandbox::NamespaceMode::kTarget || c.network == sandbox::NamespaceMode::kContainer) {
+    return absl::InvalidArgumentError(absl::StrCat("pod sandbox \"", m.name(), "\": network namespace mode must be POD or NODE"));
+  }
+  if (c.ipc == sandbox::NamespaceMode::kTarget || c.ipc == sandbox::NamespaceMode::kContainer) {
+    return absl::InvalidArgumentError(absl::StrCat("pod sandbox \"", m.name(), "\": ipc namespace mode must be POD or NODE"));
+  }
+  if (c.pid == sandbox::NamespaceMode::kTarget) {
+    return absl::InvalidArgumentError(absl::StrCat("pod sandbox \"", m.name(), "\": pid namespace mode TARGET is for containers only"));
+  }
+  c.sysctls.insert(lx.sysctls().begin(), lx.sysctls().end());
+  c.cgroup_parent = lx.cgroup_parent();
+  c.privileged = sc.privileged();
+  c.readonly_rootfs = sc.readonly_rootfs();
+  if (sc.has_run_as_user()) c.run_as_user = sc.run_as_user().value();
+  if (sc.has_run_as_group()) c.run_as_group = sc.run_as_group().value();
+  c.supplemental_groups.assign(sc.supplemental_groups().begin(), sc.supplemental_groups().end());
+  c.labels.insert(config.labels().begin(), config.labels().end());
+  c.annotations.insert(config.annotations().begin(), config.annotations().end());
+  for (const auto& p : config.port_mappings()) {
+    sandbox::PortMapping pm;
+    pm.protocol = p.protocol() == v1::UDP ? "udp" : p.protocol() == v1::SCTP ? "sctp" : "tcp";
+    pm.container_port = p.container_port();
+    pm.host_port = p.host_port();
+    pm.host_ip = p.host_ip();
+    c.port_mappings.push_back(pm);
+  }
+  c.runtime_handler = runtime_handler;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(config, &c.config_json, opts);
+  return c;
+}
+
+}  // namespace berth::cri

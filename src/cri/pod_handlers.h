@@ -1,0 +1,73 @@
+// Pod sandbox RPC handlers: validation, name reservation, network namespace, undo, and the
+// CRI view of pods. The sandbox itself is run by the controller its runtime handler names.
+#pragma once
+
+#include <grpcpp/support/sync_stream.h>
+
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/status.h"
+#include "runtime/v1/api.h"
+#include "sandbox/controller.h"
+#include "store/store.h"
+
+namespace berth::cri {
+
+namespace v1 = ::runtime::v1;
+
+struct PodHandlerOptions {
+  std::map<std::string, std::string> sandboxers;  // runtime handler → controller name
+  std::string default_handler;
+  std::string netns_dir;  // where POD network namespaces are pinned
+};
+
+// Thread-safe.
+class PodHandlers {
+ public:
+  PodHandlers(store::Store& store, sandbox::ControllerRegistry& controllers,
+              PodHandlerOptions options)
+      : store_(store), controllers_(controllers), options_(std::move(options)) {}
+
+  [[nodiscard]] absl::Status run(const v1::RunPodSandboxRequest& req,
+                                 v1::RunPodSandboxResponse* resp);
+  [[nodiscard]] absl::Status stop(const v1::StopPodSandboxRequest& req,
+                                  v1::StopPodSandboxResponse* resp);
+  [[nodiscard]] absl::Status remove(const v1::RemovePodSandboxRequest& req,
+                                    v1::RemovePodSandboxResponse* resp);
+  [[nodiscard]] absl::Status status(const v1::PodSandboxStatusRequest& req,
+                                    v1::PodSandboxStatusResponse* resp) const;
+  [[nodiscard]] absl::Status list(const v1::ListPodSandboxRequest& req,
+                                  v1::ListPodSandboxResponse* resp) const;
+  [[nodiscard]] absl::Status stream(const v1::StreamPodSandboxesRequest& req,
+                                    grpc::ServerWriter<v1::StreamPodSandboxesResponse>* w) const;
+  [[nodiscard]] absl::Status updateResources(const v1::UpdatePodSandboxResourcesRequest& req,
+                                             v1::UpdatePodSandboxResourcesResponse* resp);
+
+ private:
+  [[nodiscard]] absl::StatusOr<sandbox::Controller*> controllerFor(
+      const store::SandboxRecord& record) const;
+  [[nodiscard]] absl::Status stopSandbox(const std::string& id);
+  std::vector<store::SandboxPtr> filtered(const v1::PodSandboxFilter* filter) const;
+
+  store::Store& store_;
+  sandbox::ControllerRegistry& controllers_;
+  PodHandlerOptions options_;
+};
+
+// PodSandboxConfig → berth's SandboxConfig (validated: metadata name, namespace and uid).
+[[nodiscard]] absl::StatusOr<sandbox::SandboxConfig> toSandboxConfig(
+    const v1::PodSandboxConfig& config, const std::string& runtime_handler);
+
+// "<name>_<namespace>_<uid>_<attempt>", the name a pod reserves.
+std::string podSandboxName(const v1::PodSandboxMetadata& m);
+
+// True when every selector pair is in `labels`.
+bool matchLabels(const google::protobuf::Map<std::string, std::string>& selector,
+                 const std::map<std::string, std::string>& labels);
+
+// A random 64-hex-digit id.
+std::string newObjectId();
+
+}  // namespace berth::cri

@@ -1,0 +1,90 @@
+// RunPodSandbox: reserve the name and persist the pod, pin its network namespace, then let
+// its controller create and start it; every step is undone if a later one fails.
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/logging.h"
+#include "common/undo.h"
+#include "cri/pod_handlers.h"
+#include "network/netns.h"
+
+namespace berth::cri {
+
+absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
+                              v1::RunPodSandboxResponse* resp) {
+  if (!req.has_config()) return absl::InvalidArgumentError("RunPodSandbox: config is required");
+  const std::string handler =
+      req.runtime_handler().empty() ? options_.default_handler : req.runtime_handler();
+  auto sandboxer = options_.sandboxers.find(handler);
+  if (sandboxer == options_.sandboxers.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("runtime handler \"", req.runtime_handler(), "\" is not configured"));
+  }
+  BERTH_ASSIGN_OR_RETURN(sandbox::SandboxConfig config, toSandboxConfig(req.config(), handler));
+  BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllers_.get(sandboxer->second));
+
+  store::SandboxRecord record;
+  record.id = newObjectId();
+  record.name = podSandboxName(req.config().metadata());
+  record.metadata = {.name = config.name, .uid = config.uid, .ns = config.ns, .attempt = config.attempt};
+  record.state = store::SandboxState::kCreated;
+  record.runtime_handler = req.runtime_handler();
+  record.sandboxer = sandboxer->second;
+  record.created_at_ns = absl::ToUnixNanos(absl::Now());
+  record.labels = config.labels;
+  record.annotations = config.annotations;
+  record.config_bytes = req.config().SerializeAsString();
+  const std::string id = record.id;
+
+  if (absl::Status st = store_.createSandbox(record); !st.ok()) {
+    if (absl::IsAlreadyExists(st)) {
+      return absl::AlreadyExistsError(absl::StrCat("pod sandbox name \"", record.name,
+                                                   "\" is already in use: ", st.message()));
+    }
+    return st;
+  }
+  Undo undo;
+  bool keep_record = false;  // set when an undo fails: the pod stays, in state Unknown
+  undo.arm("pod sandbox record", [&]() -> absl::Status {
+    if (keep_record) {
+      return store_
+          .updateSandbox(id, [](store::SandboxRecord& r) {
+            r.state = store::SandboxState::kUnknown;
+            return absl::OkStatus();
+          })
+          .status();
+    }
+    return store_.deleteSandbox(id);
+  });
+
+  sandbox::CreateOptions opts{.config = config, .runtime_handler = req.runtime_handler()};
+  if (config.network == sandbox::NamespaceMode::kPod) {
+    opts.netns_path = options_.netns_dir + "/" + id;
+    if (absl::Status st = network::createNetns(opts.netns_path); !st.ok()) {
+      (void)undo.run();
+      return annotate(st, absl::StrCat("pod sandbox ", id, ": create network namespace"));
+    }
+    undo.arm("network namespace", [&]() {
+      absl::Status st = network::removeNetns(opts.netns_path);
+      keep_record = keep_record || !st.ok();
+      return st;
+    });
+  }
+  undo.arm("sandbox", [&]() {
+    absl::Status st = controller->shutdown(id);
+    keep_record = keep_record || !st.ok();
+    return st;
+  });
+  absl::Status st = controller->create(id, opts);
+  if (st.ok()) st = controller->start(id).status();
+  if (!st.ok()) {
+    if (absl::Status u = undo.run(); !u.ok()) {
+      logging::get("cri")->error("RunPodSandbox {}: {}; pod kept in state UNKNOWN", id, u.message());
+    }
+    return annotate(st, absl::StrCat("run pod sandbox ", id));
+  }
+  undo.disarm();
+  resp->set_pod_sandbox_id(id);
+  return absl::OkStatus();
+}
+
+}  // namespace berth::cri

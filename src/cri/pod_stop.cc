@@ -1,0 +1,75 @@
+// StopPodSandbox and RemovePodSandbox: both idempotent.
+#include "absl/strings/str_cat.h"
+#include "cri/pod_handlers.h"
+#include "network/netns.h"
+#include "nlohmann/json.hpp"
+
+namespace berth::cri {
+
+absl::StatusOr<sandbox::Controller*> PodHandlers::controllerFor(
+    const store::SandboxRecord& record) const {
+  return controllers_.get(record.sandboxer.empty() ? "podsandbox" : record.sandboxer);
+}
+
+absl::Status PodHandlers::stopSandbox(const std::string& id) {
+  BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(id));
+  BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
+  // (Containers of the pod are stopped first once containers exist.)
+  BERTH_RETURN_IF_ERROR(controller->stop(id, std::nullopt));
+  if (!record->netns_path.empty()) {
+    BERTH_RETURN_IF_ERROR(annotate(network::removeNetns(record->netns_path),
+                                   absl::StrCat("pod sandbox ", id, ": remove network namespace")));
+    // Shown as netNamespaceClosed in verbose status.
+    auto st = store_.updateSandbox(id, [](store::SandboxRecord& r) {
+      nlohmann::json extra = nlohmann::json::parse(r.extra_json.empty() ? "{}" : r.extra_json,
+                                                   nullptr, false);
+      if (!extra.is_object()) extra = nlohmann::json::object();
+      extra["netnsClosed"] = true;
+      r.extra_json = extra.dump();
+      if (r.state == store::SandboxState::kReady) r.state = store::SandboxState::kNotReady;
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PodHandlers::stop(const v1::StopPodSandboxRequest& req,
+                               v1::StopPodSandboxResponse* /*resp*/) {
+  if (req.pod_sandbox_id().empty()) {
+    return absl::InvalidArgumentError("StopPodSandbox: pod_sandbox_id is required");
+  }
+  BERTH_ASSIGN_OR_RETURN(std::string id, store_.resolveSandboxId(req.pod_sandbox_id()));
+  return stopSandbox(id);
+}
+
+absl::Status PodHandlers::remove(const v1::RemovePodSandboxRequest& req,
+                                 v1::RemovePodSandboxResponse* /*resp*/) {
+  if (req.pod_sandbox_id().empty()) {
+    return absl::InvalidArgumentError("RemovePodSandbox: pod_sandbox_id is required");
+  }
+  auto id = store_.resolveSandboxId(req.pod_sandbox_id());
+  if (absl::IsNotFound(id.status())) return absl::OkStatus();  // already gone
+  if (!id.ok()) return id.status();
+  BERTH_RETURN_IF_ERROR(stopSandbox(*id));
+  BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(*id));
+  BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
+  BERTH_RETURN_IF_ERROR(controller->shutdown(*id));
+  return store_.deleteSandbox(*id);
+}
+
+absl::Status PodHandlers::updateResources(const v1::UpdatePodSandboxResourcesRequest& req,
+                                          v1::UpdatePodSandboxResourcesResponse* /*resp*/) {
+  if (req.pod_sandbox_id().empty()) {
+    return absl::InvalidArgumentError("UpdatePodSandboxResources: pod_sandbox_id is required");
+  }
+  BERTH_ASSIGN_OR_RETURN(std::string id, store_.resolveSandboxId(req.pod_sandbox_id()));
+  BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(id));
+  BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
+  v1::PodSandboxConfig config;
+  config.ParseFromString(record->config_bytes);
+  BERTH_ASSIGN_OR_RETURN(sandbox::SandboxConfig c, toSandboxConfig(config, record->runtime_handler));
+  return controller->update(id, c);
+}
+
+}  // namespace berth::cri

@@ -1,0 +1,95 @@
+// The sandbox Controller API (containerd 2.x shape): how a pod sandbox is created, started,
+// stopped, waited for, inspected and torn down, whatever technology runs it. Controllers
+// are registered by name; a runtime handler names its controller ("sandboxer").
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "sandbox/sandbox_config.h"
+
+namespace berth::sandbox {
+
+// What Start returns.
+struct ControllerInstance {
+  std::string sandbox_id;
+  int pid = 0;
+  int64_t created_at_ns = 0;
+  std::map<std::string, std::string> labels;
+};
+
+// What Wait returns: how the sandbox ended.
+struct ExitStatus {
+  uint32_t exit_status = 0;
+  int64_t exited_at_ns = 0;
+};
+
+// What Status returns. `info` is {"info": <JSON>} when verbose (containerd's keys).
+struct ControllerStatus {
+  std::string sandbox_id;
+  int pid = 0;
+  std::string state;  // "SANDBOX_READY" or "SANDBOX_NOTREADY"
+  int64_t created_at_ns = 0;
+  int64_t exited_at_ns = 0;
+  std::map<std::string, std::string> info;
+  std::string extra;
+};
+
+struct Platform {
+  std::string os = "linux";
+  std::string architecture = "amd64";
+  std::string variant;
+};
+
+// Everything the CRI layer prepared for the sandbox before Create.
+struct CreateOptions {
+  SandboxConfig config;
+  std::string netns_path;  // pinned network namespace for NamespaceMode::kPod; else empty
+  std::string runtime_handler;
+};
+
+// Implementations are thread-safe; calls for different sandboxes run concurrently.
+class Controller {
+ public:
+  virtual ~Controller() = default;
+
+  // Prepares the sandbox (files, rootfs, bundle, monitor) without starting it.
+  [[nodiscard]] virtual absl::Status create(const std::string& id, const CreateOptions& opts) = 0;
+  [[nodiscard]] virtual absl::StatusOr<ControllerInstance> start(const std::string& id) = 0;
+  [[nodiscard]] virtual absl::StatusOr<Platform> platform(const std::string& id) = 0;
+  // Stops the sandbox's process; with a timeout it is first asked to stop, then killed.
+  // Stopping a stopped sandbox succeeds.
+  [[nodiscard]] virtual absl::Status stop(const std::string& id,
+                                          std::optional<absl::Duration> timeout) = 0;
+  // Blocks until the sandbox has exited.
+  [[nodiscard]] virtual absl::StatusOr<ExitStatus> wait(const std::string& id) = 0;
+  // Answered from memory.
+  [[nodiscard]] virtual absl::StatusOr<ControllerStatus> status(const std::string& id,
+                                                                bool verbose) = 0;
+  // Removes everything the controller made for the sandbox; idempotent.
+  [[nodiscard]] virtual absl::Status shutdown(const std::string& id) = 0;
+  [[nodiscard]] virtual absl::Status update(const std::string& id,
+                                            const SandboxConfig& config) = 0;
+  // Resource usage of the sandbox (CRI stats come with the stats collector).
+  [[nodiscard]] virtual absl::StatusOr<std::map<std::string, uint64_t>> metrics(
+      const std::string& id) = 0;
+};
+
+// Controllers by name. Thread-safe.
+class ControllerRegistry {
+ public:
+  void add(const std::string& name, std::unique_ptr<Controller> controller);
+  // InvalidArgument naming the controller when none is registered under `name`.
+  [[nodiscard]] absl::StatusOr<Controller*> get(const std::string& name) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<Controller>> controllers_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace berth::sandbox

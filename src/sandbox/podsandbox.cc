@@ -1,0 +1,447 @@
+// podsandbox controller: create/start/stop/shutdown of the pause container through the
+// pod's berth-shim, and the exit path.
+#include "sandbox/podsandbox.h"
+
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/fs.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "image/snapshot_mount.h"
+#include "oci/spec.h"
+#include "sandbox/pod_files.h"
+
+namespace berth::sandbox {
+namespace {
+
+std::shared_ptr<spdlog::logger> log() { return logging::get("podsandbox"); }
+
+// What containerd reports when an exit status cannot be read.
+constexpr uint32_t kUnknownExitCode = 255;
+
+int64_t nowNs() { return absl::ToUnixNanos(absl::Now()); }
+
+nlohmann::json parseOr(const std::string& text, nlohmann::json fallback) {
+  if (text.empty()) return fallback;
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? fallback : j;
+}
+
+std::string str(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+PodSandboxController::PodSandboxController(store::Store& store, image::ImageManager& images,
+                                           image::OverlaySnapshotter& snapshots,
+                                           events::BackoffMonitor& monitor,
+                                           PodSandboxOptions options)
+    : store_(store),
+      images_(images),
+      snapshots_(snapshots),
+      monitor_(monitor),
+      options_(std::move(options)) {}
+
+PodSandboxController::~PodSandboxController() {
+  // Waiters block in the shim's wait; dropping the shim connections ends them. Shims and
+  // pause processes keep running: berthd reconnects after a restart.
+  std::map<std::string, std::shared_ptr<Live>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    all.swap(live_);
+  }
+  for (auto& [id, l] : all) {
+    std::unique_ptr<shim::ShimClient> shim;
+    {
+      absl::MutexLock lock(&l->mu);
+      shim = std::move(l->shim);
+    }
+    if (shim) shim->close();
+    if (l->waiter.joinable()) l->waiter.join();
+  }
+}
+
+std::shared_ptr<PodSandboxController::Live> PodSandboxController::live(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = live_.find(id);
+  return it == live_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<PodSandboxController::Live> PodSandboxController::liveOrCreate(
+    const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto& l = live_[id];
+  if (!l) l = std::make_shared<Live>();
+  return l;
+}
+
+absl::StatusOr<RuntimeBinding> PodSandboxController::binding(const std::string& handler) const {
+  const std::string& name = handler.empty() ? options_.default_handler : handler;
+  auto it = options_.runtimes.find(name);
+  if (it == options_.runtimes.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("runtime handler \"", name, "\" is not configured"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<std::string> PodSandboxController::prepareRootfs(const std::string& id,
+                                                                nlohmann::json& extra) {
+  if (options_.sandbox_image.empty()) {
+    extra["image"] = "";
+    extra["snapshotKey"] = "";
+    extra["snapshotter"] = "";
+    extra["args"] = {"/pause"};
+    return options_.pause_rootfs;
+  }
+  auto image = images_.resolve(options_.sandbox_image);
+  if (absl::IsNotFound(image.status())) image = images_.pull(options_.sandbox_image, {});
+  if (!image.ok()) return annotate(image.status(), absl::StrCat("sandbox image \"", options_.sandbox_image, "\""));
+  std::string key = "sandbox-" + id;
+  BERTH_ASSIGN_OR_RETURN(auto mounts, snapshots_.prepare(key, (*image)->chain_id));
+  std::string rootfs = podDir(id) + "/rootfs";
+  BERTH_RETURN_IF_ERROR(makeDirs(rootfs, 0755));
+  BERTH_RETURN_IF_ERROR(image::mountAll(mounts, rootfs));
+  extra["image"] = options_.sandbox_image;
+  extra["snapshotKey"] = key;
+  extra["snapshotter"] = "overlayfs";
+  extra["rootfsMounted"] = true;
+  // The image's entrypoint and command start the pause process.
+  nlohmann::json args = nlohmann::json::array();
+  nlohmann::json config = parseOr((*image)->config_json, nlohmann::json::object());
+  if (auto c = config.find("config"); c != config.end() && c->is_object()) {
+    for (const char* k : {"Entrypoint", "Cmd"}) {
+      if (auto v = c->find(k); v != c->end() && v->is_array()) {
+        for (const auto& a : *v) args.push_back(a);
+      }
+    }
+  }
+  if (args.empty()) args.push_back("/pause");
+  extra["args"] = args;
+  return rootfs;
+}
+
+absl::Status PodSandboxController::create(const std::string& id, const CreateOptions& opts) {
+  BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(id));
+  BERTH_ASSIGN_OR_RETURN(RuntimeBinding rt, binding(opts.runtime_handler));
+  std::string dir = podDir(id);
+  BERTH_RETURN_IF_ERROR(makeDirs(dir, 0711));
+  const SandboxConfig& cfg = opts.config;
+  std::string hostname = podHostname(cfg);
+  BERTH_RETURN_IF_ERROR(writeResolvConf(dir + "/resolv.conf", cfg));
+  BERTH_RETURN_IF_ERROR(writeHostname(dir + "/hostname", hostname));
+  if (cfg.network == NamespaceMode::kNode) {
+    BERTH_RETURN_IF_ERROR(copyHostHosts(dir + "/hosts"));
+  } else {
+    BERTH_RETURN_IF_ERROR(writeHosts(dir + "/hosts", hostname, ""));
+  }
+  std::string shm;
+  if (cfg.ipc != NamespaceMode::kNode) {
+    shm = dir + "/shm";
+    BERTH_RETURN_IF_ERROR(mountPodShm(shm));
+  }
+  nlohmann::json extra = nlohmann::json::object();
+  extra["runtimeHandler"] = opts.runtime_handler;
+  extra["runtimeType"] = rt.runtime_type;
+  extra["shimDir"] = dir + "/shim";
+  extra["bundle"] = dir + "/bundle";
+  extra["netnsClosed"] = false;
+  extra["config"] = parseOr(cfg.config_json, nlohmann::json::object());
+  BERTH_ASSIGN_OR_RETURN(std::string rootfs, prepareRootfs(id, extra));
+
+  oci::SandboxSpecInput in;
+  in.id = id;
+  in.config = &cfg;
+  in.rootfs = rootfs;
+  in.netns_path = opts.netns_path;
+  in.hostname = hostname;
+  in.resolv_conf = dir + "/resolv.conf";
+  in.hosts = dir + "/hosts";
+  in.hostname_file = dir + "/hostname";
+  in.shm_path = shm;
+  in.args.clear();
+  for (const auto& a : extra["args"]) in.args.push_back(a.get<std::string>());
+  BERTH_ASSIGN_OR_RETURN(nlohmann::json spec, oci::buildSandboxSpec(in));
+  BERTH_RETURN_IF_ERROR(makeDirs(dir + "/bundle", 0700));
+  BERTH_RETURN_IF_ERROR(oci::writeBundle(dir + "/bundle", spec));
+
+  auto shim = shim::ShimClient::launch({.id = id,
+                                        .dir = dir + "/shim",
+                                        .runtime_path = rt.runtime_path,
+                                        .runtime_root = rt.runtime_root,
+                                        .shim_binary = options_.shim_binary,
+                                        .log_level = options_.log_level});
+  if (!shim.ok()) return annotate(shim.status(), absl::StrCat("start shim for pod sandbox ", id));
+  auto l = liveOrCreate(id);
+  {
+    absl::MutexLock lock(&l->mu);
+    l->shim = std::move(*shim);
+    l->process_status = "created";
+  }
+  auto updated = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
+    r.spec_json = spec.dump();
+    r.extra_json = extra.dump();
+    r.netns_path = opts.netns_path;
+    return absl::OkStatus();
+  });
+  return updated.status();
+}
+
+absl::StatusOr<ControllerInstance> PodSandboxController::start(const std::string& id) {
+  auto l = live(id);
+  if (!l) return absl::FailedPreconditionError(absl::StrCat("pod sandbox ", id, " was not created"));
+  shim::ShimClient* shim = nullptr;
+  {
+    absl::MutexLock lock(&l->mu);
+    shim = l->shim.get();
+  }
+  if (shim == nullptr) return absl::FailedPreconditionError(absl::StrCat("pod sandbox ", id, " has no shim"));
+  BERTH_ASSIGN_OR_RETURN(int pid, shim->create({.container_id = id, .bundle = podDir(id) + "/bundle"}));
+  BERTH_RETURN_IF_ERROR(shim->start(id));
+  {
+    absl::MutexLock lock(&l->mu);
+    l->process_status = "running";
+  }
+  int64_t created = 0;
+  auto updated = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
+    r.state = store::SandboxState::kReady;
+    r.pid = pid;
+    created = r.created_at_ns;
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) return updated.status();
+  startWaiter(id, l);
+  return ControllerInstance{.sandbox_id = id, .pid = pid, .created_at_ns = created};
+}
+
+void PodSandboxController::startWaiter(const std::string& id, const std::shared_ptr<Live>& l) {
+  shim::ShimClient* shim = nullptr;
+  {
+    absl::MutexLock lock(&l->mu);
+    shim = l->shim.get();
+  }
+  if (l->waiter.joinable()) l->waiter.join();
+  l->waiter = std::thread([this, id, l, shim] {
+    auto exit = shim->wait(id);
+    if (!exit.ok()) {
+      absl::MutexLock lock(&l->mu);
+      if (l->shim == nullptr || l->exited) return;  // berthd is closing or already handled
+    }
+    shim::ExitInfo e;
+    if (exit.ok()) {
+      e = *exit;
+    } else {
+      // The exit status cannot be read (the shim is gone): unknown code, now.
+      log()->error("pod sandbox {}: cannot read the exit status: {}", id, exit.status().message());
+      e.container_id = id;
+      e.exit_code = static_cast<int>(kUnknownExitCode);
+      e.exited_at_ns = nowNs();
+    }
+    handleExit(id, l, e);
+  });
+}
+
+void PodSandboxController::handleExit(const std::string& id, const std::shared_ptr<Live>& l,
+                                      const shim::ExitInfo& e) {
+  log()->info("pod sandbox {}: pause exited with status {}", id, e.exit_code);
+  auto updated = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
+    r.state = store::SandboxState::kNotReady;
+    r.exit_code = e.exit_code;
+    r.exited_at_ns = e.exited_at_ns;
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) log()->error("pod sandbox {}: record exit: {}", id, updated.status().message());
+  {
+    absl::MutexLock lock(&l->mu);
+    l->exited = true;
+    l->exit = {.exit_status = static_cast<uint32_t>(e.exit_code), .exited_at_ns = e.exited_at_ns};
+    if (l->process_status != "deleted") l->process_status = "stopped";
+  }
+  if (absl::Status st = deleteTask(id, l); !st.ok()) {
+    bool closing = false;  // the sandbox is being shut down: its shim deletes everything
+    {
+      absl::MutexLock lock(&l->mu);
+      closing = l->shim == nullptr;
+    }
+    if (closing) return;
+    log()->error("pod sandbox {}: clean-up failed, retrying with back-off: {}", id, st.message());
+    monitor_.backoff("sandbox/" + id, [this, id, l] { return deleteTask(id, l); });
+  }
+}
+
+absl::Status PodSandboxController::deleteTask(const std::string& id,
+                                              const std::shared_ptr<Live>& l) {
+  shim::ShimClient* shim = nullptr;
+  {
+    absl::MutexLock lock(&l->mu);
+    if (l->process_status == "deleted") return absl::OkStatus();
+    shim = l->shim.get();
+  }
+  if (shim == nullptr) return absl::UnavailableError(absl::StrCat("pod sandbox ", id, ": no shim"));
+  BERTH_RETURN_IF_ERROR(shim->remove(id, /*force=*/true));
+  // The exit is in the store: the shim may forget it now.
+  (void)shim->ackExit(id);
+  absl::MutexLock lock(&l->mu);
+  l->process_status = "deleted";
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Platform> PodSandboxController::platform(const std::string& /*id*/) {
+  return Platform{};
+}
+
+absl::Status PodSandboxController::stop(const std::string& id,
+                                        std::optional<absl::Duration> timeout) {
+  auto l = live(id);
+  if (!l) return absl::OkStatus();  // nothing running here
+  shim::ShimClient* shim = nullptr;
+  bool exited = false;
+  {
+    absl::MutexLock lock(&l->mu);
+    shim = l->shim.get();
+    exited = l->exited || l->process_status == "created";
+  }
+  if (!exited && shim != nullptr) {
+    if (timeout.has_value() && *timeout > absl::ZeroDuration()) {
+      (void)shim->kill(id, SIGTERM, false);
+      absl::MutexLock lock(&l->mu);
+      auto done = [&l]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->exited; };
+      l->mu.AwaitWithTimeout(absl::Condition(&done), *timeout);
+      exited = l->exited;
+    }
+    if (!exited) {
+      absl::Status st = shim->kill(id, SIGKILL, true);
+      if (!st.ok() && !absl::IsNotFound(st)) return annotate(st, absl::StrCat("stop pod sandbox ", id));
+      absl::MutexLock lock(&l->mu);
+      auto done = [&l]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->exited; };
+      if (!l->mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(10))) {
+        return absl::DeadlineExceededError(absl::StrCat("pod sandbox ", id, " did not exit after SIGKILL"));
+      }
+    }
+  }
+  if (shim == nullptr) return absl::OkStatus();
+  // Also deletes the task of a sandbox that never started. A failure is retried.
+  if (absl::Status st = deleteTask(id, l); !st.ok()) {
+    monitor_.backoff("sandbox/" + id, [this, id, l] { return deleteTask(id, l); });
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ExitStatus> PodSandboxController::wait(const std::string& id) {
+  auto l = live(id);
+  if (!l) {
+    BERTH_ASSIGN_OR_RETURN(auto r, store_.getSandbox(id));
+    return ExitStatus{.exit_status = static_cast<uint32_t>(r->exit_code), .exited_at_ns = r->exited_at_ns};
+  }
+  absl::MutexLock lock(&l->mu);
+  auto done = [&l]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->exited; };
+  l->mu.Await(absl::Condition(&done));
+  return l->exit;
+}
+
+absl::StatusOr<ControllerStatus> PodSandboxController::status(const std::string& id, bool verbose) {
+  BERTH_ASSIGN_OR_RETURN(auto r, store_.getSandbox(id));
+  ControllerStatus cs;
+  cs.sandbox_id = id;
+  cs.pid = r->pid;
+  cs.state = r->state == store::SandboxState::kReady ? "SANDBOX_READY" : "SANDBOX_NOTREADY";
+  cs.created_at_ns = r->created_at_ns;
+  cs.exited_at_ns = r->exited_at_ns;
+  if (!verbose) return cs;
+  std::string process_status = "deleted";
+  if (auto l = live(id)) {
+    absl::MutexLock lock(&l->mu);
+    process_status = l->process_status;
+  }
+  nlohmann::json extra = parseOr(r->extra_json, nlohmann::json::object());
+  nlohmann::json cni = parseOr(r->cni_result_json, nullptr);
+  nlohmann::json config = extra.value("config", nlohmann::json::object());
+  nlohmann::json info = {
+      {"pid", r->pid},
+      {"processStatus", process_status},
+      {"netNamespaceClosed", extra.value("netnsClosed", false)},
+      {"image", str(extra, "image")},
+      {"snapshotKey", str(extra, "snapshotKey")},
+      {"snapshotter", str(extra, "snapshotter")},
+      {"runtimeHandler", str(extra, "runtimeHandler")},
+      {"runtimeType", str(extra, "runtimeType")},
+      {"runtimeOptions", nlohmann::json::object()},
+      {"config", config},
+      {"runtimeSpec", parseOr(r->spec_json, nullptr)},
+      {"cniResult", cni},
+      {"sandboxMetadata",
+       {{"ID", id},
+        {"Name", r->name},
+        {"Config", config},
+        {"NetNSPath", r->netns_path},
+        {"IP", r->ips.empty() ? "" : r->ips[0]},
+        {"AdditionalIPs", r->ips.size() > 1 ? nlohmann::json(std::vector<std::string>(r->ips.begin() + 1, r->ips.end())) : nlohmann::json(nullptr)},
+        {"RuntimeHandler", str(extra, "runtimeHandler")},
+        {"CNIResult", cni},
+        {"ProcessLabel", ""}}},
+  };
+  cs.info["info"] = info.dump();
+  return cs;
+}
+
+absl::Status PodSandboxController::shutdown(const std::string& id) {
+  auto l = live(id);
+  if (l) {
+    bool exited = false;
+    {
+      absl::MutexLock lock(&l->mu);
+      exited = l->exited || l->process_status == "created";
+    }
+    // Through the normal exit path first, so the exit is recorded and the task deleted.
+    if (!exited) {
+      if (absl::Status st = stop(id, std::nullopt); !st.ok()) {
+        log()->warn("pod sandbox {}: stop before shutdown: {}", id, st.message());
+      }
+    }
+    std::unique_ptr<shim::ShimClient> shim;
+    {
+      absl::MutexLock lock(&l->mu);
+      shim = std::move(l->shim);
+    }
+    if (shim) {
+      // The shim kills what still runs and exits; the waiter then sees its connection end.
+      BERTH_RETURN_IF_ERROR(annotate(shim->shutdown(), absl::StrCat("shut down shim of pod sandbox ", id)));
+      shim->close();
+    }
+    if (l->waiter.joinable()) l->waiter.join();
+    monitor_.cancel("sandbox/" + id);
+    absl::MutexLock lock(&mu_);
+    live_.erase(id);
+  } else if (auto r = store_.getSandbox(id); r.ok()) {
+    // After a restart a stopped pod may still have a shim: end it.
+    nlohmann::json extra = parseOr((*r)->extra_json, nlohmann::json::object());
+    if (auto shim = shim::ShimClient::connect(str(extra, "shimDir")); shim.ok()) {
+      (void)(*shim)->shutdown();
+    }
+  }
+  std::string dir = podDir(id);
+  if (auto r = store_.getSandbox(id); r.ok()) {
+    nlohmann::json extra = parseOr((*r)->extra_json, nlohmann::json::object());
+    if (extra.value("rootfsMounted", false)) {
+      BERTH_RETURN_IF_ERROR(image::unmountAll(dir + "/rootfs", 1));
+    }
+    if (!str(extra, "snapshotKey").empty()) {
+      BERTH_RETURN_IF_ERROR(snapshots_.remove(str(extra, "snapshotKey")));
+    }
+  }
+  BERTH_RETURN_IF_ERROR(unmountPodShm(dir + "/shm"));
+  return removeAll(dir);
+}
+
+absl::Status PodSandboxController::update(const std::string& /*id*/, const SandboxConfig& /*config*/) {
+  return absl::OkStatus();  // as containerd's podsandbox: nothing to change in a running pause
+}
+
+absl::StatusOr<std::map<std::string, uint64_t>> PodSandboxController::metrics(const std::string& id) {
+  return absl::UnimplementedError(absl::StrCat("metrics of pod sandbox ", id, " come with the stats collector"));
+}
+
+}  // namespace berth::sandbox

@@ -1,0 +1,92 @@
+// The `podsandbox` controller: a pod is a pause process in its own namespaces, run as an
+// OCI container by the pod's berth-shim. Exit handling follows containerd's podsandbox:
+// a waiter per sandbox records the exit, deletes the task, and hands a failed clean-up to
+// the back-off monitor.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "events/backoff_monitor.h"
+#include "image/image_manager.h"
+#include "sandbox/controller.h"
+#include "shim/shim_client.h"
+#include "store/store.h"
+
+namespace berth::sandbox {
+
+// The OCI runtime behind a runtime handler.
+struct RuntimeBinding {
+  std::string runtime_path;  // e.g. "runc"
+  std::string runtime_root;  // --root of the runtime
+  std::string runtime_type;  // reported in verbose info
+};
+
+struct PodSandboxOptions {
+  std::string pods_dir;      // <state>/pods: one folder per pod
+  std::string shim_binary;   // berth-shim
+  std::string pause_rootfs;  // built-in rootfs (used when sandbox_image is empty)
+  std::string sandbox_image;
+  std::map<std::string, RuntimeBinding> runtimes;  // by handler name
+  std::string default_handler;
+  std::string log_level = "info";
+};
+
+// Thread-safe.
+class PodSandboxController final : public Controller {
+ public:
+  PodSandboxController(store::Store& store, image::ImageManager& images,
+                       image::OverlaySnapshotter& snapshots, events::BackoffMonitor& monitor,
+                       PodSandboxOptions options);
+  ~PodSandboxController() override;
+
+  // At start-up: reconnects to the shims of running sandboxes, records exits that happened
+  // while berthd was down, and restarts the waiters.
+  [[nodiscard]] absl::Status recover();
+
+  absl::Status create(const std::string& id, const CreateOptions& opts) override;
+  absl::StatusOr<ControllerInstance> start(const std::string& id) override;
+  absl::StatusOr<Platform> platform(const std::string& id) override;
+  absl::Status stop(const std::string& id, std::optional<absl::Duration> timeout) override;
+  absl::StatusOr<ExitStatus> wait(const std::string& id) override;
+  absl::StatusOr<ControllerStatus> status(const std::string& id, bool verbose) override;
+  absl::Status shutdown(const std::string& id) override;
+  absl::Status update(const std::string& id, const SandboxConfig& config) override;
+  absl::StatusOr<std::map<std::string, uint64_t>> metrics(const std::string& id) override;
+
+ private:
+  // In-memory state of one sandbox. `mu` guards the fields below it.
+  struct Live {
+    absl::Mutex mu;
+    std::unique_ptr<shim::ShimClient> shim ABSL_GUARDED_BY(mu);
+    std::string process_status ABSL_GUARDED_BY(mu) = "created";  // created/running/stopped/deleted/unknown
+    bool exited ABSL_GUARDED_BY(mu) = false;
+    ExitStatus exit ABSL_GUARDED_BY(mu);
+    std::thread waiter;  // joined by shutdown() or the destructor
+  };
+
+  std::shared_ptr<Live> live(const std::string& id) const;
+  std::shared_ptr<Live> liveOrCreate(const std::string& id);
+  std::string podDir(const std::string& id) const { return options_.pods_dir + "/" + id; }
+  [[nodiscard]] absl::StatusOr<RuntimeBinding> binding(const std::string& handler) const;
+  [[nodiscard]] absl::StatusOr<std::string> prepareRootfs(const std::string& id,
+                                                          nlohmann::json& extra);
+  void startWaiter(const std::string& id, const std::shared_ptr<Live>& l);
+  // The exit path (seed 003): record exit, delete the task, retry with back-off on failure.
+  void handleExit(const std::string& id, const std::shared_ptr<Live>& l, const shim::ExitInfo& e);
+  [[nodiscard]] absl::Status deleteTask(const std::string& id, const std::shared_ptr<Live>& l);
+
+  store::Store& store_;
+  image::ImageManager& images_;
+  image::OverlaySnapshotter& snapshots_;
+  events::BackoffMonitor& monitor_;
+  PodSandboxOptions options_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Live>> live_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace berth::sandbox

@@ -1,0 +1,102 @@
+// podsandbox recovery after a berthd restart: reconnect to shims, pick up exits recorded
+// while berthd was down, restart waiters.
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/logging.h"
+#include "sandbox/podsandbox.h"
+
+namespace berth::sandbox {
+
+absl::Status PodSandboxController::recover() {
+  auto log = logging::get("podsandbox");
+  for (const auto& r : store_.listSandboxes()) {
+    if (r->sandboxer != "podsandbox") continue;
+    const std::string id = r->id;
+    nlohmann::json extra = nlohmann::json::parse(r->extra_json.empty() ? "{}" : r->extra_json,
+                                                 nullptr, false);
+    std::string shim_dir = extra.is_object() ? extra.value("shimDir", "") : "";
+    auto l = liveOrCreate(id);
+    auto shim = shim_dir.empty() ? absl::StatusOr<std::unique_ptr<shim::ShimClient>>(
+                                       absl::NotFoundError("no shim"))
+                                 : shim::ShimClient::connect(shim_dir);
+    if (!shim.ok()) {
+      // No shim: whatever ran is gone. A pod that was ready has exited with an unknown code.
+      absl::MutexLock lock(&l->mu);
+      l->exited = true;
+      l->process_status = "deleted";
+      l->exit = {.exit_status = static_cast<uint32_t>(r->exit_code), .exited_at_ns = r->exited_at_ns};
+      if (r->state == store::SandboxState::kReady || r->state == store::SandboxState::kCreated) {
+        int64_t now = absl::ToUnixNanos(absl::Now());
+        l->exit = {.exit_status = 255, .exited_at_ns = now};
+        auto st = store_.updateSandbox(id, [&](store::SandboxRecord& rec) {
+          rec.state = store::SandboxState::kNotReady;
+          rec.exit_code = 255;
+          rec.exited_at_ns = now;
+          return absl::OkStatus();
+        });
+        if (!st.ok()) log->error("pod sandbox {}: {}", id, st.status().message());
+        log->warn("pod sandbox {}: its shim is gone; reported NOTREADY with an unknown exit", id);
+      }
+      continue;
+    }
+    {
+      absl::MutexLock lock(&l->mu);
+      l->shim = std::move(*shim);
+    }
+    shim::ShimClient* client = nullptr;
+    {
+      absl::MutexLock lock(&l->mu);
+      client = l->shim.get();
+    }
+    if (r->state == store::SandboxState::kNotReady) {
+      absl::MutexLock lock(&l->mu);
+      l->exited = true;
+      l->exit = {.exit_status = static_cast<uint32_t>(r->exit_code), .exited_at_ns = r->exited_at_ns};
+      l->process_status = "deleted";
+      continue;
+    }
+    // Exits the shim recorded while berthd was down.
+    auto exits = client->exits();
+    bool exited = false;
+    if (exits.ok()) {
+      for (const auto& e : *exits) {
+        if (e.container_id != id) continue;
+        log->info("pod sandbox {}: exited with {} while berthd was down", id, e.exit_code);
+        handleExit(id, l, e);
+        exited = true;
+      }
+    }
+    if (exited) continue;
+    auto state = client->state(id);
+    if (state.ok() && (state->status == "running" || state->status == "paused")) {
+      {
+        absl::MutexLock lock(&l->mu);
+        l->process_status = state->status;
+      }
+      if (r->state == store::SandboxState::kCreated) {
+        // berthd died between starting the pause and recording it: it is ready now.
+        auto st = store_.updateSandbox(id, [&](store::SandboxRecord& rec) {
+          rec.state = store::SandboxState::kReady;
+          rec.pid = state->pid;
+          return absl::OkStatus();
+        });
+        if (!st.ok()) log->error("pod sandbox {}: {}", id, st.status().message());
+      }
+      startWaiter(id, l);
+      continue;
+    }
+    // Created but never started, or in a state we cannot use: kubelet will remove it.
+    {
+      absl::MutexLock lock(&l->mu);
+      l->process_status = state.ok() ? state->status : "unknown";
+    }
+    auto st = store_.updateSandbox(id, [&](store::SandboxRecord& rec) {
+      rec.state = store::SandboxState::kUnknown;
+      return absl::OkStatus();
+    });
+    if (!st.ok()) log->error("pod sandbox {}: {}", id, st.status().message());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace berth::sandbox
