@@ -49,10 +49,20 @@ absl::Status PodSandboxController::recover() {
       client = l->shim.get();
     }
     if (r->state == store::SandboxState::kNotReady) {
-      absl::MutexLock lock(&l->mu);
-      l->exited = true;
-      l->exit = {.exit_status = static_cast<uint32_t>(r->exit_code), .exited_at_ns = r->exited_at_ns};
-      l->process_status = "deleted";
+      // Stopped before the restart. A task whose clean-up had not finished is deleted now
+      // (its back-off did not survive the restart).
+      auto task = client->state(id);
+      {
+        absl::MutexLock lock(&l->mu);
+        l->exited = true;
+        l->exit = {.exit_status = static_cast<uint32_t>(r->exit_code), .exited_at_ns = r->exited_at_ns};
+        l->process_status = task.ok() ? task->status : "deleted";
+      }
+      if (task.ok()) {
+        if (absl::Status st = deleteTask(id, l); !st.ok()) {
+          monitor_.backoff("sandbox/" + id, [this, id, l] { return deleteTask(id, l); });
+        }
+      }
       continue;
     }
     // Exits the shim recorded while berthd was down.

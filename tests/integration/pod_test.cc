@@ -372,6 +372,37 @@ TEST(PodTest, FailedCleanupIsRetriedWithBackoff) {
   }
 }
 
+TEST(PodTest, CleanupPendingAtRestartIsFinished) {
+  char tmpl[] = "/tmp/berth-flaky-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  struct RemoveDir {
+    std::string path;
+    ~RemoveDir() { std::filesystem::remove_all(path); }
+  } remove_dir{dir};
+  std::string marker = dir + "/fail-delete";
+  std::string wrapper = dir + "/flaky-runc";
+  std::ofstream(wrapper) << "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = delete ] && [ -e " << marker
+                         << " ]; then echo 'injected delete failure' >&2; exit 1; fi\ndone\nexec runc \"$@\"\n";
+  ::chmod(wrapper.c_str(), 0755);
+  Berthd d("[cri.runtimes.flaky]\nruntime_path = \"" + wrapper + "\"\n");
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string id;
+  ASSERT_TRUE(runPod(d, podConfig("pending"), &id, "flaky").ok()) << d.log();
+  int pid = nlohmann::json::parse(podStatus(d, id, true).info().at("info"))["pid"];
+  std::ofstream(marker) << "x";
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(waitState(d, id, v1::SANDBOX_NOTREADY));
+  EXPECT_EQ(d.stop(SIGKILL), -SIGKILL);  // the pending retry dies with berthd
+  std::filesystem::remove(marker);
+  ASSERT_TRUE(d.start()) << d.log();
+  auto info = nlohmann::json::parse(podStatus(d, id, true).info().at("info"));
+  EXPECT_EQ(info["processStatus"], "deleted") << d.log();
+  EXPECT_EQ(podStatus(d, id).status().state(), v1::SANDBOX_NOTREADY);
+  EXPECT_FALSE(std::filesystem::exists(d.state() + "/runtime/flaky/" + id))
+      << "the runtime's container state is deleted after the restart";
+}
+
 TEST(PodTest, BerthctlPodVerbs) {
   Berthd d;
   ASSERT_TRUE(d.start()) << d.log();
