@@ -38,6 +38,8 @@ const std::vector<TableDef>& configTables() {
             [](Config& c) -> FieldRef { return &c.root; }},
            {"state", "Runtime state that does not survive a reboot: sockets, shim folders.",
             [](Config& c) -> FieldRef { return &c.state; }},
+           {"cgroup_parent", "Cgroup (cgroupfs path) for pods that name no cgroup parent.",
+            [](Config& c) -> FieldRef { return &c.cgroup_parent; }},
        }},
       {"grpc",
        {
@@ -291,6 +293,10 @@ absl::StatusOr<Config> loadConfig(const std::string& path, bool must_exist) {
 absl::Status validateConfig(const Config& c) {
   BERTH_RETURN_IF_ERROR(checkAbsolute("root", c.root));
   BERTH_RETURN_IF_ERROR(checkAbsolute("state", c.state));
+  BERTH_RETURN_IF_ERROR(checkAbsolute("cgroup_parent", c.cgroup_parent));
+  if (c.cgroup_parent.find("..") != std::string::npos) {
+    return badValue("cgroup_parent", "must not contain \"..\"");
+  }
   BERTH_RETURN_IF_ERROR(checkAbsolute("grpc.address", c.grpc.address));
   if (c.grpc.address.size() >= 108) {
     return badValue("grpc.address", "is longer than a unix socket path may be (107 bytes)");

@@ -35,6 +35,7 @@ struct RegistryConfig {
 struct Config {
   std::string root = "/var/lib/berth";
   std::string state = "/run/berth";
+  std::string cgroup_parent = "/berth";
   struct Grpc {
     std::string address = "/run/berth/berth.sock";
     int gid = 0;

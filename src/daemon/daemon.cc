@@ -120,6 +120,7 @@ absl::Status Daemon::openSandboxes() {
   opts.shim_binary = shim_binary;
   opts.pause_rootfs = pause_rootfs;
   opts.sandbox_image = config_.cri.sandbox_image;
+  opts.cgroup_parent = config_.cgroup_parent;
   opts.default_handler = config_.cri.default_runtime_handler;
   opts.log_level = config_.log.level;
   cri::PodHandlerOptions pod_opts;

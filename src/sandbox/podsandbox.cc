@@ -158,6 +158,7 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
   in.rootfs = rootfs;
   in.netns_path = opts.netns_path;
   in.hostname = hostname;
+  in.cgroup_parent_default = options_.cgroup_parent;
   in.resolv_conf = dir + "/resolv.conf";
   in.hosts = dir + "/hosts";
   in.hostname_file = dir + "/hostname";

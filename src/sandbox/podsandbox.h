@@ -30,6 +30,7 @@ struct PodSandboxOptions {
   std::string shim_binary;   // berth-shim
   std::string pause_rootfs;  // built-in rootfs (used when sandbox_image is empty)
   std::string sandbox_image;
+  std::string cgroup_parent = "/berth";  // for pods that name none
   std::map<std::string, RuntimeBinding> runtimes;  // by handler name
   std::string default_handler;
   std::string log_level = "info";

@@ -100,8 +100,12 @@ Berthd::Berthd(std::string extra_toml) {
   if (::mkdtemp(tmpl) == nullptr) std::abort();
   dir_ = tmpl;
   std::ofstream cfg(configPath());
+  // Own cgroup parent per daemon: removing a shared one at the end would race with other
+  // tests' pods being created under it.
+  cgroup_parent_ = "/berth-it-" + dir_.substr(dir_.rfind('-') + 1);
   cfg << "root = \"" << root() << "\"\n"
       << "state = \"" << state() << "\"\n"
+      << "cgroup_parent = \"" << cgroup_parent_ << "\"\n"
       << extra_toml << "\n"
       << "[grpc]\naddress = \"" << socket() << "\"\nshutdown_timeout_seconds = 5\n"
       << "[log]\nlevel = \"debug\"\n";
@@ -213,10 +217,9 @@ void Berthd::reapLeftovers() {
     ADD_FAILURE() << "mount " << *it << " left behind";
     ::umount2(it->c_str(), MNT_DETACH);
   }
-  // berthd's default cgroup parent: runc removes each pod's cgroup, not the parent. Removing
-  // it fails harmlessly while another test's pods still use it.
+  // runc removes each pod's cgroup, not this daemon's parent cgroup.
   for (const auto& c : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
-    ::rmdir((c.path() / "berth").c_str());
+    ::rmdir((c.path().string() + cgroup_parent_).c_str());
   }
 }
 

@@ -57,6 +57,7 @@ class Berthd {
   void reapLeftovers();
 
   std::string dir_;
+  std::string cgroup_parent_;
   pid_t pid_ = -1;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<runtime::v1::RuntimeService::Stub> runtime_;

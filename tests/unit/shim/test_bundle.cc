@@ -20,6 +20,11 @@
 #include "nlohmann/json.hpp"
 
 namespace berth::shim::testing {
+
+// Each test process has its own parent cgroup: tests run in parallel, and removing a shared
+// empty parent would race with another test's runc creating a child under it.
+static std::string cgroupParent() { return "/berth-test-" + std::to_string(::getpid()); }
+
 namespace {
 
 void check(bool ok, const std::string& what) {
@@ -125,7 +130,7 @@ TestEnv::~TestEnv() {
   // The shared parent cgroup goes once no test uses it (rmdir fails while it is not empty).
   if (DIR* d = ::opendir("/sys/fs/cgroup")) {
     while (dirent* e = ::readdir(d)) {
-      std::string parent = std::string("/sys/fs/cgroup/") + e->d_name + "/berth-test";
+      std::string parent = std::string("/sys/fs/cgroup/") + e->d_name + cgroupParent();
       ::rmdir(parent.c_str());
     }
     ::closedir(d);
@@ -176,7 +181,7 @@ std::string TestEnv::makeBundle(const std::string& id, const std::vector<std::st
          {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}}}},
       {"linux",
        {{"namespaces", namespaces},
-        {"cgroupsPath", "/berth-test/" + id},
+        {"cgroupsPath", cgroupParent() + "/" + id},
         {"maskedPaths", {"/proc/kcore", "/proc/keys", "/proc/timer_list"}},
         {"readonlyPaths", {"/proc/sys", "/proc/sysrq-trigger"}}}}};
   check(writeFileAtomic(bundle + "/config.json", config.dump(2), 0600).ok(), "write config.json");
@@ -201,14 +206,14 @@ std::vector<std::string> TestEnv::leftoverCgroups(const std::string& id) {
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
-    std::string path = "/sys/fs/cgroup/" + name + "/berth-test/" + id;
+    std::string path = "/sys/fs/cgroup/" + name + cgroupParent() + "/" + id;
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) out.push_back(path);
   }
   ::closedir(d);
   // The root may itself be a cgroup2 mount.
   struct stat st {};
-  std::string v2 = "/sys/fs/cgroup/berth-test/" + id;
+  std::string v2 = "/sys/fs/cgroup" + cgroupParent() + "/" + id;
   if (::stat(v2.c_str(), &st) == 0) out.push_back(v2);
   return out;
 }
