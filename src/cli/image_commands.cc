@@ -168,10 +168,7 @@ int runInspecti(const GlobalOptions& options, const std::vector<std::string>& im
     }
     nlohmann::json out;
     out["status"] = messageToJson(resp.image());
-    for (const auto& [k, v] : resp.info()) {
-      nlohmann::json parsed = nlohmann::json::parse(v, nullptr, false);
-      out[k] = parsed.is_discarded() ? nlohmann::json(v) : parsed;
-    }
+    mergeInfo(resp.info(), out);
     std::cout << render(out, *format);
   }
   return rc;

@@ -86,6 +86,13 @@ nlohmann::json messageToJson(const google::protobuf::Message& message) {
   return nlohmann::json::parse(text, nullptr, false);
 }
 
+void mergeInfo(const google::protobuf::Map<std::string, std::string>& info, nlohmann::json& out) {
+  for (const auto& [k, v] : info) {
+    nlohmann::json parsed = nlohmann::json::parse(v, nullptr, false);
+    out[k] = parsed.is_discarded() ? nlohmann::json(v) : parsed;
+  }
+}
+
 std::string toYaml(const nlohmann::json& value) {
   std::ostringstream out;
   if (isEmptyContainer(value)) return value.is_object() ? "{}\n" : "[]\n";

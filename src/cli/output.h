@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "google/protobuf/map.h"
 #include "google/protobuf/message.h"
 #include "nlohmann/json.hpp"
 
@@ -17,6 +18,10 @@ enum class OutputFormat { kTable, kJson, kYaml };
 
 // A message in protobuf's JSON form (camelCase keys, as crictl prints), as a JSON value.
 nlohmann::json messageToJson(const google::protobuf::Message& message);
+
+// Adds each verbose-info entry to `out` under its key, parsed as JSON when it is JSON (the
+// shape `crictl inspect*` and `crictl info` print).
+void mergeInfo(const google::protobuf::Map<std::string, std::string>& info, nlohmann::json& out);
 
 // Block-style YAML for a JSON value (keys in the value's order; strings quoted when needed).
 std::string toYaml(const nlohmann::json& value);

@@ -171,10 +171,7 @@ int runInspectp(const GlobalOptions& options, const std::vector<std::string>& id
     // crictl's shape: {"status": …, "info": <the info JSON>}.
     nlohmann::json out;
     out["status"] = messageToJson(resp.status());
-    for (const auto& [k, v] : resp.info()) {
-      nlohmann::json parsed = nlohmann::json::parse(v, nullptr, false);
-      out[k] = parsed.is_discarded() ? nlohmann::json(v) : parsed;
-    }
+    mergeInfo(resp.info(), out);
     std::cout << render(out, *format);
   }
   return rc;

@@ -75,10 +75,7 @@ int runInfo(const GlobalOptions& options) {
   for (const auto& h : resp.runtime_handlers()) handlers.push_back(messageToJson(h));
   out["runtimeHandlers"] = handlers;
   out["features"] = messageToJson(resp.features());
-  for (const auto& [k, v] : resp.info()) {
-    nlohmann::json parsed = nlohmann::json::parse(v, nullptr, false);
-    out[k] = parsed.is_discarded() ? nlohmann::json(v) : parsed;
-  }
+  mergeInfo(resp.info(), out);
   std::cout << render(out, *format);
   return 0;
 }

@@ -110,6 +110,24 @@ bool waitState(Berthd& d, const std::string& id, v1::PodSandboxState state) {
   return false;
 }
 
+// A runtime for a handler of its own: runc, except that `delete` fails while `marker` exists.
+struct FlakyRuntime {
+  FlakyRuntime() {
+    char tmpl[] = "/tmp/berth-flaky-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) std::abort();
+    dir = tmpl;
+    marker = dir + "/fail-delete";
+    wrapper = dir + "/flaky-runc";
+    std::ofstream(wrapper) << "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = delete ] && [ -e "
+                           << marker
+                           << " ]; then echo 'injected delete failure' >&2; exit 1; fi\ndone\n"
+                              "exec runc \"$@\"\n";
+    ::chmod(wrapper.c_str(), 0755);
+  }
+  ~FlakyRuntime() { std::filesystem::remove_all(dir); }
+  std::string dir, marker, wrapper;
+};
+
 TEST(PodTest, HostNetworkPodRunsAndReportsStatus) {
   Berthd d;
   ASSERT_TRUE(d.start()) << d.log();
@@ -334,19 +352,9 @@ TEST(PodTest, PodsSurviveBerthdKill9AndExitsWhileDownAreReported) {
 }
 
 TEST(PodTest, FailedCleanupIsRetriedWithBackoff) {
-  // A runtime handler whose runtime refuses `delete` while a marker file exists.
-  char tmpl[] = "/tmp/berth-flaky-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
-  struct RemoveDir {
-    std::string path;
-    ~RemoveDir() { std::filesystem::remove_all(path); }
-  } remove_dir{dir};
-  std::string marker = dir + "/fail-delete";
-  std::string wrapper = dir + "/flaky-runc";
-  std::ofstream(wrapper) << "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = delete ] && [ -e " << marker
-                         << " ]; then echo 'injected delete failure' >&2; exit 1; fi\ndone\nexec runc \"$@\"\n";
-  ::chmod(wrapper.c_str(), 0755);
+  FlakyRuntime flaky;
+  const std::string& marker = flaky.marker;
+  const std::string& wrapper = flaky.wrapper;
   {
     Berthd d("[cri.runtimes.flaky]\nruntime_path = \"" + wrapper + "\"\n");
     ASSERT_TRUE(d.start()) << d.log();
@@ -373,18 +381,9 @@ TEST(PodTest, FailedCleanupIsRetriedWithBackoff) {
 }
 
 TEST(PodTest, CleanupPendingAtRestartIsFinished) {
-  char tmpl[] = "/tmp/berth-flaky-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
-  struct RemoveDir {
-    std::string path;
-    ~RemoveDir() { std::filesystem::remove_all(path); }
-  } remove_dir{dir};
-  std::string marker = dir + "/fail-delete";
-  std::string wrapper = dir + "/flaky-runc";
-  std::ofstream(wrapper) << "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = delete ] && [ -e " << marker
-                         << " ]; then echo 'injected delete failure' >&2; exit 1; fi\ndone\nexec runc \"$@\"\n";
-  ::chmod(wrapper.c_str(), 0755);
+  FlakyRuntime flaky;
+  const std::string& marker = flaky.marker;
+  const std::string& wrapper = flaky.wrapper;
   Berthd d("[cri.runtimes.flaky]\nruntime_path = \"" + wrapper + "\"\n");
   ASSERT_TRUE(d.start()) << d.log();
   std::string id;
