@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Measures the memory (PSS, from /proc/<pid>/smaps_rollup) of berth-shim — idle, and with one
-# running berth-pause container — and of berth-pause itself. Builds nothing.
+# Measures the memory (PSS, from /proc/<pid>/smaps_rollup) of berth-shim — idle, with one
+# running berth-pause container whose CRI log the shim writes, and after an exec in it (timed
+# out and killed) — and of berth-pause itself. Builds nothing.
 #
 #   bench/shim_pss.sh [BUILD_DIR]      (default ./build; needs root, runc and python3)
 #   SHIMS=N bench/shim_pss.sh ...      also reports the mean PSS of N idle shims side by side
@@ -85,13 +86,16 @@ cat >"$bundle/config.json" <<JSON
                           {"type": "mount"}, {"type": "network"}],
            "cgroupsPath": "/berth-bench/$cid"}}
 JSON
-reply=$(request "$tmp/pods/bench" "{\"v\":1,\"id\":1,\"op\":\"create\",\"container_id\":\"$cid\",\"bundle\":\"$bundle\",\"stdout\":\"\",\"stderr\":\"\"}")
+reply=$(request "$tmp/pods/bench" "{\"v\":1,\"id\":1,\"op\":\"create\",\"container_id\":\"$cid\",\"bundle\":\"$bundle\",\"log_path\":\"$bundle/ctr.log\"}")
 pause_pid=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["pid"]) if r["ok"] else sys.exit("create failed: " + r["message"])' "$reply")
 request "$tmp/pods/bench" "{\"v\":1,\"id\":2,\"op\":\"start\",\"container_id\":\"$cid\"}" >/dev/null
 sleep 0.3
 echo "berth-shim PSS: $(pss "$pid") kB (one running pause container)"
 echo "berth-pause PSS: $(pss "$pause_pid") kB"
-request "$tmp/pods/bench" '{"v":1,"id":3,"op":"shutdown"}' >/dev/null
+request "$tmp/pods/bench" "{\"v\":1,\"id\":3,\"op\":\"exec\",\"container_id\":\"$cid\",\"exec_id\":\"e1\",\"args\":[\"/pause\"],\"timeout_ms\":200}" >/dev/null
+sleep 0.3
+echo "berth-shim PSS: $(pss "$pid") kB (after an exec in it)"
+request "$tmp/pods/bench" '{"v":1,"id":4,"op":"shutdown"}' >/dev/null
 
 if (( shims > 0 )); then
   declare -a pids=()

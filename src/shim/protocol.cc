@@ -46,12 +46,12 @@ Outcome Outcome::fromErrno(int err, std::string_view context) {
   return {code, std::move(msg)};
 }
 
-Outcome encodeFrame(const Json& body, std::string* out) {
+Outcome encodeFrame(const Json& body, std::string* out, size_t max_size) {
   std::string text = body.dump(-1, ' ', false, Json::error_handler_t::replace);
-  if (text.size() > kMaxFrameSize) {
-    return Outcome::error(Code::kResourceExhausted,
-                          "frame of " + std::to_string(text.size()) + " bytes exceeds the " +
-                              std::to_string(kMaxFrameSize) + "-byte limit");
+  if (text.size() > max_size) {
+    return Outcome::error(Code::kResourceExhausted, "frame of " + std::to_string(text.size()) +
+                                                        " bytes exceeds the " +
+                                                        std::to_string(max_size) + "-byte limit");
   }
   auto n = static_cast<uint32_t>(text.size());
   out->clear();
@@ -285,6 +285,72 @@ bool validContainerId(std::string_view id) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '.' || c == '+' || c == '-';
     if (!ok) return false;
+  }
+  return true;
+}
+
+namespace {
+
+constexpr char kBase64Chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int base64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+}  // namespace
+
+std::string base64Encode(std::string_view data) {
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  size_t i = 0;
+  auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(data[k])); };
+  for (; i + 3 <= data.size(); i += 3) {
+    uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
+    out.push_back(kBase64Chars[(v >> 18) & 63]);
+    out.push_back(kBase64Chars[(v >> 12) & 63]);
+    out.push_back(kBase64Chars[(v >> 6) & 63]);
+    out.push_back(kBase64Chars[v & 63]);
+  }
+  size_t left = data.size() - i;
+  if (left > 0) {
+    uint32_t v = byte(i) << 16;
+    if (left == 2) v |= byte(i + 1) << 8;
+    out.push_back(kBase64Chars[(v >> 18) & 63]);
+    out.push_back(kBase64Chars[(v >> 12) & 63]);
+    out.push_back(left == 2 ? kBase64Chars[(v >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+bool base64Decode(std::string_view text, std::string* out) {
+  out->clear();
+  if (text.size() % 4 != 0) return false;
+  out->reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    bool last = i + 4 == text.size();
+    int pad = 0;
+    uint32_t v = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      char c = text[i + k];
+      int d = 0;
+      if (c == '=' && last && k >= 2) {
+        ++pad;
+      } else {
+        if (pad > 0) return false;  // data after padding
+        d = base64Value(c);
+        if (d < 0) return false;
+      }
+      v = (v << 6) | static_cast<uint32_t>(d);
+    }
+    out->push_back(static_cast<char>((v >> 16) & 0xff));
+    if (pad < 2) out->push_back(static_cast<char>((v >> 8) & 0xff));
+    if (pad < 1) out->push_back(static_cast<char>(v & 0xff));
   }
   return true;
 }

@@ -6,6 +6,13 @@
 // fields, or "ok": false with "code" (an absl::StatusCode value) and "message". After a
 // "subscribe" request the shim also pushes {"v": 1, "event": "exit", ...} frames.
 //
+// Ops (request fields → reply fields): ping → {pid, version, pod_id}; create {container_id,
+// bundle, stdout, stderr, terminal, log_path, max_log_line, stdin, stdin_once} → {pid}; start,
+// kill {signal, all}, delete {force}, state → {status, pid}; wait → exit record; exits →
+// {exits}; ack_exit; subscribe; reopen_log {container_id}; exec {container_id, exec_id, args,
+// env, cwd, user {uid, gid, additional_gids}, tty, timeout_ms, output_limit} → {exit_code,
+// stdout, stderr (base64), truncated}; shutdown.
+//
 // This code deliberately does not depend on Abseil: berth-shim links only libc, libstdc++ and
 // this file, to stay small. The client converts Outcome into absl::Status.
 #pragma once
@@ -26,6 +33,10 @@ inline constexpr int kProtocolVersion = 1;
 // Largest frame body either side accepts or sends.
 inline constexpr size_t kMaxFrameSize = 16u << 20;
 inline constexpr size_t kFrameHeaderSize = 4;
+// Exec output: the most either stream may hold, and the largest exec reply (both streams
+// base64-encoded plus the envelope), which is the one frame allowed above kMaxFrameSize.
+inline constexpr size_t kMaxExecOutput = 16u << 20;
+inline constexpr size_t kMaxExecReplySize = 2 * ((kMaxExecOutput + 2) / 3 * 4) + (64u << 10);
 
 // Status codes on the wire; the numbers are absl::StatusCode's (the client checks that).
 enum class Code : int {
@@ -60,8 +71,9 @@ struct [[nodiscard]] Outcome {
   static Outcome fromErrno(int err, std::string_view context);
 };
 
-// Encodes `body` as a frame (header + JSON text). Bodies over kMaxFrameSize are rejected.
-[[nodiscard]] Outcome encodeFrame(const Json& body, std::string* out);
+// Encodes `body` as a frame (header + JSON text). Bodies over `max_size` are rejected.
+[[nodiscard]] Outcome encodeFrame(const Json& body, std::string* out,
+                                  size_t max_size = kMaxFrameSize);
 
 // Incremental frame decoder for non-blocking readers: feed bytes, take whole frames.
 class FrameReader {
@@ -113,6 +125,11 @@ bool getBool(const Json& obj, const char* key, bool* out);
 // Checks a container id before it becomes a file name or a runtime argument: 1-256 of
 // [A-Za-z0-9_.+-], not "." or "..".
 bool validContainerId(std::string_view id);
+
+// Standard base64 (RFC 4648, with padding), for binary data in JSON strings (exec output).
+std::string base64Encode(std::string_view data);
+// False for malformed input.
+bool base64Decode(std::string_view text, std::string* out);
 
 // An exit record as stored by the shim and reported to the client.
 struct ExitRecord {

@@ -116,7 +116,11 @@ Outcome RuntimeRunner::start(const std::vector<std::string>& args, const Runtime
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&fa);
   posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (io.stdin_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&fa, io.stdin_fd, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  }
   int out_fd = io.capture_stdout ? cmd.stdout_capture.get() : io.stdout_fd;
   if (out_fd >= 0) {
     posix_spawn_file_actions_adddup2(&fa, out_fd, 1);

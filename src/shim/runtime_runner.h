@@ -29,6 +29,7 @@ struct RuntimeResult {
 };
 
 struct RuntimeIo {
+  int stdin_fd = -1;            // -1: /dev/null
   int stdout_fd = -1;           // -1: /dev/null (or captured, see below)
   int stderr_fd = -1;           // -1: captured for error_text
   bool capture_stdout = false;  // collect stdout into stdout_text (ignores stdout_fd)

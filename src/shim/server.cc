@@ -2,6 +2,7 @@
 #include "shim/server.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -14,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "shim/oom_counter.h"
 #include "shim/shim_log.h"
 
 namespace berth::shim {
@@ -24,11 +26,14 @@ constexpr size_t kMaxQueuedOutput = 64u << 20;
 // Orphan statuses are kept this long, waiting for a `create` to claim their pid.
 constexpr int64_t kOrphanTtlMs = 60000;
 constexpr size_t kMaxOrphans = 256;
+// A connection's send buffer above this is released once sent (after a large exec reply).
+constexpr size_t kMaxKeptSendBuffer = 1u << 20;
 
-int exitCodeOf(int wait_status) {
-  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
-  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
-  return 255;
+// The earlier of two poll timeouts (-1: none).
+int earlier(int a, int64_t b_ms) {
+  if (b_ms < 0) return a;
+  int b = b_ms > 3600000 ? 3600000 : static_cast<int>(b_ms);
+  return a < 0 || b < a ? b : a;
 }
 
 Outcome writePidFile(const std::string& path) {
@@ -46,6 +51,12 @@ Outcome writePidFile(const std::string& path) {
 }
 
 }  // namespace
+
+int exitCodeOf(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return 255;
+}
 
 Server::Server(ServerOptions opts)
     : opts_(std::move(opts)),
@@ -119,8 +130,10 @@ int Server::run() {
       fds.push_back({c->fd.get(), ev, 0});
       ids.push_back(id);
     }
-    int timeout = runner_.pollTimeoutMs();
-    if (!orphans_.empty() && (timeout < 0 || timeout > 10000)) timeout = 10000;
+    size_t first_pipe = fds.size();
+    pipes_.addPollFds(&fds, &ids);
+    int timeout = earlier(runner_.pollTimeoutMs(), onTimers());
+    if (!orphans_.empty()) timeout = earlier(timeout, 10000);
     int n = ::poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) {
       SHIM_LOG_ERROR("poll: %s", std::strerror(errno));
@@ -129,7 +142,10 @@ int Server::run() {
     if (n > 0) {
       if (fds[0].revents != 0) onSignals();
       if (fds[1].revents != 0) acceptClients();
-      for (size_t i = 0; i < ids.size(); ++i) {
+      for (size_t i = first_pipe; i < fds.size(); ++i) {
+        if (fds[i].revents != 0) pipes_.onReady(ids[i - 2], fds[i].revents);
+      }
+      for (size_t i = 0; i + 2 < first_pipe; ++i) {
         short rev = fds[i + 2].revents;
         if (rev == 0) continue;
         auto it = conns_.find(ids[i]);
@@ -145,6 +161,7 @@ int Server::run() {
       if (c.close_after_flush && c.out.empty()) c.closed = true;
       if (c.closed) {
         SHIM_LOG_DEBUG("connection %llu closed", static_cast<unsigned long long>(c.id));
+        cancelExecsOf(c.id);
         it = conns_.erase(it);
       } else {
         ++it;
@@ -154,6 +171,7 @@ int Server::run() {
     for (auto it = orphans_.begin(); it != orphans_.end();) {
       it = now - it->second.reaped_ms > kOrphanTtlMs ? orphans_.erase(it) : std::next(it);
     }
+    pipes_.sweep();
     progressShutdown();
   }
   return 0;
@@ -218,16 +236,20 @@ void Server::flushClient(Connection& c) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     c.closed = true;
     c.out.clear();
-    return;
+    break;
+  }
+  if (c.out.capacity() > kMaxKeptSendBuffer) {
+    std::string().swap(c.out);
+    ::malloc_trim(0);  // give a large exec reply's memory back to the system
   }
 }
 
-void Server::send(uint64_t conn_id, const Json& msg) {
+void Server::send(uint64_t conn_id, const Json& msg, size_t max_frame) {
   auto it = conns_.find(conn_id);
   if (it == conns_.end() || it->second->closed) return;  // the requester has gone away
   Connection& c = *it->second;
   std::string frame;
-  Outcome r = encodeFrame(msg, &frame);
+  Outcome r = encodeFrame(msg, &frame, max_frame);
   if (!r.ok()) {
     SHIM_LOG_ERROR("connection %llu: cannot encode a message: %s",
                    static_cast<unsigned long long>(conn_id), r.message.c_str());
@@ -240,16 +262,20 @@ void Server::send(uint64_t conn_id, const Json& msg) {
     c.out.clear();
     return;
   }
-  c.out += frame;
+  if (c.out.empty()) {
+    c.out = std::move(frame);
+  } else {
+    c.out += frame;
+  }
   flushClient(c);
 }
 
-void Server::reply(uint64_t conn_id, uint64_t req_id, Json body) {
+void Server::reply(uint64_t conn_id, uint64_t req_id, Json body, size_t max_frame) {
   Json msg = makeOkReply(req_id);
   if (body.is_object()) {
-    for (auto& [k, v] : body.items()) msg[k] = v;
+    for (auto& [k, v] : body.items()) msg[k] = std::move(v);
   }
-  send(conn_id, msg);
+  send(conn_id, msg, max_frame);
 }
 
 void Server::replyError(uint64_t conn_id, uint64_t req_id, const Outcome& error) {
@@ -274,7 +300,9 @@ void Server::onSignals() {
   finish();
 }
 
-bool Server::anyContainerRunning() const { return !inits_.empty(); }
+bool Server::anyContainerRunning() const {
+  return !inits_.empty() || !pending_exits_.empty() || !execs_.empty();
+}
 
 void Server::reap() {
   for (;;) {
@@ -289,7 +317,12 @@ void Server::reap() {
     auto it = inits_.find(pid);
     if (it != inits_.end()) {
       std::string id = it->second;
-      recordExit(id, pid, status, at);
+      onInitExit(id, pid, status, at);
+      continue;
+    }
+    auto ex = exec_pids_.find(pid);
+    if (ex != exec_pids_.end()) {
+      onExecExit(ex->second, status);
       continue;
     }
     SHIM_LOG_DEBUG("reaped unknown child %d (exit code %d)", pid, exitCodeOf(status));
@@ -298,11 +331,30 @@ void Server::reap() {
   }
 }
 
-void Server::recordExit(const std::string& container_id, int pid, int wait_status, int64_t at_ns) {
+void Server::onInitExit(const std::string& container_id, int pid, int wait_status, int64_t at_ns) {
   ExitRecord rec{container_id, pid, exitCodeOf(wait_status), at_ns, false};
   inits_.erase(pid);
   auto c = containers_.find(container_id);
-  if (c != containers_.end() && c->second.pid == pid) c->second.exited = true;
+  if (c != containers_.end() && c->second.pid == pid) {
+    c->second.exited = true;
+    // Now, before a `runtime delete` removes the cgroup.
+    if (c->second.oom_base >= 0) {
+      rec.oom = readOomKills(c->second.oom_counter) > c->second.oom_base;
+    }
+  }
+  auto io = ios_.find(container_id);
+  if (io != ios_.end() && outputOpen(io->second)) {
+    SHIM_LOG_DEBUG("container %s exited; waiting for its output to drain", container_id.c_str());
+    pending_exits_[container_id] = PendingExit{rec, monotonicMs() + kOutputDrainMs};
+    return;
+  }
+  recordExit(rec);
+}
+
+// `rec` is a copy: it may come from pending_exits_, which this erases.
+void Server::recordExit(ExitRecord rec) {
+  const std::string& container_id = rec.container_id;
+  pending_exits_.erase(container_id);
   // Durable before anyone hears of it. If the disk refuses, still report the exit (from
   // memory) rather than lose it.
   Outcome r = exits_.put(rec);
@@ -310,8 +362,8 @@ void Server::recordExit(const std::string& container_id, int pid, int wait_statu
     SHIM_LOG_ERROR("container %s: cannot persist its exit record: %s", container_id.c_str(),
                    r.message.c_str());
   }
-  SHIM_LOG_INFO("container %s (pid %d) exited with code %d", container_id.c_str(), pid,
-                rec.exit_code);
+  SHIM_LOG_INFO("container %s (pid %d) exited with code %d%s", container_id.c_str(), rec.pid,
+                rec.exit_code, rec.oom ? " (OOM-killed)" : "");
 
   Json fields = exitToJson(rec);
   auto w = waiters_.find(container_id);
@@ -355,6 +407,7 @@ void Server::progressShutdown() {
                                     }
                                   }
                                   containers_.erase(id);
+                                  closeContainerIo(id);
                                 });
       if (r.ok()) {
         ++deletes_pending_;
@@ -365,9 +418,52 @@ void Server::progressShutdown() {
   }
   if (phase_ == Phase::kDeleting && deletes_pending_ == 0 && runner_.inFlight() == 0) {
     reap();
+    // Nothing is left running: record held-back exits and end the execs still waiting.
+    std::vector<std::string> ios;
+    for (auto& [id, io] : ios_) ios.push_back(id);
+    for (const std::string& id : ios) closeContainerIo(id);
+    while (!pending_exits_.empty()) recordExit(pending_exits_.begin()->second.rec);
+    std::vector<uint64_t> execs;
+    for (auto& [serial, e] : execs_) execs.push_back(serial);
+    for (uint64_t serial : execs) {
+      failExec(serial, Outcome::error(Code::kUnavailable,
+                                      "the shim of pod \"" + opts_.pod_id + "\" is shutting down"));
+    }
     for (const Waiter& w : shutdown_waiters_) reply(w.conn, w.req, Json::object());
     finish();
   }
+}
+
+int Server::onTimers() {
+  int64_t now = monotonicMs();
+  int64_t next = -1;
+  auto consider = [&](int64_t deadline) {
+    if (deadline >= 0 && (next < 0 || deadline - now < next)) next = deadline - now;
+  };
+  std::vector<std::string> due;
+  for (auto& [id, p] : pending_exits_) {
+    if (p.deadline_ms <= now) {
+      due.push_back(id);
+    } else {
+      consider(p.deadline_ms);
+    }
+  }
+  for (const std::string& id : due) {
+    SHIM_LOG_WARN(
+        "container %s: its output is still open %lld ms after its exit; recording "
+        "the exit now",
+        id.c_str(), static_cast<long long>(kOutputDrainMs));
+    recordExit(pending_exits_[id].rec);
+  }
+  std::vector<uint64_t> drained;
+  for (auto& [serial, e] : execs_) {
+    if (!e.exited && !e.timed_out && e.deadline_ms >= 0 && e.deadline_ms <= now) timeOutExec(e);
+    if (!e.exited && !e.timed_out) consider(e.deadline_ms);
+    if (e.exited && e.drain_deadline_ms <= now) drained.push_back(serial);
+    if (e.exited) consider(e.drain_deadline_ms);
+  }
+  for (uint64_t serial : drained) maybeFinishExec(serial);
+  return static_cast<int>(next < 0 ? -1 : next > 3600000 ? 3600000 : next);
 }
 
 void Server::finish() {

@@ -1,7 +1,9 @@
 // berth-shim's server: one single-threaded poll loop over the listening socket, client
 // connections and a signalfd (SIGCHLD, SIGTERM, SIGINT). It runs the OCI runtime for the pod's
 // containers through RuntimeRunner, reaps every child (it is a subreaper), and records each
-// container init's exit durably in ExitStore before telling anyone.
+// container init's exit durably in ExitStore before telling anyone. It also holds containers'
+// stdio (CRI log files written from their output pipes, a stdin pipe) and runs execs, capturing
+// their output.
 #pragma once
 
 #include <sys/types.h>
@@ -10,14 +12,20 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "shim/cri_log.h"
 #include "shim/exit_store.h"
+#include "shim/pipe_reader.h"
 #include "shim/protocol.h"
 #include "shim/runtime_runner.h"
 
 namespace berth::shim {
+
+// A wait status as an exit code: the status, or 128 + the signal.
+int exitCodeOf(int wait_status);
 
 struct ServerOptions {
   std::string pod_id;
@@ -54,6 +62,40 @@ class Server {
     std::string bundle;
     int pid = 0;  // 0 until `runtime create` has finished
     bool exited = false;
+    std::string oom_counter;  // the memory cgroup's oom_kill count file ("" if not found)
+    int64_t oom_base = -1;    // its value when the container was created
+  };
+  // The stdio the shim holds for a container created with a log_path or stdin. Lives from
+  // create to delete.
+  struct ContainerIo {
+    CriLogWriter log;            // not open without a log_path
+    uint64_t pipes[2] = {0, 0};  // PipeReader handles of stdout, stderr (0: none)
+    UniqueFd stdin_w;            // the shim's end of the container's stdin, kept for attach
+    bool stdin_once = false;
+  };
+  // An init exit held back (bounded) until the container's output pipes are drained, so that
+  // its last lines are in the log before the exit is reported.
+  struct PendingExit {
+    ExitRecord rec;
+    int64_t deadline_ms = 0;
+  };
+  // A process started by the exec op, from `runtime exec` to its reply.
+  struct Exec {
+    std::string container_id, exec_id;
+    uint64_t conn = 0, req = 0;
+    std::string process_file, pid_file;
+    int pid = 0;  // 0 until `runtime exec` has finished
+    bool exited = false;
+    int wait_status = 0;
+    int64_t timeout_ms = 0;
+    int64_t deadline_ms = -1;        // kill when passed (-1: no timeout)
+    int64_t drain_deadline_ms = -1;  // after the exit: stop waiting for the pipes then
+    bool timed_out = false;
+    bool cancelled = false;  // its requester went away: kill it, reply to nobody
+    size_t limit = 0;        // bytes kept per stream
+    bool truncated = false;
+    std::string output[2];
+    uint64_t pipes[2] = {0, 0};
   };
   struct Waiter {
     uint64_t conn = 0;
@@ -67,6 +109,9 @@ class Server {
     int64_t reaped_ms = 0;
   };
   enum class Phase { kServing, kDraining, kDeleting, kDone };
+  // An exit (of an init or an exec) waits at most this long for the output pipes to reach EOF:
+  // a grandchild may hold them open.
+  static constexpr int64_t kOutputDrainMs = 2000;
 
   // Event loop pieces (server.cc).
   void acceptClients();
@@ -74,13 +119,40 @@ class Server {
   void flushClient(Connection& c);
   void onSignals();
   void reap();
-  void send(uint64_t conn_id, const Json& msg);
-  void reply(uint64_t conn_id, uint64_t req_id, Json body);
+  void send(uint64_t conn_id, const Json& msg, size_t max_frame = kMaxFrameSize);
+  void reply(uint64_t conn_id, uint64_t req_id, Json body, size_t max_frame = kMaxFrameSize);
   void replyError(uint64_t conn_id, uint64_t req_id, const Outcome& error);
-  void recordExit(const std::string& container_id, int pid, int wait_status, int64_t at_ns);
+  // A container init was reaped: decides OOM, then records the exit now or once its output is
+  // drained.
+  void onInitExit(const std::string& container_id, int pid, int wait_status, int64_t at_ns);
+  void recordExit(ExitRecord rec);
   void progressShutdown();
   void finish();
   bool anyContainerRunning() const;
+  // Fires due timers (held-back exits, exec timeouts and drains); returns the poll timeout
+  // until the next one (-1: none).
+  int onTimers();
+
+  // Container stdio (server_io.cc).
+  [[nodiscard]] Outcome openContainerIo(const std::string& id, const Json& req, RuntimeIo* io,
+                                        UniqueFd child_ends[3]);
+  void onContainerOutput(const std::string& id, LogStream stream, std::string_view data, bool eof);
+  bool outputOpen(const ContainerIo& io) const;
+  // Reads what is left in the pipes, writes partial lines, closes the log and stdin.
+  void closeContainerIo(const std::string& id);
+  void opReopenLog(uint64_t conn, uint64_t req_id, const Json& req);
+
+  // Execs (server_exec.cc).
+  void opExec(uint64_t conn, uint64_t req_id, const Json& req);
+  void afterExec(uint64_t serial, const RuntimeResult& res);
+  void onExecOutput(uint64_t serial, int stream, std::string_view data, bool eof);
+  void onExecExit(uint64_t serial, int wait_status);
+  // Replies and forgets the exec once it has exited and its output is drained (or the drain
+  // time is up).
+  void maybeFinishExec(uint64_t serial);
+  void failExec(uint64_t serial, const Outcome& error);
+  void cancelExecsOf(uint64_t conn);
+  void timeOutExec(Exec& e);
 
   // Requests (server_ops.cc).
   void handleFrame(Connection& c, const std::string& body);
@@ -116,6 +188,12 @@ class Server {
   std::map<pid_t, std::string> inits_;
   std::map<pid_t, Orphan> orphans_;
   std::map<std::string, std::vector<Waiter>> waiters_;
+  std::map<std::string, ContainerIo> ios_;
+  std::map<std::string, PendingExit> pending_exits_;
+  std::map<uint64_t, Exec> execs_;       // by serial number
+  std::map<pid_t, uint64_t> exec_pids_;  // exec'd processes not reaped yet → serial
+  uint64_t next_exec_ = 1;
+  PipeReader pipes_;
   std::vector<Waiter> shutdown_waiters_;
   ExitStore exits_;
   RuntimeRunner runner_;

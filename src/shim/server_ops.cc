@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "common/build_info.h"
+#include "shim/oom_counter.h"
 #include "shim/server.h"
 #include "shim/shim_log.h"
 
@@ -96,8 +97,8 @@ void Server::handleFrame(Connection& c, const std::string& body) {
 }
 
 void Server::dispatch(Connection& c, uint64_t req_id, const std::string& op, const Json& req) {
-  bool runtime_op =
-      op == "create" || op == "start" || op == "kill" || op == "delete" || op == "state";
+  bool runtime_op = op == "create" || op == "start" || op == "kill" || op == "delete" ||
+                    op == "state" || op == "exec" || op == "reopen_log";
   if (runtime_op && phase_ != Phase::kServing) {
     replyError(c.id, req_id,
                Outcome::error(Code::kUnavailable,
@@ -129,6 +130,10 @@ void Server::dispatch(Connection& c, uint64_t req_id, const std::string& op, con
   } else if (op == "subscribe") {
     c.subscriber = true;
     reply(c.id, req_id, Json::object());
+  } else if (op == "exec") {
+    opExec(c.id, req_id, req);
+  } else if (op == "reopen_log") {
+    opReopenLog(c.id, req_id, req);
   } else if (op == "shutdown") {
     opShutdown(c.id, req_id);
   } else {
@@ -162,26 +167,37 @@ void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
         Outcome::error(Code::kAlreadyExists,
                        "container " + quote(id) + " already exists in pod " + quote(opts_.pod_id)));
   }
-  UniqueFd out_fd, err_fd;
-  err = openOutput(out_path, &out_fd);
-  if (err.ok()) err = openOutput(err_path, &err_fd);
-  if (!err.ok()) return replyError(conn, req_id, err);
-
-  std::string pid_file = bundle + "/init.pid";
-  ::unlink(pid_file.c_str());
+  // The container's init inherits the runtime's stdio: pipes the shim reads (log_path; stdin),
+  // or files (stdout/stderr, when there is no log_path). The runtime's own errors go to a log
+  // file instead of a captured stderr.
   RuntimeIo io;
-  io.stdout_fd = out_fd.get();
-  // The container's init inherits the runtime's stdio, so the runtime's own errors go to a
-  // log file instead of a captured stderr.
-  io.stderr_fd = err_fd.valid() ? err_fd.get() : -1;
+  UniqueFd child_ends[3];  // stdin, stdout, stderr ends of the shim's pipes
+  err = openContainerIo(id, req, &io, child_ends);
+  if (!err.ok()) return replyError(conn, req_id, err);
+  std::string log_path;
+  getString(req, "log_path", &log_path);
+  UniqueFd out_fd, err_fd;
+  if (log_path.empty()) {
+    err = openOutput(out_path, &out_fd);
+    if (err.ok()) err = openOutput(err_path, &err_fd);
+    if (!err.ok()) {
+      closeContainerIo(id);
+      return replyError(conn, req_id, err);
+    }
+    io.stdout_fd = out_fd.get();
+    io.stderr_fd = err_fd.valid() ? err_fd.get() : -1;
+  }
   UniqueFd devnull;
-  if (!err_fd.valid()) {
+  if (io.stderr_fd < 0) {
     devnull.reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
     io.stderr_fd = devnull.get();
   }
+
+  std::string pid_file = bundle + "/init.pid";
+  ::unlink(pid_file.c_str());
   io.log_path = opts_.dir + "/create-" + id + ".log";
   ::unlink(io.log_path.c_str());
-  containers_[id] = Container{bundle, 0, false};
+  containers_[id] = Container{bundle, 0, false, "", -1};
   err = runner_.start({"create", "--bundle", bundle, "--pid-file", pid_file, id}, io,
                       opts_.runtime_timeout_ms,
                       [this, id, bundle, conn, req_id](const RuntimeResult& res) {
@@ -189,15 +205,17 @@ void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
                       });
   if (!err.ok()) {
     containers_.erase(id);
+    closeContainerIo(id);
     replyError(conn, req_id, err);
   }
-  // out_fd/err_fd close here; the runtime holds its own copies.
+  // The child ends, out_fd and err_fd close here; the runtime holds its own copies.
 }
 
 void Server::afterCreate(const std::string& id, const std::string& bundle, uint64_t conn,
                          uint64_t req_id, const RuntimeResult& res) {
   if (!res.success()) {
     containers_.erase(id);
+    closeContainerIo(id);
     return replyError(conn, req_id, runtimeFailure("create", id, res));
   }
   std::string pid_file = bundle + "/init.pid";
@@ -215,8 +233,21 @@ void Server::afterCreate(const std::string& id, const std::string& bundle, uint6
                       Outcome::error(Code::kInternal,
                                      "container " + quote(id) + ": no valid pid in " + pid_file));
   }
-  containers_[id].pid = pid;
+  Container& c = containers_[id];
+  c.pid = pid;
   inits_[pid] = id;
+  // The OOM-kill count before the container runs: its exit is an OOM kill if it grew.
+  c.oom_counter = findOomCounter(pid, "");
+  if (c.oom_counter.empty()) c.oom_counter = findOomCounter(0, cgroupsPathOf(bundle));
+  c.oom_base = readOomKills(c.oom_counter);
+  if (c.oom_base < 0) {
+    SHIM_LOG_WARN(
+        "container %s: no readable memory cgroup OOM counter (%s); its exits will "
+        "not report OOM kills",
+        id.c_str(), c.oom_counter.empty() ? "none found" : c.oom_counter.c_str());
+  }
+  SHIM_LOG_DEBUG("container %s: OOM counter %s (now %lld)", id.c_str(), c.oom_counter.c_str(),
+                 static_cast<long long>(c.oom_base));
   SHIM_LOG_INFO("container %s created (pid %d)", id.c_str(), pid);
   Json body = Json::object();
   body["pid"] = pid;
@@ -226,7 +257,7 @@ void Server::afterCreate(const std::string& id, const std::string& bundle, uint6
   if (orphan != orphans_.end()) {
     Orphan o = orphan->second;
     orphans_.erase(orphan);
-    recordExit(id, pid, o.wait_status, o.exited_at_ns);
+    onInitExit(id, pid, o.wait_status, o.exited_at_ns);
   }
 }
 
@@ -296,6 +327,7 @@ void Server::opDelete(uint64_t conn, uint64_t req_id, const Json& req) {
                         }
                         // inits_ keeps an un-reaped init, so its exit is still recorded.
                         containers_.erase(id);
+                        closeContainerIo(id);
                         SHIM_LOG_INFO("container %s deleted", id.c_str());
                         reply(conn, req_id, Json::object());
                       });

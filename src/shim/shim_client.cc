@@ -247,7 +247,7 @@ absl::Status ShimClient::transportError(const Outcome& o, absl::string_view op) 
 }
 
 absl::StatusOr<Json> ShimClient::exchange(int fd, absl::string_view op, Json fields,
-                                          absl::Duration timeout) {
+                                          absl::Duration timeout, size_t max_frame) {
   uint64_t id;
   {
     absl::MutexLock lock(&mu_);
@@ -262,7 +262,7 @@ absl::StatusOr<Json> ShimClient::exchange(int fd, absl::string_view op, Json fie
   if (!w.ok()) return transportError(w, op);
   for (;;) {
     Json reply;
-    Outcome r = readFrame(fd, &reply, deadline);
+    Outcome r = readFrame(fd, &reply, deadline, max_frame);
     if (!r.ok()) return transportError(r, op);
     if (reply.contains("event")) continue;  // not expected on a request connection
     int64_t rid = -1;
@@ -318,6 +318,10 @@ absl::StatusOr<int> ShimClient::create(const CreateOptions& opts) {
   f["stdout"] = opts.stdout_path;
   f["stderr"] = opts.stderr_path;
   f["terminal"] = opts.terminal;
+  if (!opts.log_path.empty()) f["log_path"] = opts.log_path;
+  if (opts.max_log_line > 0) f["max_log_line"] = opts.max_log_line;
+  if (opts.stdin) f["stdin"] = true;
+  if (opts.stdin_once) f["stdin_once"] = true;
   BERTH_ASSIGN_OR_RETURN(Json reply, callTimed("create", std::move(f)));
   int64_t pid = 0;
   if (!getInt(reply, "pid", &pid) || pid <= 0) {
@@ -360,8 +364,8 @@ absl::StatusOr<RuntimeState> ShimClient::state(const std::string& id) {
   return st;
 }
 
-absl::StatusOr<ExitInfo> ShimClient::wait(const std::string& id) {
-  // Its own connection: the reply may take as long as the container runs.
+absl::StatusOr<Json> ShimClient::callAlone(absl::string_view op, Json fields,
+                                           absl::Duration timeout, size_t max_frame) {
   auto dialed = dial(dir_);
   if (!dialed.ok()) {
     return absl::UnavailableError(absl::StrCat("shim of pod \"", pod_id_,
@@ -370,19 +374,28 @@ absl::StatusOr<ExitInfo> ShimClient::wait(const std::string& id) {
   UniqueFd fd = std::move(dialed).value();
   {
     absl::MutexLock lock(&mu_);
-    if (closed_) return absl::CancelledError(absl::StrCat("shim client of pod \"", pod_id_, "\" is closed"));
+    if (closed_)
+      return absl::CancelledError(absl::StrCat("shim client of pod \"", pod_id_, "\" is closed"));
     waiting_fds_.push_back(fd.get());
   }
-  Json f = Json::object();
-  f["container_id"] = id;
-  auto exchanged = exchange(fd.get(), "wait", std::move(f), absl::InfiniteDuration());
+  auto exchanged = exchange(fd.get(), op, std::move(fields), timeout, max_frame);
   {
     absl::MutexLock lock(&mu_);
     std::erase(waiting_fds_, fd.get());
-    if (closed_) return absl::CancelledError(absl::StrCat("shim client of pod \"", pod_id_, "\" is closed"));
+    if (closed_)
+      return absl::CancelledError(absl::StrCat("shim client of pod \"", pod_id_, "\" is closed"));
   }
   BERTH_ASSIGN_OR_RETURN(Json reply, std::move(exchanged));
   BERTH_RETURN_IF_ERROR(toStatus(replyOutcome(reply)));
+  return reply;
+}
+
+absl::StatusOr<ExitInfo> ShimClient::wait(const std::string& id) {
+  // Its own connection: the reply may take as long as the container runs.
+  Json f = Json::object();
+  f["container_id"] = id;
+  BERTH_ASSIGN_OR_RETURN(Json reply,
+                         callAlone("wait", std::move(f), absl::InfiniteDuration(), kMaxFrameSize));
   ExitInfo info;
   BERTH_RETURN_IF_ERROR(exitFromReply(reply, &info));
   return info;
@@ -410,6 +423,50 @@ absl::StatusOr<std::vector<ExitInfo>> ShimClient::exits() {
     out.push_back(std::move(info));
   }
   return out;
+}
+
+absl::StatusOr<ExecResult> ShimClient::exec(const ExecOptions& opts) {
+  Json f = Json::object();
+  f["container_id"] = opts.container_id;
+  f["exec_id"] = opts.exec_id;
+  f["args"] = opts.args;
+  f["env"] = opts.env;
+  if (!opts.cwd.empty()) f["cwd"] = opts.cwd;
+  if (opts.user.has_value()) {
+    Json u = Json::object();
+    u["uid"] = opts.user->uid;
+    u["gid"] = opts.user->gid;
+    if (!opts.user->additional_gids.empty()) u["additional_gids"] = opts.user->additional_gids;
+    f["user"] = std::move(u);
+  }
+  f["tty"] = opts.tty;
+  f["timeout_ms"] = opts.timeout_ms;
+  f["output_limit"] = opts.output_limit;
+  absl::Duration timeout = absl::InfiniteDuration();
+  if (opts.timeout_ms > 0) {
+    absl::MutexLock lock(&mu_);
+    timeout = absl::Milliseconds(opts.timeout_ms) + call_timeout_;
+  }
+  BERTH_ASSIGN_OR_RETURN(Json reply, callAlone("exec", std::move(f), timeout, kMaxExecReplySize));
+  ExecResult res;
+  int64_t code = 0;
+  std::string out64, err64;
+  if (!getInt(reply, "exit_code", &code) || !getString(reply, "stdout", &out64) ||
+      !getString(reply, "stderr", &err64) || !base64Decode(out64, &res.stdout) ||
+      !base64Decode(err64, &res.stderr)) {
+    return absl::InternalError(absl::StrCat("shim of pod \"", pod_id_,
+                                            "\": malformed reply to exec \"", opts.exec_id,
+                                            "\" in container \"", opts.container_id, "\""));
+  }
+  res.exit_code = static_cast<int>(code);
+  getBool(reply, "truncated", &res.truncated);
+  return res;
+}
+
+absl::Status ShimClient::reopenLog(const std::string& id) {
+  Json f = Json::object();
+  f["container_id"] = id;
+  return callTimed("reopen_log", std::move(f)).status();
 }
 
 absl::Status ShimClient::ackExit(const std::string& id) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,39 @@ struct ExitInfo {
 struct CreateOptions {
   std::string container_id, bundle, stdout_path, stderr_path;  // "" output → /dev/null
   bool terminal = false;
+  // The CRI log file (absolute; its directory must exist) the shim writes from the
+  // container's stdout/stderr pipes, also while berthd is down. When set, stdout_path and
+  // stderr_path are ignored.
+  std::string log_path;
+  int max_log_line = 0;  // 0: the shim's default (16384); longer lines are split, tagged "P"
+  bool stdin = false;    // the shim keeps a pipe to the container's stdin (for attach)
+  bool stdin_once = false;
+};
+
+struct ExecUser {
+  int64_t uid = 0;
+  int64_t gid = 0;
+  std::vector<int64_t> additional_gids;
+};
+
+struct ExecOptions {
+  std::string container_id;
+  std::string exec_id;  // unique among the container's running execs; [A-Za-z0-9_.+-]
+  std::vector<std::string> args;
+  std::vector<std::string> env;  // laid over the container's env (same name: replaced)
+  std::string cwd;               // "": the container's
+  std::optional<ExecUser> user;  // unset: the container's
+  bool tty = false;              // not supported yet
+  int64_t timeout_ms = 0;        // 0: none; when it passes: DeadlineExceeded, process tree killed
+  int64_t output_limit = 16 << 20;  // bytes kept per stream (at most 16 MiB); the rest is read
+                                    // and dropped
+};
+
+struct ExecResult {
+  int exit_code = 0;  // exit status, or 128 + signal
+  std::string stdout;
+  std::string stderr;
+  bool truncated = false;  // a stream had more than output_limit bytes
 };
 
 struct RuntimeState {
@@ -74,6 +108,14 @@ class ShimClient {
   [[nodiscard]] absl::StatusOr<RuntimeState> state(const std::string& id);
   // Blocks until the container's init has exited (at once if its exit is recorded); no timeout.
   [[nodiscard]] absl::StatusOr<ExitInfo> wait(const std::string& id);
+  // Runs a process in a running container (with the container's process spec, overridden by
+  // `opts`) and returns its exit code and output once it has exited. Uses its own connection;
+  // no call timeout beyond opts.timeout_ms plus the call timeout as a margin. NotFound for an
+  // unknown container, FailedPrecondition if it is not running, DeadlineExceeded on timeout.
+  [[nodiscard]] absl::StatusOr<ExecResult> exec(const ExecOptions& opts);
+  // Closes and reopens the container's CRI log file at the same path (after kubelet rotated
+  // it). FailedPrecondition if the container is not running or has no log file.
+  [[nodiscard]] absl::Status reopenLog(const std::string& id);
   // Exit records not yet acknowledged.
   [[nodiscard]] absl::StatusOr<std::vector<ExitInfo>> exits();
   [[nodiscard]] absl::Status ackExit(const std::string& id);
@@ -102,7 +144,11 @@ class ShimClient {
   [[nodiscard]] absl::StatusOr<Json> callTimed(absl::string_view op, Json fields);
   // One request/reply exchange on `fd`.
   [[nodiscard]] absl::StatusOr<Json> exchange(int fd, absl::string_view op, Json fields,
-                                              absl::Duration timeout);
+                                              absl::Duration timeout,
+                                              size_t max_frame = kMaxFrameSize);
+  // A call on a connection of its own, which close() interrupts (long-running ops: wait, exec).
+  [[nodiscard]] absl::StatusOr<Json> callAlone(absl::string_view op, Json fields,
+                                               absl::Duration timeout, size_t max_frame);
   [[nodiscard]] absl::StatusOr<UniqueFd> takeConnection();
   void giveBack(UniqueFd fd);
   // Maps a transport failure to a status naming the pod.
@@ -115,7 +161,7 @@ class ShimClient {
   mutable absl::Mutex mu_;
   absl::Duration call_timeout_ ABSL_GUARDED_BY(mu_);
   std::vector<UniqueFd> idle_ ABSL_GUARDED_BY(mu_);
-  std::vector<int> waiting_fds_ ABSL_GUARDED_BY(mu_);  // connections of wait() calls
+  std::vector<int> waiting_fds_ ABSL_GUARDED_BY(mu_);  // connections of callAlone()
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
 };

@@ -108,7 +108,8 @@ TestEnv::TestEnv() {
   check(!ec, "copy busybox");
   std::filesystem::copy_file(kPauseBinary, rootfs + "/pause", ec);
   check(!ec, "copy berth-pause");
-  for (const char* applet : {"sh", "sleep", "true", "false", "kill", "echo", "cat"}) {
+  for (const char* applet :
+       {"sh", "sleep", "true", "false", "kill", "echo", "cat", "head", "tail", "printf", "pwd"}) {
     check(::link((rootfs + "/bin/busybox").c_str(), (rootfs + "/bin/" + applet).c_str()) == 0,
           std::string("link ") + applet);
   }
@@ -151,7 +152,7 @@ std::string TestEnv::containerId(const std::string& name) {
 }
 
 std::string TestEnv::makeBundle(const std::string& id, const std::vector<std::string>& args,
-                                bool own_pid_ns) {
+                                bool own_pid_ns, int64_t memory_limit) {
   using nlohmann::json;
   std::string bundle = root_ + "/bundles/" + id;
   check(makeDirs(bundle, 0700).ok(), "mkdir bundle");
@@ -184,6 +185,9 @@ std::string TestEnv::makeBundle(const std::string& id, const std::vector<std::st
         {"cgroupsPath", cgroupParent() + "/" + id},
         {"maskedPaths", {"/proc/kcore", "/proc/keys", "/proc/timer_list"}},
         {"readonlyPaths", {"/proc/sys", "/proc/sysrq-trigger"}}}}};
+  if (memory_limit > 0) {
+    config["linux"]["resources"] = {{"memory", {{"limit", memory_limit}, {"swap", memory_limit}}}};
+  }
   check(writeFileAtomic(bundle + "/config.json", config.dump(2), 0600).ok(), "write config.json");
   return bundle;
 }

@@ -2,6 +2,7 @@
 // and clean-up of everything a test made (containers, shims, cgroups, temp dirs).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -33,8 +34,9 @@ class TestEnv {
   std::string containerId(const std::string& name);
   // Writes <root>/bundles/<id>/config.json running `args` in the shared rootfs. Without
   // `own_pid_ns` the process is not PID 1 of a namespace, so plain SIGTERM kills it.
+  // `memory_limit` > 0 sets linux.resources.memory.limit (and swap to the same: no swap).
   std::string makeBundle(const std::string& id, const std::vector<std::string>& args,
-                         bool own_pid_ns = true);
+                         bool own_pid_ns = true, int64_t memory_limit = 0);
   ShimConfig shimConfig(const std::string& pod);
 
   // Cgroup directories of a container that still exist (should be none after delete).
