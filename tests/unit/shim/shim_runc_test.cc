@@ -115,7 +115,8 @@ TEST_F(ShimRuncTest, SleepRunsAndSigtermExitIsRecordedUntilAcked) {
 
   // The record is durable and stays until acknowledged; wait() answers from it at once.
   EXPECT_TRUE(pathExists(cfg_.dir + "/exits/" + id + ".json"));
-  const ExitInfo* rec = findExit(exitsOf(*client_), id);
+  auto recorded = exitsOf(*client_);  // findExit points into it: keep it alive
+  const ExitInfo* rec = findExit(recorded, id);
   ASSERT_NE(rec, nullptr);
   EXPECT_EQ(rec->exit_code, 143);
   auto again = client_->wait(id);
