@@ -55,7 +55,7 @@ PodSandboxController::~PodSandboxController() {
     all.swap(live_);
   }
   for (auto& [id, l] : all) {
-    std::unique_ptr<shim::ShimClient> shim;
+    std::shared_ptr<shim::ShimClient> shim;
     {
       absl::MutexLock lock(&l->mu);
       shim = std::move(l->shim);
@@ -194,10 +194,10 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
 absl::StatusOr<ControllerInstance> PodSandboxController::start(const std::string& id) {
   auto l = live(id);
   if (!l) return absl::FailedPreconditionError(absl::StrCat("pod sandbox ", id, " was not created"));
-  shim::ShimClient* shim = nullptr;
+  std::shared_ptr<shim::ShimClient> shim;
   {
     absl::MutexLock lock(&l->mu);
-    shim = l->shim.get();
+    shim = l->shim;
   }
   if (shim == nullptr) return absl::FailedPreconditionError(absl::StrCat("pod sandbox ", id, " has no shim"));
   BERTH_ASSIGN_OR_RETURN(int pid, shim->create({.container_id = id, .bundle = podDir(id) + "/bundle"}));
@@ -219,10 +219,10 @@ absl::StatusOr<ControllerInstance> PodSandboxController::start(const std::string
 }
 
 void PodSandboxController::startWaiter(const std::string& id, const std::shared_ptr<Live>& l) {
-  shim::ShimClient* shim = nullptr;
+  std::shared_ptr<shim::ShimClient> shim;
   {
     absl::MutexLock lock(&l->mu);
-    shim = l->shim.get();
+    shim = l->shim;
   }
   if (l->waiter.joinable()) l->waiter.join();
   l->waiter = std::thread([this, id, l, shim] {
@@ -275,11 +275,11 @@ void PodSandboxController::handleExit(const std::string& id, const std::shared_p
 
 absl::Status PodSandboxController::deleteTask(const std::string& id,
                                               const std::shared_ptr<Live>& l) {
-  shim::ShimClient* shim = nullptr;
+  std::shared_ptr<shim::ShimClient> shim;
   {
     absl::MutexLock lock(&l->mu);
     if (l->process_status == "deleted") return absl::OkStatus();
-    shim = l->shim.get();
+    shim = l->shim;
   }
   if (shim == nullptr) return absl::UnavailableError(absl::StrCat("pod sandbox ", id, ": no shim"));
   BERTH_RETURN_IF_ERROR(shim->remove(id, /*force=*/true));
@@ -298,11 +298,11 @@ absl::Status PodSandboxController::stop(const std::string& id,
                                         std::optional<absl::Duration> timeout) {
   auto l = live(id);
   if (!l) return absl::OkStatus();  // nothing running here
-  shim::ShimClient* shim = nullptr;
+  std::shared_ptr<shim::ShimClient> shim;
   bool exited = false;
   {
     absl::MutexLock lock(&l->mu);
-    shim = l->shim.get();
+    shim = l->shim;
     exited = l->exited || l->process_status == "created";
   }
   if (!exited && shim != nullptr) {
@@ -402,7 +402,7 @@ absl::Status PodSandboxController::shutdown(const std::string& id) {
         log()->warn("pod sandbox {}: stop before shutdown: {}", id, st.message());
       }
     }
-    std::unique_ptr<shim::ShimClient> shim;
+    std::shared_ptr<shim::ShimClient> shim;
     {
       absl::MutexLock lock(&l->mu);
       shim = std::move(l->shim);

@@ -62,7 +62,9 @@ class PodSandboxController final : public Controller {
   // In-memory state of one sandbox. `mu` guards the fields below it.
   struct Live {
     absl::Mutex mu;
-    std::unique_ptr<shim::ShimClient> shim ABSL_GUARDED_BY(mu);
+    // Shared so that a call in progress (waiter, back-off retry) keeps the client alive
+    // while shutdown() drops it.
+    std::shared_ptr<shim::ShimClient> shim ABSL_GUARDED_BY(mu);
     std::string process_status ABSL_GUARDED_BY(mu) = "created";  // created/running/stopped/deleted/unknown
     bool exited ABSL_GUARDED_BY(mu) = false;
     ExitStatus exit ABSL_GUARDED_BY(mu);

@@ -43,10 +43,10 @@ absl::Status PodSandboxController::recover() {
       absl::MutexLock lock(&l->mu);
       l->shim = std::move(*shim);
     }
-    shim::ShimClient* client = nullptr;
+    std::shared_ptr<shim::ShimClient> client;
     {
       absl::MutexLock lock(&l->mu);
-      client = l->shim.get();
+      client = l->shim;
     }
     if (r->state == store::SandboxState::kNotReady) {
       // Stopped before the restart. A task whose clean-up had not finished is deleted now
