@@ -89,11 +89,8 @@ int runPull(const GlobalOptions& options, const PullArgs& args) {
 
 int runImages(const GlobalOptions& options, const std::string& filter, bool quiet,
               bool show_digests) {
-  auto format = parseOutputFormat(options.output);
-  if (!format.ok()) {
-    std::cerr << format.status().message() << "\n";
-    return 2;
-  }
+  auto format = commandOutputFormat(options.output);
+  if (!format) return 2;
   Client client(options);
   v1::ListImagesRequest req;
   if (!filter.empty()) req.mutable_filter()->mutable_image()->set_image(filter);
@@ -142,11 +139,8 @@ int runImages(const GlobalOptions& options, const std::string& filter, bool quie
 }
 
 int runInspecti(const GlobalOptions& options, const std::vector<std::string>& images) {
-  auto format = parseOutputFormat(options.output == "table" ? "json" : options.output);
-  if (!format.ok()) {
-    std::cerr << format.status().message() << "\n";
-    return 2;
-  }
+  auto format = commandOutputFormat(options.output, OutputFormat::kJson);
+  if (!format) return 2;
   Client client(options);
   int rc = 0;
   for (const auto& image : images) {
@@ -194,11 +188,8 @@ int runRmi(const GlobalOptions& options, const std::vector<std::string>& images)
 }
 
 int runImageFsInfo(const GlobalOptions& options) {
-  auto format = parseOutputFormat(options.output);
-  if (!format.ok()) {
-    std::cerr << format.status().message() << "\n";
-    return 2;
-  }
+  auto format = commandOutputFormat(options.output);
+  if (!format) return 2;
   Client client(options);
   v1::ImageFsInfoResponse resp;
   auto ctx = client.context();

@@ -2,6 +2,7 @@
 #include "cli/output.h"
 
 #include <algorithm>
+#include <iostream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -76,6 +77,17 @@ absl::StatusOr<OutputFormat> parseOutputFormat(const std::string& name) {
   if (name == "yaml") return OutputFormat::kYaml;
   return absl::InvalidArgumentError(
       absl::StrCat("output format \"", name, "\" is not one of table, json, yaml"));
+}
+
+std::optional<OutputFormat> commandOutputFormat(const std::string& name,
+                                                std::optional<OutputFormat> table_as) {
+  auto format = parseOutputFormat(name);
+  if (!format.ok()) {
+    std::cerr << format.status().message() << "\n";
+    return std::nullopt;
+  }
+  if (*format == OutputFormat::kTable && table_as.has_value()) return table_as;
+  return *format;
 }
 
 nlohmann::json messageToJson(const google::protobuf::Message& message) {

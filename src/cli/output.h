@@ -1,6 +1,7 @@
 // berthctl output: protobuf messages and JSON values as JSON, YAML or aligned tables.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +16,11 @@ namespace berth::cli {
 enum class OutputFormat { kTable, kJson, kYaml };
 
 [[nodiscard]] absl::StatusOr<OutputFormat> parseOutputFormat(const std::string& name);
+
+// parseOutputFormat for a command: prints the error to stderr and returns nullopt when the
+// name is bad. `table_as` replaces "table" for commands that have no table form.
+std::optional<OutputFormat> commandOutputFormat(const std::string& name,
+                                                std::optional<OutputFormat> table_as = {});
 
 // A message in protobuf's JSON form (camelCase keys, as crictl prints), as a JSON value.
 nlohmann::json messageToJson(const google::protobuf::Message& message);

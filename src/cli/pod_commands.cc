@@ -93,11 +93,8 @@ struct PodsArgs {
 };
 
 int runPods(const GlobalOptions& options, const PodsArgs& args) {
-  auto format = parseOutputFormat(options.output);
-  if (!format.ok()) {
-    std::cerr << format.status().message() << "\n";
-    return 2;
-  }
+  auto format = commandOutputFormat(options.output);
+  if (!format) return 2;
   v1::ListPodSandboxRequest req;
   auto* f = req.mutable_filter();
   f->set_id(args.id);
@@ -150,11 +147,8 @@ int runPods(const GlobalOptions& options, const PodsArgs& args) {
 }
 
 int runInspectp(const GlobalOptions& options, const std::vector<std::string>& ids) {
-  auto format = parseOutputFormat(options.output == "table" ? "json" : options.output);
-  if (!format.ok()) {
-    std::cerr << format.status().message() << "\n";
-    return 2;
-  }
+  auto format = commandOutputFormat(options.output, OutputFormat::kJson);
+  if (!format) return 2;
   Client client(options);
   int rc = 0;
   for (const auto& id : ids) {

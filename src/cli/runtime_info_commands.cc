@@ -9,11 +9,8 @@ namespace berth::cli {
 namespace {
 
 int runVersion(const GlobalOptions& options) {
-  auto format = parseOutputFormat(options.output);
-  if (!format.ok()) {
-    std::cerr << format.status().message() << "\n";
-    return 2;
-  }
+  auto format = commandOutputFormat(options.output);
+  if (!format) return 2;
   Client client(options);
   runtime::v1::VersionRequest req;
   req.set_version("v1");
@@ -36,11 +33,8 @@ int runVersion(const GlobalOptions& options) {
 }
 
 int runInfo(const GlobalOptions& options) {
-  auto format = parseOutputFormat(options.output);
-  if (!format.ok()) {
-    std::cerr << format.status().message() << "\n";
-    return 2;
-  }
+  auto format = commandOutputFormat(options.output);
+  if (!format) return 2;
   Client client(options);
   runtime::v1::StatusRequest req;
   req.set_verbose(true);
