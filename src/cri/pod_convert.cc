@@ -1,9 +1,5 @@
 // CRI pod types ↔ berth's: config conversion and validation, names, ids, label selectors.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "absl/strings/str_cat.h"
-#include "common/unique_fd.h"
 #include "cri/pod_handlers.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -11,24 +7,6 @@ namespace berth::cri {
 
 std::string podSandboxName(const v1::PodSandboxMetadata& m) {
   return absl::StrCat(m.name(), "_", m.namespace_(), "_", m.uid(), "_", m.attempt());
-}
-
-std::string newObjectId() {
-  unsigned char buf[32];
-  UniqueFd fd(::open("/dev/urandom", O_RDONLY | O_CLOEXEC));
-  size_t got = 0;
-  while (fd.valid() && got < sizeof buf) {
-    ssize_t n = ::read(fd.get(), buf + got, sizeof buf - got);
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (unsigned char c : buf) {
-    id.push_back(kHex[c >> 4]);
-    id.push_back(kHex[c & 0xf]);
-  }
-  return id;
 }
 
 bool matchLabels(const google::protobuf::Map<std::string, std::string>& selector,

@@ -17,6 +17,8 @@ namespace berth::cri {
 
 namespace v1 = ::runtime::v1;
 
+class ContainerHandlers;
+
 struct PodHandlerOptions {
   std::map<std::string, std::string> sandboxers;  // runtime handler → controller name
   std::string default_handler;
@@ -26,9 +28,14 @@ struct PodHandlerOptions {
 // Thread-safe.
 class PodHandlers {
  public:
+  // `containers` (may be null: a pod without container support) stops and removes a pod's
+  // containers with it and reports their statuses in PodSandboxStatus.
   PodHandlers(store::Store& store, sandbox::ControllerRegistry& controllers,
-              PodHandlerOptions options)
-      : store_(store), controllers_(controllers), options_(std::move(options)) {}
+              PodHandlerOptions options, ContainerHandlers* containers = nullptr)
+      : store_(store),
+        controllers_(controllers),
+        options_(std::move(options)),
+        containers_(containers) {}
 
   [[nodiscard]] absl::Status run(const v1::RunPodSandboxRequest& req,
                                  v1::RunPodSandboxResponse* resp);
@@ -54,6 +61,7 @@ class PodHandlers {
   store::Store& store_;
   sandbox::ControllerRegistry& controllers_;
   PodHandlerOptions options_;
+  ContainerHandlers* containers_;
 };
 
 // PodSandboxConfig → berth's SandboxConfig (validated: metadata name, namespace and uid).
@@ -66,8 +74,5 @@ std::string podSandboxName(const v1::PodSandboxMetadata& m);
 // True when every selector pair is in `labels`.
 bool matchLabels(const google::protobuf::Map<std::string, std::string>& selector,
                  const std::map<std::string, std::string>& labels);
-
-// A random 64-hex-digit id.
-std::string newObjectId();
 
 }  // namespace berth::cri

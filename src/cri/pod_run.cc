@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "common/random_id.h"
 #include "common/undo.h"
 #include "cri/pod_handlers.h"
 #include "network/netns.h"

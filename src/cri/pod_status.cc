@@ -1,6 +1,7 @@
 // PodSandboxStatus, ListPodSandbox, StreamPodSandboxes: answered from memory.
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
+#include "cri/container_handlers.h"
 #include "cri/pod_handlers.h"
 
 namespace berth::cri {
@@ -62,7 +63,7 @@ absl::Status PodHandlers::status(const v1::PodSandboxStatusRequest& req,
   st->mutable_annotations()->insert(r->annotations.begin(), r->annotations.end());
   st->set_runtime_handler(r->runtime_handler);
   resp->set_timestamp(absl::ToUnixNanos(absl::Now()));
-  // Container statuses of the pod join here once containers exist.
+  if (containers_ != nullptr) containers_->podContainerStatuses(id, resp->mutable_containers_statuses());
   if (req.verbose()) resp->mutable_info()->insert(cs.info.begin(), cs.info.end());
   return absl::OkStatus();
 }

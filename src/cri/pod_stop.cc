@@ -1,5 +1,6 @@
 // StopPodSandbox and RemovePodSandbox: both idempotent.
 #include "absl/strings/str_cat.h"
+#include "cri/container_handlers.h"
 #include "cri/pod_handlers.h"
 #include "network/netns.h"
 #include "nlohmann/json.hpp"
@@ -14,7 +15,10 @@ absl::StatusOr<sandbox::Controller*> PodHandlers::controllerFor(
 absl::Status PodHandlers::stopSandbox(const std::string& id) {
   BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(id));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
-  // (Containers of the pod are stopped first once containers exist.)
+  // The pod's containers first, at once (as containerd: no grace period left for them).
+  if (containers_ != nullptr) {
+    BERTH_RETURN_IF_ERROR(annotate(containers_->stopAll(id), absl::StrCat("stop pod sandbox ", id)));
+  }
   BERTH_RETURN_IF_ERROR(controller->stop(id, std::nullopt));
   if (!record->netns_path.empty()) {
     BERTH_RETURN_IF_ERROR(annotate(network::removeNetns(record->netns_path),
@@ -52,6 +56,10 @@ absl::Status PodHandlers::remove(const v1::RemovePodSandboxRequest& req,
   if (absl::IsNotFound(id.status())) return absl::OkStatus();  // already gone
   if (!id.ok()) return id.status();
   BERTH_RETURN_IF_ERROR(stopSandbox(*id));
+  if (containers_ != nullptr) {
+    BERTH_RETURN_IF_ERROR(
+        annotate(containers_->removeAll(*id), absl::StrCat("remove pod sandbox ", *id)));
+  }
   BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(*id));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
   BERTH_RETURN_IF_ERROR(controller->shutdown(*id));

@@ -32,6 +32,28 @@ BERTH_CRI_POD(PodSandboxStatus, status)
 BERTH_CRI_POD(ListPodSandbox, list)
 BERTH_CRI_POD(UpdatePodSandboxResources, updateResources)
 
+#define BERTH_CRI_CONTAINER(M, fn)                                                         \
+  grpc::Status RuntimeServiceImpl::M(grpc::ServerContext*, const v1::M##Request* req,      \
+                                     v1::M##Response* resp) {                              \
+    return instr_.run(#M, *req, [&] { return h_.containers->fn(*req, resp); });           \
+  }
+
+BERTH_CRI_CONTAINER(CreateContainer, create)
+BERTH_CRI_CONTAINER(StartContainer, start)
+BERTH_CRI_CONTAINER(StopContainer, stop)
+BERTH_CRI_CONTAINER(RemoveContainer, remove)
+BERTH_CRI_CONTAINER(ListContainers, list)
+BERTH_CRI_CONTAINER(ContainerStatus, status)
+BERTH_CRI_CONTAINER(UpdateContainerResources, updateResources)
+BERTH_CRI_CONTAINER(ReopenContainerLog, reopenLog)
+BERTH_CRI_CONTAINER(ExecSync, execSync)
+
+grpc::Status RuntimeServiceImpl::StreamContainers(
+    grpc::ServerContext*, const v1::StreamContainersRequest* req,
+    grpc::ServerWriter<v1::StreamContainersResponse>* w) {
+  return instr_.run("StreamContainers", *req, [&] { return h_.containers->stream(*req, w); });
+}
+
 grpc::Status RuntimeServiceImpl::StreamPodSandboxes(
     grpc::ServerContext*, const v1::StreamPodSandboxesRequest* req,
     grpc::ServerWriter<v1::StreamPodSandboxesResponse>* w) {
@@ -54,15 +76,6 @@ grpc::Status RuntimeServiceImpl::RuntimeConfig(grpc::ServerContext*,
   return instr_.run("RuntimeConfig", *req, [&] { return h_.info->runtimeConfig(*req, resp); });
 }
 
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, CreateContainer)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, StartContainer)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, StopContainer)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, RemoveContainer)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListContainers)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, ContainerStatus)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, UpdateContainerResources)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, ReopenContainerLog)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, ExecSync)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, Exec)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, Attach)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, PortForward)
@@ -76,8 +89,6 @@ BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListMetricDescriptors)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListPodSandboxMetrics)
 BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, GetContainerEvents, GetEventsRequest,
                          ContainerEventResponse)
-BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamContainers, StreamContainersRequest,
-                         StreamContainersResponse)
 BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamContainerStats, StreamContainerStatsRequest,
                          StreamContainerStatsResponse)
 BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxStats, StreamPodSandboxStatsRequest,

@@ -2,6 +2,7 @@
 // instrumented wrapper to the handler that owns it. RPCs not built yet answer UNIMPLEMENTED.
 #pragma once
 
+#include "cri/container_handlers.h"
 #include "cri/image_handlers.h"
 #include "cri/instrumented.h"
 #include "cri/pod_handlers.h"
@@ -14,6 +15,7 @@ namespace berth::cri {
 struct RuntimeHandlers {
   const RuntimeInfo* info = nullptr;
   PodHandlers* pods = nullptr;
+  ContainerHandlers* containers = nullptr;
 };
 
 #define BERTH_CRI_UNARY(M)                                                      \

@@ -76,6 +76,9 @@ const std::vector<TableDef>& configTables() {
             [](Config& c) -> FieldRef { return &c.cri.sandbox_image; }},
            {"default_runtime_handler", "Handler used when a pod names none.",
             [](Config& c) -> FieldRef { return &c.cri.default_runtime_handler; }},
+           {"max_container_log_line_size",
+            "Bytes of a container log line before it is split into partial entries.",
+            [](Config& c) -> FieldRef { return &c.cri.max_container_log_line_size; }},
        }},
   };
   return tables;
@@ -317,6 +320,9 @@ absl::Status validateConfig(const Config& c) {
   }
   if (c.log.format != "text" && c.log.format != "json") {
     return badValue("log.format", absl::StrCat("must be text or json; got \"", c.log.format, "\""));
+  }
+  if (c.cri.max_container_log_line_size < 256 || c.cri.max_container_log_line_size > (1 << 20)) {
+    return badValue("cri.max_container_log_line_size", "must be between 256 and 1048576");
   }
   if (c.image.max_concurrent_downloads < 1 || c.image.max_concurrent_downloads > 64) {
     return badValue("image.max_concurrent_downloads", "must be between 1 and 64");

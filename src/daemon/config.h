@@ -56,6 +56,8 @@ struct Config {
   struct Cri {
     std::string sandbox_image;  // empty: the built-in berth-pause rootfs
     std::string default_runtime_handler = "runc";
+    // Longer container log lines are split into partial ("P") entries.
+    int max_container_log_line_size = 16384;
     std::map<std::string, RuntimeHandler> runtimes = {
         {"runc", RuntimeHandler{.runtime_path = "runc"}},
         {"crun", RuntimeHandler{.runtime_path = "crun"}},

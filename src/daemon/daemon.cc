@@ -19,6 +19,7 @@
 #include "common/unique_fd.h"
 #include "daemon/registry_options.h"
 #include "network/netns.h"
+#include "oci/container_spec.h"
 #include "sandbox/pause_rootfs.h"
 #include "sandbox/podsandbox.h"
 
@@ -142,7 +143,19 @@ absl::Status Daemon::openSandboxes() {
   BERTH_RETURN_IF_ERROR(annotate(podsandbox->recover(), "recover pod sandboxes"));
   controllers_ = std::make_unique<sandbox::ControllerRegistry>();
   controllers_->add("podsandbox", std::move(podsandbox));
-  pod_handlers_ = std::make_unique<cri::PodHandlers>(*store_, *controllers_, pod_opts);
+
+  std::string containers_dir = config_.state + "/containers";
+  BERTH_RETURN_IF_ERROR(makeDirs(containers_dir, 0711));
+  containers_ = std::make_unique<container::ContainerManager>(
+      *store_, *images_, *snapshots_, *controllers_, *monitor_,
+      container::ContainerOptions{.containers_dir = containers_dir,
+                                  .cgroup_parent = config_.cgroup_parent,
+                                  .max_log_line = config_.cri.max_container_log_line_size,
+                                  .host = oci::detectHostFacts()});
+  BERTH_RETURN_IF_ERROR(annotate(containers_->recover(), "recover containers"));
+  container_handlers_ = std::make_unique<cri::ContainerHandlers>(*store_, *images_, *containers_);
+  pod_handlers_ = std::make_unique<cri::PodHandlers>(*store_, *controllers_, pod_opts,
+                                                     container_handlers_.get());
   return absl::OkStatus();
 }
 
@@ -194,7 +207,9 @@ absl::Status Daemon::serve() {
   });
   runtime_service_ = std::make_unique<cri::RuntimeServiceImpl>(
       *instrumented_,
-      cri::RuntimeHandlers{.info = runtime_info_.get(), .pods = pod_handlers_.get()});
+      cri::RuntimeHandlers{.info = runtime_info_.get(),
+                           .pods = pod_handlers_.get(),
+                           .containers = container_handlers_.get()});
   image_service_ = std::make_unique<cri::ImageServiceImpl>(*instrumented_, *image_handlers_);
 
   grpc::ServerBuilder builder;
@@ -235,7 +250,11 @@ void Daemon::shutdown() {
     ::unlink(config_.grpc.address.c_str());
   }
   pod_handlers_.reset();
+  container_handlers_.reset();
+  // Waiters that lose their shim connection now are not container exits.
+  if (containers_) containers_->beginShutdown();
   controllers_.reset();  // closes shim connections; pods keep running under their shims
+  containers_.reset();   // joins the exit waiters
   // The netns dir is a private mount of itself while pods pin namespaces in it; with none
   // left, berthd leaves no mount behind.
   std::string netns_dir = config_.state + "/netns";

@@ -52,6 +52,8 @@ class Daemon {
   std::unique_ptr<cri::ImageHandlers> image_handlers_;
   std::unique_ptr<events::BackoffMonitor> monitor_;
   std::unique_ptr<sandbox::ControllerRegistry> controllers_;
+  std::unique_ptr<container::ContainerManager> containers_;
+  std::unique_ptr<cri::ContainerHandlers> container_handlers_;
   std::unique_ptr<cri::PodHandlers> pod_handlers_;
   std::unique_ptr<cri::Instrumented> instrumented_;
   std::unique_ptr<cri::RuntimeInfo> runtime_info_;

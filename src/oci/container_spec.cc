@@ -269,8 +269,9 @@ bool validPageSize(const std::string& s) {
   return unit == "KB" || unit == "MB" || unit == "GB" || unit == "TB" || unit == "PB";
 }
 
-absl::Status setResources(const ContainerSpecInput& in, json& spec) {
-  const ContainerResources& r = in.config->resources;
+}  // namespace
+
+absl::StatusOr<json> linuxResources(const ContainerResources& r, const HostFacts& host) {
   for (auto [what, v] : {std::pair{"cpu_period", r.cpu_period},
                          {"cpu_shares", r.cpu_shares},
                          {"memory_limit_in_bytes", r.memory_limit_in_bytes},
@@ -281,7 +282,7 @@ absl::Status setResources(const ContainerSpecInput& in, json& spec) {
     return absl::InvalidArgumentError(
         absl::StrCat("oom_score_adj ", r.oom_score_adj, " is outside [-1000, 1000]"));
   }
-  json& res = spec["linux"]["resources"];
+  json res = json::object();
   json cpu = json::object();
   if (r.cpu_period != 0) cpu["period"] = r.cpu_period;
   if (r.cpu_quota != 0) cpu["quota"] = r.cpu_quota;
@@ -294,11 +295,11 @@ absl::Status setResources(const ContainerSpecInput& in, json& spec) {
   if (r.memory_limit_in_bytes != 0) {
     memory["limit"] = r.memory_limit_in_bytes;
     // Equal limits keep the container out of swap by default.
-    if (r.memory_swap_limit_in_bytes == 0 && in.host.swap_limit) {
+    if (r.memory_swap_limit_in_bytes == 0 && host.swap_limit) {
       memory["swap"] = r.memory_limit_in_bytes;
     }
   }
-  if (r.memory_swap_limit_in_bytes != 0 && in.host.swap_limit) {
+  if (r.memory_swap_limit_in_bytes != 0 && host.swap_limit) {
     memory["swap"] = r.memory_swap_limit_in_bytes;
   }
   if (!memory.empty()) res["memory"] = std::move(memory);
@@ -310,7 +311,7 @@ absl::Status setResources(const ContainerSpecInput& in, json& spec) {
     }
   }
   if (!r.hugepage_limits.empty()) {
-    if (in.host.hugetlb) {
+    if (host.hugetlb) {
       json limits = json::array();
       for (const HugepageLimit& h : r.hugepage_limits) {
         limits.push_back({{"pageSize", h.page_size}, {"limit", h.limit}});
@@ -323,6 +324,16 @@ absl::Status setResources(const ContainerSpecInput& in, json& spec) {
   }
   if (!r.unified.empty()) res["unified"] = r.unified;
 
+  return res;
+}
+
+namespace {
+
+absl::Status setResources(const ContainerSpecInput& in, json& spec) {
+  const ContainerResources& r = in.config->resources;
+  BERTH_ASSIGN_OR_RETURN(json limits, linuxResources(r, in.host));
+  // Merged: the device rules are already in linux.resources.
+  for (auto& [key, value] : limits.items()) spec["linux"]["resources"][key] = std::move(value);
   spec["process"]["oomScoreAdj"] = clampOomScoreAdj(static_cast<int>(r.oom_score_adj));
 
   const std::string& id = in.id;

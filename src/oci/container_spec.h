@@ -32,6 +32,11 @@ inline constexpr char kContainerTypeContainer[] = "container";
 // group or a missing seccomp profile.
 [[nodiscard]] absl::StatusOr<nlohmann::json> buildContainerSpec(const ContainerSpecInput& in);
 
+// linux.resources of the spec for `r` (also what `runc update` takes). InvalidArgument for a
+// negative value, an oom_score_adj outside [-1000, 1000] or a bad hugepage size.
+[[nodiscard]] absl::StatusOr<nlohmann::json> linuxResources(const ContainerResources& r,
+                                                            const HostFacts& host);
+
 // The host's facts for ContainerSpecInput::host (cgroup mode, swap and hugetlb controllers,
 // seccomp, AppArmor). Reads /sys and /proc; cheap enough to call once at start-up.
 HostFacts detectHostFacts();

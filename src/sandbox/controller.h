@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "sandbox/sandbox_config.h"
+#include "shim/shim_client.h"
 
 namespace berth::sandbox {
 
@@ -53,6 +54,18 @@ struct CreateOptions {
   std::string runtime_handler;
 };
 
+// What an application container of a sandbox needs from it: the monitor that runs the
+// container's processes, the namespaces to join and the pod's files.
+struct TaskContext {
+  std::shared_ptr<shim::ShimClient> shim;
+  int pid = 0;  // the sandbox's init (pause) process
+  std::string netns_path;
+  std::string hosts_path, resolv_conf_path, hostname_path;
+  std::string shm_path;  // empty when the pod shares the host's IPC namespace
+  std::string runtime_type;
+  std::string runtime_path, runtime_root;  // the OCI runtime, for `update`
+};
+
 // Implementations are thread-safe; calls for different sandboxes run concurrently.
 class Controller {
  public:
@@ -75,6 +88,8 @@ class Controller {
   [[nodiscard]] virtual absl::Status shutdown(const std::string& id) = 0;
   [[nodiscard]] virtual absl::Status update(const std::string& id,
                                             const SandboxConfig& config) = 0;
+  // The sandbox's task context. Unavailable when its monitor is gone or not connected.
+  [[nodiscard]] virtual absl::StatusOr<TaskContext> taskContext(const std::string& id) = 0;
   // Resource usage of the sandbox (CRI stats come with the stats collector).
   [[nodiscard]] virtual absl::StatusOr<std::map<std::string, uint64_t>> metrics(
       const std::string& id) = 0;

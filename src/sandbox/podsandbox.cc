@@ -4,6 +4,8 @@
 
 #include <signal.h>
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/fs.h"
@@ -439,6 +441,32 @@ absl::Status PodSandboxController::shutdown(const std::string& id) {
 
 absl::Status PodSandboxController::update(const std::string& /*id*/, const SandboxConfig& /*config*/) {
   return absl::OkStatus();  // as containerd's podsandbox: nothing to change in a running pause
+}
+
+absl::StatusOr<TaskContext> PodSandboxController::taskContext(const std::string& id) {
+  BERTH_ASSIGN_OR_RETURN(auto r, store_.getSandbox(id));
+  TaskContext ctx;
+  if (auto l = live(id)) {
+    absl::MutexLock lock(&l->mu);
+    ctx.shim = l->shim;
+  }
+  if (ctx.shim == nullptr) {
+    return absl::UnavailableError(absl::StrCat("pod sandbox ", id, " has no running shim"));
+  }
+  nlohmann::json extra = parseOr(r->extra_json, nlohmann::json::object());
+  BERTH_ASSIGN_OR_RETURN(RuntimeBinding rt, binding(r->runtime_handler));
+  std::string dir = podDir(id);
+  ctx.pid = r->pid;
+  ctx.netns_path = r->netns_path;
+  ctx.hosts_path = dir + "/hosts";
+  ctx.resolv_conf_path = dir + "/resolv.conf";
+  ctx.hostname_path = dir + "/hostname";
+  std::error_code ec;
+  if (std::filesystem::exists(dir + "/shm", ec)) ctx.shm_path = dir + "/shm";
+  ctx.runtime_type = str(extra, "runtimeType");
+  ctx.runtime_path = rt.runtime_path;
+  ctx.runtime_root = rt.runtime_root;
+  return ctx;
 }
 
 absl::StatusOr<std::map<std::string, uint64_t>> PodSandboxController::metrics(const std::string& id) {

@@ -56,6 +56,7 @@ class PodSandboxController final : public Controller {
   absl::StatusOr<ControllerStatus> status(const std::string& id, bool verbose) override;
   absl::Status shutdown(const std::string& id) override;
   absl::Status update(const std::string& id, const SandboxConfig& config) override;
+  absl::StatusOr<TaskContext> taskContext(const std::string& id) override;
   absl::StatusOr<std::map<std::string, uint64_t>> metrics(const std::string& id) override;
 
  private:

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -234,5 +235,20 @@ std::unique_ptr<grpc::ClientContext> Berthd::context(int timeout_s) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
   return ctx;
 }
+
+FlakyRuntime::FlakyRuntime() {
+  char tmpl[] = "/tmp/berth-flaky-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) std::abort();
+  dir = tmpl;
+  marker = dir + "/fail-delete";
+  wrapper = dir + "/flaky-runc";
+  std::ofstream(wrapper) << "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = delete ] && [ -e "
+                         << marker
+                         << " ]; then echo 'injected delete failure' >&2; exit 1; fi\ndone\n"
+                            "exec runc \"$@\"\n";
+  ::chmod(wrapper.c_str(), 0755);
+}
+
+FlakyRuntime::~FlakyRuntime() { std::filesystem::remove_all(dir); }
 
 }  // namespace berth::testing

@@ -64,6 +64,16 @@ class Berthd {
   std::unique_ptr<runtime::v1::ImageService::Stub> image_;
 };
 
+// A runtime for a handler of its own: runc, except that `delete` fails while `marker` exists.
+// Configure it with "[cri.runtimes.flaky]\nruntime_path = \"" + wrapper + "\"\n".
+struct FlakyRuntime {
+  FlakyRuntime();
+  ~FlakyRuntime();
+  FlakyRuntime(const FlakyRuntime&) = delete;
+  FlakyRuntime& operator=(const FlakyRuntime&) = delete;
+  std::string dir, marker, wrapper;
+};
+
 // Paths of the binaries under test (set by CMake).
 std::string berthdPath();
 std::string berthctlPath();

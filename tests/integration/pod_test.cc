@@ -110,24 +110,6 @@ bool waitState(Berthd& d, const std::string& id, v1::PodSandboxState state) {
   return false;
 }
 
-// A runtime for a handler of its own: runc, except that `delete` fails while `marker` exists.
-struct FlakyRuntime {
-  FlakyRuntime() {
-    char tmpl[] = "/tmp/berth-flaky-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) std::abort();
-    dir = tmpl;
-    marker = dir + "/fail-delete";
-    wrapper = dir + "/flaky-runc";
-    std::ofstream(wrapper) << "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = delete ] && [ -e "
-                           << marker
-                           << " ]; then echo 'injected delete failure' >&2; exit 1; fi\ndone\n"
-                              "exec runc \"$@\"\n";
-    ::chmod(wrapper.c_str(), 0755);
-  }
-  ~FlakyRuntime() { std::filesystem::remove_all(dir); }
-  std::string dir, marker, wrapper;
-};
-
 TEST(PodTest, HostNetworkPodRunsAndReportsStatus) {
   Berthd d;
   ASSERT_TRUE(d.start()) << d.log();

@@ -55,11 +55,14 @@ TEST(UnimplementedTest, AllRpcsAnswerAndUnbuiltOnesSayUnimplemented) {
   ASSERT_TRUE(d.start()) << d.log();
   const std::set<std::string> built = {"Version",         "Status",        "RuntimeConfig",
                                        "ListImages",      "ImageFsInfo",   "StreamImages",
-                                       "ListPodSandbox",  "StreamPodSandboxes"};
+                                       "ListPodSandbox",  "StreamPodSandboxes",
+                                       "ListContainers",  "StreamContainers"};
   // Built, but an empty request is invalid for them.
   const std::set<std::string> need_args = {
       "PullImage",      "RemoveImage",      "ImageStatus",      "RunPodSandbox",
-      "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "UpdatePodSandboxResources"};
+      "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "UpdatePodSandboxResources",
+      "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer", "ContainerStatus",
+      "UpdateContainerResources", "ReopenContainerLog", "ExecSync"};
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   int total = 0;
   for (const char* name : {"runtime.v1.RuntimeService", "runtime.v1.ImageService"}) {

@@ -1,0 +1,160 @@
+// The container exit path and recovery: a waiter per running container blocks in the shim's
+// wait, records the exit durably, then deletes the task and unmounts the rootfs; a failed
+// clean-up is retried by the back-off monitor. After a restart the waiters are started again;
+// the shim answers at once for exits it recorded while berthd was down.
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "container/container_manager.h"
+#include "image/snapshot_mount.h"
+
+namespace berth::container {
+namespace {
+
+std::shared_ptr<spdlog::logger> log() { return logging::get("container"); }
+
+nlohmann::json parseExtra(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text.empty() ? "{}" : text, nullptr, false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+}  // namespace
+
+void ContainerManager::startWaiter(const std::string& id, const std::string& sandbox_id,
+                                   const std::shared_ptr<Live>& l) {
+  auto task = taskContext(sandbox_id);
+  if (!task.ok()) {
+    // No shim to ask: whatever ran is gone, and how it ended is unknown.
+    log()->warn("container {}: {}; reported exited with an unknown code", id, task.status().message());
+    handleExit(id, l,
+               {.container_id = id, .exit_code = kUnknownExitCode,
+                .exited_at_ns = absl::ToUnixNanos(absl::Now())});
+    return;
+  }
+  std::shared_ptr<shim::ShimClient> shim = task->shim;
+  if (l->waiter.joinable()) l->waiter.join();
+  l->waiter = std::thread([this, id, l, shim] {
+    auto exit = shim->wait(id);
+    if (!exit.ok() && closing_) return;  // berthd is stopping: the shim keeps the exit for later
+    shim::ExitInfo e;
+    if (exit.ok()) {
+      e = *exit;
+    } else {
+      log()->error("container {}: cannot read the exit status: {}", id, exit.status().message());
+      e = {.container_id = id, .exit_code = kUnknownExitCode,
+           .exited_at_ns = absl::ToUnixNanos(absl::Now())};
+    }
+    handleExit(id, l, e);
+  });
+}
+
+absl::Status ContainerManager::recordExit(const std::string& id, const shim::ExitInfo& e,
+                                          const std::string& reason, const std::string& message) {
+  return store_
+      .updateContainer(id,
+                       [&](store::ContainerRecord& r) {
+                         if (r.state == store::ContainerState::kExited) {
+                           return absl::OkStatus();  // recorded before (e.g. start failure)
+                         }
+                         r.state = store::ContainerState::kExited;
+                         r.exit_code = e.exit_code;
+                         r.finished_at_ns = e.exited_at_ns;
+                         r.reason = reason;
+                         r.message = message;
+                         return absl::OkStatus();
+                       })
+      .status();
+}
+
+void ContainerManager::handleExit(const std::string& id, const std::shared_ptr<Live>& l,
+                                  const shim::ExitInfo& e) {
+  log()->info("container {}: exited with status {}{}", id, e.exit_code, e.oom ? " (OOM-killed)" : "");
+  std::string reason = e.oom ? kReasonOomKilled : "";
+  std::string message;
+  if (e.exit_code == kUnknownExitCode && e.pid == 0 && !e.oom) {
+    reason = kReasonUnknown;
+    message = "the container's monitor is gone; its exit status is unknown";
+  }
+  if (absl::Status st = recordExit(id, e, reason, message); !st.ok()) {
+    log()->error("container {}: record exit: {}", id, st.message());
+  }
+  {
+    absl::MutexLock lock(&l->mu);
+    l->exited = true;
+  }
+  cleanUpOrRetry(id, l);
+}
+
+void ContainerManager::cleanUpOrRetry(const std::string& id, const std::shared_ptr<Live>& l) {
+  if (absl::Status st = cleanUp(id, l); !st.ok()) {
+    if (closing_) return;  // finished after the restart
+    log()->error("container {}: clean-up failed, retrying with back-off: {}", id, st.message());
+    monitor_.backoff("container/" + id, [this, id, l] { return cleanUp(id, l); });
+  }
+}
+
+absl::Status ContainerManager::cleanUp(const std::string& id, const std::shared_ptr<Live>& l) {
+  absl::MutexLock cleanup(&l->cleanup_mu);
+  {
+    absl::MutexLock lock(&l->mu);
+    if (l->task_deleted) return absl::OkStatus();
+  }
+  BERTH_ASSIGN_OR_RETURN(auto rec, store_.getContainer(id));
+  nlohmann::json extra = parseExtra(rec->extra_json);
+  if (!extra.value(extra_keys::kTaskDeleted, false)) {
+    auto task = taskContext(rec->sandbox_id);
+    if (task.ok()) {
+      BERTH_RETURN_IF_ERROR(task->shim->remove(id, /*force=*/true));
+      (void)task->shim->ackExit(id);  // the exit is in the store now
+    } else if (!absl::IsUnavailable(task.status()) && !absl::IsNotFound(task.status())) {
+      return task.status();
+    }
+    // With no shim there is no task left to delete.
+    std::string rootfs = extra.value(extra_keys::kRootfs, std::string());
+    if (!rootfs.empty()) {
+      absl::Status st = image::unmountAll(rootfs, extra.value(extra_keys::kRootfsMounts, 1u));
+      // EINVAL: not mounted (any more): an earlier attempt got that far.
+      if (!st.ok() && !absl::IsInvalidArgument(st)) return st;
+    }
+    BERTH_RETURN_IF_ERROR(store_
+                              .updateContainer(id,
+                                               [](store::ContainerRecord& r) {
+                                                 nlohmann::json x = parseExtra(r.extra_json);
+                                                 x[extra_keys::kTaskDeleted] = true;
+                                                 r.extra_json = x.dump();
+                                                 return absl::OkStatus();
+                                               })
+                              .status());
+  }
+  absl::MutexLock lock(&l->mu);
+  l->task_deleted = true;
+  return absl::OkStatus();
+}
+
+absl::Status ContainerManager::recover() {
+  for (const auto& rec : store_.listContainers()) {
+    const std::string id = rec->id;
+    auto l = live(id);
+    nlohmann::json extra = parseExtra(rec->extra_json);
+    switch (rec->state) {
+      case store::ContainerState::kRunning:
+      case store::ContainerState::kUnknown:
+        // The shim answers at once with an exit it recorded while berthd was down.
+        startWaiter(id, rec->sandbox_id, l);
+        break;
+      case store::ContainerState::kCreated:
+        if (rec->removing) cleanUpOrRetry(id, l);
+        break;
+      case store::ContainerState::kExited: {
+        absl::MutexLock lock(&l->mu);
+        l->exited = true;
+      }
+        if (!extra.value(extra_keys::kTaskDeleted, false)) cleanUpOrRetry(id, l);
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace berth::container

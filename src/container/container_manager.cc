@@ -1,0 +1,338 @@
+// Container create / start / stop / remove.
+#include "container/container_manager.h"
+
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/fs.h"
+#include "common/logging.h"
+#include "common/random_id.h"
+#include "common/status.h"
+#include "common/undo.h"
+#include "image/snapshot_mount.h"
+#include "oci/container_spec.h"
+#include "oci/spec.h"
+
+namespace berth::container {
+namespace {
+
+std::shared_ptr<spdlog::logger> log() { return logging::get("container"); }
+
+int64_t nowNs() { return absl::ToUnixNanos(absl::Now()); }
+
+nlohmann::json parseExtra(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text.empty() ? "{}" : text, nullptr, false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+}  // namespace
+
+ContainerManager::ContainerManager(store::Store& store, image::ImageManager& images,
+                                   image::OverlaySnapshotter& snapshots,
+                                   sandbox::ControllerRegistry& controllers,
+                                   events::BackoffMonitor& monitor, ContainerOptions options)
+    : store_(store),
+      images_(images),
+      snapshots_(snapshots),
+      controllers_(controllers),
+      monitor_(monitor),
+      options_(std::move(options)) {}
+
+ContainerManager::~ContainerManager() {
+  closing_ = true;
+  std::map<std::string, std::shared_ptr<Live>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    all.swap(live_);
+  }
+  // The controllers closed the shim connections first (beginShutdown), so waiters are done
+  // or about to be.
+  for (auto& [id, l] : all) {
+    if (l->waiter.joinable()) l->waiter.join();
+  }
+}
+
+void ContainerManager::beginShutdown() { closing_ = true; }
+
+std::shared_ptr<ContainerManager::Live> ContainerManager::live(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto& l = live_[id];
+  if (!l) l = std::make_shared<Live>();
+  return l;
+}
+
+void ContainerManager::dropLive(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  live_.erase(id);
+}
+
+absl::StatusOr<sandbox::TaskContext> ContainerManager::taskContext(const std::string& sandbox_id) {
+  BERTH_ASSIGN_OR_RETURN(auto pod, store_.getSandbox(sandbox_id));
+  BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller,
+                         controllers_.get(pod->sandboxer.empty() ? "podsandbox" : pod->sandboxer));
+  return controller->taskContext(sandbox_id);
+}
+
+absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
+  const oci::ContainerConfig& c = req.config;
+  BERTH_ASSIGN_OR_RETURN(auto pod, store_.getSandbox(req.sandbox_id));
+  if (pod->state != store::SandboxState::kReady) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("pod sandbox ", req.sandbox_id, " is not ready"));
+  }
+  auto image = images_.resolve(c.image);
+  if (absl::IsNotFound(image.status())) {
+    return absl::NotFoundError(absl::StrCat("image \"", c.image, "\" not found: pull it first"));
+  }
+  if (!image.ok()) return image.status();
+
+  const std::string id = newObjectId();
+
+  if (absl::Status st = store_.reserveName(req.name, id); !st.ok()) {
+    if (absl::IsAlreadyExists(st)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("container name \"", req.name, "\" is already in use: ", st.message()));
+    }
+    return st;
+  }
+  Undo undo;
+  undo.arm("name reservation", [&] { return store_.releaseName(req.name); });
+
+  const std::string dir = options_.containers_dir + "/" + id;
+  const std::string rootfs = dir + "/rootfs";
+  BERTH_RETURN_IF_ERROR(makeDirs(rootfs, 0700));
+  undo.arm("container dir", [dir] { return removeAll(dir); });
+  auto mounts = snapshots_.prepare(id, (*image)->chain_id);
+  if (!mounts.ok()) return annotate(mounts.status(), absl::StrCat("container ", id, ": prepare rootfs"));
+  undo.arm("snapshot", [this, id] { return snapshots_.remove(id); });
+  BERTH_RETURN_IF_ERROR(image::mountAll(*mounts, rootfs));
+  undo.arm("rootfs mount", [rootfs, n = mounts->size()] { return image::unmountAll(rootfs, n); });
+
+  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(req.sandbox_id));
+  nlohmann::json image_config =
+      nlohmann::json::parse((*image)->config_json, nullptr, false);
+  if (!image_config.is_object()) image_config = nlohmann::json::object();
+
+  oci::ContainerSpecInput in;
+  in.id = id;
+  in.sandbox_id = req.sandbox_id;
+  in.config = &c;
+  in.sandbox = &req.sandbox_config;
+  in.image_config = &image_config;
+  in.rootfs = rootfs;
+  in.sandbox_pid = static_cast<uint32_t>(task.pid);
+  in.netns_path = task.netns_path;
+  if (c.security.pid == sandbox::NamespaceMode::kTarget) {
+    auto target = store_.resolveContainerId(c.security.target_id);
+    if (!target.ok()) {
+      return annotate(target.status(), absl::StrCat("target container \"", c.security.target_id, "\""));
+    }
+    BERTH_ASSIGN_OR_RETURN(auto t, store_.getContainer(*target));
+    if (t->state != store::ContainerState::kRunning || t->sandbox_id != req.sandbox_id) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "target container ", *target, " is not a running container of pod ", req.sandbox_id));
+    }
+    in.target_pid = static_cast<uint32_t>(t->pid);
+  }
+  in.hosts_path = task.hosts_path;
+  in.resolv_conf_path = task.resolv_conf_path;
+  in.hostname_path = task.hostname_path;
+  in.shm_path = task.shm_path;
+  in.cgroup_parent_default = options_.cgroup_parent;
+  in.host = options_.host;
+  BERTH_ASSIGN_OR_RETURN(nlohmann::json spec, oci::buildContainerSpec(in));
+  BERTH_RETURN_IF_ERROR(oci::writeBundle(dir, spec));
+
+  std::string stop_signal = req.stop_signal.empty() ? oci::imageStopSignal(&image_config)
+                                                    : req.stop_signal;
+  BERTH_RETURN_IF_ERROR(parseSignal(stop_signal).status());
+  if (!req.log_path.empty()) {
+    std::string parent = req.log_path.substr(0, req.log_path.rfind('/'));
+    if (!parent.empty()) BERTH_RETURN_IF_ERROR(makeDirs(parent, 0755));
+  }
+
+  // The record exists before the task so that a crash in between leaves something to find
+  // and remove; it is CREATED from the start (the runtime's create is the last step).
+  store::ContainerRecord rec;
+  rec.id = id;
+  rec.sandbox_id = req.sandbox_id;
+  rec.name = req.name;
+  rec.metadata = {.name = c.name, .attempt = c.attempt};
+  rec.image_ref = c.image;
+  rec.image_id = (*image)->id;
+  rec.state = store::ContainerState::kCreated;
+  rec.created_at_ns = nowNs();
+  rec.log_path = req.log_path;
+  rec.snapshot_key = id;
+  rec.labels = c.labels;
+  rec.annotations = c.annotations;
+  rec.config_bytes = req.config_bytes;
+  rec.spec_json = spec.dump();
+  nlohmann::json extra = {{extra_keys::kRootfs, rootfs},
+                          {extra_keys::kRootfsMounts, mounts->size()},
+                          {extra_keys::kBundle, dir},
+                          {extra_keys::kStopSignal, stop_signal},
+                          {extra_keys::kRuntimeType, task.runtime_type},
+                          {extra_keys::kSnapshotter, "overlayfs"},
+                          {extra_keys::kTaskDeleted, false}};
+  rec.extra_json = extra.dump();
+  BERTH_RETURN_IF_ERROR(store_.createContainer(rec));
+  undo.arm("container record", [this, id] { return store_.deleteContainer(id); });
+
+  auto pid = task.shim->create({.container_id = id,
+                                .bundle = dir,
+                                .terminal = c.tty,
+                                .log_path = req.log_path,
+                                .max_log_line = options_.max_log_line,
+                                .stdin = c.stdin,
+                                .stdin_once = c.stdin_once});
+  if (!pid.ok()) {
+    (void)task.shim->remove(id, /*force=*/true);
+    if (absl::Status u = undo.run(); !u.ok()) log()->error("container {}: undo: {}", id, u.message());
+    return annotate(pid.status(), absl::StrCat("create container ", id));
+  }
+  auto updated = store_.updateContainer(id, [&](store::ContainerRecord& r) {
+    r.pid = *pid;
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) {
+    (void)task.shim->remove(id, /*force=*/true);
+    if (absl::Status u = undo.run(); !u.ok()) log()->error("container {}: undo: {}", id, u.message());
+    return updated.status();
+  }
+  undo.disarm();
+  live(id);
+  return id;
+}
+
+absl::Status ContainerManager::start(const std::string& id) {
+  auto l = live(id);
+  absl::MutexLock op(&l->op_mu);
+  BERTH_ASSIGN_OR_RETURN(auto rec, store_.getContainer(id));
+  if (rec->removing) {
+    return absl::FailedPreconditionError(absl::StrCat("container ", id, " is being removed"));
+  }
+  if (rec->state != store::ContainerState::kCreated) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container ", id, " is in state ", store::toString(rec->state), ", not created"));
+  }
+  BERTH_ASSIGN_OR_RETURN(auto pod, store_.getSandbox(rec->sandbox_id));
+  if (pod->state != store::SandboxState::kReady) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("container ", id, ": pod sandbox ", rec->sandbox_id, " is not ready"));
+  }
+  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(rec->sandbox_id));
+  if (absl::Status st = task.shim->start(id); !st.ok()) {
+    // As containerd: the container is exited with a start error, kubelet sees why.
+    shim::ExitInfo e{.container_id = id, .exit_code = 128, .exited_at_ns = nowNs()};
+    if (absl::Status r = recordExit(id, e, kReasonStartError, std::string(st.message())); !r.ok()) {
+      log()->error("container {}: record start failure: {}", id, r.message());
+    }
+    {
+      absl::MutexLock lock(&l->mu);
+      l->exited = true;
+    }
+    cleanUpOrRetry(id, l);
+    return annotate(st, absl::StrCat("start container ", id));
+  }
+  BERTH_RETURN_IF_ERROR(store_
+                            .updateContainer(id,
+                                             [](store::ContainerRecord& r) {
+                                               r.state = store::ContainerState::kRunning;
+                                               r.started_at_ns = nowNs();
+                                               return absl::OkStatus();
+                                             })
+                            .status());
+  startWaiter(id, rec->sandbox_id, l);
+  return absl::OkStatus();
+}
+
+absl::Status ContainerManager::stop(const std::string& id, absl::Duration timeout) {
+  auto l = live(id);
+  absl::MutexLock op(&l->op_mu);
+  return stopLocked(id, l, timeout);
+}
+
+absl::Status ContainerManager::stopLocked(const std::string& id, const std::shared_ptr<Live>& l,
+                                          absl::Duration timeout) {
+  BERTH_ASSIGN_OR_RETURN(auto rec, store_.getContainer(id));
+  if (rec->state != store::ContainerState::kRunning &&
+      rec->state != store::ContainerState::kUnknown) {
+    return absl::OkStatus();
+  }
+  {
+    absl::MutexLock lock(&l->mu);
+    if (l->exited) return absl::OkStatus();
+  }
+  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(rec->sandbox_id));
+  auto exited = [&l](absl::Duration d) {
+    absl::MutexLock lock(&l->mu);
+    auto done = [&l]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->exited; };
+    return l->mu.AwaitWithTimeout(absl::Condition(&done), d);
+  };
+  if (timeout > absl::ZeroDuration()) {
+    nlohmann::json extra = parseExtra(rec->extra_json);
+    auto sig = parseSignal(extra.value(extra_keys::kStopSignal, std::string("SIGTERM")));
+    absl::Status st = task.shim->kill(id, sig.ok() ? *sig : SIGTERM, /*all=*/false);
+    if (!st.ok() && !absl::IsNotFound(st)) {
+      return annotate(st, absl::StrCat("stop container ", id));
+    }
+    if (exited(timeout)) return absl::OkStatus();
+    log()->info("container {}: still running {} after the stop signal; killing it", id,
+                absl::FormatDuration(timeout));
+  }
+  absl::Status st = task.shim->kill(id, SIGKILL, /*all=*/true);
+  if (!st.ok() && !absl::IsNotFound(st)) return annotate(st, absl::StrCat("kill container ", id));
+  if (!exited(options_.kill_timeout)) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "container ", id, " did not exit within ", absl::FormatDuration(options_.kill_timeout),
+        " of SIGKILL"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ContainerManager::remove(const std::string& id) {
+  auto l = live(id);
+  absl::MutexLock op(&l->op_mu);
+  auto rec = store_.getContainer(id);
+  if (absl::IsNotFound(rec.status())) {
+    dropLive(id);
+    return absl::OkStatus();
+  }
+  if (!rec.ok()) return rec.status();
+  auto set_removing = [&](bool v) {
+    return store_
+        .updateContainer(id,
+                         [v](store::ContainerRecord& r) {
+                           r.removing = v;
+                           return absl::OkStatus();
+                         })
+        .status();
+  };
+  BERTH_RETURN_IF_ERROR(set_removing(true));
+  auto fail = [&](const absl::Status& st) {
+    (void)set_removing(false);
+    return annotate(st, absl::StrCat("remove container ", id));
+  };
+  if (absl::Status st = stopLocked(id, l, absl::ZeroDuration()); !st.ok()) return fail(st);
+  // The waiter has recorded the exit and cleaned up (or handed it to the back-off monitor).
+  if (l->waiter.joinable()) l->waiter.join();
+  // A container that never started has no waiter; its task is deleted here.
+  bool deleted = false;
+  {
+    absl::MutexLock lock(&l->mu);
+    deleted = l->task_deleted;
+  }
+  if (!deleted) {
+    if (absl::Status st = cleanUp(id, l); !st.ok()) return fail(st);
+  }
+  monitor_.cancel("container/" + id);
+  BERTH_RETURN_IF_ERROR(snapshots_.remove(id));
+  BERTH_RETURN_IF_ERROR(removeAll(options_.containers_dir + "/" + id));
+  BERTH_RETURN_IF_ERROR(store_.deleteContainer(id));
+  dropLive(id);
+  return absl::OkStatus();
+}
+
+}  // namespace berth::container

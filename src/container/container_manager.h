@@ -1,0 +1,148 @@
+// Application containers: their lifecycle on the pod's berth-shim (create, start, stop,
+// remove), the exit path (record the exit durably, delete the task, retry a failed clean-up
+// with back-off), exec, log reopening, resource updates and recovery after a restart.
+// CRI conversion lives in cri/; this module speaks berth's own types.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "events/backoff_monitor.h"
+#include "image/image_manager.h"
+#include "image/snapshot.h"
+#include "oci/container_config.h"
+#include "sandbox/controller.h"
+#include "shim/shim_client.h"
+#include "store/store.h"
+
+namespace berth::container {
+
+struct ContainerOptions {
+  std::string containers_dir;  // <state>/containers: one folder per container (rootfs, bundle)
+  std::string cgroup_parent = "/berth";  // for pods that name none
+  int max_log_line = 0;                  // 0: the shim's default (16 KiB)
+  oci::HostFacts host;
+  absl::Duration kill_timeout = absl::Seconds(30);  // after SIGKILL, until the exit is seen
+};
+
+// What CreateContainer asks for, converted from CRI by the caller.
+struct CreateRequest {
+  std::string sandbox_id;  // full id of a READY pod
+  oci::ContainerConfig config;
+  sandbox::SandboxConfig sandbox_config;  // of the pod
+  std::string name;                       // the name to reserve
+  std::string config_bytes;               // serialized CRI ContainerConfig, kept as is
+  std::string log_path;                   // absolute CRI log path, or empty for none
+  std::string stop_signal;                // from the config ("SIGUSR1"); empty: the image's
+};
+
+// Reasons of an exited container (as containerd and kubelet know them).
+inline constexpr char kReasonCompleted[] = "Completed";
+inline constexpr char kReasonError[] = "Error";
+inline constexpr char kReasonOomKilled[] = "OOMKilled";
+inline constexpr char kReasonStartError[] = "StartError";
+inline constexpr char kReasonUnknown[] = "Unknown";
+
+// Exit code recorded when the real one cannot be read (containerd's value).
+inline constexpr int kUnknownExitCode = 255;
+
+// Keys of ContainerRecord::extra_json.
+namespace extra_keys {
+inline constexpr char kRootfs[] = "rootfs";              // mount point of the rootfs
+inline constexpr char kRootfsMounts[] = "rootfsMounts";  // number of mounts stacked there
+inline constexpr char kBundle[] = "bundle";
+inline constexpr char kStopSignal[] = "stopSignal";
+inline constexpr char kRuntimeType[] = "runtimeType";
+inline constexpr char kSnapshotter[] = "snapshotter";
+inline constexpr char kTaskDeleted[] = "taskDeleted";  // the runtime no longer knows it
+}  // namespace extra_keys
+
+// Thread-safe. Operations on one container are serialised; different containers proceed in
+// parallel. No lock is held across a shim or runtime call.
+class ContainerManager {
+ public:
+  ContainerManager(store::Store& store, image::ImageManager& images,
+                   image::OverlaySnapshotter& snapshots, sandbox::ControllerRegistry& controllers,
+                   events::BackoffMonitor& monitor, ContainerOptions options);
+  ~ContainerManager();
+
+  // At start-up, after the sandbox controllers recovered: restarts the exit waiters of
+  // running containers (exits while berthd was down are reported with their real code and
+  // time) and finishes clean-ups that were pending.
+  [[nodiscard]] absl::Status recover();
+  // Before the controllers close their shim connections: waiters that lose their
+  // connection from now on are not exits.
+  void beginShutdown();
+
+  // Returns the new container's id. NotFound for a missing image (naming it), AlreadyExists
+  // for a name in use, FailedPrecondition when the pod is not ready.
+  [[nodiscard]] absl::StatusOr<std::string> create(const CreateRequest& req);
+  // FailedPrecondition unless the container is CREATED.
+  [[nodiscard]] absl::Status start(const std::string& id);
+  // Sends the stop signal, then SIGKILL after `timeout`; returns once the process is gone.
+  // A container that is not running is left as it is.
+  [[nodiscard]] absl::Status stop(const std::string& id, absl::Duration timeout);
+  // Force-stops, deletes the task, the rootfs and the snapshot, then the record. The log file
+  // is kept (it is kubelet's). NotFound is not an error here: it is already gone.
+  [[nodiscard]] absl::Status remove(const std::string& id);
+  [[nodiscard]] absl::StatusOr<shim::ExecResult> execSync(const std::string& id,
+                                                          const std::vector<std::string>& cmd,
+                                                          absl::Duration timeout);
+  [[nodiscard]] absl::Status reopenLog(const std::string& id);
+  // Applies new limits through the runtime, then records them with `config_bytes` (the CRI
+  // config carrying them).
+  [[nodiscard]] absl::Status updateResources(const std::string& id,
+                                             const oci::ContainerResources& resources,
+                                             const std::string& config_bytes);
+
+ private:
+  struct Live {
+    absl::Mutex op_mu;       // serialises start/stop/remove of this container
+    absl::Mutex cleanup_mu;  // serialises clean-ups (waiter, back-off retry, remove)
+    absl::Mutex mu;
+    bool exited ABSL_GUARDED_BY(mu) = false;
+    bool task_deleted ABSL_GUARDED_BY(mu) = false;
+    std::thread waiter;  // joined by remove() or the destructor
+  };
+
+  std::shared_ptr<Live> live(const std::string& id);
+  void dropLive(const std::string& id);
+  [[nodiscard]] absl::StatusOr<sandbox::TaskContext> taskContext(const std::string& sandbox_id);
+  [[nodiscard]] absl::StatusOr<std::string> createTask(const CreateRequest& req,
+                                                       const std::string& id);
+  void startWaiter(const std::string& id, const std::string& sandbox_id,
+                   const std::shared_ptr<Live>& l);
+  void handleExit(const std::string& id, const std::shared_ptr<Live>& l, const shim::ExitInfo& e);
+  // Deletes the task in the shim and unmounts the rootfs; idempotent.
+  [[nodiscard]] absl::Status cleanUp(const std::string& id, const std::shared_ptr<Live>& l);
+  void cleanUpOrRetry(const std::string& id, const std::shared_ptr<Live>& l);
+  [[nodiscard]] absl::Status stopLocked(const std::string& id, const std::shared_ptr<Live>& l,
+                                        absl::Duration timeout);
+  [[nodiscard]] absl::Status recordExit(const std::string& id, const shim::ExitInfo& e,
+                                        const std::string& reason, const std::string& message);
+
+  store::Store& store_;
+  image::ImageManager& images_;
+  image::OverlaySnapshotter& snapshots_;
+  sandbox::ControllerRegistry& controllers_;
+  events::BackoffMonitor& monitor_;
+  ContainerOptions options_;
+  std::atomic<bool> closing_{false};
+
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Live>> live_ ABSL_GUARDED_BY(mu_);
+};
+
+// A signal number from a name ("SIGTERM", "TERM", "SIGRTMIN+3") or a number ("15").
+[[nodiscard]] absl::StatusOr<int> parseSignal(const std::string& name);
+
+}  // namespace berth::container

@@ -1,0 +1,162 @@
+// Operations on a running container: exec, log reopening, resource updates; and signal names.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/fs.h"
+#include "common/random_id.h"
+#include "common/status.h"
+#include "container/container_manager.h"
+#include "oci/container_spec.h"
+#include "oci/oom.h"
+
+extern char** environ;
+
+namespace berth::container {
+namespace {
+
+absl::StatusOr<store::ContainerPtr> runningContainer(store::Store& store, const std::string& id) {
+  BERTH_ASSIGN_OR_RETURN(auto rec, store.getContainer(id));
+  if (rec->state != store::ContainerState::kRunning) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container ", id, " is not running (state ", store::toString(rec->state), ")"));
+  }
+  return rec;
+}
+
+// Runs `argv` and waits for it; stdout and stderr go to `output_path`. The error names the
+// command with the output's last line.
+absl::Status runCommand(const std::vector<std::string>& argv, const std::string& output_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) return errnoStatus(err, absl::StrCat("run ", argv[0]));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return lastErrnoStatus(absl::StrCat("wait for ", argv[0]));
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
+  std::string out = readFile(output_path).value_or("");
+  while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
+  return absl::InternalError(absl::StrCat(argv[0], " ", argv.size() > 3 ? argv[3] : "",
+                                          " failed (status ", status, "): ", out));
+}
+
+}  // namespace
+
+absl::StatusOr<shim::ExecResult> ContainerManager::execSync(const std::string& id,
+                                                            const std::vector<std::string>& cmd,
+                                                            absl::Duration timeout) {
+  if (cmd.empty()) return absl::InvalidArgumentError(absl::StrCat("exec in container ", id, ": cmd is empty"));
+  BERTH_ASSIGN_OR_RETURN(auto rec, runningContainer(store_, id));
+  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(rec->sandbox_id));
+  shim::ExecOptions opts;
+  opts.container_id = id;
+  opts.exec_id = newObjectId().substr(0, 16);
+  opts.args = cmd;
+  opts.timeout_ms = absl::ToInt64Milliseconds(timeout);
+  auto result = task.shim->exec(opts);
+  if (!result.ok()) return annotate(result.status(), absl::StrCat("exec in container ", id));
+  return result;
+}
+
+absl::Status ContainerManager::reopenLog(const std::string& id) {
+  BERTH_ASSIGN_OR_RETURN(auto rec, runningContainer(store_, id));
+  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(rec->sandbox_id));
+  return task.shim->reopenLog(id);
+}
+
+absl::Status ContainerManager::updateResources(const std::string& id,
+                                               const oci::ContainerResources& resources,
+                                               const std::string& config_bytes) {
+  auto l = live(id);
+  absl::MutexLock op(&l->op_mu);
+  BERTH_ASSIGN_OR_RETURN(auto rec, store_.getContainer(id));
+  if (rec->state != store::ContainerState::kCreated &&
+      rec->state != store::ContainerState::kRunning) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container ", id, " is in state ", store::toString(rec->state),
+        ": only a created or running container can be updated"));
+  }
+  BERTH_ASSIGN_OR_RETURN(nlohmann::json limits, oci::linuxResources(resources, options_.host));
+  nlohmann::json spec = nlohmann::json::parse(rec->spec_json, nullptr, false);
+  if (!spec.is_object()) return absl::InternalError(absl::StrCat("container ", id, ": stored spec is unreadable"));
+  // The update carries the whole set: limits not named go back to the spec's defaults.
+  nlohmann::json& res = spec["linux"]["resources"];
+  for (const char* key : {"cpu", "memory", "hugepageLimits", "unified"}) res.erase(key);
+  for (auto& [key, value] : limits.items()) res[key] = value;
+  spec["process"]["oomScoreAdj"] = oci::clampOomScoreAdj(static_cast<int>(resources.oom_score_adj));
+
+  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(rec->sandbox_id));
+  const std::string dir = options_.containers_dir + "/" + id;
+  const std::string file = dir + "/update.json";
+  BERTH_RETURN_IF_ERROR(writeFileAtomic(file, limits.dump(), 0600));
+  absl::Status st = runCommand({task.runtime_path, "--root", task.runtime_root, "update",
+                                "--resources", file, id},
+                               dir + "/update.out");
+  ::unlink(file.c_str());
+  ::unlink((dir + "/update.out").c_str());
+  if (!st.ok()) return annotate(st, absl::StrCat("update resources of container ", id));
+  return store_
+      .updateContainer(id,
+                       [&](store::ContainerRecord& r) {
+                         r.spec_json = spec.dump();
+                         r.config_bytes = config_bytes;
+                         return absl::OkStatus();
+                       })
+      .status();
+}
+
+absl::StatusOr<int> parseSignal(const std::string& name) {
+  int n = 0;
+  if (absl::SimpleAtoi(name, &n)) {
+    if (n > 0 && n < NSIG) return n;
+    return absl::InvalidArgumentError(absl::StrCat("signal ", name, " is out of range"));
+  }
+  std::string s = absl::AsciiStrToUpper(name);
+  if (absl::StartsWith(s, "SIG")) s = s.substr(3);
+  static const std::pair<const char*, int> kSignals[] = {
+      {"HUP", SIGHUP},     {"INT", SIGINT},       {"QUIT", SIGQUIT},   {"ILL", SIGILL},
+      {"TRAP", SIGTRAP},   {"ABRT", SIGABRT},     {"IOT", SIGIOT},     {"BUS", SIGBUS},
+      {"FPE", SIGFPE},     {"KILL", SIGKILL},     {"USR1", SIGUSR1},   {"SEGV", SIGSEGV},
+      {"USR2", SIGUSR2},   {"PIPE", SIGPIPE},     {"ALRM", SIGALRM},   {"TERM", SIGTERM},
+      {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},   {"CONT", SIGCONT},   {"STOP", SIGSTOP},
+      {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},   {"URG", SIGURG},
+      {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},     {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+      {"WINCH", SIGWINCH}, {"IO", SIGIO},         {"POLL", SIGPOLL},   {"PWR", SIGPWR},
+      {"SYS", SIGSYS},
+  };
+  for (const auto& [n2, v] : kSignals) {
+    if (s == n2) return v;
+  }
+  // SIGRTMIN+n and SIGRTMAX-n.
+  for (auto [prefix, base] : {std::pair{"RTMIN", SIGRTMIN}, {"RTMAX", SIGRTMAX}}) {
+    if (!absl::StartsWith(s, prefix)) continue;
+    std::string rest = s.substr(std::string(prefix).size());
+    int off = 0;
+    if (rest.empty() || ((rest[0] == '+' || rest[0] == '-') && absl::SimpleAtoi(rest.substr(1), &off))) {
+      int v = base + (!rest.empty() && rest[0] == '-' ? -off : off);
+      if (v >= SIGRTMIN && v <= SIGRTMAX) return v;
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown signal \"", name, "\""));
+}
+
+}  // namespace berth::container

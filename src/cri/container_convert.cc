@@ -1,0 +1,175 @@
+// CRI ContainerConfig → berth's oci::ContainerConfig, container names and log paths.
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status.h"
+#include "cri/container_handlers.h"
+
+namespace berth::cri {
+namespace {
+
+oci::SecurityProfile toProfile(const v1::SecurityProfile& p) {
+  oci::SecurityProfile out;
+  out.type = static_cast<oci::SecurityProfileType>(p.profile_type());
+  out.localhost_ref = p.localhost_ref();
+  return out;
+}
+
+// The deprecated string forms: "runtime/default", "docker/default", "unconfined",
+// "localhost/<ref>"; "" = unset.
+absl::StatusOr<std::optional<oci::SecurityProfile>> legacyProfile(const std::string& s,
+                                                                  const char* field) {
+  if (s.empty()) return std::nullopt;
+  if (s == "runtime/default" || s == "docker/default") {
+    return oci::SecurityProfile{.type = oci::SecurityProfileType::kRuntimeDefault};
+  }
+  if (s == "unconfined") return oci::SecurityProfile{.type = oci::SecurityProfileType::kUnconfined};
+  if (absl::StartsWith(s, "localhost/")) {
+    return oci::SecurityProfile{.type = oci::SecurityProfileType::kLocalhost,
+                                .localhost_ref = s.substr(std::string("localhost/").size())};
+  }
+  return absl::InvalidArgumentError(absl::StrCat(field, " \"", s, "\" is not a known profile"));
+}
+
+}  // namespace
+
+oci::ContainerResources toResources(const v1::LinuxContainerResources& r) {
+  oci::ContainerResources out;
+  out.cpu_period = r.cpu_period();
+  out.cpu_quota = r.cpu_quota();
+  out.cpu_shares = r.cpu_shares();
+  out.memory_limit_in_bytes = r.memory_limit_in_bytes();
+  out.oom_score_adj = r.oom_score_adj();
+  out.cpuset_cpus = r.cpuset_cpus();
+  out.cpuset_mems = r.cpuset_mems();
+  for (const auto& h : r.hugepage_limits()) out.hugepage_limits.push_back({h.page_size(), h.limit()});
+  out.unified.insert(r.unified().begin(), r.unified().end());
+  out.memory_swap_limit_in_bytes = r.memory_swap_limit_in_bytes();
+  return out;
+}
+
+absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig& c) {
+  if (c.metadata().name().empty()) {
+    return absl::InvalidArgumentError("container config: metadata.name is required");
+  }
+  const std::string who = absl::StrCat("container \"", c.metadata().name(), "\": ");
+  auto unsupported = [&who](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat(who, what, " is not supported by berth"));
+  };
+  if (c.image().image().empty()) return absl::InvalidArgumentError(absl::StrCat(who, "image.image is required"));
+  if (c.cdi_devices_size() > 0) return unsupported("CDI_devices");
+  oci::ContainerConfig out;
+  out.name = c.metadata().name();
+  out.attempt = c.metadata().attempt();
+  out.image = c.image().image();
+  out.command.assign(c.command().begin(), c.command().end());
+  out.args.assign(c.args().begin(), c.args().end());
+  out.working_dir = c.working_dir();
+  for (const auto& kv : c.envs()) {
+    if (kv.key().empty()) return absl::InvalidArgumentError(absl::StrCat(who, "an env entry has no key"));
+    out.envs.emplace_back(kv.key(), kv.value());
+  }
+  for (const auto& m : c.mounts()) {
+    if (m.uidmappings_size() > 0 || m.gidmappings_size() > 0) return unsupported("a mount with id mappings");
+    if (m.has_image() && !m.image().image().empty()) return unsupported("an image volume mount");
+    if (m.recursive_read_only()) return unsupported("a recursive read-only mount");
+    out.mounts.push_back({.container_path = m.container_path(),
+                          .host_path = m.host_path(),
+                          .readonly = m.readonly(),
+                          .selinux_relabel = m.selinux_relabel(),
+                          .propagation = static_cast<oci::MountPropagation>(m.propagation())});
+  }
+  for (const auto& d : c.devices()) {
+    out.devices.push_back({d.container_path(), d.host_path(), d.permissions()});
+  }
+  out.labels.insert(c.labels().begin(), c.labels().end());
+  out.annotations.insert(c.annotations().begin(), c.annotations().end());
+  out.log_path = c.log_path();
+  out.stdin = c.stdin();
+  out.stdin_once = c.stdin_once();
+  out.tty = c.tty();
+  const auto& lx = c.linux();
+  out.resources = toResources(lx.resources());
+  const auto& sc = lx.security_context();
+  auto& sec = out.security;
+  if (sc.capabilities().add_ambient_capabilities_size() > 0) return unsupported("add_ambient_capabilities");
+  sec.add_capabilities.assign(sc.capabilities().add_capabilities().begin(),
+                              sc.capabilities().add_capabilities().end());
+  sec.drop_capabilities.assign(sc.capabilities().drop_capabilities().begin(),
+                               sc.capabilities().drop_capabilities().end());
+  sec.privileged = sc.privileged();
+  const auto& ns = sc.namespace_options();
+  sec.network = static_cast<sandbox::NamespaceMode>(ns.network());
+  sec.pid = static_cast<sandbox::NamespaceMode>(ns.pid());
+  sec.ipc = static_cast<sandbox::NamespaceMode>(ns.ipc());
+  sec.target_id = ns.target_id();
+  if (sec.pid == sandbox::NamespaceMode::kTarget && sec.target_id.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(who, "pid namespace TARGET needs target_id"));
+  }
+  if (sc.has_run_as_user()) sec.run_as_user = sc.run_as_user().value();
+  sec.run_as_username = sc.run_as_username();
+  if (sc.has_run_as_group()) sec.run_as_group = sc.run_as_group().value();
+  sec.readonly_rootfs = sc.readonly_rootfs();
+  sec.supplemental_groups.assign(sc.supplemental_groups().begin(), sc.supplemental_groups().end());
+  if (sc.supplemental_groups_policy() != v1::Merge) return unsupported("supplemental_groups_policy Strict");
+  sec.no_new_privs = sc.no_new_privs();
+  sec.masked_paths.assign(sc.masked_paths().begin(), sc.masked_paths().end());
+  sec.readonly_paths.assign(sc.readonly_paths().begin(), sc.readonly_paths().end());
+  // The deprecated string fields still come from older kubelets.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  const std::string& seccomp_path = sc.seccomp_profile_path();
+  const std::string& apparmor_name = sc.apparmor_profile();
+#pragma GCC diagnostic pop
+  if (sc.has_seccomp()) {
+    sec.seccomp = toProfile(sc.seccomp());
+  } else {
+    auto legacy = legacyProfile(seccomp_path, "seccomp_profile_path");
+    if (!legacy.ok()) return annotate(legacy.status(), who);
+    sec.seccomp = *legacy;
+  }
+  if (sc.has_apparmor()) {
+    sec.apparmor = toProfile(sc.apparmor());
+  } else {
+    auto legacy = legacyProfile(apparmor_name, "apparmor_profile");
+    if (!legacy.ok()) return annotate(legacy.status(), who);
+    sec.apparmor = *legacy;
+  }
+  return out;
+}
+
+std::string containerName(const v1::ContainerMetadata& m, const store::SandboxRecord& pod) {
+  return absl::StrCat(m.name(), "_", pod.metadata.name, "_", pod.metadata.ns, "_",
+                      pod.metadata.uid, "_", m.attempt());
+}
+
+absl::StatusOr<std::string> containerLogPath(const std::string& log_directory,
+                                             const std::string& log_path) {
+  if (log_path.empty()) return std::string();
+  if (log_directory.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log_path \"", log_path, "\" needs the pod's log_directory"));
+  }
+  if (log_directory[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log_directory \"", log_directory, "\" is not an absolute path"));
+  }
+  if (log_path[0] == '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log_path \"", log_path, "\" must be relative to the pod's log_directory"));
+  }
+  for (absl::string_view part : absl::StrSplit(log_path, '/')) {
+    if (part == "..") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("log_path \"", log_path, "\" leaves the pod's log_directory"));
+    }
+  }
+  if (log_path.back() == '/') {
+    return absl::InvalidArgumentError(absl::StrCat("log_path \"", log_path, "\" names a directory"));
+  }
+  std::string dir = log_directory;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir == "/" ? "/" + log_path : absl::StrCat(dir, "/", log_path);
+}
+
+}  // namespace berth::cri

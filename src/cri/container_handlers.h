@@ -1,0 +1,82 @@
+// Container RPC handlers: validation and CRI conversion around container::ContainerManager;
+// status and lists are answered from the store's memory.
+#pragma once
+
+#include <grpcpp/support/sync_stream.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "container/container_manager.h"
+#include "image/image_manager.h"
+#include "oci/container_config.h"
+#include "runtime/v1/api.h"
+#include "store/store.h"
+
+namespace berth::cri {
+
+namespace v1 = ::runtime::v1;
+
+// Thread-safe.
+class ContainerHandlers {
+ public:
+  ContainerHandlers(store::Store& store, image::ImageManager& images,
+                    container::ContainerManager& containers)
+      : store_(store), images_(images), containers_(containers) {}
+
+  [[nodiscard]] absl::Status create(const v1::CreateContainerRequest& req,
+                                    v1::CreateContainerResponse* resp);
+  [[nodiscard]] absl::Status start(const v1::StartContainerRequest& req,
+                                   v1::StartContainerResponse* resp);
+  [[nodiscard]] absl::Status stop(const v1::StopContainerRequest& req,
+                                  v1::StopContainerResponse* resp);
+  [[nodiscard]] absl::Status remove(const v1::RemoveContainerRequest& req,
+                                    v1::RemoveContainerResponse* resp);
+  [[nodiscard]] absl::Status status(const v1::ContainerStatusRequest& req,
+                                    v1::ContainerStatusResponse* resp) const;
+  [[nodiscard]] absl::Status list(const v1::ListContainersRequest& req,
+                                  v1::ListContainersResponse* resp) const;
+  [[nodiscard]] absl::Status stream(const v1::StreamContainersRequest& req,
+                                    grpc::ServerWriter<v1::StreamContainersResponse>* w) const;
+  [[nodiscard]] absl::Status updateResources(const v1::UpdateContainerResourcesRequest& req,
+                                             v1::UpdateContainerResourcesResponse* resp);
+  [[nodiscard]] absl::Status reopenLog(const v1::ReopenContainerLogRequest& req,
+                                       v1::ReopenContainerLogResponse* resp);
+  [[nodiscard]] absl::Status execSync(const v1::ExecSyncRequest& req, v1::ExecSyncResponse* resp);
+
+  // The statuses of a pod's containers (PodSandboxStatus.containers_statuses).
+  void podContainerStatuses(const std::string& sandbox_id,
+                            google::protobuf::RepeatedPtrField<v1::ContainerStatus>* out) const;
+  // Stops every container of the pod at once (StopPodSandbox), or removes them all.
+  [[nodiscard]] absl::Status stopAll(const std::string& sandbox_id);
+  [[nodiscard]] absl::Status removeAll(const std::string& sandbox_id);
+
+ private:
+  // The full id for an id or unique prefix; InvalidArgument when `id` is empty.
+  [[nodiscard]] absl::StatusOr<std::string> resolve(const std::string& rpc,
+                                                    const std::string& id) const;
+  void toCriStatus(const store::ContainerRecord& r, v1::ContainerStatus* out) const;
+  std::vector<store::ContainerPtr> filtered(const v1::ContainerFilter* filter) const;
+
+  store::Store& store_;
+  image::ImageManager& images_;
+  container::ContainerManager& containers_;
+};
+
+// ContainerConfig → berth's plain config. InvalidArgument names the field for a missing name
+// or image and for features berth does not support (id mappings, image volumes, CDI devices,
+// ambient capabilities, recursive read-only mounts, the Strict supplemental groups policy).
+[[nodiscard]] absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig& c);
+oci::ContainerResources toResources(const v1::LinuxContainerResources& r);
+
+// "<name>_<pod name>_<namespace>_<uid>_<attempt>", the name a container reserves.
+std::string containerName(const v1::ContainerMetadata& m, const store::SandboxRecord& pod);
+
+// The log file: the pod's log directory joined with the container's relative log path; ""
+// when the container has none. InvalidArgument for an absolute path or one leaving the
+// directory, or a log path without a log directory.
+[[nodiscard]] absl::StatusOr<std::string> containerLogPath(const std::string& log_directory,
+                                                           const std::string& log_path);
+
+}  // namespace berth::cri
