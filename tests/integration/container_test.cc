@@ -1,0 +1,849 @@
+// Containers with real runc through the pod's berth-shim, images from the test registry:
+// lifecycle and status (seed 002), the OCI spec seen from inside (env/args/workdir, users,
+// read-only rootfs, masked paths, capabilities, cgroup limits), OOM, stop signals, CRI logs,
+// ExecSync, exits while berthd is down.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "berthd_fixture.h"
+#include "nlohmann/json.hpp"
+#include "test_env.h"
+
+namespace berth::testing {
+namespace {
+
+namespace v1 = runtime::v1;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A berthd with one READY host-network pod whose logs go to <dir>/logs, and the busybox
+// image pulled.
+struct PodEnv {
+  explicit PodEnv(const std::string& name, const std::string& extra_toml = "",
+                  const std::string& handler = "")
+      : d(extra_toml) {
+    if (!d.start()) {
+      ADD_FAILURE() << d.log();
+      return;
+    }
+    busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+    pull(busybox);
+    config.mutable_metadata()->set_name(name);
+    config.mutable_metadata()->set_namespace_("default");
+    config.mutable_metadata()->set_uid("uid-" + name);
+    config.set_hostname(name);
+    config.set_log_directory(d.dir() + "/logs/" + name);
+    config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(v1::NODE);
+    v1::RunPodSandboxRequest req;
+    *req.mutable_config() = config;
+    req.set_runtime_handler(handler);
+    v1::RunPodSandboxResponse resp;
+    auto ctx = Berthd::context(60);
+    grpc::Status st = d.runtime().RunPodSandbox(ctx.get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message() << "\n" << d.log();
+    pod = resp.pod_sandbox_id();
+  }
+
+  void pull(const std::string& ref) {
+    v1::PullImageRequest req;
+    req.mutable_image()->set_image(ref);
+    v1::PullImageResponse resp;
+    auto ctx = Berthd::context(120);
+    grpc::Status st = d.image().PullImage(ctx.get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << ref << ": " << st.error_message();
+  }
+
+  v1::ContainerConfig containerConfig(const std::string& name,
+                                      std::vector<std::string> cmd = {"sleep", "3600"}) const {
+    v1::ContainerConfig c;
+    c.mutable_metadata()->set_name(name);
+    c.mutable_image()->set_image(busybox);
+    for (auto& a : cmd) c.add_command(a);
+    c.set_log_path(name + "/0.log");
+    (*c.mutable_labels())["app"] = name;
+    (*c.mutable_annotations())["note"] = "container test";
+    return c;
+  }
+
+  grpc::Status create(const v1::ContainerConfig& c, std::string* id) {
+    v1::CreateContainerRequest req;
+    req.set_pod_sandbox_id(pod);
+    *req.mutable_config() = c;
+    *req.mutable_sandbox_config() = config;
+    v1::CreateContainerResponse resp;
+    auto ctx = Berthd::context(60);
+    grpc::Status st = d.runtime().CreateContainer(ctx.get(), req, &resp);
+    *id = resp.container_id();
+    return st;
+  }
+
+  grpc::Status start(const std::string& id) {
+    v1::StartContainerRequest req;
+    req.set_container_id(id);
+    v1::StartContainerResponse resp;
+    auto ctx = Berthd::context(60);
+    return d.runtime().StartContainer(ctx.get(), req, &resp);
+  }
+
+  // Creates and starts; fails the test on error.
+  std::string run(const v1::ContainerConfig& c) {
+    std::string id;
+    grpc::Status st = create(c, &id);
+    EXPECT_TRUE(st.ok()) << st.error_message() << "\n" << d.log();
+    st = start(id);
+    EXPECT_TRUE(st.ok()) << st.error_message() << "\n" << d.log();
+    return id;
+  }
+
+  grpc::Status stop(const std::string& id, int64_t timeout) {
+    v1::StopContainerRequest req;
+    req.set_container_id(id);
+    req.set_timeout(timeout);
+    v1::StopContainerResponse resp;
+    auto ctx = Berthd::context(60);
+    return d.runtime().StopContainer(ctx.get(), req, &resp);
+  }
+
+  grpc::Status remove(const std::string& id) {
+    v1::RemoveContainerRequest req;
+    req.set_container_id(id);
+    v1::RemoveContainerResponse resp;
+    auto ctx = Berthd::context(60);
+    return d.runtime().RemoveContainer(ctx.get(), req, &resp);
+  }
+
+  v1::ContainerStatusResponse status(const std::string& id, bool verbose = false) {
+    v1::ContainerStatusRequest req;
+    req.set_container_id(id);
+    req.set_verbose(verbose);
+    v1::ContainerStatusResponse resp;
+    auto ctx = Berthd::context();
+    grpc::Status st = d.runtime().ContainerStatus(ctx.get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp;
+  }
+
+  // Waits (bounded) until the container has exited; returns its status.
+  v1::ContainerStatus waitExited(const std::string& id, int seconds = 30) {
+    for (int i = 0; i < seconds * 50; ++i) {
+      auto s = status(id).status();
+      if (s.state() == v1::CONTAINER_EXITED) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "container " << id << " did not exit\n" << d.log();
+    return status(id).status();
+  }
+
+  grpc::Status exec(const std::string& id, std::vector<std::string> cmd, v1::ExecSyncResponse* out,
+                    int64_t timeout = 0) {
+    v1::ExecSyncRequest req;
+    req.set_container_id(id);
+    for (auto& a : cmd) req.add_cmd(a);
+    req.set_timeout(timeout);
+    auto ctx = Berthd::context(60);
+    return d.runtime().ExecSync(ctx.get(), req, out);
+  }
+
+  // stdout of a successful exec.
+  std::string execOut(const std::string& id, std::vector<std::string> cmd) {
+    v1::ExecSyncResponse r;
+    grpc::Status st = exec(id, std::move(cmd), &r);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(r.exit_code(), 0) << r.stderr();
+    return r.stdout();
+  }
+
+  std::vector<v1::Container> list(const v1::ContainerFilter* f = nullptr) {
+    v1::ListContainersRequest req;
+    if (f != nullptr) *req.mutable_filter() = *f;
+    v1::ListContainersResponse resp;
+    auto ctx = Berthd::context();
+    EXPECT_TRUE(d.runtime().ListContainers(ctx.get(), req, &resp).ok());
+    return {resp.containers().begin(), resp.containers().end()};
+  }
+
+  std::string logPath(const std::string& name) const { return config.log_directory() + "/" + name + "/0.log"; }
+
+  Berthd d;
+  std::string busybox;
+  v1::PodSandboxConfig config;
+  std::string pod;
+};
+
+// The content of a CRI log (P fragments joined), one entry per full line.
+std::vector<std::string> logLines(const std::string& path, const std::string& stream = "stdout") {
+  std::vector<std::string> out;
+  std::string pending;
+  std::istringstream in(slurp(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    static const std::regex kLine(R"(^(\S+) (stdout|stderr) ([PF]) (.*)$)");
+    if (!std::regex_match(line, m, kLine)) continue;
+    if (m[2] != stream) continue;
+    pending += m[4];
+    if (m[3] == "F") {
+      out.push_back(pending);
+      pending.clear();
+    }
+  }
+  return out;
+}
+
+TEST(ContainerTest, LifecycleAndStatus) {
+  PodEnv e("lifecycle");
+  ASSERT_FALSE(e.pod.empty());
+  std::string id;
+  auto cfg = e.containerConfig("web");
+  ASSERT_TRUE(e.create(cfg, &id).ok());
+  ASSERT_EQ(id.size(), 64u);
+
+  auto s = e.status(id.substr(0, 12)).status();  // a unique prefix works
+  EXPECT_EQ(s.id(), id);
+  EXPECT_EQ(s.state(), v1::CONTAINER_CREATED);
+  EXPECT_GT(s.created_at(), 0);
+  EXPECT_EQ(s.started_at(), 0);
+  EXPECT_EQ(s.finished_at(), 0);
+  EXPECT_EQ(s.metadata().name(), "web");
+  EXPECT_EQ(s.image().image(), e.busybox);
+  EXPECT_EQ(s.image_id(), envKey("BERTH_TEST_IMAGE_BUSYBOX_CONFIG_DIGEST"));
+  EXPECT_NE(s.image_ref().find("@sha256:"), std::string::npos) << s.image_ref();
+  EXPECT_EQ(s.labels().at("app"), "web");
+  EXPECT_EQ(s.annotations().at("note"), "container test");
+  EXPECT_EQ(s.log_path(), e.logPath("web"));
+
+  ASSERT_TRUE(e.start(id).ok());
+  s = e.status(id).status();
+  EXPECT_EQ(s.state(), v1::CONTAINER_RUNNING);
+  EXPECT_GT(s.started_at(), 0);
+  EXPECT_EQ(s.finished_at(), 0);
+  // Starting twice is refused.
+  EXPECT_EQ(e.start(id).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+
+  // Verbose info keys (seed 002).
+  auto verbose = e.status(id, true);
+  auto info = nlohmann::json::parse(verbose.info().at("info"));
+  for (const char* key : {"sandboxID", "pid", "removing", "snapshotKey", "snapshotter",
+                          "runtimeType", "runtimeOptions", "config", "runtimeSpec"}) {
+    EXPECT_TRUE(info.contains(key)) << key;
+  }
+  EXPECT_EQ(info["sandboxID"], e.pod);
+  EXPECT_GT(info["pid"].get<int>(), 0);
+  EXPECT_EQ(info["removing"], false);
+  EXPECT_EQ(info["snapshotter"], "overlayfs");
+  EXPECT_EQ(info["config"]["metadata"]["name"], "web");
+  EXPECT_EQ(info["runtimeSpec"]["process"]["args"][0], "sleep");
+  int pid = info["pid"].get<int>();
+  EXPECT_EQ(::kill(pid, 0), 0);
+
+  // The pod's status carries its containers.
+  {
+    v1::PodSandboxStatusRequest req;
+    req.set_pod_sandbox_id(e.pod);
+    v1::PodSandboxStatusResponse resp;
+    auto ctx = Berthd::context();
+    ASSERT_TRUE(e.d.runtime().PodSandboxStatus(ctx.get(), req, &resp).ok());
+    ASSERT_EQ(resp.containers_statuses_size(), 1);
+    EXPECT_EQ(resp.containers_statuses(0).id(), id);
+  }
+
+  // SIGTERM ends sleep; stop returns once it is gone; stopping again is fine.
+  ASSERT_TRUE(e.stop(id.substr(0, 8), 10).ok());
+  EXPECT_NE(::kill(pid, 0), 0);
+  s = e.status(id).status();
+  EXPECT_EQ(s.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(s.exit_code(), 128 + SIGTERM);
+  EXPECT_EQ(s.reason(), "Error");
+  EXPECT_GT(s.finished_at(), s.started_at());
+  EXPECT_TRUE(e.stop(id, 10).ok());
+
+  // Name reuse is refused while the container exists.
+  std::string dup;
+  auto st = e.create(cfg, &dup);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::ALREADY_EXISTS) << st.error_message();
+  EXPECT_NE(st.error_message().find("web_lifecycle_default_uid-lifecycle_0"), std::string::npos)
+      << st.error_message();
+
+  // Remove: the record, rootfs and snapshot go, the log stays; removing again is fine.
+  std::string log = e.logPath("web");
+  st = e.remove(id);
+  ASSERT_TRUE(st.ok()) << st.error_message() << "\n" << e.d.log();
+  EXPECT_TRUE(std::filesystem::exists(log));
+  EXPECT_FALSE(std::filesystem::exists(e.d.state() + "/containers/" + id));
+  EXPECT_FALSE(std::filesystem::exists(e.d.root() + "/snapshots/" + id));
+  EXPECT_TRUE(e.remove(id).ok());
+  v1::ContainerStatusRequest req;
+  req.set_container_id(id);
+  v1::ContainerStatusResponse resp;
+  auto ctx = Berthd::context();
+  EXPECT_EQ(e.d.runtime().ContainerStatus(ctx.get(), req, &resp).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // The name is free again.
+  ASSERT_TRUE(e.create(cfg, &dup).ok());
+}
+
+TEST(ContainerTest, BadRequestsAreNamed) {
+  PodEnv e("badreq");
+  ASSERT_FALSE(e.pod.empty());
+  std::string id;
+  auto cfg = e.containerConfig("x");
+  cfg.mutable_image()->set_image("127.0.0.1:1/not/pulled:1.0");
+  auto st = e.create(cfg, &id);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(st.error_message().find("127.0.0.1:1/not/pulled:1.0"), std::string::npos) << st.error_message();
+
+  cfg = e.containerConfig("");
+  EXPECT_EQ(e.create(cfg, &id).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  cfg = e.containerConfig("escape");
+  cfg.set_log_path("../../etc/evil.log");
+  st = e.create(cfg, &id);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+
+  cfg = e.containerConfig("nogroup");
+  cfg.mutable_linux()->mutable_security_context()->mutable_run_as_group()->set_value(100);
+  st = e.create(cfg, &id);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  // Nothing was left behind by the refused creates.
+  EXPECT_TRUE(e.list().empty());
+  std::error_code ec;
+  EXPECT_TRUE(std::filesystem::is_empty(e.d.state() + "/containers", ec));
+
+  // A pod that is not ready takes no new containers.
+  v1::StopPodSandboxRequest sreq;
+  sreq.set_pod_sandbox_id(e.pod);
+  v1::StopPodSandboxResponse sresp;
+  auto ctx = Berthd::context(60);
+  ASSERT_TRUE(e.d.runtime().StopPodSandbox(ctx.get(), sreq, &sresp).ok());
+  st = e.create(e.containerConfig("late"), &id);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+
+  for (const char* rpc : {"start", "stop", "status"}) {
+    grpc::Status s;
+    if (std::string(rpc) == "start") s = e.start("ffffffffffff");
+    if (std::string(rpc) == "stop") s = e.stop("ffffffffffff", 0);
+    if (std::string(rpc) == "status") {
+      v1::ContainerStatusRequest r;
+      r.set_container_id("ffffffffffff");
+      v1::ContainerStatusResponse resp;
+      auto c = Berthd::context();
+      s = e.d.runtime().ContainerStatus(c.get(), r, &resp);
+    }
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << rpc;
+  }
+}
+
+TEST(ContainerTest, EnvArgsAndWorkdirMerge) {
+  PodEnv e("merge");
+  ASSERT_FALSE(e.pod.empty());
+  nlohmann::json spec = {
+      {"repo", "berth-test/merge"},
+      {"tags", {"1.0"}},
+      {"layers", {{{"preset", "busybox"}}}},
+      {"config",
+       {{"Env", {"PATH=/bin", "FROM_IMAGE=image", "OVERRIDE=image"}},
+        {"Entrypoint", {"/bin/sh", "-c"}},
+        {"Cmd", {"echo from-cmd"}},
+        {"WorkingDir", "/etc"}}}};
+  nlohmann::json pushed = pushImage(spec);
+  std::string image = pushed["ref"];
+  e.pull(image);
+
+  // Args replace Cmd and keep the Entrypoint; envs are laid over the image's.
+  auto cfg = e.containerConfig("args", {});
+  cfg.mutable_image()->set_image(image);
+  cfg.add_args("echo \"$FROM_IMAGE $OVERRIDE $FROM_CONFIG $(pwd)\"");
+  auto* kv = cfg.add_envs();
+  kv->set_key("OVERRIDE");
+  kv->set_value("config");
+  kv = cfg.add_envs();
+  kv->set_key("FROM_CONFIG");
+  kv->set_value("yes");
+  std::string id = e.run(cfg);
+  auto s = e.waitExited(id);
+  EXPECT_EQ(s.exit_code(), 0);
+  EXPECT_EQ(s.reason(), "Completed");
+  EXPECT_EQ(logLines(e.logPath("args")), std::vector<std::string>{"image config yes /etc"});
+
+  // Nothing given: Entrypoint + Cmd run.
+  cfg = e.containerConfig("plain", {});
+  cfg.mutable_image()->set_image(image);
+  id = e.run(cfg);
+  e.waitExited(id);
+  EXPECT_EQ(logLines(e.logPath("plain")), std::vector<std::string>{"from-cmd"});
+
+  // A command replaces the Entrypoint and drops Cmd; the working dir is the config's.
+  cfg = e.containerConfig("command", {"pwd"});
+  cfg.mutable_image()->set_image(image);
+  cfg.set_working_dir("/tmp");
+  id = e.run(cfg);
+  e.waitExited(id);
+  EXPECT_EQ(logLines(e.logPath("command")), std::vector<std::string>{"/tmp"});
+}
+
+TEST(ContainerTest, UserForms) {
+  PodEnv e("users");
+  ASSERT_FALSE(e.pod.empty());
+  struct Case {
+    std::string name;
+    std::function<void(v1::ContainerConfig&)> set;
+    std::string image_key;  // empty: busybox
+    std::string want;       // prefix of `id` output
+  };
+  std::vector<Case> cases = {
+      {"uid", [](auto& c) { c.mutable_linux()->mutable_security_context()->mutable_run_as_user()->set_value(1002); },
+       "", "uid=1002(berth) gid=1002(berth) groups=100(users),1002(berth)"},
+      {"username", [](auto& c) { c.mutable_linux()->mutable_security_context()->set_run_as_username("www-data"); },
+       "", "uid=33(www-data) gid=33(www-data)"},
+      {"uidgroup",
+       [](auto& c) {
+         auto* sc = c.mutable_linux()->mutable_security_context();
+         sc->mutable_run_as_user()->set_value(1002);
+         sc->mutable_run_as_group()->set_value(33);
+       },
+       "", "uid=1002(berth) gid=33(www-data)"},
+      {"imageuser", [](auto&) {}, "BERTH_TEST_IMAGE_USER_UIDGROUP", "uid=1003 gid=100(users)"},
+      {"supplemental",
+       [](auto& c) {
+         auto* sc = c.mutable_linux()->mutable_security_context();
+         sc->mutable_run_as_user()->set_value(0);
+         sc->add_supplemental_groups(1234);
+       },
+       "", "uid=0(root) gid=0(root) groups=0(root),1234"},
+  };
+  for (const auto& k : cases) {
+    auto cfg = e.containerConfig(k.name);
+    if (!k.image_key.empty()) {
+      std::string image = envKey(k.image_key);
+      e.pull(image);
+      cfg.mutable_image()->set_image(image);
+    }
+    k.set(cfg);
+    std::string id = e.run(cfg);
+    std::string out = e.execOut(id, {"id"});
+    EXPECT_EQ(out.substr(0, k.want.size()), k.want) << k.name << ": " << out;
+    // The status reports the user too.
+    auto s = e.status(id).status();
+    EXPECT_TRUE(s.has_user()) << k.name;
+  }
+}
+
+TEST(ContainerTest, SecurityContextFromInside) {
+  PodEnv e("security");
+  ASSERT_FALSE(e.pod.empty());
+  // Read-only rootfs refuses writes; /tmp is not special here.
+  auto cfg = e.containerConfig("readonly");
+  cfg.mutable_linux()->mutable_security_context()->set_readonly_rootfs(true);
+  std::string ro = e.run(cfg);
+  v1::ExecSyncResponse r;
+  ASSERT_TRUE(e.exec(ro, {"touch", "/newfile"}, &r).ok());
+  EXPECT_NE(r.exit_code(), 0);
+  EXPECT_NE(r.stderr().find("Read-only file system"), std::string::npos) << r.stderr();
+
+  // Default masked paths (containerd's list): /proc/timer_list reads as empty (the host's
+  // is not), /sys/firmware is an empty directory; a given masked path is empty too.
+  cfg = e.containerConfig("masked");
+  std::string masked = e.run(cfg);
+  ASSERT_GT(slurp("/proc/timer_list").size(), 0u);
+  EXPECT_EQ(e.execOut(masked, {"sh", "-c", "wc -c < /proc/timer_list"}), "0\n");
+  EXPECT_EQ(e.execOut(masked, {"ls", "-A", "/sys/firmware"}), "");
+  cfg = e.containerConfig("masked2");
+  auto* sc = cfg.mutable_linux()->mutable_security_context();
+  sc->add_masked_paths("/etc/group");
+  std::string masked2 = e.run(cfg);
+  EXPECT_EQ(e.execOut(masked2, {"sh", "-c", "wc -c < /etc/group"}), "0\n");
+
+  // Capabilities: drop ALL, add CHOWN → exactly bit 0.
+  cfg = e.containerConfig("caps");
+  sc = cfg.mutable_linux()->mutable_security_context();
+  sc->mutable_capabilities()->add_drop_capabilities("ALL");
+  sc->mutable_capabilities()->add_add_capabilities("CHOWN");
+  std::string caps = e.run(cfg);
+  std::string status = e.execOut(caps, {"cat", "/proc/self/status"});
+  EXPECT_NE(status.find("CapEff:\t0000000000000001"), std::string::npos) << status;
+  EXPECT_NE(status.find("CapBnd:\t0000000000000001"), std::string::npos) << status;
+  // Adding NET_ADMIN on top of the defaults.
+  cfg = e.containerConfig("netadmin");
+  cfg.mutable_linux()->mutable_security_context()->mutable_capabilities()->add_add_capabilities("NET_ADMIN");
+  std::string netadmin = e.run(cfg);
+  status = e.execOut(netadmin, {"cat", "/proc/self/status"});
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(status, m, std::regex("CapEff:\\t([0-9a-f]+)")));
+  uint64_t eff = std::stoull(m[1], nullptr, 16);
+  EXPECT_TRUE(eff & (1ull << 12)) << status;  // CAP_NET_ADMIN
+  EXPECT_FALSE(eff & (1ull << 21)) << status;  // CAP_SYS_ADMIN is not a default
+
+  // no_new_privs.
+  cfg = e.containerConfig("nnp");
+  cfg.mutable_linux()->mutable_security_context()->set_no_new_privs(true);
+  std::string nnp = e.run(cfg);
+  EXPECT_NE(e.execOut(nnp, {"cat", "/proc/self/status"}).find("NoNewPrivs:\t1"), std::string::npos);
+}
+
+// The cgroup file of `controller` for `pid`, seen from the host (v1 hybrid or v2).
+std::string cgroupFile(int pid, const std::string& v1_controller, const std::string& v1_file,
+                       const std::string& v2_file) {
+  std::istringstream in(slurp("/proc/" + std::to_string(pid) + "/cgroup"));
+  std::string line, v2_path;
+  while (std::getline(in, line)) {
+    auto first = line.find(':');
+    auto second = line.find(':', first + 1);
+    std::string controllers = line.substr(first + 1, second - first - 1);
+    std::string path = line.substr(second + 1);
+    for (const auto& c : std::vector<std::string>{controllers}) {
+      if (("," + c + ",").find("," + v1_controller + ",") != std::string::npos) {
+        return "/sys/fs/cgroup/" + v1_controller + path + "/" + v1_file;
+      }
+    }
+    if (controllers.empty()) v2_path = path;
+  }
+  return "/sys/fs/cgroup" + v2_path + "/" + v2_file;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+TEST(ContainerTest, MemoryLimitUpdateAndOomKill) {
+  PodEnv e("memory");
+  ASSERT_FALSE(e.pod.empty());
+  auto cfg = e.containerConfig("limited");
+  cfg.mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(64 << 20);
+  cfg.mutable_linux()->mutable_resources()->set_cpu_shares(512);
+  std::string id = e.run(cfg);
+  int pid = nlohmann::json::parse(e.status(id, true).info().at("info"))["pid"];
+  std::string file = cgroupFile(pid, "memory", "memory.limit_in_bytes", "memory.max");
+  EXPECT_EQ(trim(slurp(file)), std::to_string(64 << 20)) << file;
+  EXPECT_EQ(e.status(id).status().resources().linux().memory_limit_in_bytes(), 64 << 20);
+
+  // UpdateContainerResources changes the live cgroup and the reported resources.
+  v1::UpdateContainerResourcesRequest ureq;
+  ureq.set_container_id(id);
+  ureq.mutable_linux()->set_memory_limit_in_bytes(96 << 20);
+  v1::UpdateContainerResourcesResponse uresp;
+  auto ctx = Berthd::context(30);
+  grpc::Status st = e.d.runtime().UpdateContainerResources(ctx.get(), ureq, &uresp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(trim(slurp(file)), std::to_string(96 << 20));
+  EXPECT_EQ(e.status(id).status().resources().linux().memory_limit_in_bytes(), 96 << 20);
+
+  // A process that outgrows its limit is OOM-killed and reported so.
+  cfg = e.containerConfig("hog", {"sh", "-c", "a=xxxxxxxxxxxxxxxx; while true; do a=$a$a; done"});
+  cfg.mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(32 << 20);
+  std::string hog = e.run(cfg);
+  auto s = e.waitExited(hog, 60);
+  EXPECT_EQ(s.reason(), "OOMKilled") << s.exit_code();
+  EXPECT_EQ(s.exit_code(), 128 + SIGKILL);
+}
+
+TEST(ContainerTest, StopSignalFromImageIsHonoured) {
+  PodEnv e("stopsignal");
+  ASSERT_FALSE(e.pod.empty());
+  nlohmann::json spec = {
+      {"repo", "berth-test/stopsignal"},
+      {"tags", {"1.0"}},
+      {"layers", {{{"preset", "busybox"}}}},
+      {"config",
+       {{"Env", {"PATH=/bin"}},
+        {"Cmd", {"sh", "-c", "trap 'echo got-usr1; exit 0' USR1; echo ready; while true; do sleep 0.1; done"}},
+        {"StopSignal", "SIGUSR1"}}}};
+  std::string image = pushImage(spec)["ref"];
+  e.pull(image);
+  auto cfg = e.containerConfig("trap", {});
+  cfg.mutable_image()->set_image(image);
+  std::string id = e.run(cfg);
+  for (int i = 0; i < 250 && logLines(e.logPath("trap")).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(e.stop(id, 20).ok());
+  auto s = e.status(id).status();
+  EXPECT_EQ(s.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(s.exit_code(), 0);
+  EXPECT_EQ(s.reason(), "Completed");
+  EXPECT_EQ(logLines(e.logPath("trap")), (std::vector<std::string>{"ready", "got-usr1"}));
+
+  // A process ignoring the signal is killed after the timeout.
+  cfg = e.containerConfig("stubborn", {"sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"});
+  id = e.run(cfg);
+  for (int i = 0; i < 250 && logLines(e.logPath("stubborn")).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(e.stop(id, 1).ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900));
+  EXPECT_EQ(e.status(id).status().exit_code(), 128 + SIGKILL);
+}
+
+TEST(ContainerTest, CriLogsWithPartialLinesAndReopen) {
+  PodEnv e("logs", "[cri]\nmax_container_log_line_size = 256\n");
+  ASSERT_FALSE(e.pod.empty());
+  auto cfg = e.containerConfig(
+      "writer", {"sh", "-c",
+                 "printf 'short\\n'; printf '%0600d\\n' 0; echo oops >&2; "
+                 "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo after-reopen"});
+  std::string id = e.run(cfg);
+  std::string path = e.logPath("writer");
+  for (int i = 0; i < 250 && logLines(path, "stderr").empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::string text = slurp(path);
+  std::istringstream in(text);
+  std::string line;
+  std::vector<std::string> tags;
+  static const std::regex kLine(
+      R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) (stdout|stderr) ([PF]) (.*)$)");
+  while (std::getline(in, line)) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(line, m, kLine)) << line;
+    tags.push_back(std::string(m[2]) + " " + std::string(m[3]) + " " + std::to_string(m[4].length()));
+  }
+  EXPECT_EQ(tags, (std::vector<std::string>{"stdout F 5", "stdout P 256", "stdout P 256",
+                                            "stdout F 88", "stderr F 4"}))
+      << text;
+  EXPECT_EQ(logLines(path)[1], std::string(600, '0'));
+
+  // Rotation: kubelet renames the file, then asks for a reopen.
+  std::filesystem::rename(path, path + ".1");
+  v1::ReopenContainerLogRequest req;
+  req.set_container_id(id);
+  v1::ReopenContainerLogResponse resp;
+  auto ctx = Berthd::context();
+  grpc::Status st = e.d.runtime().ReopenContainerLog(ctx.get(), req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(e.execOut(id, {"touch", "/tmp/go"}).empty());
+  e.waitExited(id);
+  EXPECT_EQ(logLines(path), std::vector<std::string>{"after-reopen"});
+  // A stopped container's log cannot be reopened.
+  ctx = Berthd::context();
+  EXPECT_EQ(e.d.runtime().ReopenContainerLog(ctx.get(), req, &resp).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST(ContainerTest, ExecSyncOutputExitCodeAndTimeout) {
+  PodEnv e("exec");
+  ASSERT_FALSE(e.pod.empty());
+  std::string id = e.run(e.containerConfig("target"));
+  v1::ExecSyncResponse r;
+  ASSERT_TRUE(e.exec(id, {"sh", "-c", "echo out; echo err >&2; exit 3"}, &r).ok());
+  EXPECT_EQ(r.stdout(), "out\n");
+  EXPECT_EQ(r.stderr(), "err\n");
+  EXPECT_EQ(r.exit_code(), 3);
+
+  // A timeout kills the exec'd process tree and answers DeadlineExceeded.
+  auto t0 = std::chrono::steady_clock::now();
+  grpc::Status st = e.exec(id, {"sh", "-c", "sleep 37 & sleep 38"}, &r, 1);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << st.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  std::string ps = e.execOut(id, {"ps", "-o", "args"});
+  EXPECT_EQ(ps.find("sleep 37"), std::string::npos) << ps;
+  EXPECT_EQ(ps.find("sleep 38"), std::string::npos) << ps;
+
+  // Not running: FailedPrecondition.
+  ASSERT_TRUE(e.stop(id, 0).ok());
+  st = e.exec(id, {"true"}, &r);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+}
+
+TEST(ContainerTest, ListFiltersAndStream) {
+  PodEnv e("list");
+  ASSERT_FALSE(e.pod.empty());
+  std::string a = e.run(e.containerConfig("a"));
+  std::string b;
+  ASSERT_TRUE(e.create(e.containerConfig("b"), &b).ok());
+  std::string c = e.run(e.containerConfig("c", {"true"}));
+  e.waitExited(c);
+
+  EXPECT_EQ(e.list().size(), 3u);
+  v1::ContainerFilter f;
+  f.set_id(a.substr(0, 10));
+  auto got = e.list(&f);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id(), a);
+  EXPECT_EQ(got[0].pod_sandbox_id(), e.pod);
+  EXPECT_EQ(got[0].image().image(), e.busybox);
+  EXPECT_EQ(got[0].state(), v1::CONTAINER_RUNNING);
+
+  f.Clear();
+  f.mutable_state()->set_state(v1::CONTAINER_CREATED);
+  got = e.list(&f);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id(), b);
+  f.Clear();
+  f.mutable_state()->set_state(v1::CONTAINER_EXITED);
+  got = e.list(&f);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id(), c);
+
+  f.Clear();
+  (*f.mutable_label_selector())["app"] = "b";
+  got = e.list(&f);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id(), b);
+
+  f.Clear();
+  f.set_pod_sandbox_id(e.pod.substr(0, 12));
+  EXPECT_EQ(e.list(&f).size(), 3u);
+  f.set_pod_sandbox_id("0000000000000000");
+  EXPECT_TRUE(e.list(&f).empty());
+
+  v1::StreamContainersRequest sreq;
+  auto ctx = Berthd::context();
+  auto reader = e.d.runtime().StreamContainers(ctx.get(), sreq);
+  v1::StreamContainersResponse batch;
+  size_t n = 0;
+  while (reader->Read(&batch)) n += batch.containers_size();
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(n, 3u);
+
+  // Stopping the pod stops its containers; removing it removes them.
+  v1::StopPodSandboxRequest stop;
+  stop.set_pod_sandbox_id(e.pod);
+  v1::StopPodSandboxResponse stop_resp;
+  ctx = Berthd::context(60);
+  ASSERT_TRUE(e.d.runtime().StopPodSandbox(ctx.get(), stop, &stop_resp).ok());
+  EXPECT_EQ(e.status(a).status().state(), v1::CONTAINER_EXITED);
+  v1::RemovePodSandboxRequest rm;
+  rm.set_pod_sandbox_id(e.pod);
+  v1::RemovePodSandboxResponse rm_resp;
+  ctx = Berthd::context(60);
+  ASSERT_TRUE(e.d.runtime().RemovePodSandbox(ctx.get(), rm, &rm_resp).ok());
+  EXPECT_TRUE(e.list().empty());
+  std::error_code ec;
+  EXPECT_TRUE(std::filesystem::is_empty(e.d.state() + "/containers", ec));
+}
+
+TEST(ContainerTest, ExitWhileBerthdIsDownIsReportedAfterRestart) {
+  PodEnv e("restart");
+  ASSERT_FALSE(e.pod.empty());
+  std::string quick = e.run(e.containerConfig("quick", {"sh", "-c", "sleep 1; exit 7"}));
+  std::string stays = e.run(e.containerConfig("stays"));
+  ASSERT_EQ(e.d.stop(SIGKILL), -SIGKILL);
+  int64_t down_at = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  int64_t up_at = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  ASSERT_TRUE(e.d.start()) << e.d.log();
+  auto s = e.waitExited(quick);
+  EXPECT_EQ(s.exit_code(), 7);
+  EXPECT_EQ(s.reason(), "Error");
+  EXPECT_GT(s.finished_at(), down_at - 2'000'000'000);
+  EXPECT_LT(s.finished_at(), up_at);
+  // The other one still runs and can be stopped through the reconnected shim.
+  EXPECT_EQ(e.status(stays).status().state(), v1::CONTAINER_RUNNING);
+  EXPECT_EQ(e.execOut(stays, {"echo", "hi"}), "hi\n");
+  ASSERT_TRUE(e.stop(stays, 0).ok());
+  EXPECT_EQ(e.status(stays).status().state(), v1::CONTAINER_EXITED);
+}
+
+TEST(ContainerTest, FailedCleanupIsRetriedWithBackoff) {
+  FlakyRuntime flaky;
+  PodEnv e("cflaky", "[cri.runtimes.flaky]\nruntime_path = \"" + flaky.wrapper + "\"\n", "flaky");
+  ASSERT_FALSE(e.pod.empty());
+  std::string id = e.run(e.containerConfig("c"));
+  std::ofstream(flaky.marker) << "x";
+  ASSERT_TRUE(e.stop(id, 0).ok());
+  EXPECT_EQ(e.status(id).status().state(), v1::CONTAINER_EXITED);
+  const std::string key = "container/" + id;
+  for (int i = 0; i < 200 && e.d.log().find(key + ": clean-up failed again") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(e.d.log().find("clean-up failed, retrying with back-off"), std::string::npos) << e.d.log();
+  EXPECT_NE(e.d.log().find(key + ": clean-up failed again"), std::string::npos) << e.d.log();
+  EXPECT_TRUE(std::filesystem::exists(e.d.state() + "/runtime/flaky/" + id));
+  // Removing now fails, naming the cause; the container stays, not marked removing.
+  grpc::Status st = e.remove(id);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.error_message().find("injected delete failure"), std::string::npos) << st.error_message();
+  EXPECT_FALSE(nlohmann::json::parse(e.status(id, true).info().at("info"))["removing"].get<bool>());
+
+  std::filesystem::remove(flaky.marker);
+  for (int i = 0; i < 400 && e.d.log().find(key + ": clean-up succeeded after") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(e.d.log().find(key + ": clean-up succeeded after"), std::string::npos) << e.d.log();
+  EXPECT_FALSE(std::filesystem::exists(e.d.state() + "/runtime/flaky/" + id));
+  EXPECT_TRUE(e.remove(id).ok());
+}
+
+TEST(ContainerTest, BerthctlContainerVerbs) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {berthctlPath(), "-r", d.endpoint()});
+    return runProgram(args, 120);
+  };
+  std::string image = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  std::string pod_cfg = d.dir() + "/pod.json";
+  std::ofstream(pod_cfg) << R"({"metadata":{"name":"ctl","namespace":"default","uid":"u-ctl"},
+    "log_directory":")" << d.dir() << R"(/logs",
+    "linux":{"security_context":{"namespace_options":{"network":2}}}})";
+  std::string ctr_cfg = d.dir() + "/ctr.json";
+  std::ofstream(ctr_cfg) << R"({"metadata":{"name":"app"},"image":{"image":")" << image
+                         << R"("},"command":["sh","-c","echo one; echo two; echo err >&2; sleep 3600"],
+    "log_path":"app.log","labels":{"tier":"web"}})";
+  // run: pull, pod, container, start.
+  RunResult run = ctl({"run", "--pull", ctr_cfg, pod_cfg});
+  ASSERT_EQ(run.exit_code, 0) << run.err << d.log();
+  std::string id = run.out.substr(0, run.out.find('\n'));
+  ASSERT_EQ(id.size(), 64u) << run.out;
+
+  RunResult ps = ctl({"ps"});
+  ASSERT_EQ(ps.exit_code, 0) << ps.err;
+  EXPECT_NE(ps.out.find(id.substr(0, 13)), std::string::npos) << ps.out;
+  EXPECT_NE(ps.out.find("Running"), std::string::npos) << ps.out;
+  EXPECT_EQ(ctl({"ps", "-q", "--label", "tier=db"}).out, "");
+  EXPECT_EQ(ctl({"ps", "-q", "--label", "tier=web"}).out, id + "\n");
+
+  RunResult exec = ctl({"exec", id.substr(0, 8), "sh", "-c", "echo hi; exit 4"});
+  EXPECT_EQ(exec.exit_code, 4) << exec.err;
+  EXPECT_EQ(exec.out, "hi\n");
+
+  RunResult inspect = ctl({"inspect", id.substr(0, 8)});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  auto j = nlohmann::json::parse(inspect.out);
+  EXPECT_EQ(j["status"]["state"], "CONTAINER_RUNNING");
+  EXPECT_EQ(j["info"]["sandboxID"].get<std::string>().size(), 64u);
+
+  RunResult logs;
+  for (int i = 0; i < 100; ++i) {
+    logs = ctl({"logs", id});
+    if (logs.err.find("err") != std::string::npos && logs.out == "one\ntwo\n") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_EQ(logs.out, "one\ntwo\n");
+  EXPECT_EQ(logs.err, "err\n");
+  RunResult tail = ctl({"logs", "--tail", "1", id});
+  EXPECT_EQ(tail.out.size() + tail.err.size(), 4u) << "one line: " << tail.out << tail.err;
+
+  RunResult stop = ctl({"stop", "-t", "0", id});
+  ASSERT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_EQ(ctl({"ps", "-q"}).out, "");
+  EXPECT_NE(ctl({"ps", "-a"}).out.find("Exited"), std::string::npos);
+  RunResult rm = ctl({"rm", id});
+  ASSERT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_EQ(ctl({"ps", "-a", "-q"}).out, "");
+  RunResult bad = ctl({"start", "0000dead"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("StartContainer failed: NotFound"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace berth::testing
