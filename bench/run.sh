@@ -28,3 +28,10 @@ for _ in $(seq 1 100); do
 done
 "$build/bin/cri_latency" -r "unix://$tmp/state/berth.sock"
 "$build/bin/pod_latency" -r "unix://$tmp/state/berth.sock" -n "${PODS:-100}"
+if [ -n "${BENCH_IMAGE:-}" ]; then
+  # The tool pulls the image itself (it needs /bin/sh, sleep and /bin/true, e.g. busybox).
+  "$build/bin/container_latency" -r "unix://$tmp/state/berth.sock" -n "${CONTAINERS:-100}" \
+    --image "$BENCH_IMAGE"
+else
+  echo "container_latency skipped: set BENCH_IMAGE (e.g. docker.io/library/busybox:1.36)" >&2
+fi

@@ -12,10 +12,22 @@ std::string grpcTarget(const std::string& endpoint) {
   return endpoint;
 }
 
+namespace {
+
+// ExecSync may return up to 16 MiB of stdout and as much stderr; gRPC's default cap is 4 MiB.
+grpc::ChannelArguments channelArguments() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return args;
+}
+
+}  // namespace
+
 Client::Client(const GlobalOptions& options)
     : timeout_(options.timeout_seconds),
-      channel_(grpc::CreateChannel(grpcTarget(options.endpoint),
-                                   grpc::InsecureChannelCredentials())),
+      channel_(grpc::CreateCustomChannel(grpcTarget(options.endpoint),
+                                         grpc::InsecureChannelCredentials(),
+                                         channelArguments())),
       runtime_(runtime::v1::RuntimeService::NewStub(channel_)),
       image_(runtime::v1::ImageService::NewStub(channel_)) {}
 

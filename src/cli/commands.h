@@ -17,4 +17,7 @@ void addImageCommands(CLI::App& app, const GlobalOptions& options, int& exit_cod
 // `runp`, `stopp`, `rmp`, `pods`, `inspectp`.
 void addPodCommands(CLI::App& app, const GlobalOptions& options, int& exit_code);
 
+// `create`, `start`, `stop`, `rm`, `ps`, `inspect`, `logs`, `exec`, `run`.
+void addContainerCommands(CLI::App& app, const GlobalOptions& options, int& exit_code);
+
 }  // namespace berth::cli

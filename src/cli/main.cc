@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   berth::cli::addRuntimeInfoCommands(app, options, exit_code);
   berth::cli::addImageCommands(app, options, exit_code);
   berth::cli::addPodCommands(app, options, exit_code);
+  berth::cli::addContainerCommands(app, options, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -2,6 +2,8 @@
 #include "cli/output.h"
 
 #include <algorithm>
+#include <ctime>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -125,6 +127,33 @@ std::string keyValueTable(const std::vector<std::pair<std::string, std::string>>
     absl::StrAppend(&out, k, ":", std::string(width - k.size() + 2, ' '), v, "\n");
   }
   return out;
+}
+
+std::string timeAgo(int64_t ns) {
+  int64_t secs = static_cast<int64_t>(std::time(nullptr)) - ns / 1000000000;
+  if (secs < 60) return absl::StrCat(secs, " seconds ago");
+  if (secs < 3600) return absl::StrCat(secs / 60, " minutes ago");
+  if (secs < 86400) return absl::StrCat(secs / 3600, " hours ago");
+  return absl::StrCat(secs / 86400, " days ago");
+}
+
+bool readJsonMessage(const std::string& path, const std::string& what,
+                     google::protobuf::Message& message) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "cannot read " << what << " " << path << "\n";
+    return false;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  google::protobuf::util::JsonParseOptions opts;
+  opts.ignore_unknown_fields = false;
+  auto parsed = google::protobuf::util::JsonStringToMessage(text.str(), &message, opts);
+  if (!parsed.ok()) {
+    std::cerr << what << " " << path << ": " << parsed.ToString() << "\n";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace berth::cli

@@ -1,6 +1,7 @@
 // berthctl output: protobuf messages and JSON values as JSON, YAML or aligned tables.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -37,5 +38,13 @@ std::string render(const nlohmann::json& value, OutputFormat format);
 
 // "Key:  value" lines, keys padded to one column.
 std::string keyValueTable(const std::vector<std::pair<std::string, std::string>>& rows);
+
+// "5 minutes ago" for a time in nanoseconds since the epoch (the CREATED columns).
+std::string timeAgo(int64_t ns);
+
+// Reads a file holding `message` in protobuf's JSON form (a CRI config); unknown fields are
+// errors. On failure prints what went wrong, naming the file as `what`, and returns false.
+bool readJsonMessage(const std::string& path, const std::string& what,
+                     google::protobuf::Message& message);
 
 }  // namespace berth::cli

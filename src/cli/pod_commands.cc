@@ -1,15 +1,10 @@
 // berthctl runp / stopp / rmp / pods / inspectp.
 #include <cstdio>
-#include <ctime>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/commands.h"
 #include "cli/output.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace berth::cli {
 namespace {
@@ -21,35 +16,14 @@ int fail(const std::string& rpc, const grpc::Status& st) {
   return 1;
 }
 
-std::string age(int64_t created_ns) {
-  int64_t secs = static_cast<int64_t>(std::time(nullptr)) - created_ns / 1000000000;
-  if (secs < 60) return absl::StrCat(secs, " seconds ago");
-  if (secs < 3600) return absl::StrCat(secs / 60, " minutes ago");
-  if (secs < 86400) return absl::StrCat(secs / 3600, " hours ago");
-  return absl::StrCat(secs / 86400, " days ago");
-}
-
 struct RunpArgs {
   std::string config_file;
   std::string runtime;
 };
 
 int runRunp(const GlobalOptions& options, const RunpArgs& args) {
-  std::ifstream in(args.config_file);
-  if (!in) {
-    std::cerr << "cannot read pod config " << args.config_file << "\n";
-    return 2;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
   v1::RunPodSandboxRequest req;
-  google::protobuf::util::JsonParseOptions popts;
-  popts.ignore_unknown_fields = false;
-  auto parsed = google::protobuf::util::JsonStringToMessage(text.str(), req.mutable_config(), popts);
-  if (!parsed.ok()) {
-    std::cerr << "pod config " << args.config_file << ": " << parsed.ToString() << "\n";
-    return 2;
-  }
+  if (!readJsonMessage(args.config_file, "pod config", *req.mutable_config())) return 2;
   req.set_runtime_handler(args.runtime);
   Client client(options);
   v1::RunPodSandboxResponse resp;
@@ -137,7 +111,7 @@ int runPods(const GlobalOptions& options, const PodsArgs& args) {
               "NAMESPACE", "ATTEMPT", "RUNTIME");
   for (const auto& p : shown.items()) {
     std::printf("%-14s %-18s %-10s %-30s %-20s %-8u %s\n", p.id().substr(0, 13).c_str(),
-                age(p.created_at()).c_str(),
+                timeAgo(p.created_at()).c_str(),
                 p.state() == v1::SANDBOX_READY ? "Ready" : "NotReady",
                 p.metadata().name().c_str(), p.metadata().namespace_().c_str(),
                 p.metadata().attempt(),
