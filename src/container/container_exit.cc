@@ -2,8 +2,11 @@
 // wait, records the exit durably, then deletes the task and unmounts the rootfs; a failed
 // clean-up is retried by the back-off monitor. After a restart the waiters are started again;
 // the shim answers at once for exits it recorded while berthd was down.
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/fs.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "container/container_manager.h"
@@ -132,7 +135,31 @@ absl::Status ContainerManager::cleanUp(const std::string& id, const std::shared_
   return absl::OkStatus();
 }
 
+void ContainerManager::removeOrphans() {
+  // A crash during CreateContainer, between reserving the name and writing the record, leaves
+  // a name with no owner (kubelet's retry would be refused forever), and maybe a rootfs.
+  for (const auto& [name, owner] : store_.listNames()) {
+    if (store_.getContainer(owner).ok() || store_.getSandbox(owner).ok()) continue;
+    log()->warn("releasing name \"{}\" of {}, which was never created", name, owner);
+    if (absl::Status st = store_.releaseName(name); !st.ok()) log()->error("{}", st.message());
+  }
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.containers_dir, ec)) {
+    const std::string id = entry.path().filename().string();
+    if (store_.getContainer(id).ok()) continue;
+    log()->warn("removing the leftovers of container {}, which was never created", id);
+    absl::Status st = image::unmountAll(entry.path().string() + "/rootfs", 1);
+    if (!st.ok() && !absl::IsInvalidArgument(st) && !absl::IsNotFound(st)) {
+      log()->error("{}", st.message());
+      continue;  // never delete below a mount
+    }
+    if (absl::Status s2 = snapshots_.remove(id); !s2.ok()) log()->error("{}", s2.message());
+    if (absl::Status s2 = removeAll(entry.path().string()); !s2.ok()) log()->error("{}", s2.message());
+  }
+}
+
 absl::Status ContainerManager::recover() {
+  removeOrphans();
   for (const auto& rec : store_.listContainers()) {
     const std::string id = rec->id;
     auto l = live(id);

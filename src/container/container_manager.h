@@ -114,6 +114,8 @@ class ContainerManager {
     std::thread waiter;  // joined by remove() or the destructor
   };
 
+  // Start-up: names reserved and rootfs folders left by a create that never finished.
+  void removeOrphans();
   std::shared_ptr<Live> live(const std::string& id);
   void dropLive(const std::string& id);
   [[nodiscard]] absl::StatusOr<sandbox::TaskContext> taskContext(const std::string& sandbox_id);

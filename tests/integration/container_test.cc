@@ -739,7 +739,11 @@ TEST(ContainerTest, ExitWhileBerthdIsDownIsReportedAfterRestart) {
   int64_t up_at = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
+  // What a create cut short by the crash would leave: a rootfs folder without a record.
+  std::string orphan = e.d.state() + "/containers/" + std::string(64, 'a');
+  std::filesystem::create_directories(orphan + "/rootfs");
   ASSERT_TRUE(e.d.start()) << e.d.log();
+  EXPECT_FALSE(std::filesystem::exists(orphan));
   auto s = e.waitExited(quick);
   EXPECT_EQ(s.exit_code(), 7);
   EXPECT_EQ(s.reason(), "Error");
