@@ -1,6 +1,8 @@
 // CRI client plumbing for berthctl.
 #include "cli/client.h"
 
+#include <iostream>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -46,6 +48,11 @@ std::string describeFailure(const std::string& rpc, const grpc::Status& status) 
   int code = static_cast<int>(status.error_code());
   const char* name = code >= 0 && code < 17 ? kNames[code] : "Unknown";
   return absl::StrCat(rpc, " failed: ", name, ": ", status.error_message());
+}
+
+int reportFailure(const std::string& rpc, const grpc::Status& status) {
+  std::cerr << describeFailure(rpc, status) << "\n";
+  return 1;
 }
 
 }  // namespace berth::cli

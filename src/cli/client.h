@@ -43,4 +43,7 @@ class Client {
 // "<rpc>: <code>: <message>" for a failed call, suitable for printing.
 std::string describeFailure(const std::string& rpc, const grpc::Status& status);
 
+// Prints describeFailure() to stderr; returns 1, the exit code of a failed verb.
+int reportFailure(const std::string& rpc, const grpc::Status& status);
+
 }  // namespace berth::cli

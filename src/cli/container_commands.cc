@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "cli/commands.h"
+#include "cli/inspect.h"
 #include "cli/cri_log_reader.h"
 #include "cli/output.h"
 #include "common/undo.h"
@@ -19,11 +20,6 @@ namespace berth::cli {
 namespace {
 
 namespace v1 = runtime::v1;
-
-int fail(const std::string& rpc, const grpc::Status& st) {
-  std::cerr << describeFailure(rpc, st) << "\n";
-  return 1;
-}
 
 absl::Status toAbsl(const std::string& rpc, const grpc::Status& st) {
   if (st.ok()) return absl::OkStatus();
@@ -52,7 +48,7 @@ bool pullFor(Client& client, const v1::ContainerConfig& config, const v1::PodSan
   grpc::ClientContext ctx;
   grpc::Status st = client.image().PullImage(&ctx, req, &resp);
   if (!st.ok()) {
-    fail("PullImage", st);
+    reportFailure("PullImage", st);
     return false;
   }
   return true;
@@ -65,7 +61,7 @@ std::optional<std::string> createContainer(Client& client, const v1::CreateConta
   auto ctx = client.context();
   grpc::Status st = client.runtime().CreateContainer(ctx.get(), req, &resp);
   if (!st.ok()) {
-    fail("CreateContainer", st);
+    reportFailure("CreateContainer", st);
     if (st.error_code() == grpc::StatusCode::NOT_FOUND && !pulled) {
       std::cerr << "(if the image is missing: pull it first, or pass --pull)\n";
     }
@@ -106,7 +102,7 @@ int runStart(const GlobalOptions& options, const std::vector<std::string>& ids) 
     auto ctx = client.context();
     grpc::Status st = client.runtime().StartContainer(ctx.get(), req, &resp);
     if (!st.ok()) {
-      rc = fail("StartContainer", st);
+      rc = reportFailure("StartContainer", st);
       continue;
     }
     std::cout << id << "\n";
@@ -142,7 +138,7 @@ int runStop(const GlobalOptions& options, const std::vector<std::string>& ids, i
   for (const auto& id : ids) {
     grpc::Status st = stopContainer(client, options, id, timeout);
     if (!st.ok()) {
-      rc = fail("StopContainer", st);
+      rc = reportFailure("StopContainer", st);
       continue;
     }
     std::cout << id << "\n";
@@ -158,13 +154,13 @@ int runRm(const GlobalOptions& options, const std::vector<std::string>& ids, boo
       // RemoveContainer stops a running container too; --force only skips the grace period.
       grpc::Status st = stopContainer(client, options, id, 0);
       if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) {
-        rc = fail("StopContainer", st);
+        rc = reportFailure("StopContainer", st);
         continue;
       }
     }
     grpc::Status st = removeContainer(client, id);
     if (!st.ok()) {
-      rc = fail("RemoveContainer", st);
+      rc = reportFailure("RemoveContainer", st);
       continue;
     }
     std::cout << id << "\n";
@@ -240,7 +236,7 @@ int runPs(const GlobalOptions& options, const PsArgs& args) {
   v1::ListContainersResponse resp;
   auto ctx = client.context();
   grpc::Status st = client.runtime().ListContainers(ctx.get(), req, &resp);
-  if (!st.ok()) return fail("ListContainers", st);
+  if (!st.ok()) return reportFailure("ListContainers", st);
   v1::ListContainersResponse shown;
   for (const auto& c : resp.containers()) {
     if (name && !std::regex_search(c.metadata().name(), *name)) continue;
@@ -271,27 +267,15 @@ int runPs(const GlobalOptions& options, const PsArgs& args) {
 }
 
 int runInspect(const GlobalOptions& options, const std::vector<std::string>& ids) {
-  auto format = commandOutputFormat(options.output, OutputFormat::kJson);
-  if (!format) return 2;
-  Client client(options);
-  int rc = 0;
-  for (const auto& id : ids) {
-    v1::ContainerStatusRequest req;
-    req.set_container_id(id);
-    req.set_verbose(true);
-    v1::ContainerStatusResponse resp;
-    auto ctx = client.context();
-    grpc::Status st = client.runtime().ContainerStatus(ctx.get(), req, &resp);
-    if (!st.ok()) {
-      rc = fail("ContainerStatus", st);
-      continue;
-    }
-    nlohmann::json out;
-    out["status"] = messageToJson(resp.status());
-    mergeInfo(resp.info(), out);
-    std::cout << render(out, *format);
-  }
-  return rc;
+  return inspectEach<v1::ContainerStatusResponse>(
+      options, ids, "ContainerStatus",
+      [](Client& client, grpc::ClientContext* ctx, const std::string& id,
+         v1::ContainerStatusResponse* resp) {
+        v1::ContainerStatusRequest req;
+        req.set_container_id(id);
+        req.set_verbose(true);
+        return client.runtime().ContainerStatus(ctx, req, resp);
+      });
 }
 
 struct LogsArgs {
@@ -317,7 +301,7 @@ int runLogs(const GlobalOptions& options, const LogsArgs& args) {
     grpc::Status st = client.runtime().ContainerStatus(ctx.get(), req, &resp);
     if (st.error_code() == grpc::StatusCode::NOT_FOUND && log_path == nullptr) return false;
     if (!st.ok()) {
-      fail("ContainerStatus", st);
+      reportFailure("ContainerStatus", st);
       return std::nullopt;
     }
     if (log_path != nullptr) *log_path = resp.status().log_path();
@@ -419,7 +403,7 @@ int runExec(const GlobalOptions& options, const ExecArgs& args,
   auto ctx = args.timeout > 0 ? contextWith(options, args.timeout)
                               : std::make_unique<grpc::ClientContext>();
   grpc::Status st = client.runtime().ExecSync(ctx.get(), req, &resp);
-  if (!st.ok()) return fail("ExecSync", st);
+  if (!st.ok()) return reportFailure("ExecSync", st);
   std::fwrite(resp.stdout().data(), 1, resp.stdout().size(), stdout);
   std::fflush(stdout);
   std::fwrite(resp.stderr().data(), 1, resp.stderr().size(), stderr);
@@ -456,7 +440,7 @@ int runRun(const GlobalOptions& options, const RunArgs& args) {
   v1::RunPodSandboxResponse pod_resp;
   auto pod_ctx = client.context();
   grpc::Status st = client.runtime().RunPodSandbox(pod_ctx.get(), pod_req, &pod_resp);
-  if (!st.ok()) return fail("RunPodSandbox", st);
+  if (!st.ok()) return reportFailure("RunPodSandbox", st);
   const std::string pod_id = pod_resp.pod_sandbox_id();
   undo.arm("pod " + pod_id, [&client, pod_id] {
     v1::RemovePodSandboxRequest r;
@@ -480,7 +464,7 @@ int runRun(const GlobalOptions& options, const RunArgs& args) {
   auto ctx = client.context();
   st = client.runtime().StartContainer(ctx.get(), start, &start_resp);
   if (!st.ok()) {
-    fail("StartContainer", st);
+    reportFailure("StartContainer", st);
     return cleanUp();
   }
   undo.disarm();

@@ -4,17 +4,13 @@
 
 #include "absl/strings/str_split.h"
 #include "cli/commands.h"
+#include "cli/inspect.h"
 #include "cli/output.h"
 
 namespace berth::cli {
 namespace {
 
 namespace v1 = runtime::v1;
-
-int fail(const std::string& rpc, const grpc::Status& st) {
-  std::cerr << describeFailure(rpc, st) << "\n";
-  return 1;
-}
 
 struct RunpArgs {
   std::string config_file;
@@ -29,7 +25,7 @@ int runRunp(const GlobalOptions& options, const RunpArgs& args) {
   v1::RunPodSandboxResponse resp;
   auto ctx = client.context();
   grpc::Status st = client.runtime().RunPodSandbox(ctx.get(), req, &resp);
-  if (!st.ok()) return fail("RunPodSandbox", st);
+  if (!st.ok()) return reportFailure("RunPodSandbox", st);
   std::cout << resp.pod_sandbox_id() << "\n";
   return 0;
 }
@@ -52,7 +48,7 @@ int runStopp(const GlobalOptions& options, const std::vector<std::string>& ids, 
       st = client.runtime().StopPodSandbox(ctx.get(), req, &resp);
     }
     if (!st.ok()) {
-      rc = fail(remove ? "RemovePodSandbox" : "StopPodSandbox", st);
+      rc = reportFailure(remove ? "RemovePodSandbox" : "StopPodSandbox", st);
       continue;
     }
     std::cout << (remove ? "Removed sandbox " : "Stopped sandbox ") << id << "\n";
@@ -92,7 +88,7 @@ int runPods(const GlobalOptions& options, const PodsArgs& args) {
   v1::ListPodSandboxResponse resp;
   auto ctx = client.context();
   grpc::Status st = client.runtime().ListPodSandbox(ctx.get(), req, &resp);
-  if (!st.ok()) return fail("ListPodSandbox", st);
+  if (!st.ok()) return reportFailure("ListPodSandbox", st);
   v1::ListPodSandboxResponse shown;
   for (const auto& p : resp.items()) {
     if (!args.name.empty() && p.metadata().name().find(args.name) == std::string::npos) continue;
@@ -121,28 +117,15 @@ int runPods(const GlobalOptions& options, const PodsArgs& args) {
 }
 
 int runInspectp(const GlobalOptions& options, const std::vector<std::string>& ids) {
-  auto format = commandOutputFormat(options.output, OutputFormat::kJson);
-  if (!format) return 2;
-  Client client(options);
-  int rc = 0;
-  for (const auto& id : ids) {
-    v1::PodSandboxStatusRequest req;
-    req.set_pod_sandbox_id(id);
-    req.set_verbose(true);
-    v1::PodSandboxStatusResponse resp;
-    auto ctx = client.context();
-    grpc::Status st = client.runtime().PodSandboxStatus(ctx.get(), req, &resp);
-    if (!st.ok()) {
-      rc = fail("PodSandboxStatus", st);
-      continue;
-    }
-    // crictl's shape: {"status": …, "info": <the info JSON>}.
-    nlohmann::json out;
-    out["status"] = messageToJson(resp.status());
-    mergeInfo(resp.info(), out);
-    std::cout << render(out, *format);
-  }
-  return rc;
+  return inspectEach<v1::PodSandboxStatusResponse>(
+      options, ids, "PodSandboxStatus",
+      [](Client& client, grpc::ClientContext* ctx, const std::string& id,
+         v1::PodSandboxStatusResponse* resp) {
+        v1::PodSandboxStatusRequest req;
+        req.set_pod_sandbox_id(id);
+        req.set_verbose(true);
+        return client.runtime().PodSandboxStatus(ctx, req, resp);
+      });
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/fs.h"
+#include "common/json_text.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "container/container_manager.h"
@@ -16,11 +17,6 @@ namespace berth::container {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() { return logging::get("container"); }
-
-nlohmann::json parseExtra(const std::string& text) {
-  nlohmann::json j = nlohmann::json::parse(text.empty() ? "{}" : text, nullptr, false);
-  return j.is_object() ? j : nlohmann::json::object();
-}
 
 }  // namespace
 
@@ -104,7 +100,7 @@ absl::Status ContainerManager::cleanUp(const std::string& id, const std::shared_
     if (l->task_deleted) return absl::OkStatus();
   }
   BERTH_ASSIGN_OR_RETURN(auto rec, store_.getContainer(id));
-  nlohmann::json extra = parseExtra(rec->extra_json);
+  nlohmann::json extra = parseJsonObject(rec->extra_json);
   if (!extra.value(extra_keys::kTaskDeleted, false)) {
     auto task = taskContext(rec->sandbox_id);
     if (task.ok()) {
@@ -123,7 +119,7 @@ absl::Status ContainerManager::cleanUp(const std::string& id, const std::shared_
     BERTH_RETURN_IF_ERROR(store_
                               .updateContainer(id,
                                                [](store::ContainerRecord& r) {
-                                                 nlohmann::json x = parseExtra(r.extra_json);
+                                                 nlohmann::json x = parseJsonObject(r.extra_json);
                                                  x[extra_keys::kTaskDeleted] = true;
                                                  r.extra_json = x.dump();
                                                  return absl::OkStatus();
@@ -163,7 +159,7 @@ absl::Status ContainerManager::recover() {
   for (const auto& rec : store_.listContainers()) {
     const std::string id = rec->id;
     auto l = live(id);
-    nlohmann::json extra = parseExtra(rec->extra_json);
+    nlohmann::json extra = parseJsonObject(rec->extra_json);
     switch (rec->state) {
       case store::ContainerState::kRunning:
       case store::ContainerState::kUnknown:

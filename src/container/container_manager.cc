@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/fs.h"
+#include "common/json_text.h"
 #include "common/logging.h"
 #include "common/random_id.h"
 #include "common/status.h"
@@ -20,11 +21,6 @@ namespace {
 std::shared_ptr<spdlog::logger> log() { return logging::get("container"); }
 
 int64_t nowNs() { return absl::ToUnixNanos(absl::Now()); }
-
-nlohmann::json parseExtra(const std::string& text) {
-  nlohmann::json j = nlohmann::json::parse(text.empty() ? "{}" : text, nullptr, false);
-  return j.is_object() ? j : nlohmann::json::object();
-}
 
 }  // namespace
 
@@ -272,7 +268,7 @@ absl::Status ContainerManager::stopLocked(const std::string& id, const std::shar
     return l->mu.AwaitWithTimeout(absl::Condition(&done), d);
   };
   if (timeout > absl::ZeroDuration()) {
-    nlohmann::json extra = parseExtra(rec->extra_json);
+    nlohmann::json extra = parseJsonObject(rec->extra_json);
     auto sig = parseSignal(extra.value(extra_keys::kStopSignal, std::string("SIGTERM")));
     absl::Status st = task.shim->kill(id, sig.ok() ? *sig : SIGTERM, /*all=*/false);
     if (!st.ok() && !absl::IsNotFound(st)) {

@@ -1,9 +1,11 @@
 // ContainerStatus, ListContainers, StreamContainers: answered from memory (seed 002).
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/json_text.h"
 #include "common/status.h"
 #include "cri/container_handlers.h"
 #include "cri/pod_handlers.h"
+#include "cri/stream_batches.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace berth::cri {
@@ -21,12 +23,6 @@ v1::ContainerState toCriState(store::ContainerState s) {
       return v1::CONTAINER_UNKNOWN;
   }
   return v1::CONTAINER_UNKNOWN;
-}
-
-nlohmann::json parseOr(const std::string& text, nlohmann::json fallback) {
-  if (text.empty()) return fallback;
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  return j.is_discarded() ? fallback : j;
 }
 
 void toCriContainer(const store::ContainerRecord& r, v1::Container* out) {
@@ -95,7 +91,7 @@ void ContainerHandlers::toCriStatus(const store::ContainerRecord& r,
     *out->mutable_resources()->mutable_linux() = config.linux().resources();
   }
   // The user the process runs as, from the spec.
-  nlohmann::json spec = parseOr(r.spec_json, nlohmann::json::object());
+  nlohmann::json spec = parseJsonObject(r.spec_json);
   if (auto u = spec.find("process"); u != spec.end() && u->contains("user")) {
     const nlohmann::json& user = (*u)["user"];
     auto* lu = out->mutable_user()->mutable_linux();
@@ -114,7 +110,7 @@ absl::Status ContainerHandlers::status(const v1::ContainerStatusRequest& req,
   BERTH_ASSIGN_OR_RETURN(auto r, store_.getContainer(id));
   toCriStatus(*r, resp->mutable_status());
   if (!req.verbose()) return absl::OkStatus();
-  nlohmann::json extra = parseOr(r->extra_json, nlohmann::json::object());
+  nlohmann::json extra = parseJsonObject(r->extra_json);
   v1::ContainerConfig config;
   (void)config.ParseFromString(r->config_bytes);
   std::string config_json;
@@ -129,8 +125,8 @@ absl::Status ContainerHandlers::status(const v1::ContainerStatusRequest& req,
       {"snapshotter", extra.value(container::extra_keys::kSnapshotter, std::string())},
       {"runtimeType", extra.value(container::extra_keys::kRuntimeType, std::string())},
       {"runtimeOptions", nlohmann::json::object()},
-      {"config", parseOr(config_json, nlohmann::json::object())},
-      {"runtimeSpec", parseOr(r->spec_json, nullptr)},
+      {"config", parseJsonOr(config_json, nlohmann::json::object())},
+      {"runtimeSpec", parseJsonOr(r->spec_json, nullptr)},
   };
   (*resp->mutable_info())["info"] = info.dump();
   return absl::OkStatus();
@@ -178,16 +174,10 @@ absl::Status ContainerHandlers::list(const v1::ListContainersRequest& req,
 
 absl::Status ContainerHandlers::stream(const v1::StreamContainersRequest& req,
                                        grpc::ServerWriter<v1::StreamContainersResponse>* w) const {
-  auto all = filtered(req.has_filter() ? &req.filter() : nullptr);
-  constexpr size_t kBatch = 100;
-  for (size_t i = 0; i < all.size(); i += kBatch) {
-    v1::StreamContainersResponse batch;
-    for (size_t j = i; j < std::min(all.size(), i + kBatch); ++j) {
-      toCriContainer(*all[j], batch.add_containers());
-    }
-    if (!w->Write(batch)) return absl::CancelledError("StreamContainers: client went away");
-  }
-  return absl::OkStatus();
+  return writeInBatches("StreamContainers", filtered(req.has_filter() ? &req.filter() : nullptr),
+                        w, [](const store::ContainerPtr& r, v1::StreamContainersResponse& batch) {
+                          toCriContainer(*r, batch.add_containers());
+                        });
 }
 
 void ContainerHandlers::podContainerStatuses(

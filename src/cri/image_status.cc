@@ -1,5 +1,6 @@
 // ImageStatus, ListImages, StreamImages: answered from memory.
 #include "cri/image_handlers.h"
+#include "cri/stream_batches.h"
 #include "nlohmann/json.hpp"
 
 namespace berth::cri {
@@ -49,16 +50,10 @@ absl::Status ImageHandlers::stream(const v1::StreamImagesRequest& req,
                                    grpc::ServerWriter<v1::StreamImagesResponse>* writer) const {
   auto selected = select(req.filter());
   if (!selected.ok()) return selected.status();
-  // Batches keep each message small however many images there are.
-  constexpr size_t kBatch = 100;
-  for (size_t i = 0; i < selected->size(); i += kBatch) {
-    v1::StreamImagesResponse batch;
-    for (size_t j = i; j < std::min(selected->size(), i + kBatch); ++j) {
-      toCri(*(*selected)[j], batch.add_images());
-    }
-    if (!writer->Write(batch)) return absl::CancelledError("StreamImages: client went away");
-  }
-  return absl::OkStatus();
+  return writeInBatches("StreamImages", *selected, writer,
+                        [this](const store::ImagePtr& image, v1::StreamImagesResponse& batch) {
+                          toCri(*image, batch.add_images());
+                        });
 }
 
 }  // namespace berth::cri

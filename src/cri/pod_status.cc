@@ -3,6 +3,7 @@
 #include "absl/time/clock.h"
 #include "cri/container_handlers.h"
 #include "cri/pod_handlers.h"
+#include "cri/stream_batches.h"
 
 namespace berth::cri {
 namespace {
@@ -100,16 +101,10 @@ absl::Status PodHandlers::list(const v1::ListPodSandboxRequest& req,
 
 absl::Status PodHandlers::stream(const v1::StreamPodSandboxesRequest& req,
                                  grpc::ServerWriter<v1::StreamPodSandboxesResponse>* w) const {
-  auto all = filtered(req.has_filter() ? &req.filter() : nullptr);
-  constexpr size_t kBatch = 100;
-  for (size_t i = 0; i < all.size(); i += kBatch) {
-    v1::StreamPodSandboxesResponse batch;
-    for (size_t j = i; j < std::min(all.size(), i + kBatch); ++j) {
-      toCriSandbox(*all[j], batch.add_pod_sandboxes());
-    }
-    if (!w->Write(batch)) return absl::CancelledError("StreamPodSandboxes: client went away");
-  }
-  return absl::OkStatus();
+  return writeInBatches("StreamPodSandboxes", filtered(req.has_filter() ? &req.filter() : nullptr),
+                        w, [](const store::SandboxPtr& r, v1::StreamPodSandboxesResponse& batch) {
+                          toCriSandbox(*r, batch.add_pod_sandboxes());
+                        });
 }
 
 }  // namespace berth::cri

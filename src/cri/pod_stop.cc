@@ -1,5 +1,6 @@
 // StopPodSandbox and RemovePodSandbox: both idempotent.
 #include "absl/strings/str_cat.h"
+#include "common/json_text.h"
 #include "cri/container_handlers.h"
 #include "cri/pod_handlers.h"
 #include "network/netns.h"
@@ -25,9 +26,7 @@ absl::Status PodHandlers::stopSandbox(const std::string& id) {
                                    absl::StrCat("pod sandbox ", id, ": remove network namespace")));
     // Shown as netNamespaceClosed in verbose status.
     auto st = store_.updateSandbox(id, [](store::SandboxRecord& r) {
-      nlohmann::json extra = nlohmann::json::parse(r.extra_json.empty() ? "{}" : r.extra_json,
-                                                   nullptr, false);
-      if (!extra.is_object()) extra = nlohmann::json::object();
+      nlohmann::json extra = parseJsonObject(r.extra_json);
       extra["netnsClosed"] = true;
       r.extra_json = extra.dump();
       if (r.state == store::SandboxState::kReady) r.state = store::SandboxState::kNotReady;

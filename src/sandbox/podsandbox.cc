@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/fs.h"
+#include "common/json_text.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "image/snapshot_mount.h"
@@ -24,12 +25,6 @@ std::shared_ptr<spdlog::logger> log() { return logging::get("podsandbox"); }
 constexpr uint32_t kUnknownExitCode = 255;
 
 int64_t nowNs() { return absl::ToUnixNanos(absl::Now()); }
-
-nlohmann::json parseOr(const std::string& text, nlohmann::json fallback) {
-  if (text.empty()) return fallback;
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  return j.is_discarded() ? fallback : j;
-}
 
 std::string str(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
@@ -113,7 +108,7 @@ absl::StatusOr<std::string> PodSandboxController::prepareRootfs(const std::strin
   extra["rootfsMounted"] = true;
   // The image's entrypoint and command start the pause process.
   nlohmann::json args = nlohmann::json::array();
-  nlohmann::json config = parseOr((*image)->config_json, nlohmann::json::object());
+  nlohmann::json config = parseJsonOr((*image)->config_json, nlohmann::json::object());
   if (auto c = config.find("config"); c != config.end() && c->is_object()) {
     for (const char* k : {"Entrypoint", "Cmd"}) {
       if (auto v = c->find(k); v != c->end() && v->is_array()) {
@@ -151,7 +146,7 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
   extra["shimDir"] = dir + "/shim";
   extra["bundle"] = dir + "/bundle";
   extra["netnsClosed"] = false;
-  extra["config"] = parseOr(cfg.config_json, nlohmann::json::object());
+  extra["config"] = parseJsonOr(cfg.config_json, nlohmann::json::object());
   BERTH_ASSIGN_OR_RETURN(std::string rootfs, prepareRootfs(id, extra));
 
   oci::SandboxSpecInput in;
@@ -359,8 +354,8 @@ absl::StatusOr<ControllerStatus> PodSandboxController::status(const std::string&
     absl::MutexLock lock(&l->mu);
     process_status = l->process_status;
   }
-  nlohmann::json extra = parseOr(r->extra_json, nlohmann::json::object());
-  nlohmann::json cni = parseOr(r->cni_result_json, nullptr);
+  nlohmann::json extra = parseJsonObject(r->extra_json);
+  nlohmann::json cni = parseJsonOr(r->cni_result_json, nullptr);
   nlohmann::json config = extra.value("config", nlohmann::json::object());
   nlohmann::json info = {
       {"pid", r->pid},
@@ -373,7 +368,7 @@ absl::StatusOr<ControllerStatus> PodSandboxController::status(const std::string&
       {"runtimeType", str(extra, "runtimeType")},
       {"runtimeOptions", nlohmann::json::object()},
       {"config", config},
-      {"runtimeSpec", parseOr(r->spec_json, nullptr)},
+      {"runtimeSpec", parseJsonOr(r->spec_json, nullptr)},
       {"cniResult", cni},
       {"sandboxMetadata",
        {{"ID", id},
@@ -420,14 +415,14 @@ absl::Status PodSandboxController::shutdown(const std::string& id) {
     live_.erase(id);
   } else if (auto r = store_.getSandbox(id); r.ok()) {
     // After a restart a stopped pod may still have a shim: end it.
-    nlohmann::json extra = parseOr((*r)->extra_json, nlohmann::json::object());
+    nlohmann::json extra = parseJsonObject((*r)->extra_json);
     if (auto shim = shim::ShimClient::connect(str(extra, "shimDir")); shim.ok()) {
       (void)(*shim)->shutdown();
     }
   }
   std::string dir = podDir(id);
   if (auto r = store_.getSandbox(id); r.ok()) {
-    nlohmann::json extra = parseOr((*r)->extra_json, nlohmann::json::object());
+    nlohmann::json extra = parseJsonObject((*r)->extra_json);
     if (extra.value("rootfsMounted", false)) {
       BERTH_RETURN_IF_ERROR(image::unmountAll(dir + "/rootfs", 1));
     }
@@ -453,7 +448,7 @@ absl::StatusOr<TaskContext> PodSandboxController::taskContext(const std::string&
   if (ctx.shim == nullptr) {
     return absl::UnavailableError(absl::StrCat("pod sandbox ", id, " has no running shim"));
   }
-  nlohmann::json extra = parseOr(r->extra_json, nlohmann::json::object());
+  nlohmann::json extra = parseJsonObject(r->extra_json);
   BERTH_ASSIGN_OR_RETURN(RuntimeBinding rt, binding(r->runtime_handler));
   std::string dir = podDir(id);
   ctx.pid = r->pid;

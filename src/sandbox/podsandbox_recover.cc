@@ -2,6 +2,7 @@
 // while berthd was down, restart waiters.
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/json_text.h"
 #include "common/logging.h"
 #include "sandbox/podsandbox.h"
 
@@ -12,9 +13,8 @@ absl::Status PodSandboxController::recover() {
   for (const auto& r : store_.listSandboxes()) {
     if (r->sandboxer != "podsandbox") continue;
     const std::string id = r->id;
-    nlohmann::json extra = nlohmann::json::parse(r->extra_json.empty() ? "{}" : r->extra_json,
-                                                 nullptr, false);
-    std::string shim_dir = extra.is_object() ? extra.value("shimDir", "") : "";
+    nlohmann::json extra = parseJsonObject(r->extra_json);
+    std::string shim_dir = extra.value("shimDir", "");
     auto l = liveOrCreate(id);
     auto shim = shim_dir.empty() ? absl::StatusOr<std::unique_ptr<shim::ShimClient>>(
                                        absl::NotFoundError("no shim"))
