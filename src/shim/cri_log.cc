@@ -82,6 +82,8 @@ void CriLogWriter::write(LogStream stream, std::string_view data, int64_t now_ns
       pending.append(line);
       line = pending;
     }
+    // A CR LF line end (a terminal's) is a line end, as for containerd's reader.
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     while (line.size() > max_line_) {
       appendLine(stream, line.substr(0, max_line_), true, ts);
       line.remove_prefix(max_line_);

@@ -134,8 +134,13 @@ class Server {
   int onTimers();
 
   // Container stdio (server_io.cc).
-  [[nodiscard]] Outcome openContainerIo(const std::string& id, const Json& req, RuntimeIo* io,
-                                        UniqueFd child_ends[3]);
+  // With `terminal`, no pipes are made: the container's stdio is the pty whose master the
+  // runtime hands over through the console socket (takeConsole()).
+  [[nodiscard]] Outcome openContainerIo(const std::string& id, const Json& req, bool terminal,
+                                        RuntimeIo* io, UniqueFd child_ends[3]);
+  // Receives the pty master the runtime sent to `console` and reads it as the container's
+  // stdout (a tty has one output stream); with stdin, input is written to it too.
+  [[nodiscard]] Outcome takeConsole(const std::string& id, int console, bool want_stdin);
   void onContainerOutput(const std::string& id, LogStream stream, std::string_view data, bool eof);
   bool outputOpen(const ContainerIo& io) const;
   // Reads what is left in the pipes, writes partial lines, closes the log and stdin.

@@ -2,9 +2,11 @@
 // (so that logging goes on while berthd is down), a stdin pipe kept for attach, and the
 // reopen_log op for kubelet's log rotation.
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "shim/server.h"
 #include "shim/shim_log.h"
@@ -25,8 +27,8 @@ Outcome makePipe(UniqueFd* read_end, UniqueFd* write_end) {
 
 }  // namespace
 
-Outcome Server::openContainerIo(const std::string& id, const Json& req, RuntimeIo* io,
-                                UniqueFd child_ends[3]) {
+Outcome Server::openContainerIo(const std::string& id, const Json& req, bool terminal,
+                                RuntimeIo* io, UniqueFd child_ends[3]) {
   std::string log_path;
   bool want_stdin = false, stdin_once = false;
   int64_t max_line = static_cast<int64_t>(kDefaultMaxLogLine);
@@ -34,7 +36,8 @@ Outcome Server::openContainerIo(const std::string& id, const Json& req, RuntimeI
   getBool(req, "stdin", &want_stdin);
   getBool(req, "stdin_once", &stdin_once);
   getInt(req, "max_log_line", &max_line);
-  if (log_path.empty() && !want_stdin) return Outcome::success();
+  // A terminal's output is always read (a full pty would stop the container), logged or not.
+  if (log_path.empty() && !want_stdin && !terminal) return Outcome::success();
   if (!log_path.empty() && log_path.front() != '/') {
     return Outcome::error(Code::kInvalidArgument,
                           "container " + quote(id) + ": log_path must be an absolute path");
@@ -48,8 +51,8 @@ Outcome Server::openContainerIo(const std::string& id, const Json& req, RuntimeI
   ContainerIo& cio = ios_[id];
   cio.stdin_once = stdin_once;
   Outcome r;
-  if (!log_path.empty()) {
-    r = cio.log.open(log_path, static_cast<size_t>(max_line));
+  if (!log_path.empty()) r = cio.log.open(log_path, static_cast<size_t>(max_line));
+  if (!log_path.empty() && !terminal) {
     for (int s = 0; s < 2 && r.ok(); ++s) {
       UniqueFd read_end;
       r = makePipe(&read_end, &child_ends[1 + s]);
@@ -61,7 +64,7 @@ Outcome Server::openContainerIo(const std::string& id, const Json& req, RuntimeI
           });
     }
   }
-  if (r.ok() && want_stdin) {
+  if (r.ok() && want_stdin && !terminal) {
     UniqueFd write_end;
     r = makePipe(&child_ends[0], &write_end);
     if (r.ok()) {
@@ -80,6 +83,48 @@ Outcome Server::openContainerIo(const std::string& id, const Json& req, RuntimeI
   io->stdin_fd = child_ends[0].get();
   if (child_ends[1].valid()) io->stdout_fd = child_ends[1].get();
   if (child_ends[2].valid()) io->stderr_fd = child_ends[2].get();
+  return Outcome::success();
+}
+
+Outcome Server::takeConsole(const std::string& id, int console, bool want_stdin) {
+  // The runtime connected and sent the master before its `create` returned: both wait in the
+  // socket's queues.
+  UniqueFd conn(::accept4(console, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (!conn.valid()) return Outcome::fromErrno(errno, "accept the runtime's console connection");
+  char data[64];
+  iovec iov{data, sizeof data};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = ::recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return Outcome::fromErrno(errno, "receive the container's pty");
+  UniqueFd master;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      master.reset(fd);
+    }
+  }
+  if (!master.valid()) {
+    return Outcome::error(Code::kInternal, "the runtime sent no pty for container " + quote(id));
+  }
+  int flags = ::fcntl(master.get(), F_GETFL);
+  if (flags >= 0) ::fcntl(master.get(), F_SETFL, flags | O_NONBLOCK);
+  ContainerIo& cio = ios_[id];
+  if (want_stdin) {
+    cio.stdin_w.reset(::fcntl(master.get(), F_DUPFD_CLOEXEC, 0));
+    if (!cio.stdin_w.valid()) return Outcome::fromErrno(errno, "dup the container's pty");
+  }
+  cio.pipes[0] = pipes_.add(std::move(master), [this, id](std::string_view data, bool eof) {
+    onContainerOutput(id, LogStream::kStdout, data, eof);
+  });
   return Outcome::success();
 }
 

@@ -2,10 +2,14 @@
 // replies are sent from the RuntimeRunner callback.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 
 #include "common/build_info.h"
 #include "shim/oom_counter.h"
@@ -20,6 +24,36 @@ bool contains(const std::string& text, const char* needle) {
 }
 
 std::string quote(const std::string& s) { return "\"" + s + "\""; }
+
+// The socket the runtime sends a terminal container's pty master to (--console-socket), in a
+// fresh directory under /tmp: socket paths are limited to 107 bytes and the shim dir may be
+// longer. Removed once the create is done.
+struct ConsoleSocket {
+  std::string dir, path;
+  UniqueFd fd;
+  ~ConsoleSocket() {
+    if (!path.empty()) ::unlink(path.c_str());
+    if (!dir.empty()) ::rmdir(dir.c_str());
+  }
+};
+
+Outcome openConsoleSocket(ConsoleSocket* c) {
+  char tmpl[] = "/tmp/berth-console-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return Outcome::fromErrno(errno, "make a console socket dir");
+  c->dir = tmpl;
+  std::string path = c->dir + "/console.sock";
+  c->fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!c->fd.valid()) return Outcome::fromErrno(errno, "console socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::bind(c->fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return Outcome::fromErrno(errno, "bind " + path);
+  }
+  c->path = path;
+  if (::listen(c->fd.get(), 1) != 0) return Outcome::fromErrno(errno, "listen on " + path);
+  return Outcome::success();
+}
 
 // Reads the container id field; replies InvalidArgument when it is missing or malformed.
 bool containerIdOf(const Json& req, std::string* id, Outcome* error) {
@@ -154,13 +188,9 @@ void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
   }
   getString(req, "stdout", &out_path);
   getString(req, "stderr", &err_path);
-  bool terminal = false;
+  bool terminal = false, want_stdin = false;
   getBool(req, "terminal", &terminal);
-  if (terminal) {
-    return replyError(conn, req_id,
-                      Outcome::error(Code::kUnimplemented, "container " + quote(id) +
-                                                               ": terminal mode is not supported"));
-  }
+  getBool(req, "stdin", &want_stdin);
   if (containers_.count(id) != 0) {
     return replyError(
         conn, req_id,
@@ -172,8 +202,18 @@ void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
   // file instead of a captured stderr.
   RuntimeIo io;
   UniqueFd child_ends[3];  // stdin, stdout, stderr ends of the shim's pipes
-  err = openContainerIo(id, req, &io, child_ends);
+  err = openContainerIo(id, req, terminal, &io, child_ends);
   if (!err.ok()) return replyError(conn, req_id, err);
+  std::shared_ptr<ConsoleSocket> console;
+  if (terminal) {
+    console = std::make_shared<ConsoleSocket>();
+    err = openConsoleSocket(console.get());
+    if (!err.ok()) {
+      closeContainerIo(id);
+      err.message = "container " + quote(id) + ": " + err.message;
+      return replyError(conn, req_id, err);
+    }
+  }
   std::string log_path;
   getString(req, "log_path", &log_path);
   UniqueFd out_fd, err_fd;
@@ -198,9 +238,28 @@ void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
   io.log_path = opts_.dir + "/create-" + id + ".log";
   ::unlink(io.log_path.c_str());
   containers_[id] = Container{bundle, 0, false, "", -1};
-  err = runner_.start({"create", "--bundle", bundle, "--pid-file", pid_file, id}, io,
-                      opts_.runtime_timeout_ms,
-                      [this, id, bundle, conn, req_id](const RuntimeResult& res) {
+  std::vector<std::string> args = {"create", "--bundle", bundle, "--pid-file", pid_file};
+  if (console) {
+    args.push_back("--console-socket");
+    args.push_back(console->path);
+  }
+  args.push_back(id);
+  err = runner_.start(args, io, opts_.runtime_timeout_ms,
+                      [this, id, bundle, conn, req_id, console, want_stdin](const RuntimeResult& res) {
+                        if (console && res.success()) {
+                          Outcome t = takeConsole(id, console->fd.get(), want_stdin);
+                          if (!t.ok()) {
+                            // The container exists but nobody could read its terminal.
+                            SHIM_LOG_ERROR("container %s: %s", id.c_str(), t.message.c_str());
+                            containers_.erase(id);
+                            closeContainerIo(id);
+                            RuntimeIo none;
+                            (void)runner_.start({"delete", "--force", id}, none,
+                                                opts_.runtime_timeout_ms, [](const RuntimeResult&) {});
+                            t.message = "container " + quote(id) + ": " + t.message;
+                            return replyError(conn, req_id, t);
+                          }
+                        }
                         afterCreate(id, bundle, conn, req_id, res);
                       });
   if (!err.ok()) {

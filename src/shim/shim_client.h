@@ -39,7 +39,7 @@ struct ExitInfo {
 
 struct CreateOptions {
   std::string container_id, bundle, stdout_path, stderr_path;  // "" output → /dev/null
-  bool terminal = false;
+  bool terminal = false;  // a pty (runc --console-socket); its output is logged as stdout
   // The CRI log file (absolute; its directory must exist) the shim writes from the
   // container's stdout/stderr pipes, also while berthd is down. When set, stdout_path and
   // stderr_path are ignored.

@@ -633,6 +633,31 @@ TEST(ContainerTest, CriLogsWithPartialLinesAndReopen) {
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+TEST(ContainerTest, TtyContainerWritesItsTerminalToTheLog) {
+  PodEnv e("tty");
+  ASSERT_FALSE(e.pod.empty());
+  auto cfg = e.containerConfig(
+      "term", {"sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo is-a-tty; tty; echo err-too >&2"});
+  cfg.set_tty(true);
+  cfg.set_stdin(true);
+  std::string id = e.run(cfg);
+  auto s = e.waitExited(id);
+  EXPECT_EQ(s.exit_code(), 0);
+  // One stream: a terminal has no separate stderr. Its CR LF line ends are line ends.
+  std::vector<std::string> lines = logLines(e.logPath("term"));
+  ASSERT_EQ(lines.size(), 3u) << slurp(e.logPath("term"));
+  EXPECT_EQ(lines[0], "is-a-tty");
+  EXPECT_EQ(lines[1].rfind("/dev/pts/", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2], "err-too");
+  EXPECT_TRUE(logLines(e.logPath("term"), "stderr").empty());
+  // The console socket's temporary folder is gone.
+  for (const auto& entry : std::filesystem::directory_iterator("/tmp")) {
+    EXPECT_EQ(entry.path().filename().string().rfind("berth-console-", 0), std::string::npos)
+        << entry.path();
+  }
+  EXPECT_TRUE(e.remove(id).ok());
+}
+
 TEST(ContainerTest, ExecSyncOutputExitCodeAndTimeout) {
   PodEnv e("exec");
   ASSERT_FALSE(e.pod.empty());

@@ -60,6 +60,15 @@ TEST_F(CriLogTest, WholeLinesOfBothStreams) {
                                  line("stderr", "F", "") + line("stdout", "F", "second half"));
 }
 
+TEST_F(CriLogTest, CarriageReturnLineFeedEndsALine) {
+  CriLogWriter w;
+  ASSERT_TRUE(w.open(path_, 0).ok());
+  w.write(LogStream::kStdout, "tty line\r\nsplit\r", kT);
+  w.write(LogStream::kStdout, "\nmid\rdle\n", kT);
+  EXPECT_EQ(contents(path_), line("stdout", "F", "tty line") + line("stdout", "F", "split") +
+                                 line("stdout", "F", "mid\rdle"));
+}
+
 TEST_F(CriLogTest, LongLinesAreSplitIntoPartials) {
   CriLogWriter w;
   ASSERT_TRUE(w.open(path_, 4).ok());
