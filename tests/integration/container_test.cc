@@ -493,6 +493,102 @@ TEST(ContainerTest, SecurityContextFromInside) {
   EXPECT_NE(e.execOut(nnp, {"cat", "/proc/self/status"}).find("NoNewPrivs:\t1"), std::string::npos);
 }
 
+TEST(ContainerTest, MountsDevicesPodFilesAndNamespaces) {
+  PodEnv e("mounts");
+  ASSERT_FALSE(e.pod.empty());
+  std::string host = e.d.dir() + "/hostdir";
+  std::filesystem::create_directories(host);
+  std::ofstream(host + "/from-host") << "hello from the host\n";
+  auto cfg = e.containerConfig("m");
+  auto* rw = cfg.add_mounts();
+  rw->set_container_path("/rw");
+  rw->set_host_path(host);
+  auto* ro = cfg.add_mounts();
+  ro->set_container_path("/ro");
+  ro->set_host_path(host);
+  ro->set_readonly(true);
+  ro->set_selinux_relabel(true);  // ignored here: SELinux is off
+  auto* dev = cfg.add_devices();
+  dev->set_host_path("/dev/null");
+  dev->set_container_path("/dev/xnull");
+  dev->set_permissions("rw");
+  cfg.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(v1::CONTAINER);
+  std::string id = e.run(cfg);
+  EXPECT_EQ(e.execOut(id, {"cat", "/ro/from-host"}), "hello from the host\n");
+  v1::ExecSyncResponse r;
+  ASSERT_TRUE(e.exec(id, {"touch", "/ro/x"}, &r).ok());
+  EXPECT_NE(r.exit_code(), 0) << "a read-only mount refuses writes";
+  EXPECT_TRUE(e.execOut(id, {"touch", "/rw/written"}).empty());
+  EXPECT_TRUE(std::filesystem::exists(host + "/written"));
+  EXPECT_EQ(e.execOut(id, {"sh", "-c", "echo x > /dev/xnull && echo ok"}), "ok\n");
+  // The pod's files.
+  EXPECT_EQ(e.execOut(id, {"cat", "/etc/hostname"}), "mounts\n");
+  EXPECT_NE(e.execOut(id, {"cat", "/etc/hosts"}).find("localhost"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(e.d.state() + "/pods/" + e.pod + "/resolv.conf"));
+  EXPECT_EQ(e.execOut(id, {"cat", "/etc/resolv.conf"}),
+            slurp(e.d.state() + "/pods/" + e.pod + "/resolv.conf"));
+  std::string mounts = e.execOut(id, {"cat", "/proc/mounts"});
+  EXPECT_NE(mounts.find(" /dev/shm tmpfs "), std::string::npos) << mounts;
+  // pid CONTAINER: its own pid namespace, where its init is pid 1.
+  EXPECT_EQ(e.execOut(id, {"sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"}), "sleep 3600 ");
+
+  // pid TARGET: a second container joins the first one's pid namespace and sees its sleep.
+  auto cfg2 = e.containerConfig("t");
+  auto* ns = cfg2.mutable_linux()->mutable_security_context()->mutable_namespace_options();
+  ns->set_pid(v1::TARGET);
+  ns->set_target_id(id);
+  std::string target = e.run(cfg2);
+  EXPECT_EQ(e.execOut(target, {"sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"}), "sleep 3600 ");
+  // pid POD (the default): the pause process is pid 1.
+  std::string pod_pid = e.run(e.containerConfig("p"));
+  EXPECT_NE(e.execOut(pod_pid, {"cat", "/proc/1/cmdline"}), "sleep 3600");
+  EXPECT_NE(e.execOut(pod_pid, {"ps", "-o", "args"}).find("pause"), std::string::npos);
+}
+
+TEST(ContainerTest, SeccompProfiles) {
+  PodEnv e("seccomp");
+  ASSERT_FALSE(e.pod.empty());
+  auto seccompMode = [&](const std::string& id) {
+    std::string status = e.execOut(id, {"cat", "/proc/self/status"});
+    std::smatch m;
+    return std::regex_search(status, m, std::regex("Seccomp:\\t(\\d)")) ? std::string(m[1]) : "?";
+  };
+  auto cfg = e.containerConfig("default");
+  cfg.mutable_linux()->mutable_security_context()->mutable_seccomp()->set_profile_type(
+      v1::SecurityProfile::RuntimeDefault);
+  std::string def = e.run(cfg);
+  EXPECT_EQ(seccompMode(def), "2");
+  // The built-in default refuses what containerd's does, e.g. unshare of a user namespace.
+  v1::ExecSyncResponse r;
+  ASSERT_TRUE(e.exec(def, {"unshare", "-U", "true"}, &r).ok());
+  EXPECT_NE(r.exit_code(), 0);
+
+  cfg = e.containerConfig("unconfined");
+  cfg.mutable_linux()->mutable_security_context()->mutable_seccomp()->set_profile_type(
+      v1::SecurityProfile::Unconfined);
+  EXPECT_EQ(seccompMode(e.run(cfg)), "0");
+
+  std::string profile = e.d.dir() + "/no-mkdir.json";
+  std::ofstream(profile) << R"({"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+      {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]})";
+  cfg = e.containerConfig("localhost");
+  auto* sp = cfg.mutable_linux()->mutable_security_context()->mutable_seccomp();
+  sp->set_profile_type(v1::SecurityProfile::Localhost);
+  sp->set_localhost_ref(profile);
+  std::string local = e.run(cfg);
+  ASSERT_TRUE(e.exec(local, {"mkdir", "/tmp/d"}, &r).ok());
+  EXPECT_NE(r.exit_code(), 0);
+  EXPECT_NE(r.stderr().find("Operation not permitted"), std::string::npos) << r.stderr();
+
+  // A missing profile file is NotFound naming it.
+  sp->set_localhost_ref(e.d.dir() + "/missing.json");
+  cfg.mutable_metadata()->set_name("missing");
+  std::string id;
+  grpc::Status st = e.create(cfg, &id);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  EXPECT_NE(st.error_message().find("missing.json"), std::string::npos) << st.error_message();
+}
+
 // The cgroup file of `controller` for `pid`, seen from the host (v1 hybrid or v2).
 std::string cgroupFile(int pid, const std::string& v1_controller, const std::string& v1_file,
                        const std::string& v2_file) {
