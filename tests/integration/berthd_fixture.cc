@@ -199,8 +199,14 @@ void Berthd::reapLeftovers() {
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
     std::string name = e.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(e.path() / "cmdline");
-    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // POSIX reads: a process that exits meanwhile makes read() fail with ESRCH, which an
+    // ifstream turns into an exception.
+    std::string cmd;
+    int fd = ::open((e.path() / "cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) cmd.append(buf, static_cast<size_t>(n));
+    ::close(fd);
     if (cmd.find("berth-shim") == std::string::npos || cmd.find(dir_) == std::string::npos) continue;
     ADD_FAILURE() << "shim " << name << " of " << dir_ << " left running";
     ::kill(std::stoi(name), SIGKILL);
