@@ -5,6 +5,27 @@
 
 namespace berth::cri {
 
+network::CniAttachment cniAttachment(const std::string& id, const std::string& netns_path,
+                                     const sandbox::SandboxConfig& config) {
+  network::CniAttachment a;
+  a.container_id = id;
+  a.netns_path = netns_path;
+  a.pod_namespace = config.ns;
+  a.pod_name = config.name;
+  a.pod_uid = config.uid;
+  for (const auto& p : config.port_mappings) {
+    a.port_mappings.push_back({.protocol = p.protocol,
+                               .container_port = p.container_port,
+                               .host_port = p.host_port,
+                               .host_ip = p.host_ip});
+  }
+  a.dns_servers = config.dns_servers;
+  a.dns_searches = config.dns_searches;
+  a.dns_options = config.dns_options;
+  a.annotations = config.annotations;
+  return a;
+}
+
 std::string podSandboxName(const v1::PodSandboxMetadata& m) {
   return absl::StrCat(m.name(), "_", m.namespace_(), "_", m.uid(), "_", m.attempt());
 }

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "common/status.h"
 #include "runtime/v1/api.h"
+#include "network/cni.h"
 #include "sandbox/controller.h"
 #include "store/store.h"
 
@@ -23,6 +24,7 @@ struct PodHandlerOptions {
   std::map<std::string, std::string> sandboxers;  // runtime handler → controller name
   std::string default_handler;
   std::string netns_dir;  // where POD network namespaces are pinned
+  network::CniManager* cni = nullptr;  // pod networking for POD network namespaces
 };
 
 // Thread-safe.
@@ -56,6 +58,9 @@ class PodHandlers {
   [[nodiscard]] absl::StatusOr<sandbox::Controller*> controllerFor(
       const store::SandboxRecord& record) const;
   [[nodiscard]] absl::Status stopSandbox(const std::string& id);
+  // CNI DEL with the stored result, once; recorded so a retry (next Stop or Remove) only
+  // happens when it failed.
+  [[nodiscard]] absl::Status teardownNetwork(const store::SandboxRecord& record);
   std::vector<store::SandboxPtr> filtered(const v1::PodSandboxFilter* filter) const;
 
   store::Store& store_;
@@ -67,6 +72,10 @@ class PodHandlers {
 // PodSandboxConfig → berth's SandboxConfig (validated: metadata name, namespace and uid).
 [[nodiscard]] absl::StatusOr<sandbox::SandboxConfig> toSandboxConfig(
     const v1::PodSandboxConfig& config, const std::string& runtime_handler);
+
+// What CNI needs to attach the pod `id` whose namespace is pinned at `netns_path`.
+network::CniAttachment cniAttachment(const std::string& id, const std::string& netns_path,
+                                     const sandbox::SandboxConfig& config);
 
 // "<name>_<namespace>_<uid>_<attempt>", the name a pod reserves.
 std::string podSandboxName(const v1::PodSandboxMetadata& m);

@@ -69,6 +69,32 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
       keep_record = keep_record || !st.ok();
       return st;
     });
+    if (options_.cni == nullptr) {
+      (void)undo.run();
+      return absl::FailedPreconditionError(
+          absl::StrCat("pod sandbox ", id, ": no pod network is configured"));
+    }
+    // The network first, as containerd does: the pause joins a namespace that is ready.
+    network::CniAttachment attachment = cniAttachment(id, opts.netns_path, config);
+    auto result = options_.cni->add(attachment);
+    if (!result.ok()) {
+      (void)undo.run();
+      return annotate(result.status(), absl::StrCat("pod sandbox ", id, ": set up pod network"));
+    }
+    undo.arm("pod network", [&, attachment, result]() {
+      absl::Status st = options_.cni->del(attachment, *result);
+      keep_record = keep_record || !st.ok();
+      return st;
+    });
+    auto stored = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
+      r.cni_result_json = result->dump();
+      r.ips = network::resultIps(*result);
+      return absl::OkStatus();
+    });
+    if (!stored.ok()) {
+      (void)undo.run();
+      return stored.status();
+    }
   }
   undo.arm("sandbox", [&]() {
     absl::Status st = controller->shutdown(id);

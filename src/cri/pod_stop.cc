@@ -13,6 +13,31 @@ absl::StatusOr<sandbox::Controller*> PodHandlers::controllerFor(
   return controllers_.get(record.sandboxer.empty() ? "podsandbox" : record.sandboxer);
 }
 
+absl::Status PodHandlers::teardownNetwork(const store::SandboxRecord& record) {
+  nlohmann::json extra = parseJsonObject(record.extra_json);
+  if (record.netns_path.empty() || extra.value("networkTornDown", false)) return absl::OkStatus();
+  if (options_.cni == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("pod sandbox ", record.id, ": no pod network is configured to tear it down"));
+  }
+  v1::PodSandboxConfig config;
+  (void)config.ParseFromString(record.config_bytes);
+  BERTH_ASSIGN_OR_RETURN(sandbox::SandboxConfig c, toSandboxConfig(config, record.runtime_handler));
+  // Also when the namespace is gone already: DEL releases IP leases and port mappings.
+  nlohmann::json result = parseJsonOr(record.cni_result_json, nullptr);
+  BERTH_RETURN_IF_ERROR(annotate(options_.cni->del(cniAttachment(record.id, record.netns_path, c), result),
+                                 absl::StrCat("pod sandbox ", record.id, ": tear down pod network")));
+  return store_
+      .updateSandbox(record.id,
+                     [](store::SandboxRecord& r) {
+                       nlohmann::json x = parseJsonObject(r.extra_json);
+                       x["networkTornDown"] = true;
+                       r.extra_json = x.dump();
+                       return absl::OkStatus();
+                     })
+      .status();
+}
+
 absl::Status PodHandlers::stopSandbox(const std::string& id) {
   BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(id));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
@@ -21,6 +46,7 @@ absl::Status PodHandlers::stopSandbox(const std::string& id) {
     BERTH_RETURN_IF_ERROR(annotate(containers_->stopAll(id), absl::StrCat("stop pod sandbox ", id)));
   }
   BERTH_RETURN_IF_ERROR(controller->stop(id, std::nullopt));
+  BERTH_RETURN_IF_ERROR(teardownNetwork(*record));
   if (!record->netns_path.empty()) {
     BERTH_RETURN_IF_ERROR(annotate(network::removeNetns(record->netns_path),
                                    absl::StrCat("pod sandbox ", id, ": remove network namespace")));

@@ -70,6 +70,22 @@ const std::vector<TableDef>& configTables() {
            {"retries", "Retries of a registry request after a transient error.",
             [](Config& c) -> FieldRef { return &c.image.retries; }},
        }},
+      {"cni",
+       {
+           {"conf_dir", "CNI network configs; the alphabetically first usable one is used.",
+            [](Config& c) -> FieldRef { return &c.cni.conf_dir; }},
+           {"bin_dirs", "Where CNI plugins are searched, in order.",
+            [](Config& c) -> FieldRef { return &c.cni.bin_dirs; }},
+           {"default_network",
+            "Without a config in conf_dir, use the built-in bridge network (NAT to the outside).",
+            [](Config& c) -> FieldRef { return &c.cni.default_network; }},
+           {"default_bridge", "Bridge of the built-in network.",
+            [](Config& c) -> FieldRef { return &c.cni.default_bridge; }},
+           {"default_subnet", "Subnet of the built-in network (host-local IPAM).",
+            [](Config& c) -> FieldRef { return &c.cni.default_subnet; }},
+           {"plugin_timeout_seconds", "A CNI plugin running longer is killed.",
+            [](Config& c) -> FieldRef { return &c.cni.plugin_timeout_seconds; }},
+       }},
       {"cri",
        {
            {"sandbox_image", "Pause image for pods; empty runs the built-in berth-pause.",
@@ -321,6 +337,16 @@ absl::Status validateConfig(const Config& c) {
   if (c.log.format != "text" && c.log.format != "json") {
     return badValue("log.format", absl::StrCat("must be text or json; got \"", c.log.format, "\""));
   }
+  if (c.cni.conf_dir.empty() || c.cni.conf_dir[0] != '/') {
+    return badValue("cni.conf_dir", "must be an absolute path");
+  }
+  for (const auto& d : c.cni.bin_dirs) {
+    if (d.empty() || d[0] != '/') return badValue("cni.bin_dirs", "must be absolute paths");
+  }
+  if (c.cni.default_bridge.empty() || c.cni.default_bridge.size() > 15) {
+    return badValue("cni.default_bridge", "must be 1 to 15 characters (a Linux interface name)");
+  }
+  if (c.cni.plugin_timeout_seconds < 1) return badValue("cni.plugin_timeout_seconds", "must be at least 1");
   if (c.cri.max_container_log_line_size < 256 || c.cri.max_container_log_line_size > (1 << 20)) {
     return badValue("cri.max_container_log_line_size", "must be between 256 and 1048576");
   }

@@ -53,6 +53,15 @@ struct Config {
     int retries = 3;
     std::map<std::string, RegistryConfig> registries;
   } image;
+  struct Cni {
+    std::string conf_dir = "/etc/cni/net.d";
+    std::vector<std::string> bin_dirs = {"/opt/cni/bin", "/usr/lib/cni"};
+    // With no config in conf_dir: a built-in bridge network (berthd --print-default-network).
+    bool default_network = true;
+    std::string default_bridge = "berth0";
+    std::string default_subnet = "10.88.0.0/16";
+    int plugin_timeout_seconds = 120;
+  } cni;
   struct Cri {
     std::string sandbox_image;  // empty: the built-in berth-pause rootfs
     std::string default_runtime_handler = "runc";

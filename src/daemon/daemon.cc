@@ -124,9 +124,17 @@ absl::Status Daemon::openSandboxes() {
   opts.cgroup_parent = config_.cgroup_parent;
   opts.default_handler = config_.cri.default_runtime_handler;
   opts.log_level = config_.log.level;
+  cni_ = std::make_unique<network::CniManager>(network::CniOptions{
+      .conf_dir = config_.cni.conf_dir,
+      .bin_dirs = config_.cni.bin_dirs,
+      .default_network = config_.cni.default_network,
+      .default_bridge = config_.cni.default_bridge,
+      .default_subnet = config_.cni.default_subnet,
+      .plugin_timeout = absl::Seconds(config_.cni.plugin_timeout_seconds)});
   cri::PodHandlerOptions pod_opts;
   pod_opts.default_handler = config_.cri.default_runtime_handler;
   pod_opts.netns_dir = netns_dir;
+  pod_opts.cni = cni_.get();
   for (const auto& [name, h] : config_.cri.runtimes) {
     // The shim runs the runtime by absolute path.
     auto resolved = findExecutable(h.runtime_path);
@@ -199,10 +207,9 @@ absl::Status Daemon::serve() {
       .default_handler = config_.cri.default_runtime_handler,
       .runtime_ready = [runtime_ready] { return runtime_ready; },
       .network_ready =
-          [] {
-            return cri::Condition{.ready = false,
-                                  .reason = "NetworkPluginNotReady",
-                                  .message = "cni plugin not initialized"};
+          [cni = cni_.get()] {
+            network::CniReadiness r = cni->readiness();
+            return cri::Condition{.ready = r.ready, .reason = r.reason, .message = r.message};
           },
   });
   runtime_service_ = std::make_unique<cri::RuntimeServiceImpl>(
@@ -266,6 +273,7 @@ void Daemon::shutdown() {
     }
   }
   monitor_.reset();
+  cni_.reset();
   image_handlers_.reset();
   images_.reset();
   registry_.reset();

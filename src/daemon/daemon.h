@@ -15,6 +15,7 @@
 #include "daemon/config.h"
 #include "events/backoff_monitor.h"
 #include "image/image_manager.h"
+#include "network/cni.h"
 #include "sandbox/controller.h"
 #include "store/store.h"
 
@@ -50,6 +51,7 @@ class Daemon {
   std::unique_ptr<image::RegistryClient> registry_;
   std::unique_ptr<image::ImageManager> images_;
   std::unique_ptr<cri::ImageHandlers> image_handlers_;
+  std::unique_ptr<network::CniManager> cni_;
   std::unique_ptr<events::BackoffMonitor> monitor_;
   std::unique_ptr<sandbox::ControllerRegistry> controllers_;
   std::unique_ptr<container::ContainerManager> containers_;

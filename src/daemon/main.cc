@@ -9,6 +9,7 @@
 #include "common/logging.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "network/cni.h"
 
 namespace {
 
@@ -29,6 +30,9 @@ int main(int argc, char** argv) {
   std::string log_level;
   app.add_option("-c,--config", config_path, "configuration file (default /etc/berth/config.toml)");
   app.add_flag("--print-default-config", print_default, "print the default configuration");
+  bool print_network = false;
+  app.add_flag("--print-default-network", print_network,
+               "print the built-in CNI network (used when cni.conf_dir has no config)");
   app.add_flag("-v,--version", show_version, "print the version");
   app.add_option("--log-level", log_level, "override log.level");
   CLI11_PARSE(app, argc, argv);
@@ -43,6 +47,16 @@ int main(int argc, char** argv) {
   }
 
   bool explicit_config = !config_path.empty();
+  if (print_network) {
+    auto c = berth::daemon::loadConfig(explicit_config ? config_path : kDefaultConfigPath,
+                                       explicit_config);
+    if (!c.ok()) return fail(c.status());
+    std::puts(berth::network::CniManager::defaultConfList(c->cni.default_bridge,
+                                                          c->cni.default_subnet)
+                  .dump(2)
+                  .c_str());
+    return 0;
+  }
   auto config = berth::daemon::loadConfig(explicit_config ? config_path : kDefaultConfigPath,
                                           explicit_config);
   if (!config.ok()) return fail(config.status());

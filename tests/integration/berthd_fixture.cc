@@ -79,7 +79,7 @@ RunResult runProgram(const std::vector<std::string>& argv, int timeout_s) {
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    ::execv(args[0], args.data());
+    ::execvp(args[0], args.data());  // PATH lookup: "ip", "curl", …
     ::_exit(127);
   }
   int status = waitFor(pid, timeout_s);
@@ -96,6 +96,34 @@ RunResult runProgram(const std::vector<std::string>& argv, int timeout_s) {
   return result;
 }
 
+namespace {
+
+constexpr char kCniSlotDir[] = "/tmp/berth-it-cni-slots";
+constexpr int kCniSlots = 512;  // /24s in 198.18.0.0/15
+
+// Claims a free slot: a file holding our pid; a slot whose owner is gone is taken over.
+int claimCniSlot() {
+  ::mkdir(kCniSlotDir, 0700);
+  for (int n = 0; n < kCniSlots; ++n) {
+    std::string path = std::string(kCniSlotDir) + "/" + std::to_string(n);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        std::string pid = std::to_string(::getpid());
+        (void)!::write(fd, pid.data(), pid.size());
+        ::close(fd);
+        return n;
+      }
+      std::string owner = slurp(path);
+      if (owner.empty() || ::kill(std::atoi(owner.c_str()), 0) == 0) break;
+      ::unlink(path.c_str());  // its process is gone
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
 Berthd::Berthd(std::string extra_toml) {
   char tmpl[] = "/tmp/berth-it-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) std::abort();
@@ -110,6 +138,46 @@ Berthd::Berthd(std::string extra_toml) {
       << extra_toml << "\n"
       << "[grpc]\naddress = \"" << socket() << "\"\nshutdown_timeout_seconds = 5\n"
       << "[log]\nlevel = \"debug\"\n";
+  if (extra_toml.find("[cni]") == std::string::npos) {
+    cni_slot_ = claimCniSlot();
+    if (cni_slot_ < 0) std::abort();
+    cni_bridge_ = "bit" + std::to_string(cni_slot_);
+    cni_subnet_ = "198." + std::to_string(18 + cni_slot_ / 256) + "." +
+                  std::to_string(cni_slot_ % 256) + ".0/24";
+    cfg << "[cni]\nconf_dir = \"" << cniConfDir() << "\"\ndefault_network = false\n"
+        << "bin_dirs = [\"" << cniBinDir() << "\", \"/opt/cni/bin\", \"/usr/lib/cni\"]\n";
+    std::filesystem::create_directories(cniConfDir());
+    std::filesystem::create_directories(cniBinDir());
+    // The bridge is made here with the host's address on it (.254), and the bridge plugin
+    // runs without isGateway: that way it never turns on the host's IP forwarding, and
+    // nothing is routed off the machine (machine-notes.md). Host and pods share the /24.
+    std::string prefix = cni_subnet_.substr(0, cni_subnet_.rfind('.') + 1);
+    if (std::filesystem::exists("/sys/class/net/" + cni_bridge_)) {
+      runProgram({"ip", "link", "del", cni_bridge_});  // left by a crashed run
+    }
+    for (const std::vector<std::string>& cmd :
+         {std::vector<std::string>{"ip", "link", "add", cni_bridge_, "type", "bridge"},
+          {"ip", "addr", "add", prefix + "254/24", "dev", cni_bridge_},
+          {"ip", "link", "set", cni_bridge_, "up"}}) {
+      RunResult r = runProgram(cmd);
+      if (r.exit_code != 0) ADD_FAILURE() << cmd[1] << " " << cmd[2] << ": " << r.err;
+    }
+    writeCniConfig();
+  }
+}
+
+void Berthd::writeCniConfig(const std::string& extra_plugins_json, const std::string& file) const {
+  std::string tmp = cniConfDir() + "/." + file + ".tmp";
+  std::ofstream(tmp) << R"({"cniVersion": "1.0.0", "name": "berth-it", "plugins": [
+    {"type": "bridge", "bridge": ")"
+                     << cni_bridge_ << R"(", "isGateway": false, "ipMasq": false,
+     "hairpinMode": true, "ipam": {"type": "host-local", "ranges": [[{"subnet": ")"
+                     << cni_subnet_ << R"(", "rangeEnd": ")"
+                     << cni_subnet_.substr(0, cni_subnet_.rfind('.') + 1) << R"(250"}]],
+     "dataDir": ")" << cniLeaseDir() << R"("}})"
+                     << (extra_plugins_json.empty() ? "" : ",\n    " + extra_plugins_json)
+                     << "]}\n";
+  std::filesystem::rename(tmp, cniConfDir() + "/" + file);
 }
 
 Berthd::~Berthd() {
@@ -117,6 +185,14 @@ Berthd::~Berthd() {
   if (pid_ > 0) stop(SIGTERM);
   reapLeftovers();
   channel_.reset();
+  if (cni_slot_ >= 0) {
+    // The bridge plugin leaves its bridge behind when the last pod goes.
+    if (std::filesystem::exists("/sys/class/net/" + cni_bridge_)) {
+      runProgram({"ip", "link", "del", cni_bridge_});
+    }
+    ::unlink((std::string(kCniSlotDir) + "/" + std::to_string(cni_slot_)).c_str());
+    ::rmdir(kCniSlotDir);  // when no other daemon holds a slot
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }

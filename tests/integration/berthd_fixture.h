@@ -20,7 +20,8 @@ struct RunResult {
   std::string err;
 };
 
-// Runs argv with a bounded wait (the child is killed after `timeout_s`), capturing output.
+// Runs argv (argv[0] looked up in PATH) with a bounded wait (the child is killed after
+// `timeout_s`), capturing output.
 RunResult runProgram(const std::vector<std::string>& argv, int timeout_s = 30);
 
 class Berthd {
@@ -47,6 +48,22 @@ class Berthd {
   std::string endpoint() const { return "unix://" + socket(); }
   std::string log() const;
 
+  // Pod networking: each daemon gets a CNI conf dir of its own with a bridge "bit<N>" (host
+  // address .254) and the subnet 198.18.0.0/15's N-th /24 (N claimed for the daemon's
+  // lifetime, so that parallel tests never share one), host-local leases under dir(), no
+  // gateway, masquerading or forwarding. A test that sets
+  // its own [cni] table in extra_toml gets none of this.
+  const std::string& cniBridge() const { return cni_bridge_; }
+  const std::string& cniSubnet() const { return cni_subnet_; }  // "198.18.N.0/24"
+  std::string cniConfDir() const { return dir_ + "/cni/net.d"; }
+  std::string cniLeaseDir() const { return dir_ + "/cni/ipam"; }
+  // Searched for plugins before the system's dirs (for fake plugins).
+  std::string cniBinDir() const { return dir_ + "/cni/bin"; }
+  // The conflist the daemon uses: bridge + host-local, then `extra_plugins` (e.g. portmap).
+  // Written as <conf dir>/<file>; berthd picks up a change within a second.
+  void writeCniConfig(const std::string& extra_plugins_json = "",
+                      const std::string& file = "10-berth-it.conflist") const;
+
   runtime::v1::RuntimeService::Stub& runtime();
   runtime::v1::ImageService::Stub& image();
   std::shared_ptr<grpc::Channel> channel();
@@ -58,6 +75,8 @@ class Berthd {
 
   std::string dir_;
   std::string cgroup_parent_;
+  int cni_slot_ = -1;
+  std::string cni_bridge_, cni_subnet_;
   pid_t pid_ = -1;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<runtime::v1::RuntimeService::Stub> runtime_;

@@ -120,6 +120,18 @@ TEST(DaemonTest, ExplicitConfigMustExist) {
   EXPECT_NE(r.err.find("/nonexistent/berth.toml"), std::string::npos) << r.err;
 }
 
+TEST(DaemonTest, PrintDefaultNetworkFollowsTheConfig) {
+  Berthd d("[cni]\ndefault_bridge = \"berthx0\"\ndefault_subnet = \"10.99.0.0/16\"\n");
+  RunResult r = runProgram({berthdPath(), "--config", d.configPath(), "--print-default-network"}, 20);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["name"], "berth");
+  EXPECT_EQ(j["plugins"][0]["type"], "bridge");
+  EXPECT_EQ(j["plugins"][0]["bridge"], "berthx0");
+  EXPECT_EQ(j["plugins"][0]["ipam"]["ranges"][0][0]["subnet"], "10.99.0.0/16");
+  EXPECT_EQ(j["plugins"][1]["type"], "portmap");
+}
+
 TEST(DaemonTest, PrintDefaultConfigIsCompleteAndLoadable) {
   RunResult r = runProgram({berthdPath(), "--print-default-config"}, 20);
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -1,0 +1,409 @@
+// Pod networking with Debian's CNI plugins: each test daemon has its own bridge and
+// 198.18.N.0/24 subnet without masquerading (berthd_fixture.h). Pod IPs, HTTP from the host and
+// between pods, host ports, teardown releasing leases and rules, plugin failures, a config
+// dropped in late, restarts.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "berthd_fixture.h"
+#include "nlohmann/json.hpp"
+#include "test_env.h"
+
+namespace berth::testing {
+namespace {
+
+namespace v1 = runtime::v1;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool eventually(int ms, const std::function<bool()>& pred) {
+  for (int i = 0; i < ms / 20; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+// A fake CNI plugin script in the daemon's own plugin dir.
+void writePlugin(const Berthd& d, const std::string& name, const std::string& body) {
+  std::string path = d.cniBinDir() + "/" + name;
+  std::ofstream(path) << "#!/bin/sh\n" << body;
+  ::chmod(path.c_str(), 0755);
+}
+
+struct Net {
+  explicit Net(Berthd& daemon) : d(daemon) {}
+
+  bool pull() {
+    v1::PullImageRequest req;
+    busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+    req.mutable_image()->set_image(busybox);
+    v1::PullImageResponse resp;
+    auto ctx = Berthd::context(120);
+    grpc::Status st = d.image().PullImage(ctx.get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return st.ok();
+  }
+
+  v1::PodSandboxConfig podConfig(const std::string& name, v1::NamespaceMode mode = v1::POD) {
+    v1::PodSandboxConfig c;
+    c.mutable_metadata()->set_name(name);
+    c.mutable_metadata()->set_namespace_("net");
+    c.mutable_metadata()->set_uid("uid-" + name);
+    c.set_hostname(name);
+    c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(mode);
+    return c;
+  }
+
+  grpc::Status runPod(const v1::PodSandboxConfig& c, std::string* id) {
+    v1::RunPodSandboxRequest req;
+    *req.mutable_config() = c;
+    v1::RunPodSandboxResponse resp;
+    auto ctx = Berthd::context(120);
+    grpc::Status st = d.runtime().RunPodSandbox(ctx.get(), req, &resp);
+    *id = resp.pod_sandbox_id();
+    return st;
+  }
+
+  std::string runPodOk(const v1::PodSandboxConfig& c) {
+    std::string id;
+    grpc::Status st = runPod(c, &id);
+    EXPECT_TRUE(st.ok()) << st.error_message() << "\n" << d.log();
+    configs[id] = c;
+    return id;
+  }
+
+  v1::PodSandboxStatusResponse status(const std::string& id, bool verbose = false) {
+    v1::PodSandboxStatusRequest req;
+    req.set_pod_sandbox_id(id);
+    req.set_verbose(verbose);
+    v1::PodSandboxStatusResponse resp;
+    auto ctx = Berthd::context();
+    EXPECT_TRUE(d.runtime().PodSandboxStatus(ctx.get(), req, &resp).ok());
+    return resp;
+  }
+
+  grpc::Status stopPod(const std::string& id) {
+    v1::StopPodSandboxRequest req;
+    req.set_pod_sandbox_id(id);
+    v1::StopPodSandboxResponse resp;
+    auto ctx = Berthd::context(120);
+    return d.runtime().StopPodSandbox(ctx.get(), req, &resp);
+  }
+
+  grpc::Status removePod(const std::string& id) {
+    v1::RemovePodSandboxRequest req;
+    req.set_pod_sandbox_id(id);
+    v1::RemovePodSandboxResponse resp;
+    auto ctx = Berthd::context(120);
+    return d.runtime().RemovePodSandbox(ctx.get(), req, &resp);
+  }
+
+  // Runs a container in the pod; returns its id.
+  std::string runContainer(const std::string& pod, const std::string& name,
+                           const std::vector<std::string>& cmd) {
+    v1::CreateContainerRequest req;
+    req.set_pod_sandbox_id(pod);
+    auto* c = req.mutable_config();
+    c->mutable_metadata()->set_name(name);
+    c->mutable_image()->set_image(busybox);
+    for (const auto& a : cmd) c->add_command(a);
+    *req.mutable_sandbox_config() = configs[pod];
+    v1::CreateContainerResponse resp;
+    auto ctx = Berthd::context(60);
+    grpc::Status st = d.runtime().CreateContainer(ctx.get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    v1::StartContainerRequest sreq;
+    sreq.set_container_id(resp.container_id());
+    v1::StartContainerResponse sresp;
+    ctx = Berthd::context(60);
+    st = d.runtime().StartContainer(ctx.get(), sreq, &sresp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.container_id();
+  }
+
+  // A container serving `text` over HTTP on :8080.
+  std::string runHttpd(const std::string& pod, const std::string& text) {
+    return runContainer(pod, "web",
+                        {"sh", "-c", "mkdir -p /www && echo " + text +
+                                         " > /www/index.html && exec httpd -f -p 8080 -h /www"});
+  }
+
+  v1::ExecSyncResponse exec(const std::string& id, const std::vector<std::string>& cmd) {
+    v1::ExecSyncRequest req;
+    req.set_container_id(id);
+    for (const auto& a : cmd) req.add_cmd(a);
+    req.set_timeout(20);
+    v1::ExecSyncResponse resp;
+    auto ctx = Berthd::context(60);
+    grpc::Status st = d.runtime().ExecSync(ctx.get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp;
+  }
+
+  std::vector<std::string> leases() {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(d.cniLeaseDir(), ec)) {
+      std::string name = e.path().filename().string();
+      if (name.rfind("198.", 0) == 0) out.push_back(name);
+    }
+    return out;
+  }
+
+  // Interfaces attached to the daemon's bridge (one veth per pod).
+  size_t bridgePorts() {
+    std::error_code ec;
+    size_t n = 0;
+    for (const auto& e :
+         std::filesystem::directory_iterator("/sys/class/net/" + d.cniBridge() + "/brif", ec)) {
+      (void)e;
+      ++n;
+    }
+    return n;
+  }
+
+  Berthd& d;
+  std::string busybox;
+  std::map<std::string, v1::PodSandboxConfig> configs;
+};
+
+std::string curl(const std::string& url) {
+  RunResult r = runProgram({"curl", "-s", "--max-time", "5", url}, 15);
+  return r.exit_code == 0 ? r.out : "curl failed: " + r.err;
+}
+
+bool inSubnet(const std::string& ip, const std::string& subnet) {
+  return ip.rfind(subnet.substr(0, subnet.rfind('.') + 1), 0) == 0;
+}
+
+TEST(NetworkTest, PodGetsAnIpAndServesHttpToTheHost) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  Net n(d);
+  ASSERT_TRUE(n.pull());
+  std::string pod = n.runPodOk(n.podConfig("web"));
+  auto s = n.status(pod, true);
+  std::string ip = s.status().network().ip();
+  EXPECT_TRUE(inSubnet(ip, d.cniSubnet())) << ip << " not in " << d.cniSubnet();
+  auto info = nlohmann::json::parse(s.info().at("info"));
+  ASSERT_TRUE(info["cniResult"].is_object()) << info.dump();
+  EXPECT_NE(info["cniResult"]["ips"][0]["address"].get<std::string>().find(ip), std::string::npos);
+  EXPECT_EQ(n.leases().size(), 1u);
+  EXPECT_EQ(n.bridgePorts(), 1u);
+
+  n.runHttpd(pod, "hello-from-pod");
+  EXPECT_TRUE(eventually(5000, [&] { return curl("http://" + ip + ":8080/") == "hello-from-pod\n"; }))
+      << curl("http://" + ip + ":8080/");
+
+  // The result survives a restart.
+  ASSERT_EQ(d.stop(SIGTERM), 0);
+  ASSERT_TRUE(d.start()) << d.log();
+  s = n.status(pod, true);
+  EXPECT_EQ(s.status().network().ip(), ip);
+  EXPECT_EQ(nlohmann::json::parse(s.info().at("info"))["cniResult"], info["cniResult"]);
+
+  // Stop tears the network down: lease and veth go, the netns is closed.
+  ASSERT_TRUE(n.stopPod(pod).ok()) << d.log();
+  EXPECT_TRUE(n.leases().empty());
+  EXPECT_EQ(n.bridgePorts(), 0u);
+  info = nlohmann::json::parse(n.status(pod, true).info().at("info"));
+  EXPECT_TRUE(info["netNamespaceClosed"].get<bool>());
+  ASSERT_TRUE(n.removePod(pod).ok());
+}
+
+TEST(NetworkTest, TwoPodsReachEachOtherAndHostNetworkKeepsTheHostsInterfaces) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  Net n(d);
+  ASSERT_TRUE(n.pull());
+  std::string a = n.runPodOk(n.podConfig("a"));
+  std::string b = n.runPodOk(n.podConfig("b"));
+  std::string ip_a = n.status(a).status().network().ip();
+  std::string ip_b = n.status(b).status().network().ip();
+  EXPECT_NE(ip_a, ip_b);
+  n.runHttpd(a, "from-a");
+  std::string client = n.runContainer(b, "client", {"sleep", "3600"});
+  EXPECT_TRUE(eventually(5000, [&] {
+    return n.exec(client, {"wget", "-q", "-O", "-", "http://" + ip_a + ":8080/"}).stdout() == "from-a\n";
+  }));
+  // Inside pod b, eth0 has b's address.
+  EXPECT_NE(n.exec(client, {"ip", "-4", "addr", "show", "eth0"}).stdout().find(ip_b + "/"),
+            std::string::npos);
+
+  // A host-network pod sees the host's interfaces (the test bridge among them) and no CNI.
+  std::string host = n.runPodOk(n.podConfig("host", v1::NODE));
+  EXPECT_TRUE(n.status(host).status().network().ip().empty());
+  std::string c = n.runContainer(host, "c", {"sleep", "3600"});
+  std::string links = n.exec(c, {"ip", "link"}).stdout();
+  EXPECT_NE(links.find(d.cniBridge()), std::string::npos) << links;
+  EXPECT_EQ(n.leases().size(), 2u);
+}
+
+TEST(NetworkTest, HostPortOnLoopbackReachesTheContainerAndRulesGoWithThePod) {
+  Berthd d;
+  d.writeCniConfig(R"({"type": "portmap", "capabilities": {"portMappings": true}})");
+  ASSERT_TRUE(d.start()) << d.log();
+  Net n(d);
+  ASSERT_TRUE(n.pull());
+  auto rules = [&] { return runProgram({"iptables", "-t", "nat", "-S"}).out; };
+  const bool had_portmap_chains = rules().find("CNI-HOSTPORT-DNAT") != std::string::npos;
+  int host_port = 30000 + (::getpid() % 20000);
+  auto cfg = n.podConfig("ports");
+  auto* pm = cfg.add_port_mappings();
+  pm->set_container_port(8080);
+  pm->set_host_port(host_port);
+  pm->set_host_ip("127.0.0.1");
+  std::string pod = n.runPodOk(cfg);
+  n.runHttpd(pod, "via-host-port");
+  std::string url = "http://127.0.0.1:" + std::to_string(host_port) + "/";
+  EXPECT_TRUE(eventually(5000, [&] { return curl(url) == "via-host-port\n"; })) << curl(url);
+  EXPECT_NE(rules().find(std::to_string(host_port)), std::string::npos);
+  ASSERT_TRUE(n.removePod(pod).ok()) << d.log();
+  EXPECT_EQ(rules().find(std::to_string(host_port)), std::string::npos) << rules();
+  EXPECT_EQ(rules().find(pod), std::string::npos);
+  EXPECT_TRUE(n.leases().empty());
+  if (!had_portmap_chains) {
+    // portmap keeps its shared chains for the next pod; a test machine gets them removed.
+    for (const std::vector<std::string>& rule :
+         {std::vector<std::string>{"PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j",
+                                   "CNI-HOSTPORT-DNAT"},
+          {"OUTPUT", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "CNI-HOSTPORT-DNAT"},
+          {"POSTROUTING", "-m", "comment", "--comment", "CNI portfwd requiring masquerade", "-j",
+           "CNI-HOSTPORT-MASQ"}}) {
+      std::vector<std::string> cmd = {"iptables", "-t", "nat", "-D"};
+      cmd.insert(cmd.end(), rule.begin(), rule.end());
+      runProgram(cmd);
+    }
+    for (const char* chain : {"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK"}) {
+      runProgram({"iptables", "-t", "nat", "-F", chain});
+      runProgram({"iptables", "-t", "nat", "-X", chain});
+    }
+    EXPECT_EQ(rules().find("CNI-"), std::string::npos) << rules();
+  }
+}
+
+TEST(NetworkTest, FailingPluginLeavesNothingAndIsNamed) {
+  Berthd d;
+  writePlugin(d, "berth-fail",
+              "cat >/dev/null\n"
+              "if [ \"$CNI_COMMAND\" = ADD ]; then\n"
+              "  echo '{\"cniVersion\":\"1.0.0\",\"code\":101,\"msg\":\"injected failure\","
+              "\"details\":\"on purpose\"}'\n  exit 1\nfi\n"
+              "echo '{\"cniVersion\":\"1.0.0\"}'\n");
+  d.writeCniConfig(R"({"type": "berth-fail"})");
+  ASSERT_TRUE(d.start()) << d.log();
+  Net n(d);
+  std::string id;
+  grpc::Status st = n.runPod(n.podConfig("fails"), &id);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.error_message().find("berth-fail"), std::string::npos) << st.error_message();
+  EXPECT_NE(st.error_message().find("injected failure"), std::string::npos) << st.error_message();
+  // No pod, netns, lease or veth is left.
+  v1::ListPodSandboxResponse list;
+  auto ctx = Berthd::context();
+  ASSERT_TRUE(d.runtime().ListPodSandbox(ctx.get(), {}, &list).ok());
+  EXPECT_EQ(list.items_size(), 0);
+  std::error_code ec;
+  EXPECT_TRUE(std::filesystem::is_empty(d.state() + "/netns", ec));
+  EXPECT_TRUE(n.leases().empty());
+  EXPECT_EQ(n.bridgePorts(), 0u);
+}
+
+TEST(NetworkTest, FailedDeleteIsRetriedAndAGoneNetnsStillGetsDel) {
+  Berthd d;
+  std::string marker = d.dir() + "/fail-del";
+  std::string calls = d.dir() + "/del-calls";
+  writePlugin(d, "berth-flaky",
+              "conf=$(cat)\n"
+              "if [ \"$CNI_COMMAND\" = DEL ]; then\n"
+              "  echo \"$CNI_CONTAINERID\" >> " + calls + "\n"
+              "  if [ -e " + marker + " ]; then\n"
+              "    echo '{\"cniVersion\":\"1.0.0\",\"code\":102,\"msg\":\"injected del failure\"}'; exit 1\n"
+              "  fi\n  exit 0\nfi\n"
+              "echo \"$conf\" | python3 -c 'import json, sys; "
+              "print(json.dumps(json.load(sys.stdin).get(\"prevResult\", {\"cniVersion\": \"1.0.0\"})))'\n");
+  d.writeCniConfig(R"({"type": "berth-flaky"})");
+  ASSERT_TRUE(d.start()) << d.log();
+  Net n(d);
+  std::string pod = n.runPodOk(n.podConfig("flaky"));
+  ASSERT_FALSE(pod.empty());
+  std::ofstream(marker) << "x";
+  grpc::Status st = n.stopPod(pod);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.error_message().find("injected del failure"), std::string::npos) << st.error_message();
+  // The namespace disappears behind berth's back; the next Stop still sends DEL.
+  std::string netns = d.state() + "/netns/" + pod;
+  ASSERT_EQ(::umount2(netns.c_str(), MNT_DETACH), 0);
+  ::unlink(netns.c_str());
+  std::filesystem::remove(marker);
+  st = n.stopPod(pod);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(slurp(calls), pod + "\n" + pod + "\n");
+  EXPECT_TRUE(n.leases().empty()) << "the IP is released";
+  // Done once: Remove sends no further DEL.
+  ASSERT_TRUE(n.removePod(pod).ok());
+  EXPECT_EQ(slurp(calls), pod + "\n" + pod + "\n");
+}
+
+TEST(NetworkTest, ConfigDroppedInLaterIsUsedWithoutRestart) {
+  Berthd d;
+  std::filesystem::remove(d.cniConfDir() + "/10-berth-it.conflist");
+  ASSERT_TRUE(d.start()) << d.log();
+  Net n(d);
+  auto network_ready = [&]() -> v1::RuntimeCondition {
+    v1::StatusResponse resp;
+    auto ctx = Berthd::context();
+    EXPECT_TRUE(d.runtime().Status(ctx.get(), {}, &resp).ok());
+    for (const auto& c : resp.status().conditions()) {
+      if (c.type() == "NetworkReady") return c;
+    }
+    return {};
+  };
+  auto c = network_ready();
+  EXPECT_FALSE(c.status());
+  EXPECT_EQ(c.reason(), "NetworkPluginNotReady");
+  std::string id;
+  grpc::Status st = n.runPod(n.podConfig("early"), &id);
+  EXPECT_FALSE(st.ok());
+  // Host-network pods do not need CNI.
+  EXPECT_FALSE(n.runPodOk(n.podConfig("hostnet", v1::NODE)).empty());
+
+  d.writeCniConfig();
+  EXPECT_TRUE(eventually(5000, [&] { return network_ready().status(); })) << d.log();
+  std::string pod = n.runPodOk(n.podConfig("late"));
+  EXPECT_TRUE(inSubnet(n.status(pod).status().network().ip(), d.cniSubnet()));
+}
+
+TEST(NetworkTest, FiftyPodsLeaveNothingBehind) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  Net n(d);
+  std::vector<std::string> pods;
+  for (int i = 0; i < 50; ++i) pods.push_back(n.runPodOk(n.podConfig("p" + std::to_string(i))));
+  EXPECT_EQ(n.leases().size(), 50u);
+  EXPECT_EQ(n.bridgePorts(), 50u);
+  for (const auto& p : pods) ASSERT_TRUE(n.removePod(p).ok()) << d.log();
+  EXPECT_TRUE(n.leases().empty());
+  EXPECT_EQ(n.bridgePorts(), 0u);
+  std::error_code ec;
+  EXPECT_TRUE(std::filesystem::is_empty(d.state() + "/netns", ec));
+}
+
+}  // namespace
+}  // namespace berth::testing
