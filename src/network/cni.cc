@@ -2,6 +2,8 @@
 // and CHECK through the network's plugin list.
 #include "network/cni.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -185,9 +187,59 @@ void CniManager::watch() {
   }
 }
 
+std::string CniManager::versionProblem(const CniNetworkConfig& network) {
+  for (const std::string& type : ci::requiredPlugins(network.list)) {
+    std::string binary = ci::findPlugin(options_.bin_dirs, type);
+    struct stat st {};
+    if (binary.empty() || ::stat(binary.c_str(), &st) != 0) continue;  // readinessOf says so
+    std::string stamp = absl::StrCat(st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, "/", st.st_size);
+    std::string key = absl::StrCat(binary, "\n", network.cni_version);
+    auto cached = version_checks_.find(key);
+    if (cached == version_checks_.end() || cached->second.first != stamp) {
+      ci::PluginCall call;
+      call.type = type;
+      call.network = network.name;
+      call.command = "VERSION";
+      call.binary = binary;
+      call.env = {"CNI_COMMAND=VERSION", absl::StrCat("CNI_PATH=", absl::StrJoin(options_.bin_dirs, ":")),
+                  kSearchPath};
+      call.config = json{{"cniVersion", network.cni_version}}.dump();
+      call.timeout = std::min(options_.plugin_timeout, absl::Seconds(10));
+      std::string problem;
+      auto answer = ci::runPlugin(call);
+      if (!answer.ok()) {
+        problem = absl::StrCat("plugin \"", type, "\" failed VERSION: ", answer.status().message());
+      } else {
+        const json* versions = answer->is_object() && answer->contains("supportedVersions")
+                                   ? &(*answer)["supportedVersions"]
+                                   : nullptr;
+        bool supported = false;
+        if (versions != nullptr && versions->is_array()) {
+          for (const auto& v : *versions) supported = supported || v == network.cni_version;
+        }
+        if (!supported) {
+          problem = absl::StrCat("plugin \"", type, "\" does not support CNI version ",
+                                 network.cni_version, " (it supports ",
+                                 versions != nullptr ? versions->dump() : "none", ")");
+        }
+      }
+      cached = version_checks_.insert_or_assign(key, std::make_pair(stamp, problem)).first;
+    }
+    if (!cached->second.second.empty()) {
+      return absl::StrCat(cached->second.second, " (network \"", network.name, "\")");
+    }
+  }
+  return "";
+}
+
 void CniManager::reload() {
   auto log = logging::get("cni");
   Loaded l = load(options_);
+  if (l.readiness.ready) {
+    if (std::string problem = versionProblem(*l.network); !problem.empty()) {
+      l.readiness = CniReadiness{false, kNetworkPluginNotReady, problem};
+    }
+  }
 
   std::map<std::string, std::string> skipped(l.skipped.begin(), l.skipped.end());
   for (const auto& [file, why] : skipped) {

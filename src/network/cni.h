@@ -72,6 +72,8 @@ struct CniOptions {
   absl::Duration reload_interval = absl::Seconds(1);  // how often the watcher re-reads conf_dir
 };
 
+// Readiness also asks each plugin, once per change of its binary, whether it supports the
+// network's cniVersion (the VERSION command). STATUS is CNI 1.1, which berth does not run yet.
 // Thread-safe; add/del/check for different pods run concurrently (plugins run without any lock
 // held). A background watcher thread re-reads the config directory every reload_interval, so a
 // config dropped in later (or a plugin binary installed later) is picked up without a restart.
@@ -132,6 +134,12 @@ class CniManager {
   // Only touched by reload(): skipped files already logged (path → why), so a bad file is
   // reported once per change instead of every reload.
   std::map<std::string, std::string> reported_invalid_;
+  // Only touched by reload(): VERSION answers by "<binary>\n<cniVersion>" → (the binary's
+  // mtime and size when asked, the problem or ""), so plugins are asked once per change.
+  std::map<std::string, std::pair<std::string, std::string>> version_checks_;
+  // Asks each plugin of `network` (VERSION) whether it supports the list's cniVersion; ""
+  // when all do, else what is wrong.
+  std::string versionProblem(const CniNetworkConfig& network);
 
   std::thread watcher_;
 };

@@ -42,7 +42,11 @@ bool eventually(int ms, const std::function<bool()>& pred) {
 // A fake CNI plugin script in the daemon's own plugin dir.
 void writePlugin(const Berthd& d, const std::string& name, const std::string& body) {
   std::string path = d.cniBinDir() + "/" + name;
-  std::ofstream(path) << "#!/bin/sh\n" << body;
+  std::ofstream(path) << "#!/bin/sh\n"
+                      << "if [ \"$CNI_COMMAND\" = VERSION ]; then\n"
+                         "  echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}'; exit 0\n"
+                         "fi\n"
+                      << body;
   ::chmod(path.c_str(), 0755);
 }
 

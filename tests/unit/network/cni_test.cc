@@ -61,11 +61,15 @@ class CniTest : public ::testing::Test {
     }
   }
 
-  // A fake plugin `type` in `dir`: records the call, then runs `body` (exit 0 by default).
-  void plugin(const std::string& type, const std::string& body, const std::string& dir = "") {
+  // A fake plugin `type` in `dir`: answers VERSION (counted in <out>/<type>.versions), records
+  // any other call, then runs `body` (exit 0 by default).
+  void plugin(const std::string& type, const std::string& body, const std::string& dir = "",
+              const std::string& supported = R"(["0.3.0","0.3.1","0.4.0","1.0.0"])") {
     std::string path = (dir.empty() ? bin_dir_ : dir) + "/" + type;
     std::string script = absl::StrCat(
         "#!/bin/sh\nout=", out_dir_, "\nt=$(basename \"$0\")\n",
+        "if [ \"$CNI_COMMAND\" = VERSION ]; then\n  echo x >> \"$out/$t.versions\"\n",
+        "  echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":", supported, "}'\n  exit 0\nfi\n",
         "echo \"$t $CNI_COMMAND\" >> \"$out/calls\"\n", "cat > \"$out/$t.$CNI_COMMAND.stdin\"\n",
         "tr '\\0' '\\n' < /proc/$$/environ > \"$out/$t.$CNI_COMMAND.env\"\n", body);
     ASSERT_TRUE(writeFileAtomic(path, script, 0755).ok());
@@ -223,6 +227,28 @@ TEST_F(CniTest, DefaultConfList) {
       {"type": "portmap", "capabilities": {"portMappings": true}}
     ]})");
   EXPECT_EQ(CniManager::defaultConfList("berth0", "10.88.0.0/16"), expected);
+}
+
+TEST_F(CniTest, PluginWithoutTheVersionIsNotReadyAndVersionIsAskedOnce) {
+  plugin("old", "", "", R"(["0.3.0","0.3.1"])");
+  plugin("new", "");
+  writeList("10.conflist", "1.0.0", {json{{"type", "new"}}, json{{"type", "old"}}});
+  CniManager m(options());
+  CniReadiness r = m.readiness();
+  EXPECT_FALSE(r.ready);
+  EXPECT_EQ(r.reason, kNetworkPluginNotReady);
+  EXPECT_NE(r.message.find("plugin \"old\" does not support CNI version 1.0.0"), std::string::npos)
+      << r.message;
+  // Later reloads reuse the answers while the binaries are unchanged.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(readFile(out_dir_ + "/new.versions").value_or(""), "x\n");
+  EXPECT_EQ(readFile(out_dir_ + "/old.versions").value_or(""), "x\n");
+  // A newer binary is asked again.
+  plugin("old", "");
+  for (int i = 0; i < 100 && !m.readiness().ready; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(m.readiness().ready) << m.readiness().message;
 }
 
 TEST_F(CniTest, MissingPluginMeansNotReady) {
