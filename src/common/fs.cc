@@ -91,6 +91,11 @@ absl::Status removeAll(const std::string& path) {
 
 namespace berth {
 
+bool isExecutableFile(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
 absl::StatusOr<std::string> findExecutable(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("empty program name");
   if (name.find('/') != std::string::npos) {
@@ -107,11 +112,7 @@ absl::StatusOr<std::string> findExecutable(const std::string& name) {
     start = end + 1;
     if (dir.empty()) continue;
     std::string candidate = absl::StrCat(dir, "/", name);
-    struct stat st {};
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
+    if (isExecutableFile(candidate)) return candidate;
   }
   return absl::NotFoundError(absl::StrCat("program \"", name, "\" not found in PATH"));
 }

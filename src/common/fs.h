@@ -33,4 +33,7 @@ namespace berth {
 // NotFound names the program.
 [[nodiscard]] absl::StatusOr<std::string> findExecutable(const std::string& name);
 
+// True when `path` is a regular file this process may execute.
+bool isExecutableFile(const std::string& path);
+
 }  // namespace berth

@@ -165,11 +165,7 @@ std::string findPlugin(const std::vector<std::string>& bin_dirs, const std::stri
   for (const std::string& dir : bin_dirs) {
     if (dir.empty()) continue;
     std::string path = absl::StrCat(dir, "/", type);
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        ::access(path.c_str(), X_OK) == 0) {
-      return path;
-    }
+    if (isExecutableFile(path)) return path;
   }
   return "";
 }

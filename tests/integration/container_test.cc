@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "berthd_fixture.h"
+#include "cri_calls.h"
 #include "nlohmann/json.hpp"
 #include "test_env.h"
 
@@ -47,22 +48,12 @@ struct PodEnv {
     config.set_hostname(name);
     config.set_log_directory(d.dir() + "/logs/" + name);
     config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(v1::NODE);
-    v1::RunPodSandboxRequest req;
-    *req.mutable_config() = config;
-    req.set_runtime_handler(handler);
-    v1::RunPodSandboxResponse resp;
-    auto ctx = Berthd::context(60);
-    grpc::Status st = d.runtime().RunPodSandbox(ctx.get(), req, &resp);
+    grpc::Status st = runPod(d, config, &pod, handler);
     EXPECT_TRUE(st.ok()) << st.error_message() << "\n" << d.log();
-    pod = resp.pod_sandbox_id();
   }
 
   void pull(const std::string& ref) {
-    v1::PullImageRequest req;
-    req.mutable_image()->set_image(ref);
-    v1::PullImageResponse resp;
-    auto ctx = Berthd::context(120);
-    grpc::Status st = d.image().PullImage(ctx.get(), req, &resp);
+    grpc::Status st = pullImage(d, ref);
     EXPECT_TRUE(st.ok()) << ref << ": " << st.error_message();
   }
 
@@ -79,24 +70,10 @@ struct PodEnv {
   }
 
   grpc::Status create(const v1::ContainerConfig& c, std::string* id) {
-    v1::CreateContainerRequest req;
-    req.set_pod_sandbox_id(pod);
-    *req.mutable_config() = c;
-    *req.mutable_sandbox_config() = config;
-    v1::CreateContainerResponse resp;
-    auto ctx = Berthd::context(60);
-    grpc::Status st = d.runtime().CreateContainer(ctx.get(), req, &resp);
-    *id = resp.container_id();
-    return st;
+    return createContainer(d, pod, c, config, id);
   }
 
-  grpc::Status start(const std::string& id) {
-    v1::StartContainerRequest req;
-    req.set_container_id(id);
-    v1::StartContainerResponse resp;
-    auto ctx = Berthd::context(60);
-    return d.runtime().StartContainer(ctx.get(), req, &resp);
-  }
+  grpc::Status start(const std::string& id) { return startContainer(d, id); }
 
   // Creates and starts; fails the test on error.
   std::string run(const v1::ContainerConfig& c) {
@@ -108,32 +85,12 @@ struct PodEnv {
     return id;
   }
 
-  grpc::Status stop(const std::string& id, int64_t timeout) {
-    v1::StopContainerRequest req;
-    req.set_container_id(id);
-    req.set_timeout(timeout);
-    v1::StopContainerResponse resp;
-    auto ctx = Berthd::context(60);
-    return d.runtime().StopContainer(ctx.get(), req, &resp);
-  }
+  grpc::Status stop(const std::string& id, int64_t timeout) { return stopContainer(d, id, timeout); }
 
-  grpc::Status remove(const std::string& id) {
-    v1::RemoveContainerRequest req;
-    req.set_container_id(id);
-    v1::RemoveContainerResponse resp;
-    auto ctx = Berthd::context(60);
-    return d.runtime().RemoveContainer(ctx.get(), req, &resp);
-  }
+  grpc::Status remove(const std::string& id) { return removeContainer(d, id); }
 
   v1::ContainerStatusResponse status(const std::string& id, bool verbose = false) {
-    v1::ContainerStatusRequest req;
-    req.set_container_id(id);
-    req.set_verbose(verbose);
-    v1::ContainerStatusResponse resp;
-    auto ctx = Berthd::context();
-    grpc::Status st = d.runtime().ContainerStatus(ctx.get(), req, &resp);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return resp;
+    return containerStatus(d, id, verbose);
   }
 
   // Waits (bounded) until the container has exited; returns its status.
@@ -149,12 +106,7 @@ struct PodEnv {
 
   grpc::Status exec(const std::string& id, std::vector<std::string> cmd, v1::ExecSyncResponse* out,
                     int64_t timeout = 0) {
-    v1::ExecSyncRequest req;
-    req.set_container_id(id);
-    for (auto& a : cmd) req.add_cmd(a);
-    req.set_timeout(timeout);
-    auto ctx = Berthd::context(60);
-    return d.runtime().ExecSync(ctx.get(), req, out);
+    return execSync(d, id, cmd, out, timeout);
   }
 
   // stdout of a successful exec.

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "berthd_fixture.h"
+#include "cri_calls.h"
 #include "nlohmann/json.hpp"
 #include "test_env.h"
 
@@ -54,12 +55,8 @@ struct Net {
   explicit Net(Berthd& daemon) : d(daemon) {}
 
   bool pull() {
-    v1::PullImageRequest req;
     busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
-    req.mutable_image()->set_image(busybox);
-    v1::PullImageResponse resp;
-    auto ctx = Berthd::context(120);
-    grpc::Status st = d.image().PullImage(ctx.get(), req, &resp);
+    grpc::Status st = pullImage(d, busybox);
     EXPECT_TRUE(st.ok()) << st.error_message();
     return st.ok();
   }
@@ -75,13 +72,7 @@ struct Net {
   }
 
   grpc::Status runPod(const v1::PodSandboxConfig& c, std::string* id) {
-    v1::RunPodSandboxRequest req;
-    *req.mutable_config() = c;
-    v1::RunPodSandboxResponse resp;
-    auto ctx = Berthd::context(120);
-    grpc::Status st = d.runtime().RunPodSandbox(ctx.get(), req, &resp);
-    *id = resp.pod_sandbox_id();
-    return st;
+    return testing::runPod(d, c, id);
   }
 
   std::string runPodOk(const v1::PodSandboxConfig& c) {
@@ -93,52 +84,26 @@ struct Net {
   }
 
   v1::PodSandboxStatusResponse status(const std::string& id, bool verbose = false) {
-    v1::PodSandboxStatusRequest req;
-    req.set_pod_sandbox_id(id);
-    req.set_verbose(verbose);
-    v1::PodSandboxStatusResponse resp;
-    auto ctx = Berthd::context();
-    EXPECT_TRUE(d.runtime().PodSandboxStatus(ctx.get(), req, &resp).ok());
-    return resp;
+    return podStatus(d, id, verbose);
   }
 
-  grpc::Status stopPod(const std::string& id) {
-    v1::StopPodSandboxRequest req;
-    req.set_pod_sandbox_id(id);
-    v1::StopPodSandboxResponse resp;
-    auto ctx = Berthd::context(120);
-    return d.runtime().StopPodSandbox(ctx.get(), req, &resp);
-  }
+  grpc::Status stopPod(const std::string& id) { return testing::stopPod(d, id); }
 
-  grpc::Status removePod(const std::string& id) {
-    v1::RemovePodSandboxRequest req;
-    req.set_pod_sandbox_id(id);
-    v1::RemovePodSandboxResponse resp;
-    auto ctx = Berthd::context(120);
-    return d.runtime().RemovePodSandbox(ctx.get(), req, &resp);
-  }
+  grpc::Status removePod(const std::string& id) { return testing::removePod(d, id); }
 
   // Runs a container in the pod; returns its id.
   std::string runContainer(const std::string& pod, const std::string& name,
                            const std::vector<std::string>& cmd) {
-    v1::CreateContainerRequest req;
-    req.set_pod_sandbox_id(pod);
-    auto* c = req.mutable_config();
-    c->mutable_metadata()->set_name(name);
-    c->mutable_image()->set_image(busybox);
-    for (const auto& a : cmd) c->add_command(a);
-    *req.mutable_sandbox_config() = configs[pod];
-    v1::CreateContainerResponse resp;
-    auto ctx = Berthd::context(60);
-    grpc::Status st = d.runtime().CreateContainer(ctx.get(), req, &resp);
+    v1::ContainerConfig c;
+    c.mutable_metadata()->set_name(name);
+    c.mutable_image()->set_image(busybox);
+    for (const auto& a : cmd) c.add_command(a);
+    std::string id;
+    grpc::Status st = createContainer(d, pod, c, configs[pod], &id);
     EXPECT_TRUE(st.ok()) << st.error_message();
-    v1::StartContainerRequest sreq;
-    sreq.set_container_id(resp.container_id());
-    v1::StartContainerResponse sresp;
-    ctx = Berthd::context(60);
-    st = d.runtime().StartContainer(ctx.get(), sreq, &sresp);
+    st = startContainer(d, id);
     EXPECT_TRUE(st.ok()) << st.error_message();
-    return resp.container_id();
+    return id;
   }
 
   // A container serving `text` over HTTP on :8080.
@@ -149,13 +114,8 @@ struct Net {
   }
 
   v1::ExecSyncResponse exec(const std::string& id, const std::vector<std::string>& cmd) {
-    v1::ExecSyncRequest req;
-    req.set_container_id(id);
-    for (const auto& a : cmd) req.add_cmd(a);
-    req.set_timeout(20);
     v1::ExecSyncResponse resp;
-    auto ctx = Berthd::context(60);
-    grpc::Status st = d.runtime().ExecSync(ctx.get(), req, &resp);
+    grpc::Status st = execSync(d, id, cmd, &resp, 20);
     EXPECT_TRUE(st.ok()) << st.error_message();
     return resp;
   }

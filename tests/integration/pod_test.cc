@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "berthd_fixture.h"
+#include "cri_calls.h"
 #include "nlohmann/json.hpp"
 #include "test_env.h"
 
@@ -32,50 +33,11 @@ v1::PodSandboxConfig podConfig(const std::string& name, v1::NamespaceMode networ
   return c;
 }
 
-grpc::Status runPod(Berthd& d, const v1::PodSandboxConfig& c, std::string* id,
-                    const std::string& handler = "") {
-  v1::RunPodSandboxRequest req;
-  *req.mutable_config() = c;
-  req.set_runtime_handler(handler);
-  v1::RunPodSandboxResponse resp;
-  auto ctx = Berthd::context(60);
-  grpc::Status st = d.runtime().RunPodSandbox(ctx.get(), req, &resp);
-  *id = resp.pod_sandbox_id();
-  return st;
-}
-
 std::string runPodOk(Berthd& d, const v1::PodSandboxConfig& c) {
   std::string id;
   grpc::Status st = runPod(d, c, &id);
   EXPECT_TRUE(st.ok()) << st.error_message() << "\n" << d.log();
   return id;
-}
-
-v1::PodSandboxStatusResponse podStatus(Berthd& d, const std::string& id, bool verbose = false) {
-  v1::PodSandboxStatusRequest req;
-  req.set_pod_sandbox_id(id);
-  req.set_verbose(verbose);
-  v1::PodSandboxStatusResponse resp;
-  auto ctx = Berthd::context();
-  grpc::Status st = d.runtime().PodSandboxStatus(ctx.get(), req, &resp);
-  EXPECT_TRUE(st.ok()) << st.error_message();
-  return resp;
-}
-
-grpc::Status stopPod(Berthd& d, const std::string& id) {
-  v1::StopPodSandboxRequest req;
-  req.set_pod_sandbox_id(id);
-  v1::StopPodSandboxResponse resp;
-  auto ctx = Berthd::context(60);
-  return d.runtime().StopPodSandbox(ctx.get(), req, &resp);
-}
-
-grpc::Status removePod(Berthd& d, const std::string& id) {
-  v1::RemovePodSandboxRequest req;
-  req.set_pod_sandbox_id(id);
-  v1::RemovePodSandboxResponse resp;
-  auto ctx = Berthd::context(60);
-  return d.runtime().RemovePodSandbox(ctx.get(), req, &resp);
 }
 
 std::vector<v1::PodSandbox> listPods(Berthd& d, const v1::PodSandboxFilter* f = nullptr) {

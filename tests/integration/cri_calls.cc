@@ -1,0 +1,114 @@
+// One-line CRI calls for integration tests.
+#include "cri_calls.h"
+
+#include <gtest/gtest.h>
+
+namespace berth::testing {
+
+grpc::Status pullImage(Berthd& d, const std::string& ref) {
+  v1::PullImageRequest req;
+  req.mutable_image()->set_image(ref);
+  v1::PullImageResponse resp;
+  auto ctx = Berthd::context(120);
+  return d.image().PullImage(ctx.get(), req, &resp);
+}
+
+grpc::Status runPod(Berthd& d, const v1::PodSandboxConfig& c, std::string* id,
+                    const std::string& handler) {
+  v1::RunPodSandboxRequest req;
+  *req.mutable_config() = c;
+  req.set_runtime_handler(handler);
+  v1::RunPodSandboxResponse resp;
+  auto ctx = Berthd::context(120);
+  grpc::Status st = d.runtime().RunPodSandbox(ctx.get(), req, &resp);
+  *id = resp.pod_sandbox_id();
+  return st;
+}
+
+v1::PodSandboxStatusResponse podStatus(Berthd& d, const std::string& id, bool verbose) {
+  v1::PodSandboxStatusRequest req;
+  req.set_pod_sandbox_id(id);
+  req.set_verbose(verbose);
+  v1::PodSandboxStatusResponse resp;
+  auto ctx = Berthd::context();
+  grpc::Status st = d.runtime().PodSandboxStatus(ctx.get(), req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return resp;
+}
+
+grpc::Status stopPod(Berthd& d, const std::string& id) {
+  v1::StopPodSandboxRequest req;
+  req.set_pod_sandbox_id(id);
+  v1::StopPodSandboxResponse resp;
+  auto ctx = Berthd::context(120);
+  return d.runtime().StopPodSandbox(ctx.get(), req, &resp);
+}
+
+grpc::Status removePod(Berthd& d, const std::string& id) {
+  v1::RemovePodSandboxRequest req;
+  req.set_pod_sandbox_id(id);
+  v1::RemovePodSandboxResponse resp;
+  auto ctx = Berthd::context(120);
+  return d.runtime().RemovePodSandbox(ctx.get(), req, &resp);
+}
+
+grpc::Status createContainer(Berthd& d, const std::string& pod, const v1::ContainerConfig& c,
+                             const v1::PodSandboxConfig& pod_config, std::string* id) {
+  v1::CreateContainerRequest req;
+  req.set_pod_sandbox_id(pod);
+  *req.mutable_config() = c;
+  *req.mutable_sandbox_config() = pod_config;
+  v1::CreateContainerResponse resp;
+  auto ctx = Berthd::context(60);
+  grpc::Status st = d.runtime().CreateContainer(ctx.get(), req, &resp);
+  *id = resp.container_id();
+  return st;
+}
+
+grpc::Status startContainer(Berthd& d, const std::string& id) {
+  v1::StartContainerRequest req;
+  req.set_container_id(id);
+  v1::StartContainerResponse resp;
+  auto ctx = Berthd::context(60);
+  return d.runtime().StartContainer(ctx.get(), req, &resp);
+}
+
+grpc::Status stopContainer(Berthd& d, const std::string& id, int64_t timeout) {
+  v1::StopContainerRequest req;
+  req.set_container_id(id);
+  req.set_timeout(timeout);
+  v1::StopContainerResponse resp;
+  auto ctx = Berthd::context(60);
+  return d.runtime().StopContainer(ctx.get(), req, &resp);
+}
+
+grpc::Status removeContainer(Berthd& d, const std::string& id) {
+  v1::RemoveContainerRequest req;
+  req.set_container_id(id);
+  v1::RemoveContainerResponse resp;
+  auto ctx = Berthd::context(60);
+  return d.runtime().RemoveContainer(ctx.get(), req, &resp);
+}
+
+v1::ContainerStatusResponse containerStatus(Berthd& d, const std::string& id, bool verbose) {
+  v1::ContainerStatusRequest req;
+  req.set_container_id(id);
+  req.set_verbose(verbose);
+  v1::ContainerStatusResponse resp;
+  auto ctx = Berthd::context();
+  grpc::Status st = d.runtime().ContainerStatus(ctx.get(), req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return resp;
+}
+
+grpc::Status execSync(Berthd& d, const std::string& id, const std::vector<std::string>& cmd,
+                      v1::ExecSyncResponse* out, int64_t timeout) {
+  v1::ExecSyncRequest req;
+  req.set_container_id(id);
+  for (const auto& a : cmd) req.add_cmd(a);
+  req.set_timeout(timeout);
+  auto ctx = Berthd::context(60);
+  return d.runtime().ExecSync(ctx.get(), req, out);
+}
+
+}  // namespace berth::testing

@@ -1,0 +1,31 @@
+// One-line CRI calls for integration tests, with the deadlines these operations need.
+// Functions returning a status leave checking it to the test; the others EXPECT success.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "berthd_fixture.h"
+
+namespace berth::testing {
+
+namespace v1 = runtime::v1;
+
+grpc::Status pullImage(Berthd& d, const std::string& ref);
+
+grpc::Status runPod(Berthd& d, const v1::PodSandboxConfig& c, std::string* id,
+                    const std::string& handler = "");
+v1::PodSandboxStatusResponse podStatus(Berthd& d, const std::string& id, bool verbose = false);
+grpc::Status stopPod(Berthd& d, const std::string& id);
+grpc::Status removePod(Berthd& d, const std::string& id);
+
+grpc::Status createContainer(Berthd& d, const std::string& pod, const v1::ContainerConfig& c,
+                             const v1::PodSandboxConfig& pod_config, std::string* id);
+grpc::Status startContainer(Berthd& d, const std::string& id);
+grpc::Status stopContainer(Berthd& d, const std::string& id, int64_t timeout);
+grpc::Status removeContainer(Berthd& d, const std::string& id);
+v1::ContainerStatusResponse containerStatus(Berthd& d, const std::string& id, bool verbose = false);
+grpc::Status execSync(Berthd& d, const std::string& id, const std::vector<std::string>& cmd,
+                      v1::ExecSyncResponse* out, int64_t timeout = 0);
+
+}  // namespace berth::testing
