@@ -77,6 +77,8 @@ void ContainerManager::handleExit(const std::string& id, const std::shared_ptr<L
   }
   if (absl::Status st = recordExit(id, e, reason, message); !st.ok()) {
     log()->error("container {}: record exit: {}", id, st.message());
+  } else if (auto rec = store_.getContainer(id); rec.ok()) {
+    notify(id, (*rec)->sandbox_id, ContainerEvent::kStopped);
   }
   {
     absl::MutexLock lock(&l->mu);

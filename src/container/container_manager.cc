@@ -199,6 +199,7 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   }
   undo.disarm();
   live(id);
+  notify(id, req.sandbox_id, ContainerEvent::kCreated);
   return id;
 }
 
@@ -229,6 +230,7 @@ absl::Status ContainerManager::start(const std::string& id) {
       absl::MutexLock lock(&l->mu);
       l->exited = true;
     }
+    notify(id, rec->sandbox_id, ContainerEvent::kStopped);
     cleanUpOrRetry(id, l);
     return annotate(st, absl::StrCat("start container ", id));
   }
@@ -240,6 +242,7 @@ absl::Status ContainerManager::start(const std::string& id) {
                                                return absl::OkStatus();
                                              })
                             .status());
+  notify(id, rec->sandbox_id, ContainerEvent::kStarted);
   startWaiter(id, rec->sandbox_id, l);
   return absl::OkStatus();
 }
@@ -328,6 +331,7 @@ absl::Status ContainerManager::remove(const std::string& id) {
   BERTH_RETURN_IF_ERROR(removeAll(options_.containers_dir + "/" + id));
   BERTH_RETURN_IF_ERROR(store_.deleteContainer(id));
   dropLive(id);
+  notify(id, (*rec)->sandbox_id, ContainerEvent::kDeleted);
   return absl::OkStatus();
 }
 

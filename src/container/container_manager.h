@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -66,6 +67,11 @@ inline constexpr char kSnapshotter[] = "snapshotter";
 inline constexpr char kTaskDeleted[] = "taskDeleted";  // the runtime no longer knows it
 }  // namespace extra_keys
 
+// Lifecycle events, reported after the change is persisted.
+enum class ContainerEvent { kCreated, kStarted, kStopped, kDeleted };
+using ContainerObserver =
+    std::function<void(const std::string& id, const std::string& sandbox_id, ContainerEvent)>;
+
 // Thread-safe. Operations on one container are serialised; different containers proceed in
 // parallel. No lock is held across a shim or runtime call.
 class ContainerManager {
@@ -82,6 +88,8 @@ class ContainerManager {
   // Before the controllers close their shim connections: waiters that lose their
   // connection from now on are not exits.
   void beginShutdown();
+  // Set once at start-up, before recover().
+  void setObserver(ContainerObserver observer) { observer_ = std::move(observer); }
 
   // Returns the new container's id. NotFound for a missing image (naming it), AlreadyExists
   // for a name in use, FailedPrecondition when the pod is not ready.
@@ -139,6 +147,10 @@ class ContainerManager {
   events::BackoffMonitor& monitor_;
   ContainerOptions options_;
   std::atomic<bool> closing_{false};
+  ContainerObserver observer_;
+  void notify(const std::string& id, const std::string& sandbox_id, ContainerEvent e) const {
+    if (observer_) observer_(id, sandbox_id, e);
+  }
 
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Live>> live_ ABSL_GUARDED_BY(mu_);

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "common/status.h"
+#include "cri/event_hub.h"
 #include "runtime/v1/api.h"
 #include "network/cni.h"
 #include "sandbox/controller.h"
@@ -25,6 +26,7 @@ struct PodHandlerOptions {
   std::string default_handler;
   std::string netns_dir;  // where POD network namespaces are pinned
   network::CniManager* cni = nullptr;  // pod networking for POD network namespaces
+  EventHub* events = nullptr;          // sandbox lifecycle events (GetContainerEvents)
 };
 
 // Thread-safe.
@@ -62,6 +64,9 @@ class PodHandlers {
   // happens when it failed.
   [[nodiscard]] absl::Status teardownNetwork(const store::SandboxRecord& record);
   std::vector<store::SandboxPtr> filtered(const v1::PodSandboxFilter* filter) const;
+  void publish(const std::string& id, v1::ContainerEventType type) const {
+    if (options_.events != nullptr) options_.events->publish(id, id, type);
+  }
 
   store::Store& store_;
   sandbox::ControllerRegistry& controllers_;

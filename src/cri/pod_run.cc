@@ -110,6 +110,8 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
     return annotate(st, absl::StrCat("run pod sandbox ", id));
   }
   undo.disarm();
+  publish(id, v1::CONTAINER_CREATED_EVENT);
+  publish(id, v1::CONTAINER_STARTED_EVENT);
   resp->set_pod_sandbox_id(id);
   return absl::OkStatus();
 }

@@ -69,7 +69,10 @@ absl::Status PodHandlers::stop(const v1::StopPodSandboxRequest& req,
     return absl::InvalidArgumentError("StopPodSandbox: pod_sandbox_id is required");
   }
   BERTH_ASSIGN_OR_RETURN(std::string id, store_.resolveSandboxId(req.pod_sandbox_id()));
-  return stopSandbox(id);
+  BERTH_ASSIGN_OR_RETURN(auto before, store_.getSandbox(id));
+  BERTH_RETURN_IF_ERROR(stopSandbox(id));
+  if (before->state == store::SandboxState::kReady) publish(id, v1::CONTAINER_STOPPED_EVENT);
+  return absl::OkStatus();
 }
 
 absl::Status PodHandlers::remove(const v1::RemovePodSandboxRequest& req,
@@ -88,7 +91,9 @@ absl::Status PodHandlers::remove(const v1::RemovePodSandboxRequest& req,
   BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(*id));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
   BERTH_RETURN_IF_ERROR(controller->shutdown(*id));
-  return store_.deleteSandbox(*id);
+  BERTH_RETURN_IF_ERROR(store_.deleteSandbox(*id));
+  publish(*id, v1::CONTAINER_DELETED_EVENT);
+  return absl::OkStatus();
 }
 
 absl::Status PodHandlers::updateResources(const v1::UpdatePodSandboxResourcesRequest& req,

@@ -1,6 +1,8 @@
 // RPC → handler dispatch for RuntimeService and ImageService.
 #include "cri/runtime_service.h"
 
+#include "absl/time/time.h"
+
 namespace berth::cri {
 
 // An RPC whose handler is not built yet: it still goes through the wrapper (logged, counted).
@@ -87,8 +89,37 @@ BERTH_CRI_NOT_YET(RuntimeServiceImpl, UpdateRuntimeConfig)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, CheckpointContainer)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListMetricDescriptors)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListPodSandboxMetrics)
-BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, GetContainerEvents, GetEventsRequest,
-                         ContainerEventResponse)
+grpc::Status RuntimeServiceImpl::GetContainerEvents(
+    grpc::ServerContext* ctx, const v1::GetEventsRequest* req,
+    grpc::ServerWriter<v1::ContainerEventResponse>* w) {
+  return instr_.run("GetContainerEvents", *req, [&]() -> absl::Status {
+    auto sub = h_.events->subscribe();
+    struct Unsubscribe {
+      EventHub* hub;
+      std::shared_ptr<EventHub::Subscription> sub;
+      ~Unsubscribe() { hub->unsubscribe(sub); }
+    } unsubscribe{h_.events, sub};
+    v1::ContainerEventResponse event;
+    // Wakes up now and then to notice a client that went away while nothing happened.
+    while (!ctx->IsCancelled()) {
+      switch (sub->next(&event, absl::Milliseconds(250))) {
+        case EventHub::Subscription::Next::kEvent:
+          if (!w->Write(event)) return absl::CancelledError("GetContainerEvents: client went away");
+          break;
+        case EventHub::Subscription::Next::kTimeout:
+          break;
+        case EventHub::Subscription::Next::kClosed:
+          if (sub->dropped()) {
+            return absl::ResourceExhaustedError(
+                "GetContainerEvents: this subscriber fell too far behind and was dropped; "
+                "subscribe again");
+          }
+          return absl::OkStatus();  // berthd is shutting down
+      }
+    }
+    return absl::CancelledError("GetContainerEvents: client went away");
+  });
+}
 BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamContainerStats, StreamContainerStatsRequest,
                          StreamContainerStatsResponse)
 BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxStats, StreamPodSandboxStatsRequest,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cri/container_handlers.h"
+#include "cri/event_hub.h"
 #include "cri/image_handlers.h"
 #include "cri/instrumented.h"
 #include "cri/pod_handlers.h"
@@ -16,6 +17,7 @@ struct RuntimeHandlers {
   const RuntimeInfo* info = nullptr;
   PodHandlers* pods = nullptr;
   ContainerHandlers* containers = nullptr;
+  EventHub* events = nullptr;
 };
 
 #define BERTH_CRI_UNARY(M)                                                      \

@@ -135,6 +135,8 @@ absl::Status Daemon::openSandboxes() {
   pod_opts.default_handler = config_.cri.default_runtime_handler;
   pod_opts.netns_dir = netns_dir;
   pod_opts.cni = cni_.get();
+  events_ = std::make_unique<cri::EventHub>();
+  pod_opts.events = events_.get();
   for (const auto& [name, h] : config_.cri.runtimes) {
     // The shim runs the runtime by absolute path.
     auto resolved = findExecutable(h.runtime_path);
@@ -160,10 +162,28 @@ absl::Status Daemon::openSandboxes() {
                                   .cgroup_parent = config_.cgroup_parent,
                                   .max_log_line = config_.cri.max_container_log_line_size,
                                   .host = oci::detectHostFacts()});
+  containers_->setObserver([hub = events_.get()](const std::string& id, const std::string& pod,
+                                                 container::ContainerEvent e) {
+    static constexpr cri::v1::ContainerEventType kTypes[] = {
+        cri::v1::CONTAINER_CREATED_EVENT, cri::v1::CONTAINER_STARTED_EVENT,
+        cri::v1::CONTAINER_STOPPED_EVENT,
+        cri::v1::CONTAINER_DELETED_EVENT};
+    hub->publish(id, pod, kTypes[static_cast<int>(e)]);
+  });
   BERTH_RETURN_IF_ERROR(annotate(containers_->recover(), "recover containers"));
   container_handlers_ = std::make_unique<cri::ContainerHandlers>(*store_, *images_, *containers_);
   pod_handlers_ = std::make_unique<cri::PodHandlers>(*store_, *controllers_, pod_opts,
                                                      container_handlers_.get());
+  // Events carry the pod's status with its containers', as PodSandboxStatus reports them.
+  events_->setStatusFiller([pods = pod_handlers_.get()](const std::string& sandbox_id,
+                                                        cri::v1::ContainerEventResponse* event) {
+    cri::v1::PodSandboxStatusRequest req;
+    req.set_pod_sandbox_id(sandbox_id);
+    cri::v1::PodSandboxStatusResponse resp;
+    if (!pods->status(req, &resp).ok()) return;  // a deleted pod has no status left
+    *event->mutable_pod_sandbox_status() = std::move(*resp.mutable_status());
+    *event->mutable_containers_statuses() = std::move(*resp.mutable_containers_statuses());
+  });
   return absl::OkStatus();
 }
 
@@ -216,7 +236,8 @@ absl::Status Daemon::serve() {
       *instrumented_,
       cri::RuntimeHandlers{.info = runtime_info_.get(),
                            .pods = pod_handlers_.get(),
-                           .containers = container_handlers_.get()});
+                           .containers = container_handlers_.get(),
+                           .events = events_.get()});
   image_service_ = std::make_unique<cri::ImageServiceImpl>(*instrumented_, *image_handlers_);
 
   grpc::ServerBuilder builder;
@@ -247,6 +268,7 @@ void Daemon::shutdown() {
     log_->info("shutting down: no new calls, {} s for calls in flight",
                config_.grpc.shutdown_timeout_seconds);
     instrumented_->beginDrain();
+    if (events_) events_->close();  // event streams end now instead of holding up the drain
     bool idle = instrumented_->waitIdle(absl::Now() +
                                         absl::Seconds(config_.grpc.shutdown_timeout_seconds));
     if (!idle) log_->warn("calls still in flight after the shutdown timeout; cancelling them");
@@ -256,6 +278,8 @@ void Daemon::shutdown() {
     server_.reset();
     ::unlink(config_.grpc.address.c_str());
   }
+  // No subscriber is left to build events for: the handlers the events read can go.
+  if (events_) events_->close();
   pod_handlers_.reset();
   container_handlers_.reset();
   // Waiters that lose their shim connection now are not container exits.

@@ -922,5 +922,74 @@ TEST(ContainerTest, BerthctlContainerVerbs) {
   EXPECT_NE(bad.err.find("StartContainer failed: NotFound"), std::string::npos) << bad.err;
 }
 
+TEST(ContainerTest, TwoEventSubscribersSeeTheLifecycleWithStatuses) {
+  PodEnv e("events");
+  ASSERT_FALSE(e.pod.empty());
+  struct Subscriber {
+    grpc::ClientContext ctx;
+    std::vector<v1::ContainerEventResponse> events;
+    std::thread reader;
+  };
+  std::vector<std::unique_ptr<Subscriber>> subs;
+  for (int i = 0; i < 2; ++i) {
+    auto s = std::make_unique<Subscriber>();
+    s->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    Subscriber* raw = s.get();
+    auto* stub = &e.d.runtime();
+    raw->reader = std::thread([raw, stub] {
+      auto stream = stub->GetContainerEvents(&raw->ctx, v1::GetEventsRequest());
+      v1::ContainerEventResponse ev;
+      while (stream->Read(&ev)) raw->events.push_back(ev);
+      (void)stream->Finish();
+    });
+    subs.push_back(std::move(s));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // both streams are subscribed
+  std::string id = e.run(e.containerConfig("watched"));
+  ASSERT_TRUE(e.stop(id, 0).ok());
+  ASSERT_TRUE(e.remove(id).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (auto& s : subs) s->ctx.TryCancel();
+  for (auto& s : subs) s->reader.join();
+
+  for (const auto& s : subs) {
+    std::vector<v1::ContainerEventType> types;
+    for (const auto& ev : s->events) {
+      if (ev.container_id() != id) continue;
+      types.push_back(ev.container_event_type());
+      EXPECT_GT(ev.created_at(), 0);
+      EXPECT_EQ(ev.pod_sandbox_status().id(), e.pod);
+      EXPECT_EQ(ev.pod_sandbox_status().state(), v1::SANDBOX_READY);
+      // The container's status as it is after the change (gone once deleted).
+      const v1::ContainerStatus* mine = nullptr;
+      for (const auto& c : ev.containers_statuses()) {
+        if (c.id() == id) mine = &c;
+      }
+      switch (ev.container_event_type()) {
+        case v1::CONTAINER_CREATED_EVENT:
+          ASSERT_NE(mine, nullptr);
+          EXPECT_EQ(mine->state(), v1::CONTAINER_CREATED);
+          break;
+        case v1::CONTAINER_STARTED_EVENT:
+          ASSERT_NE(mine, nullptr);
+          EXPECT_EQ(mine->state(), v1::CONTAINER_RUNNING);
+          break;
+        case v1::CONTAINER_STOPPED_EVENT:
+          ASSERT_NE(mine, nullptr);
+          EXPECT_EQ(mine->state(), v1::CONTAINER_EXITED);
+          break;
+        case v1::CONTAINER_DELETED_EVENT:
+          EXPECT_EQ(mine, nullptr);
+          break;
+        default:
+          break;
+      }
+    }
+    EXPECT_EQ(types, (std::vector<v1::ContainerEventType>{
+                         v1::CONTAINER_CREATED_EVENT, v1::CONTAINER_STARTED_EVENT,
+                         v1::CONTAINER_STOPPED_EVENT, v1::CONTAINER_DELETED_EVENT}));
+  }
+}
+
 }  // namespace
 }  // namespace berth::testing
