@@ -81,10 +81,6 @@ grpc::Status RuntimeServiceImpl::RuntimeConfig(grpc::ServerContext*,
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, Exec)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, Attach)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, PortForward)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, ContainerStats)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListContainerStats)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, PodSandboxStats)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListPodSandboxStats)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, UpdateRuntimeConfig)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, CheckpointContainer)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListMetricDescriptors)
@@ -120,10 +116,30 @@ grpc::Status RuntimeServiceImpl::GetContainerEvents(
     return absl::CancelledError("GetContainerEvents: client went away");
   });
 }
-BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamContainerStats, StreamContainerStatsRequest,
-                         StreamContainerStatsResponse)
-BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxStats, StreamPodSandboxStatsRequest,
-                         StreamPodSandboxStatsResponse)
+#define BERTH_CRI_STATS(M, fn)                                                             \
+  grpc::Status RuntimeServiceImpl::M(grpc::ServerContext*, const v1::M##Request* req,      \
+                                     v1::M##Response* resp) {                              \
+    return instr_.run(#M, *req, [&] { return h_.stats->fn(*req, resp); });                \
+  }
+
+BERTH_CRI_STATS(ContainerStats, containerStats)
+BERTH_CRI_STATS(ListContainerStats, listContainerStats)
+BERTH_CRI_STATS(PodSandboxStats, podSandboxStats)
+BERTH_CRI_STATS(ListPodSandboxStats, listPodSandboxStats)
+
+grpc::Status RuntimeServiceImpl::StreamContainerStats(
+    grpc::ServerContext*, const v1::StreamContainerStatsRequest* req,
+    grpc::ServerWriter<v1::StreamContainerStatsResponse>* w) {
+  return instr_.run("StreamContainerStats", *req,
+                    [&] { return h_.stats->streamContainerStats(*req, w); });
+}
+
+grpc::Status RuntimeServiceImpl::StreamPodSandboxStats(
+    grpc::ServerContext*, const v1::StreamPodSandboxStatsRequest* req,
+    grpc::ServerWriter<v1::StreamPodSandboxStatsResponse>* w) {
+  return instr_.run("StreamPodSandboxStats", *req,
+                    [&] { return h_.stats->streamPodSandboxStats(*req, w); });
+}
 BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxMetrics,
                          StreamPodSandboxMetricsRequest, StreamPodSandboxMetricsResponse)
 

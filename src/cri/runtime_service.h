@@ -4,6 +4,7 @@
 
 #include "cri/container_handlers.h"
 #include "cri/event_hub.h"
+#include "cri/stats_handlers.h"
 #include "cri/image_handlers.h"
 #include "cri/instrumented.h"
 #include "cri/pod_handlers.h"
@@ -18,6 +19,7 @@ struct RuntimeHandlers {
   PodHandlers* pods = nullptr;
   ContainerHandlers* containers = nullptr;
   EventHub* events = nullptr;
+  StatsHandlers* stats = nullptr;
 };
 
 #define BERTH_CRI_UNARY(M)                                                      \

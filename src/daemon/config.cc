@@ -92,6 +92,9 @@ const std::vector<TableDef>& configTables() {
             [](Config& c) -> FieldRef { return &c.cri.sandbox_image; }},
            {"default_runtime_handler", "Handler used when a pod names none.",
             [](Config& c) -> FieldRef { return &c.cri.default_runtime_handler; }},
+           {"stats_collect_period_seconds",
+            "How often container and pod stats are sampled (CRI stats calls read the samples).",
+            [](Config& c) -> FieldRef { return &c.cri.stats_collect_period_seconds; }},
            {"max_container_log_line_size",
             "Bytes of a container log line before it is split into partial entries.",
             [](Config& c) -> FieldRef { return &c.cri.max_container_log_line_size; }},
@@ -347,6 +350,9 @@ absl::Status validateConfig(const Config& c) {
     return badValue("cni.default_bridge", "must be 1 to 15 characters (a Linux interface name)");
   }
   if (c.cni.plugin_timeout_seconds < 1) return badValue("cni.plugin_timeout_seconds", "must be at least 1");
+  if (c.cri.stats_collect_period_seconds < 1) {
+    return badValue("cri.stats_collect_period_seconds", "must be at least 1");
+  }
   if (c.cri.max_container_log_line_size < 256 || c.cri.max_container_log_line_size > (1 << 20)) {
     return badValue("cri.max_container_log_line_size", "must be between 256 and 1048576");
   }

@@ -67,6 +67,8 @@ struct Config {
     std::string default_runtime_handler = "runc";
     // Longer container log lines are split into partial ("P") entries.
     int max_container_log_line_size = 16384;
+    // How often the stats collector samples every running container and pod.
+    int stats_collect_period_seconds = 10;
     std::map<std::string, RuntimeHandler> runtimes = {
         {"runc", RuntimeHandler{.runtime_path = "runc"}},
         {"crun", RuntimeHandler{.runtime_path = "crun"}},

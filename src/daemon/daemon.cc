@@ -172,6 +172,11 @@ absl::Status Daemon::openSandboxes() {
   });
   BERTH_RETURN_IF_ERROR(annotate(containers_->recover(), "recover containers"));
   container_handlers_ = std::make_unique<cri::ContainerHandlers>(*store_, *images_, *containers_);
+  collector_ = std::make_unique<stats::Collector>(stats::CollectorOptions{
+      .interval = absl::Seconds(config_.cri.stats_collect_period_seconds)});
+  collector_->start();
+  stats_handlers_ =
+      std::make_unique<cri::StatsHandlers>(*store_, *snapshots_, *collector_);
   pod_handlers_ = std::make_unique<cri::PodHandlers>(*store_, *controllers_, pod_opts,
                                                      container_handlers_.get());
   // Events carry the pod's status with its containers', as PodSandboxStatus reports them.
@@ -237,7 +242,8 @@ absl::Status Daemon::serve() {
       cri::RuntimeHandlers{.info = runtime_info_.get(),
                            .pods = pod_handlers_.get(),
                            .containers = container_handlers_.get(),
-                           .events = events_.get()});
+                           .events = events_.get(),
+                           .stats = stats_handlers_.get()});
   image_service_ = std::make_unique<cri::ImageServiceImpl>(*instrumented_, *image_handlers_);
 
   grpc::ServerBuilder builder;
@@ -282,6 +288,8 @@ void Daemon::shutdown() {
   if (events_) events_->close();
   pod_handlers_.reset();
   container_handlers_.reset();
+  stats_handlers_.reset();
+  collector_.reset();
   // Waiters that lose their shim connection now are not container exits.
   if (containers_) containers_->beginShutdown();
   controllers_.reset();  // closes shim connections; pods keep running under their shims

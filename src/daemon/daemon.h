@@ -55,6 +55,8 @@ class Daemon {
   std::unique_ptr<events::BackoffMonitor> monitor_;
   std::unique_ptr<sandbox::ControllerRegistry> controllers_;
   std::unique_ptr<cri::EventHub> events_;
+  std::unique_ptr<stats::Collector> collector_;
+  std::unique_ptr<cri::StatsHandlers> stats_handlers_;
   std::unique_ptr<container::ContainerManager> containers_;
   std::unique_ptr<cri::ContainerHandlers> container_handlers_;
   std::unique_ptr<cri::PodHandlers> pod_handlers_;

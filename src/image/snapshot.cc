@@ -358,10 +358,15 @@ absl::Status OverlaySnapshotter::remove(const std::string& key) {
   return annotate(st, context);
 }
 
-absl::StatusOr<OverlaySnapshotter::Usage> OverlaySnapshotter::usage(const std::string& key) const {
+absl::StatusOr<std::string> OverlaySnapshotter::fsDir(const std::string& key) const {
   BERTH_ASSIGN_OR_RETURN(SnapshotPtr record, store_->getSnapshot(key));
   BERTH_ASSIGN_OR_RETURN(std::string dir, dirOf(*record));
-  return diskUsage(dir + "/fs");
+  return dir + "/fs";
+}
+
+absl::StatusOr<OverlaySnapshotter::Usage> OverlaySnapshotter::usage(const std::string& key) const {
+  BERTH_ASSIGN_OR_RETURN(std::string dir, fsDir(key));
+  return diskUsage(dir);
 }
 
 OverlaySnapshotter::Usage OverlaySnapshotter::totalUsage() const { return diskUsage(root_); }

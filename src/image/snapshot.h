@@ -69,6 +69,8 @@ class OverlaySnapshotter {
     uint64_t bytes = 0;  // allocated blocks, each inode counted once
     uint64_t inodes = 0;
   };
+  // The snapshot's own directory (the upperdir of an active snapshot).
+  [[nodiscard]] absl::StatusOr<std::string> fsDir(const std::string& key) const;
   // Disk usage of the snapshot's own directory (the upperdir of an active snapshot).
   [[nodiscard]] absl::StatusOr<Usage> usage(const std::string& key) const;
   // Disk usage of everything under root.

@@ -991,5 +991,81 @@ TEST(ContainerTest, TwoEventSubscribersSeeTheLifecycleWithStatuses) {
   }
 }
 
+TEST(ContainerTest, StatsRiseUnderLoadAndCountTheWritableLayer) {
+  PodEnv e("stats", "[cri]\nstats_collect_period_seconds = 1\n");
+  ASSERT_FALSE(e.pod.empty());
+  std::string id = e.run(e.containerConfig("busy"));
+  auto stats = [&]() {
+    v1::ContainerStatsRequest req;
+    req.set_container_id(id);
+    v1::ContainerStatsResponse resp;
+    auto ctx = Berthd::context();
+    grpc::Status st = e.d.runtime().ContainerStats(ctx.get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.stats();
+  };
+  // The first call starts tracking; samples follow within a period.
+  v1::ContainerStats before;
+  for (int i = 0; i < 100; ++i) {
+    before = stats();
+    if (before.has_cpu() && before.has_memory() && before.has_writable_layer()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(before.has_cpu() && before.has_memory() && before.has_writable_layer())
+      << before.DebugString() << e.d.log();
+  EXPECT_EQ(before.attributes().id(), id);
+  EXPECT_EQ(before.attributes().metadata().name(), "busy");
+
+  // Load: CPU for a while, 32 MiB kept in the pod's shm (charged to the container's memory
+  // cgroup), 20 MiB written into the writable layer.
+  EXPECT_TRUE(e.execOut(id, {"sh", "-c",
+                             "dd if=/dev/zero of=/dev/shm/hold bs=1M count=32 2>/dev/null; "
+                             "dd if=/dev/zero of=/data20 bs=1M count=20 2>/dev/null; sync; "
+                             "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"})
+                  .empty());
+  v1::ContainerStats after;
+  bool risen = false;
+  for (int i = 0; i < 100 && !risen; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = stats();
+    risen = after.cpu().usage_core_nano_seconds().value() >
+                before.cpu().usage_core_nano_seconds().value() + 100'000'000 &&
+            after.memory().working_set_bytes().value() >=
+                before.memory().working_set_bytes().value() + (30u << 20) &&
+            after.writable_layer().used_bytes().value() >= (20u << 20);
+  }
+  EXPECT_TRUE(risen) << "before:\n" << before.DebugString() << "after:\n" << after.DebugString();
+  EXPECT_GT(after.cpu().usage_nano_cores().value(), 0u);
+  EXPECT_GT(after.writable_layer().inodes_used().value(), 0u);
+
+  // The pod's stats list its running containers; list filters work.
+  v1::PodSandboxStatsRequest preq;
+  preq.set_pod_sandbox_id(e.pod);
+  v1::PodSandboxStatsResponse presp;
+  auto ctx = Berthd::context();
+  ASSERT_TRUE(e.d.runtime().PodSandboxStats(ctx.get(), preq, &presp).ok());
+  EXPECT_EQ(presp.stats().attributes().id(), e.pod);
+  ASSERT_EQ(presp.stats().linux().containers_size(), 1);
+  EXPECT_EQ(presp.stats().linux().containers(0).attributes().id(), id);
+  v1::ListContainerStatsRequest lreq;
+  lreq.mutable_filter()->set_pod_sandbox_id(e.pod);
+  v1::ListContainerStatsResponse lresp;
+  ctx = Berthd::context();
+  ASSERT_TRUE(e.d.runtime().ListContainerStats(ctx.get(), lreq, &lresp).ok());
+  ASSERT_EQ(lresp.stats_size(), 1);
+  (*lreq.mutable_filter()->mutable_label_selector())["app"] = "other";
+  lresp.Clear();
+  ctx = Berthd::context();
+  ASSERT_TRUE(e.d.runtime().ListContainerStats(ctx.get(), lreq, &lresp).ok());
+  EXPECT_EQ(lresp.stats_size(), 0);
+  // A stopped container has no stats entry in the list any more.
+  ASSERT_TRUE(e.stop(id, 0).ok());
+  lreq.Clear();
+  lresp.Clear();
+  ctx = Berthd::context();
+  ASSERT_TRUE(e.d.runtime().ListContainerStats(ctx.get(), lreq, &lresp).ok());
+  EXPECT_EQ(lresp.stats_size(), 0);
+}
+
 }  // namespace
 }  // namespace berth::testing

@@ -56,7 +56,9 @@ TEST(UnimplementedTest, AllRpcsAnswerAndUnbuiltOnesSayUnimplemented) {
   const std::set<std::string> built = {"Version",         "Status",        "RuntimeConfig",
                                        "ListImages",      "ImageFsInfo",   "StreamImages",
                                        "ListPodSandbox",  "StreamPodSandboxes",
-                                       "ListContainers",  "StreamContainers"};
+                                       "ListContainers",  "StreamContainers",
+                                       "ListContainerStats", "ListPodSandboxStats",
+                                       "StreamContainerStats", "StreamPodSandboxStats"};
   // Streams that stay open until the client goes away (the call's deadline here).
   const std::set<std::string> open_streams = {"GetContainerEvents"};
   // Built, but an empty request is invalid for them.
@@ -64,7 +66,8 @@ TEST(UnimplementedTest, AllRpcsAnswerAndUnbuiltOnesSayUnimplemented) {
       "PullImage",      "RemoveImage",      "ImageStatus",      "RunPodSandbox",
       "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "UpdatePodSandboxResources",
       "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer", "ContainerStatus",
-      "UpdateContainerResources", "ReopenContainerLog", "ExecSync"};
+      "UpdateContainerResources", "ReopenContainerLog", "ExecSync", "ContainerStats",
+      "PodSandboxStats"};
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   int total = 0;
   for (const char* name : {"runtime.v1.RuntimeService", "runtime.v1.ImageService"}) {

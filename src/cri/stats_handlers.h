@@ -1,0 +1,60 @@
+// CRI stats RPCs (ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats and
+// their Stream forms), answered from the stats collector's cache: a call never reads a cgroup
+// or waits on a shim. Before answering, the set of tracked targets is brought in line with the
+// store (running containers, ready pods), which is a walk over memory.
+#pragma once
+
+#include <grpcpp/support/sync_stream.h>
+
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "image/snapshot.h"
+#include "runtime/v1/api.h"
+#include "stats/collector.h"
+#include "store/store.h"
+
+namespace berth::cri {
+
+namespace v1 = ::runtime::v1;
+
+// Thread-safe.
+class StatsHandlers {
+ public:
+  StatsHandlers(store::Store& store, image::OverlaySnapshotter& snapshots,
+                stats::Collector& collector)
+      : store_(store), snapshots_(snapshots), collector_(collector) {}
+
+  [[nodiscard]] absl::Status containerStats(const v1::ContainerStatsRequest& req,
+                                            v1::ContainerStatsResponse* resp);
+  [[nodiscard]] absl::Status listContainerStats(const v1::ListContainerStatsRequest& req,
+                                                v1::ListContainerStatsResponse* resp);
+  [[nodiscard]] absl::Status streamContainerStats(
+      const v1::StreamContainerStatsRequest& req,
+      grpc::ServerWriter<v1::StreamContainerStatsResponse>* w);
+  [[nodiscard]] absl::Status podSandboxStats(const v1::PodSandboxStatsRequest& req,
+                                             v1::PodSandboxStatsResponse* resp);
+  [[nodiscard]] absl::Status listPodSandboxStats(const v1::ListPodSandboxStatsRequest& req,
+                                                 v1::ListPodSandboxStatsResponse* resp);
+  [[nodiscard]] absl::Status streamPodSandboxStats(
+      const v1::StreamPodSandboxStatsRequest& req,
+      grpc::ServerWriter<v1::StreamPodSandboxStatsResponse>* w);
+
+ private:
+  // Tracks what runs and stops tracking what is gone.
+  void sync();
+  std::vector<store::ContainerPtr> containers(const v1::ContainerStatsFilter* f) const;
+  std::vector<store::SandboxPtr> pods(const v1::PodSandboxStatsFilter* f) const;
+  void toCri(const store::ContainerRecord& r, v1::ContainerStats* out) const;
+  void toCri(const store::SandboxRecord& r, v1::PodSandboxStats* out) const;
+
+  store::Store& store_;
+  image::OverlaySnapshotter& snapshots_;
+  stats::Collector& collector_;
+  absl::Mutex mu_;  // serialises sync()
+  std::map<std::string, stats::Target> tracked_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace berth::cri
