@@ -20,4 +20,7 @@ void addPodCommands(CLI::App& app, const GlobalOptions& options, int& exit_code)
 // `create`, `start`, `stop`, `rm`, `ps`, `inspect`, `logs`, `exec`, `run`.
 void addContainerCommands(CLI::App& app, const GlobalOptions& options, int& exit_code);
 
+// `stats`, `statsp`, `events`.
+void addObserveCommands(CLI::App& app, const GlobalOptions& options, int& exit_code);
+
 }  // namespace berth::cli

@@ -945,9 +945,10 @@ TEST(ContainerTest, TwoEventSubscribersSeeTheLifecycleWithStatuses) {
     subs.push_back(std::move(s));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // both streams are subscribed
+  // No ASSERT until the readers are joined (a joinable thread must not be destroyed).
   std::string id = e.run(e.containerConfig("watched"));
-  ASSERT_TRUE(e.stop(id, 0).ok());
-  ASSERT_TRUE(e.remove(id).ok());
+  EXPECT_TRUE(e.stop(id, 0).ok());
+  EXPECT_TRUE(e.remove(id).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   for (auto& s : subs) s->ctx.TryCancel();
   for (auto& s : subs) s->reader.join();
@@ -1065,6 +1066,56 @@ TEST(ContainerTest, StatsRiseUnderLoadAndCountTheWritableLayer) {
   ctx = Berthd::context();
   ASSERT_TRUE(e.d.runtime().ListContainerStats(ctx.get(), lreq, &lresp).ok());
   EXPECT_EQ(lresp.stats_size(), 0);
+}
+
+TEST(ContainerTest, BerthctlStatsStatspAndEvents) {
+  PodEnv e("ctlstats", "[cri]\nstats_collect_period_seconds = 1\n");
+  ASSERT_FALSE(e.pod.empty());
+  auto ctl = [&](std::vector<std::string> args, int timeout_s = 60) {
+    args.insert(args.begin(), {berthctlPath(), "-r", e.d.endpoint()});
+    return runProgram(args, timeout_s);
+  };
+  // `events` follows the stream; it is ended (killed) after the container's lifecycle.
+  RunResult events;
+  std::thread follower([&] { events = ctl({"-o", "json", "events"}, 4); });
+  struct Join {
+    std::thread& t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } join_on_return{follower};
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  std::string id = e.run(e.containerConfig("observed"));
+
+  nlohmann::json stats;
+  for (int i = 0; i < 50; ++i) {
+    RunResult r = ctl({"-o", "json", "stats", "-p", e.pod.substr(0, 10)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    stats = nlohmann::json::parse(r.out);
+    if (stats.contains("stats") && stats["stats"][0].contains("cpu")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(stats["stats"][0].contains("cpu")) << stats.dump();
+  EXPECT_EQ(stats["stats"][0]["attributes"]["id"], id);
+  RunResult table = ctl({"stats"});
+  EXPECT_NE(table.out.find(id.substr(0, 13)), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("observed"), std::string::npos) << table.out;
+  RunResult pods = ctl({"statsp"});
+  ASSERT_EQ(pods.exit_code, 0) << pods.err;
+  EXPECT_NE(pods.out.find(e.pod.substr(0, 13)), std::string::npos) << pods.out;
+  ASSERT_TRUE(e.stop(id, 0).ok());
+  follower.join();
+  std::vector<std::string> seen;
+  std::istringstream lines(events.out);
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("containerId", "") == id) {
+      seen.push_back(j.value("containerEventType", "CONTAINER_CREATED_EVENT"));
+    }
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"CONTAINER_CREATED_EVENT", "CONTAINER_STARTED_EVENT",
+                                            "CONTAINER_STOPPED_EVENT"}))
+      << events.out << events.err;
 }
 
 }  // namespace
