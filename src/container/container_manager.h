@@ -105,6 +105,18 @@ class ContainerManager {
   [[nodiscard]] absl::StatusOr<shim::ExecResult> execSync(const std::string& id,
                                                           const std::vector<std::string>& cmd,
                                                           absl::Duration timeout);
+  // Starts `cmd` in a running container with its stdio handed to the caller (CRI Exec): a
+  // terminal with `tty`, else pipes (stdin only with `want_stdin`).
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<shim::StreamedProcess>> execStreamed(
+      const std::string& id, const std::vector<std::string>& cmd, bool tty, bool want_stdin);
+  // Attaches to a running container's output and, if it was created with stdin, its stdin
+  // (CRI Attach).
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<shim::Attachment>> attach(const std::string& id,
+                                                                         bool want_stdin,
+                                                                         bool want_stdout,
+                                                                         bool want_stderr);
+  // An attached client ended its stdin (a stdin_once container's stdin closes).
+  [[nodiscard]] absl::Status attachStdinEnded(const std::string& id);
   [[nodiscard]] absl::Status reopenLog(const std::string& id);
   // Applies new limits through the runtime, then records them with `config_bytes` (the CRI
   // config carrying them).
@@ -127,6 +139,10 @@ class ContainerManager {
   std::shared_ptr<Live> live(const std::string& id);
   void dropLive(const std::string& id);
   [[nodiscard]] absl::StatusOr<sandbox::TaskContext> taskContext(const std::string& sandbox_id);
+  // For an exec in running container `id`: its pod's context, and `opts` with id and command.
+  [[nodiscard]] absl::StatusOr<sandbox::TaskContext> execTarget(const std::string& id,
+                                                                const std::vector<std::string>& cmd,
+                                                                shim::ExecOptions* opts);
   [[nodiscard]] absl::StatusOr<std::string> createTask(const CreateRequest& req,
                                                        const std::string& id);
   void startWaiter(const std::string& id, const std::string& sandbox_id,

@@ -61,20 +61,52 @@ absl::Status runCommand(const std::vector<std::string>& argv, const std::string&
 
 }  // namespace
 
+absl::StatusOr<sandbox::TaskContext> ContainerManager::execTarget(
+    const std::string& id, const std::vector<std::string>& cmd, shim::ExecOptions* opts) {
+  if (cmd.empty()) return absl::InvalidArgumentError(absl::StrCat("exec in container ", id, ": cmd is empty"));
+  BERTH_ASSIGN_OR_RETURN(auto rec, runningContainer(store_, id));
+  opts->container_id = id;
+  opts->exec_id = newObjectId().substr(0, 16);
+  opts->args = cmd;
+  return taskContext(rec->sandbox_id);
+}
+
 absl::StatusOr<shim::ExecResult> ContainerManager::execSync(const std::string& id,
                                                             const std::vector<std::string>& cmd,
                                                             absl::Duration timeout) {
-  if (cmd.empty()) return absl::InvalidArgumentError(absl::StrCat("exec in container ", id, ": cmd is empty"));
-  BERTH_ASSIGN_OR_RETURN(auto rec, runningContainer(store_, id));
-  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(rec->sandbox_id));
   shim::ExecOptions opts;
-  opts.container_id = id;
-  opts.exec_id = newObjectId().substr(0, 16);
-  opts.args = cmd;
+  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, execTarget(id, cmd, &opts));
   opts.timeout_ms = absl::ToInt64Milliseconds(timeout);
   auto result = task.shim->exec(opts);
   if (!result.ok()) return annotate(result.status(), absl::StrCat("exec in container ", id));
   return result;
+}
+
+absl::StatusOr<std::unique_ptr<shim::StreamedProcess>> ContainerManager::execStreamed(
+    const std::string& id, const std::vector<std::string>& cmd, bool tty, bool want_stdin) {
+  shim::ExecOptions opts;
+  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, execTarget(id, cmd, &opts));
+  opts.tty = tty;
+  auto proc = task.shim->execStreamed(opts, want_stdin);
+  if (!proc.ok()) return annotate(proc.status(), absl::StrCat("exec in container ", id));
+  return proc;
+}
+
+absl::StatusOr<std::unique_ptr<shim::Attachment>> ContainerManager::attach(const std::string& id,
+                                                                           bool want_stdin,
+                                                                           bool want_stdout,
+                                                                           bool want_stderr) {
+  BERTH_ASSIGN_OR_RETURN(auto rec, runningContainer(store_, id));
+  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(rec->sandbox_id));
+  auto a = task.shim->attach(id, want_stdin, want_stdout, want_stderr);
+  if (!a.ok()) return annotate(a.status(), absl::StrCat("attach to container ", id));
+  return a;
+}
+
+absl::Status ContainerManager::attachStdinEnded(const std::string& id) {
+  BERTH_ASSIGN_OR_RETURN(auto rec, runningContainer(store_, id));
+  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(rec->sandbox_id));
+  return task.shim->closeStdinOnce(id);
 }
 
 absl::Status ContainerManager::reopenLog(const std::string& id) {

@@ -162,6 +162,7 @@ int Server::run() {
       if (c.closed) {
         SHIM_LOG_DEBUG("connection %llu closed", static_cast<unsigned long long>(c.id));
         cancelExecsOf(c.id);
+        detachConnection(c.id);
         it = conns_.erase(it);
       } else {
         ++it;
@@ -227,7 +228,28 @@ void Server::readClient(Connection& c) {
 
 void Server::flushClient(Connection& c) {
   while (!c.out.empty()) {
-    ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n;
+    if (!c.out_fds.empty()) {
+      iovec iov{c.out.data(), c.out.size()};
+      std::vector<char> control(CMSG_SPACE(sizeof(int) * c.out_fds.size()), 0);
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control.data();
+      msg.msg_controllen = control.size();
+      cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int) * c.out_fds.size());
+      for (size_t i = 0; i < c.out_fds.size(); ++i) {
+        int fd = c.out_fds[i].get();
+        std::memcpy(CMSG_DATA(cm) + i * sizeof(int), &fd, sizeof fd);
+      }
+      n = ::sendmsg(c.fd.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) c.out_fds.clear();  // they went with the first byte
+    } else {
+      n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
     if (n > 0) {
       c.out.erase(0, static_cast<size_t>(n));
       continue;
@@ -280,6 +302,27 @@ void Server::reply(uint64_t conn_id, uint64_t req_id, Json body, size_t max_fram
 
 void Server::replyError(uint64_t conn_id, uint64_t req_id, const Outcome& error) {
   send(conn_id, makeErrorReply(req_id, error));
+}
+
+void Server::replyWithFds(uint64_t conn_id, uint64_t req_id, Json body,
+                          std::vector<UniqueFd> fds) {
+  auto it = conns_.find(conn_id);
+  if (it == conns_.end() || it->second->closed) return;
+  Connection& c = *it->second;
+  Json msg = makeOkReply(req_id);
+  for (auto& [k, v] : body.items()) msg[k] = std::move(v);
+  std::string frame;
+  Outcome r = encodeFrame(msg, &frame);
+  if (!r.ok() || !c.out.empty()) {
+    SHIM_LOG_ERROR("connection %llu: cannot pass descriptors%s",
+                   static_cast<unsigned long long>(conn_id),
+                   r.ok() ? " behind queued output" : (": " + r.message).c_str());
+    c.closed = true;
+    return;
+  }
+  c.out = std::move(frame);
+  c.out_fds = std::move(fds);
+  flushClient(c);
 }
 
 void Server::onSignals() {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "shim/console.h"
 #include "shim/cri_log.h"
 #include "shim/exit_store.h"
 #include "shim/pipe_reader.h"
@@ -54,6 +55,9 @@ class Server {
     UniqueFd fd;
     FrameReader reader;
     std::string out;  // encoded frames not yet sent
+    // Descriptors that go with the first byte of `out` (SCM_RIGHTS); set only when a frame is
+    // queued on an empty `out`.
+    std::vector<UniqueFd> out_fds;
     bool subscriber = false;
     bool closed = false;
     bool close_after_flush = false;
@@ -65,6 +69,12 @@ class Server {
     std::string oom_counter;  // the memory cgroup's oom_kill count file ("" if not found)
     int64_t oom_base = -1;    // its value when the container was created
   };
+  // A client attached to a container's stdio (the attach op): copies of the output go to its
+  // pipes; the attach lasts as long as its connection.
+  struct Attacher {
+    UniqueFd out[2];  // write ends (non-blocking) of the attacher's stdout and stderr pipes
+    bool stdin = false;
+  };
   // The stdio the shim holds for a container created with a log_path or stdin. Lives from
   // create to delete.
   struct ContainerIo {
@@ -72,6 +82,9 @@ class Server {
     uint64_t pipes[2] = {0, 0};  // PipeReader handles of stdout, stderr (0: none)
     UniqueFd stdin_w;            // the shim's end of the container's stdin, kept for attach
     bool stdin_once = false;
+    bool terminal = false;
+    UniqueFd pty;  // a terminal's master, for attachers to resize
+    std::map<uint64_t, Attacher> attachers;  // by connection
   };
   // An init exit held back (bounded) until the container's output pipes are drained, so that
   // its last lines are in the log before the exit is reported.
@@ -96,6 +109,13 @@ class Server {
     bool truncated = false;
     std::string output[2];
     uint64_t pipes[2] = {0, 0};
+    // A streamed exec (the requester does the I/O): the requester's ends of the process's
+    // stdio — stdin's write end, stdout's and stderr's read ends, or a terminal's master in
+    // give[1] — handed over with the "started" reply; the exit is a second reply.
+    bool stream = false;
+    bool tty = false;
+    UniqueFd give[3];
+    std::shared_ptr<ConsoleSocket> console;
   };
   struct Waiter {
     uint64_t conn = 0;
@@ -122,6 +142,9 @@ class Server {
   void send(uint64_t conn_id, const Json& msg, size_t max_frame = kMaxFrameSize);
   void reply(uint64_t conn_id, uint64_t req_id, Json body, size_t max_frame = kMaxFrameSize);
   void replyError(uint64_t conn_id, uint64_t req_id, const Outcome& error);
+  // A reply carrying descriptors. The connection must have nothing queued (true for the
+  // connections of exec and attach, which carry one request); else it is dropped.
+  void replyWithFds(uint64_t conn_id, uint64_t req_id, Json body, std::vector<UniqueFd> fds);
   // A container init was reaped: decides OOM, then records the exit now or once its output is
   // drained.
   void onInitExit(const std::string& container_id, int pid, int wait_status, int64_t at_ns);
@@ -129,6 +152,8 @@ class Server {
   void progressShutdown();
   void finish();
   bool anyContainerRunning() const;
+  // OK for a container this shim runs; NotFound or FailedPrecondition (not running) naming it.
+  [[nodiscard]] Outcome checkRunning(const std::string& id) const;
   // Fires due timers (held-back exits, exec timeouts and drains); returns the poll timeout
   // until the next one (-1: none).
   int onTimers();
@@ -146,9 +171,17 @@ class Server {
   // Reads what is left in the pipes, writes partial lines, closes the log and stdin.
   void closeContainerIo(const std::string& id);
   void opReopenLog(uint64_t conn, uint64_t req_id, const Json& req);
+  // Attaches the requesting connection to a running container's output (and stdin).
+  void opAttach(uint64_t conn, uint64_t req_id, const Json& req);
+  void detachConnection(uint64_t conn);
+  // An attached client ended its stdin: a stdin_once container's stdin closes.
+  void opCloseStdin(uint64_t conn, uint64_t req_id, const Json& req);
 
   // Execs (server_exec.cc).
   void opExec(uint64_t conn, uint64_t req_id, const Json& req);
+  // The stdio of a streamed exec: pipes, or a console socket for a terminal.
+  [[nodiscard]] Outcome openStreamIo(Exec& e, bool want_stdin, RuntimeIo* io,
+                                     UniqueFd child_ends[3]);
   void afterExec(uint64_t serial, const RuntimeResult& res);
   void onExecOutput(uint64_t serial, int stream, std::string_view data, bool eof);
   void onExecExit(uint64_t serial, int wait_status);

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "shim/console.h"
 #include "shim/process_tree.h"
 #include "shim/server.h"
 #include "shim/shim_log.h"
@@ -61,7 +62,7 @@ bool isStringArray(const Json& j) {
 // The exec'd process: the container's own process spec (capabilities, rlimits, env, user, …)
 // with the request's args, and its env entries, cwd and user laid over it — what containerd
 // does for CRI execs.
-Outcome buildExecProcess(const std::string& bundle, const Json& req, Json* out) {
+Outcome buildExecProcess(const std::string& bundle, const Json& req, bool tty, Json* out) {
   auto args = req.find("args");
   if (args == req.end() || !isStringArray(*args) || args->empty()) {
     return Outcome::error(Code::kInvalidArgument, "\"args\" must be a non-empty string array");
@@ -77,7 +78,7 @@ Outcome buildExecProcess(const std::string& bundle, const Json& req, Json* out) 
   }
   Json p = std::move(*proc);
   p["args"] = *args;
-  p["terminal"] = false;
+  p["terminal"] = tty;
   p.erase("consoleSize");
   auto env = req.find("env");
   if (env != req.end()) {
@@ -149,24 +150,19 @@ void Server::opExec(uint64_t conn, uint64_t req_id, const Json& req) {
   if (!getString(req, "exec_id", &exec_id) || !validContainerId(exec_id)) {
     return fail(Code::kInvalidArgument, "invalid exec id " + quote(exec_id));
   }
+  if (Outcome r = checkRunning(id); !r.ok()) return replyError(conn, req_id, r);
   auto c = containers_.find(id);
-  if (c == containers_.end()) {
-    return replyError(
-        conn, req_id,
-        Outcome::error(Code::kNotFound,
-                       "container " + quote(id) + " not found in pod " + quote(opts_.pod_id)));
-  }
-  if (c->second.pid <= 0 || c->second.exited) {
-    return fail(Code::kFailedPrecondition, "the container is not running");
-  }
   for (auto& [serial, e] : execs_) {
     if (e.container_id == id && e.exec_id == exec_id) {
       return fail(Code::kAlreadyExists, "exec " + quote(exec_id) + " is already running");
     }
   }
-  bool tty = false;
+  bool tty = false, stream = false, want_stdin = false;
   getBool(req, "tty", &tty);
-  if (tty) return fail(Code::kUnimplemented, "terminal execs are not supported");
+  getBool(req, "stream", &stream);
+  getBool(req, "stdin", &want_stdin);
+  if (tty && !stream) return fail(Code::kInvalidArgument, "a terminal exec must be streamed");
+  if (want_stdin && !stream) return fail(Code::kInvalidArgument, "stdin needs a streamed exec");
   int64_t timeout_ms = 0, limit = static_cast<int64_t>(kMaxExecOutput);
   getInt(req, "timeout_ms", &timeout_ms);
   if (getInt(req, "output_limit", &limit) && limit == 0) limit = kMaxExecOutput;
@@ -176,7 +172,7 @@ void Server::opExec(uint64_t conn, uint64_t req_id, const Json& req) {
                 "output_limit must be 0.." + std::to_string(kMaxExecOutput) + " bytes");
   }
   Json process;
-  Outcome r = buildExecProcess(c->second.bundle, req, &process);
+  Outcome r = buildExecProcess(c->second.bundle, req, tty, &process);
   if (!r.ok()) return fail(r.code, r.message);
 
   uint64_t serial = next_exec_++;
@@ -195,29 +191,60 @@ void Server::opExec(uint64_t conn, uint64_t req_id, const Json& req) {
   r = writeFileFully(e.process_file, process.dump());
   process = Json();
   RuntimeIo io;
-  UniqueFd child_ends[2];
-  for (int s = 0; s < 2 && r.ok(); ++s) {
+  UniqueFd child_ends[3];
+  e.stream = stream;
+  e.tty = tty;
+  if (stream && r.ok()) r = openStreamIo(e, want_stdin, &io, child_ends);
+  for (int s = 0; s < 2 && r.ok() && !stream; ++s) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) {
       r = Outcome::fromErrno(errno, "pipe");
       break;
     }
-    child_ends[s].reset(p[1]);
+    child_ends[1 + s].reset(p[1]);
     e.pipes[s] = pipes_.add(UniqueFd(p[0]), [this, serial, s](std::string_view data, bool eof) {
       onExecOutput(serial, s, data, eof);
     });
   }
   if (!r.ok()) return failExec(serial, r);
-  io.stdout_fd = child_ends[0].get();
-  io.stderr_fd = child_ends[1].get();
+  if (!stream) {
+    io.stdout_fd = child_ends[1].get();
+    io.stderr_fd = child_ends[2].get();
+  }
   io.log_path = base + ".log";
   ::unlink(io.log_path.c_str());
-  r = runner_.start({"exec", "--process", e.process_file, "--detach", "--pid-file", e.pid_file, id},
-                    io, opts_.runtime_timeout_ms,
+  std::vector<std::string> args = {"exec",         "--process",  e.process_file,
+                                   "--detach",     "--pid-file", e.pid_file};
+  if (e.console) {
+    args.push_back("--console-socket");
+    args.push_back(e.console->path);
+  }
+  args.push_back(id);
+  r = runner_.start(args, io, opts_.runtime_timeout_ms,
                     [this, serial](const RuntimeResult& res) { afterExec(serial, res); });
   if (!r.ok()) return failExec(serial, r);
   SHIM_LOG_DEBUG("container %s: exec %s starting", id.c_str(), exec_id.c_str());
   // The child ends close here: the runtime holds its own copies.
+}
+
+Outcome Server::openStreamIo(Exec& e, bool want_stdin, RuntimeIo* io, UniqueFd child_ends[3]) {
+  if (e.tty) {
+    // The process's stdio is the terminal; the runtime sends its master to the console socket.
+    e.console = std::make_shared<ConsoleSocket>();
+    return openConsoleSocket(e.console.get());
+  }
+  for (int s = 0; s < 3; ++s) {
+    if (s == 0 && !want_stdin) continue;
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return Outcome::fromErrno(errno, "pipe");
+    // stdin: the process reads p[0]; stdout, stderr: the process writes p[1].
+    child_ends[s].reset(s == 0 ? p[0] : p[1]);
+    e.give[s].reset(s == 0 ? p[1] : p[0]);
+  }
+  io->stdin_fd = child_ends[0].valid() ? child_ends[0].get() : -1;
+  io->stdout_fd = child_ends[1].get();
+  io->stderr_fd = child_ends[2].get();
+  return Outcome::success();
 }
 
 void Server::afterExec(uint64_t serial, const RuntimeResult& res) {
@@ -255,6 +282,30 @@ void Server::afterExec(uint64_t serial, const RuntimeResult& res) {
   exec_pids_[pid] = serial;
   SHIM_LOG_INFO("container %s: exec %s started (pid %d)", e.container_id.c_str(), e.exec_id.c_str(),
                 pid);
+  if (e.stream) {
+    if (e.tty) {
+      Outcome t = receivePty(e.console->fd.get(), &e.give[1]);
+      e.console.reset();
+      if (!t.ok()) {
+        t.message = "exec " + quote(e.exec_id) + " in container " + quote(e.container_id) + ": " +
+                    t.message;
+        return failExec(serial, t);
+      }
+    }
+    static const char* const kNames[3] = {"stdin", "stdout", "stderr"};
+    Json names = Json::array();
+    std::vector<UniqueFd> fds;
+    for (int s = 0; s < 3; ++s) {
+      if (!e.give[s].valid()) continue;
+      names.push_back(e.tty ? "tty" : kNames[s]);
+      fds.push_back(std::move(e.give[s]));
+    }
+    Json body = Json::object();
+    body["pid"] = pid;
+    body["started"] = true;
+    body["fds"] = std::move(names);
+    if (!e.cancelled) replyWithFds(e.conn, e.req, std::move(body), std::move(fds));
+  }
   if (e.timed_out || e.cancelled) killProcessTree(pid);
   // It may have exited (and been reaped as an unknown child) before its pid was known.
   auto orphan = orphans_.find(pid);
@@ -304,6 +355,18 @@ void Server::maybeFinishExec(uint64_t serial) {
   }
   for (uint64_t h : e.pipes) pipes_.close(h);
   int code = exitCodeOf(e.wait_status);
+  if (e.stream) {
+    SHIM_LOG_INFO("container %s: exec %s (pid %d) exited with code %d", e.container_id.c_str(),
+                  e.exec_id.c_str(), e.pid, code);
+    if (!e.cancelled) {
+      Json body = Json::object();
+      body["exit_code"] = code;
+      body["exited"] = true;
+      reply(e.conn, e.req, std::move(body));
+    }
+    execs_.erase(it);
+    return;
+  }
   SHIM_LOG_INFO("container %s: exec %s (pid %d) exited with code %d%s", e.container_id.c_str(),
                 e.exec_id.c_str(), e.pid, code, e.timed_out ? " after its timeout" : "");
   bool big = e.output[0].size() + e.output[1].size() > kTrimAbove;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "shim/console.h"
 #include "shim/server.h"
 #include "shim/shim_log.h"
 
@@ -16,6 +17,9 @@ namespace {
 
 std::string quote(const std::string& s) { return "\"" + s + "\""; }
 
+// An attached client's output pipe: room for bursts while it forwards them.
+constexpr int kAttachPipeSize = 1 << 20;
+
 // A pipe whose ends are close-on-exec: the runtime gets one end through dup2 only.
 Outcome makePipe(UniqueFd* read_end, UniqueFd* write_end) {
   int p[2];
@@ -23,6 +27,18 @@ Outcome makePipe(UniqueFd* read_end, UniqueFd* write_end) {
   read_end->reset(p[0]);
   write_end->reset(p[1]);
   return Outcome::success();
+}
+
+// Writes all of `data` to a non-blocking pipe if it fits now; false if it does not (or the
+// reader is gone).
+bool writeNow(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
 }
 
 }  // namespace
@@ -87,37 +103,16 @@ Outcome Server::openContainerIo(const std::string& id, const Json& req, bool ter
 }
 
 Outcome Server::takeConsole(const std::string& id, int console, bool want_stdin) {
-  // The runtime connected and sent the master before its `create` returned: both wait in the
-  // socket's queues.
-  UniqueFd conn(::accept4(console, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-  if (!conn.valid()) return Outcome::fromErrno(errno, "accept the runtime's console connection");
-  char data[64];
-  iovec iov{data, sizeof data};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = ::recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return Outcome::fromErrno(errno, "receive the container's pty");
   UniqueFd master;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int fd = -1;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-      master.reset(fd);
-    }
+  Outcome r = receivePty(console, &master);
+  if (!r.ok()) {
+    r.message = "container " + quote(id) + ": " + r.message;
+    return r;
   }
-  if (!master.valid()) {
-    return Outcome::error(Code::kInternal, "the runtime sent no pty for container " + quote(id));
-  }
-  int flags = ::fcntl(master.get(), F_GETFL);
-  if (flags >= 0) ::fcntl(master.get(), F_SETFL, flags | O_NONBLOCK);
   ContainerIo& cio = ios_[id];
+  cio.terminal = true;
+  cio.pty.reset(::fcntl(master.get(), F_DUPFD_CLOEXEC, 0));
+  if (!cio.pty.valid()) return Outcome::fromErrno(errno, "dup the container's pty");
   if (want_stdin) {
     cio.stdin_w.reset(::fcntl(master.get(), F_DUPFD_CLOEXEC, 0));
     if (!cio.stdin_w.valid()) return Outcome::fromErrno(errno, "dup the container's pty");
@@ -136,6 +131,17 @@ void Server::onContainerOutput(const std::string& id, LogStream stream, std::str
                                bool eof) {
   auto it = ios_.find(id);
   if (it == ios_.end()) return;
+  for (auto& [conn, a] : it->second.attachers) {
+    UniqueFd& w = a.out[stream == LogStream::kStdout ? 0 : 1];
+    if (!w.valid()) continue;
+    if (eof) {
+      w.reset();
+    } else if (!writeNow(w.get(), data)) {
+      SHIM_LOG_WARN("container %s: attached client %llu is not reading its output; detaching it",
+                    id.c_str(), static_cast<unsigned long long>(conn));
+      w.reset();
+    }
+  }
   int64_t now = realtimeNs();
   if (!eof) {
     it->second.log.write(stream, data, now);
@@ -166,18 +172,7 @@ void Server::opReopenLog(uint64_t conn, uint64_t req_id, const Json& req) {
     return replyError(conn, req_id,
                       Outcome::error(Code::kInvalidArgument, "invalid container id " + quote(id)));
   }
-  auto c = containers_.find(id);
-  if (c == containers_.end()) {
-    return replyError(
-        conn, req_id,
-        Outcome::error(Code::kNotFound,
-                       "container " + quote(id) + " not found in pod " + quote(opts_.pod_id)));
-  }
-  if (c->second.pid <= 0 || c->second.exited) {
-    return replyError(
-        conn, req_id,
-        Outcome::error(Code::kFailedPrecondition, "container " + quote(id) + " is not running"));
-  }
+  if (Outcome r = checkRunning(id); !r.ok()) return replyError(conn, req_id, r);
   auto io = ios_.find(id);
   if (io == ios_.end() || io->second.log.path().empty()) {
     return replyError(
@@ -191,6 +186,112 @@ void Server::opReopenLog(uint64_t conn, uint64_t req_id, const Json& req) {
   }
   SHIM_LOG_INFO("container %s: reopened its log %s", id.c_str(), io->second.log.path().c_str());
   reply(conn, req_id, Json::object());
+}
+
+Outcome Server::checkRunning(const std::string& id) const {
+  auto c = containers_.find(id);
+  if (c == containers_.end()) {
+    return Outcome::error(Code::kNotFound,
+                          "container " + quote(id) + " not found in pod " + quote(opts_.pod_id));
+  }
+  if (c->second.pid <= 0 || c->second.exited) {
+    return Outcome::error(Code::kFailedPrecondition, "container " + quote(id) + " is not running");
+  }
+  return Outcome::success();
+}
+
+void Server::opAttach(uint64_t conn, uint64_t req_id, const Json& req) {
+  std::string id;
+  if (!getString(req, "container_id", &id) || !validContainerId(id)) {
+    return replyError(conn, req_id,
+                      Outcome::error(Code::kInvalidArgument, "invalid container id " + quote(id)));
+  }
+  auto fail = [&](Code code, const std::string& why) {
+    replyError(conn, req_id, Outcome::error(code, "attach to container " + quote(id) + ": " + why));
+  };
+  if (Outcome r = checkRunning(id); !r.ok()) return replyError(conn, req_id, r);
+  auto io = ios_.find(id);
+  if (io == ios_.end() || !outputOpen(io->second)) {
+    return fail(Code::kFailedPrecondition, "the shim holds no output of it (no log_path)");
+  }
+  ContainerIo& cio = io->second;
+  if (cio.attachers.count(conn) != 0) return fail(Code::kAlreadyExists, "already attached");
+  bool want[3] = {false, false, false};
+  getBool(req, "stdin", &want[0]);
+  getBool(req, "stdout", &want[1]);
+  getBool(req, "stderr", &want[2]);
+  Attacher a;
+  std::vector<UniqueFd> fds;
+  Json names = Json::array();
+  if (want[0]) {
+    if (!cio.stdin_w.valid()) {
+      return fail(Code::kFailedPrecondition,
+                  "it has no stdin (not created with stdin, or stdin_once and already used)");
+    }
+    fds.emplace_back(::fcntl(cio.stdin_w.get(), F_DUPFD_CLOEXEC, 0));
+    names.push_back("stdin");
+    a.stdin = true;
+  }
+  static const char* const kNames[2] = {"stdout", "stderr"};
+  for (int s = 0; s < 2; ++s) {
+    if (!want[1 + s] || !pipes_.isOpen(cio.pipes[s])) continue;
+    UniqueFd read_end;
+    Outcome r = makePipe(&read_end, &a.out[s]);
+    if (!r.ok()) return fail(r.code, r.message);
+    int flags = ::fcntl(a.out[s].get(), F_GETFL);
+    if (flags >= 0) ::fcntl(a.out[s].get(), F_SETFL, flags | O_NONBLOCK);
+    ::fcntl(a.out[s].get(), F_SETPIPE_SZ, kAttachPipeSize);  // best effort
+    fds.push_back(std::move(read_end));
+    names.push_back(kNames[s]);
+  }
+  if (cio.pty.valid()) {
+    fds.emplace_back(::fcntl(cio.pty.get(), F_DUPFD_CLOEXEC, 0));
+    names.push_back("pty");
+  }
+  for (const UniqueFd& fd : fds) {
+    if (!fd.valid()) return fail(Code::kInternal, std::string("dup: ") + std::strerror(errno));
+  }
+  cio.attachers.emplace(conn, std::move(a));
+  SHIM_LOG_INFO("container %s: client %llu attached", id.c_str(),
+                static_cast<unsigned long long>(conn));
+  Json body = Json::object();
+  body["fds"] = std::move(names);
+  body["tty"] = cio.terminal;
+  replyWithFds(conn, req_id, std::move(body), std::move(fds));
+}
+
+void Server::opCloseStdin(uint64_t conn, uint64_t req_id, const Json& req) {
+  std::string id;
+  if (!getString(req, "container_id", &id) || !validContainerId(id)) {
+    return replyError(conn, req_id,
+                      Outcome::error(Code::kInvalidArgument, "invalid container id " + quote(id)));
+  }
+  auto io = ios_.find(id);
+  bool closed = false;
+  if (io != ios_.end() && io->second.stdin_once && io->second.stdin_w.valid()) {
+    SHIM_LOG_INFO("container %s: closing its stdin (stdin_once)", id.c_str());
+    io->second.stdin_w.reset();
+    closed = true;
+  }
+  Json body = Json::object();
+  body["closed"] = closed;
+  reply(conn, req_id, std::move(body));
+}
+
+void Server::detachConnection(uint64_t conn) {
+  for (auto& [id, cio] : ios_) {
+    auto a = cio.attachers.find(conn);
+    if (a == cio.attachers.end()) continue;
+    if (a->second.stdin && cio.stdin_once && cio.stdin_w.valid()) {
+      // stdin_once: the first attach that used stdin closes it (the container sees EOF once
+      // the attacher's copy is closed too).
+      SHIM_LOG_INFO("container %s: closing its stdin (stdin_once)", id.c_str());
+      cio.stdin_w.reset();
+    }
+    cio.attachers.erase(a);
+    SHIM_LOG_INFO("container %s: client %llu detached", id.c_str(),
+                  static_cast<unsigned long long>(conn));
+  }
 }
 
 }  // namespace berth::shim

@@ -13,6 +13,7 @@
 
 #include "common/build_info.h"
 #include "shim/oom_counter.h"
+#include "shim/console.h"
 #include "shim/server.h"
 #include "shim/shim_log.h"
 
@@ -24,36 +25,6 @@ bool contains(const std::string& text, const char* needle) {
 }
 
 std::string quote(const std::string& s) { return "\"" + s + "\""; }
-
-// The socket the runtime sends a terminal container's pty master to (--console-socket), in a
-// fresh directory under /tmp: socket paths are limited to 107 bytes and the shim dir may be
-// longer. Removed once the create is done.
-struct ConsoleSocket {
-  std::string dir, path;
-  UniqueFd fd;
-  ~ConsoleSocket() {
-    if (!path.empty()) ::unlink(path.c_str());
-    if (!dir.empty()) ::rmdir(dir.c_str());
-  }
-};
-
-Outcome openConsoleSocket(ConsoleSocket* c) {
-  char tmpl[] = "/tmp/berth-console-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) return Outcome::fromErrno(errno, "make a console socket dir");
-  c->dir = tmpl;
-  std::string path = c->dir + "/console.sock";
-  c->fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!c->fd.valid()) return Outcome::fromErrno(errno, "console socket");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (::bind(c->fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return Outcome::fromErrno(errno, "bind " + path);
-  }
-  c->path = path;
-  if (::listen(c->fd.get(), 1) != 0) return Outcome::fromErrno(errno, "listen on " + path);
-  return Outcome::success();
-}
 
 // Reads the container id field; replies InvalidArgument when it is missing or malformed.
 bool containerIdOf(const Json& req, std::string* id, Outcome* error) {
@@ -132,7 +103,7 @@ void Server::handleFrame(Connection& c, const std::string& body) {
 
 void Server::dispatch(Connection& c, uint64_t req_id, const std::string& op, const Json& req) {
   bool runtime_op = op == "create" || op == "start" || op == "kill" || op == "delete" ||
-                    op == "state" || op == "exec" || op == "reopen_log";
+                    op == "state" || op == "exec" || op == "reopen_log" || op == "attach";
   if (runtime_op && phase_ != Phase::kServing) {
     replyError(c.id, req_id,
                Outcome::error(Code::kUnavailable,
@@ -168,6 +139,10 @@ void Server::dispatch(Connection& c, uint64_t req_id, const std::string& op, con
     opExec(c.id, req_id, req);
   } else if (op == "reopen_log") {
     opReopenLog(c.id, req_id, req);
+  } else if (op == "attach") {
+    opAttach(c.id, req_id, req);
+  } else if (op == "close_stdin") {
+    opCloseStdin(c.id, req_id, req);
   } else if (op == "shutdown") {
     opShutdown(c.id, req_id);
   } else {

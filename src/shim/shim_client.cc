@@ -110,6 +110,25 @@ void killStuckShim(const std::string& dir, const std::string& binary) {
   if (std::string(exe).find(base) != std::string::npos) ::kill(pid, SIGKILL);
 }
 
+// The request fields both kinds of exec share.
+Json execFields(const ExecOptions& opts) {
+  Json f = Json::object();
+  f["container_id"] = opts.container_id;
+  f["exec_id"] = opts.exec_id;
+  f["args"] = opts.args;
+  f["env"] = opts.env;
+  if (!opts.cwd.empty()) f["cwd"] = opts.cwd;
+  if (opts.user.has_value()) {
+    Json u = Json::object();
+    u["uid"] = opts.user->uid;
+    u["gid"] = opts.user->gid;
+    if (!opts.user->additional_gids.empty()) u["additional_gids"] = opts.user->additional_gids;
+    f["user"] = std::move(u);
+  }
+  f["tty"] = opts.tty;
+  return f;
+}
+
 }  // namespace
 
 ShimClient::ShimClient(std::string dir, std::string pod_id, absl::Duration call_timeout)
@@ -426,20 +445,7 @@ absl::StatusOr<std::vector<ExitInfo>> ShimClient::exits() {
 }
 
 absl::StatusOr<ExecResult> ShimClient::exec(const ExecOptions& opts) {
-  Json f = Json::object();
-  f["container_id"] = opts.container_id;
-  f["exec_id"] = opts.exec_id;
-  f["args"] = opts.args;
-  f["env"] = opts.env;
-  if (!opts.cwd.empty()) f["cwd"] = opts.cwd;
-  if (opts.user.has_value()) {
-    Json u = Json::object();
-    u["uid"] = opts.user->uid;
-    u["gid"] = opts.user->gid;
-    if (!opts.user->additional_gids.empty()) u["additional_gids"] = opts.user->additional_gids;
-    f["user"] = std::move(u);
-  }
-  f["tty"] = opts.tty;
+  Json f = execFields(opts);
   f["timeout_ms"] = opts.timeout_ms;
   f["output_limit"] = opts.output_limit;
   absl::Duration timeout = absl::InfiniteDuration();
@@ -461,6 +467,12 @@ absl::StatusOr<ExecResult> ShimClient::exec(const ExecOptions& opts) {
   res.exit_code = static_cast<int>(code);
   getBool(reply, "truncated", &res.truncated);
   return res;
+}
+
+absl::Status ShimClient::closeStdinOnce(const std::string& id) {
+  Json f = Json::object();
+  f["container_id"] = id;
+  return callTimed("close_stdin", std::move(f)).status();
 }
 
 absl::Status ShimClient::reopenLog(const std::string& id) {
@@ -509,6 +521,174 @@ absl::Status ShimClient::shutdown() {
                                                       ") did not exit after shutdown"));
     }
   }
+}
+
+namespace {
+
+// Reads exactly `n` bytes, keeping any descriptors that come with them.
+Outcome recvExact(int fd, char* buf, size_t n, int64_t deadline_ms, std::vector<UniqueFd>* fds) {
+  size_t got = 0;
+  while (got < n) {
+    if (deadline_ms >= 0) {
+      int64_t left = deadline_ms - monotonicMs();
+      if (left <= 0) return Outcome::error(Code::kDeadlineExceeded, "timed out reading a reply");
+      pollfd p{fd, POLLIN, 0};
+      int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1 << 30)));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return Outcome::fromErrno(errno, "poll");
+      if (r == 0) continue;
+    }
+    iovec iov{buf + got, n - got};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t r = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Outcome::error(Code::kUnavailable, std::string("read: ") + strerror(errno));
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int passed = -1;
+        std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+        fds->emplace_back(passed);
+      }
+    }
+    if (r == 0) return Outcome::error(Code::kUnavailable, "the shim closed the connection");
+    got += static_cast<size_t>(r);
+  }
+  return Outcome::success();
+}
+
+Outcome recvFrame(int fd, Json* body, int64_t deadline_ms, std::vector<UniqueFd>* fds) {
+  unsigned char hdr[kFrameHeaderSize];
+  Outcome r = recvExact(fd, reinterpret_cast<char*>(hdr), sizeof hdr, deadline_ms, fds);
+  if (!r.ok()) return r;
+  size_t n =
+      (size_t{hdr[0]} << 24) | (size_t{hdr[1]} << 16) | (size_t{hdr[2]} << 8) | size_t{hdr[3]};
+  if (n > kMaxFrameSize) return Outcome::error(Code::kResourceExhausted, "oversize frame");
+  std::string text(n, '\0');
+  r = recvExact(fd, text.data(), n, deadline_ms, fds);
+  if (!r.ok()) return r;
+  return parseObject(text, body);
+}
+
+// Matches the descriptors of a reply to the names it lists for them.
+absl::Status takeStdio(const Json& reply, std::vector<UniqueFd>* fds, StdioFds* io) {
+  auto names = reply.find("fds");
+  if (names == reply.end() || !names->is_array() || names->size() != fds->size()) {
+    return absl::InternalError("the shim's reply does not match the descriptors it passed");
+  }
+  for (size_t i = 0; i < fds->size(); ++i) {
+    const Json& n = (*names)[i];
+    std::string name = n.is_string() ? n.get<std::string>() : "";
+    UniqueFd& fd = (*fds)[i];
+    if (name == "stdin") {
+      io->stdin = std::move(fd);
+    } else if (name == "stdout") {
+      io->stdout = std::move(fd);
+    } else if (name == "stderr") {
+      io->stderr = std::move(fd);
+    } else if (name == "pty") {
+      io->pty = std::move(fd);
+    } else if (name == "tty") {
+      io->stdout = std::move(fd);
+      io->tty = true;
+    } else {
+      return absl::InternalError(absl::StrCat("the shim passed an unknown descriptor \"", name, "\""));
+    }
+  }
+  bool tty = false;
+  if (getBool(reply, "tty", &tty) && tty) io->tty = true;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Json> ShimClient::callWithFds(absl::string_view op, Json fields, UniqueFd* conn,
+                                             uint64_t* request_id, std::vector<UniqueFd>* fds) {
+  auto dialed = dial(dir_);
+  if (!dialed.ok()) {
+    return absl::UnavailableError(absl::StrCat("shim of pod \"", pod_id_,
+                                               "\" is not reachable: ", dialed.status().message()));
+  }
+  *conn = std::move(dialed).value();
+  absl::Duration timeout;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_)
+      return absl::CancelledError(absl::StrCat("shim client of pod \"", pod_id_, "\" is closed"));
+    *request_id = next_request_id_++;
+    timeout = call_timeout_;
+  }
+  Json req = makeRequest(*request_id, std::string(op));
+  for (auto& [k, v] : fields.items()) req[k] = v;
+  int64_t deadline = deadlineFor(timeout);
+  Outcome w = writeFrame(conn->get(), req, deadline);
+  if (!w.ok()) return transportError(w, op);
+  Json reply;
+  Outcome r = recvFrame(conn->get(), &reply, deadline, fds);
+  if (!r.ok()) return transportError(r, op);
+  BERTH_RETURN_IF_ERROR(toStatus(replyOutcome(reply)));
+  return reply;
+}
+
+absl::StatusOr<std::unique_ptr<StreamedProcess>> ShimClient::execStreamed(const ExecOptions& opts,
+                                                                          bool want_stdin) {
+  Json f = execFields(opts);
+  f["stream"] = true;
+  f["stdin"] = want_stdin;
+  UniqueFd conn;
+  uint64_t req_id = 0;
+  std::vector<UniqueFd> fds;
+  BERTH_ASSIGN_OR_RETURN(Json reply, callWithFds("exec", std::move(f), &conn, &req_id, &fds));
+  auto proc = std::make_unique<StreamedProcess>(std::move(conn), req_id);
+  int64_t pid = 0;
+  getInt(reply, "pid", &pid);
+  proc->pid = static_cast<int>(pid);
+  BERTH_RETURN_IF_ERROR(takeStdio(reply, &fds, &proc->io));
+  proc->io.tty = opts.tty;
+  return proc;
+}
+
+absl::StatusOr<int> StreamedProcess::exitCode(absl::Duration timeout) {
+  if (!conn_.valid()) return absl::FailedPreconditionError("the exit was already read");
+  int64_t deadline = deadlineFor(timeout);
+  for (;;) {
+    Json reply;
+    std::vector<UniqueFd> ignored;
+    Outcome r = recvFrame(conn_.get(), &reply, deadline, &ignored);
+    if (!r.ok()) return toStatus(r);
+    int64_t rid = -1;
+    getInt(reply, "id", &rid);
+    if (rid != static_cast<int64_t>(req_)) continue;
+    BERTH_RETURN_IF_ERROR(toStatus(replyOutcome(reply)));
+    int64_t code = 0;
+    if (!getInt(reply, "exit_code", &code)) {
+      return absl::InternalError("the shim's exit report has no exit_code");
+    }
+    conn_.reset();
+    return static_cast<int>(code);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Attachment>> ShimClient::attach(const std::string& id,
+                                                               bool want_stdin, bool want_stdout,
+                                                               bool want_stderr) {
+  Json f = Json::object();
+  f["container_id"] = id;
+  f["stdin"] = want_stdin;
+  f["stdout"] = want_stdout;
+  f["stderr"] = want_stderr;
+  auto a = std::make_unique<Attachment>();
+  uint64_t req_id = 0;
+  std::vector<UniqueFd> fds;
+  BERTH_ASSIGN_OR_RETURN(Json reply, callWithFds("attach", std::move(f), &a->conn, &req_id, &fds));
+  BERTH_RETURN_IF_ERROR(takeStdio(reply, &fds, &a->io));
+  return a;
 }
 
 }  // namespace berth::shim

@@ -62,10 +62,44 @@ struct ExecOptions {
   std::vector<std::string> env;  // laid over the container's env (same name: replaced)
   std::string cwd;               // "": the container's
   std::optional<ExecUser> user;  // unset: the container's
-  bool tty = false;              // not supported yet
+  bool tty = false;              // a terminal (execStreamed only)
   int64_t timeout_ms = 0;        // 0: none; when it passes: DeadlineExceeded, process tree killed
   int64_t output_limit = 16 << 20;  // bytes kept per stream (at most 16 MiB); the rest is read
                                     // and dropped
+};
+
+// Descriptors of a process's stdio handed over by the shim (streamed exec, attach); each is
+// invalid when not requested or not available.
+struct StdioFds {
+  UniqueFd stdin;   // write end
+  UniqueFd stdout;  // read end; with a terminal exec, the terminal (read, write and resize)
+  UniqueFd stderr;  // read end
+  UniqueFd pty;     // attach to a terminal container: its master, for resizing only
+  bool tty = false;
+};
+
+// A process started in a container whose stdio the caller drives. It holds its own shim
+// connection: destroying it before the process has exited kills the process and everything it
+// started.
+class StreamedProcess {
+ public:
+  StreamedProcess(UniqueFd conn, uint64_t request_id) : conn_(std::move(conn)), req_(request_id) {}
+  StdioFds io;
+  int pid = 0;
+  // Readable once the shim reported the exit (or went away).
+  int notifyFd() const { return conn_.get(); }
+  // The exit code (status, or 128 + signal), waiting at most `timeout` for it.
+  [[nodiscard]] absl::StatusOr<int> exitCode(absl::Duration timeout);
+
+ private:
+  UniqueFd conn_;
+  uint64_t req_;
+};
+
+// A client attached to a running container's stdio; detached when destroyed.
+struct Attachment {
+  UniqueFd conn;
+  StdioFds io;
 };
 
 struct ExecResult {
@@ -113,6 +147,19 @@ class ShimClient {
   // no call timeout beyond opts.timeout_ms plus the call timeout as a margin. NotFound for an
   // unknown container, FailedPrecondition if it is not running, DeadlineExceeded on timeout.
   [[nodiscard]] absl::StatusOr<ExecResult> exec(const ExecOptions& opts);
+  // Starts a process like exec() but hands its stdio to the caller: pipes (stdin only with
+  // `want_stdin`), or with opts.tty one terminal. No timeout applies.
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<StreamedProcess>> execStreamed(
+      const ExecOptions& opts, bool want_stdin);
+  // Attaches to a running container's output (copies of what goes to its log) and, when it
+  // was created with stdin, its stdin. FailedPrecondition when it is not running or its stdin
+  // is gone (stdin_once).
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<Attachment>> attach(const std::string& id,
+                                                                   bool want_stdin,
+                                                                   bool want_stdout,
+                                                                   bool want_stderr);
+  // An attached client ended its stdin: closes the container's stdin if it is stdin_once.
+  [[nodiscard]] absl::Status closeStdinOnce(const std::string& id);
   // Closes and reopens the container's CRI log file at the same path (after kubelet rotated
   // it). FailedPrecondition if the container is not running or has no log file.
   [[nodiscard]] absl::Status reopenLog(const std::string& id);
@@ -151,6 +198,11 @@ class ShimClient {
                                                absl::Duration timeout, size_t max_frame);
   [[nodiscard]] absl::StatusOr<UniqueFd> takeConnection();
   void giveBack(UniqueFd fd);
+  // Sends `op` on a new connection of its own and reads the first reply with the descriptors
+  // that came with it.
+  [[nodiscard]] absl::StatusOr<Json> callWithFds(absl::string_view op, Json fields,
+                                                 UniqueFd* conn, uint64_t* request_id,
+                                                 std::vector<UniqueFd>* fds);
   // Maps a transport failure to a status naming the pod.
   absl::Status transportError(const Outcome& o, absl::string_view op) const;
 
