@@ -20,6 +20,9 @@ void addPodCommands(CLI::App& app, const GlobalOptions& options, int& exit_code)
 // `create`, `start`, `stop`, `rm`, `ps`, `inspect`, `logs`, `exec`, `run`.
 void addContainerCommands(CLI::App& app, const GlobalOptions& options, int& exit_code);
 
+// `attach`, `port-forward` (exec -i/-t is in the container commands).
+void addStreamCommands(CLI::App& app, const GlobalOptions& options, int& exit_code);
+
 // `stats`, `statsp`, `events`.
 void addObserveCommands(CLI::App& app, const GlobalOptions& options, int& exit_code);
 

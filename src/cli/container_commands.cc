@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "cli/commands.h"
+#include "cli/stream_commands.h"
 #include "cli/inspect.h"
 #include "cli/cri_log_reader.h"
 #include "cli/output.h"
@@ -372,22 +373,25 @@ int runLogs(const GlobalOptions& options, const LogsArgs& args) {
 
 struct ExecArgs {
   std::string id;
-  bool sync = false;  // the only mode so far; accepted for crictl's syntax
+  bool sync = false;  // ExecSync, the default without -i/-t; accepted for crictl's syntax
   bool interactive = false;
   bool tty = false;
+  std::string transport = "spdy";
   int64_t timeout = 0;
 };
 
 int runExec(const GlobalOptions& options, const ExecArgs& args,
             const std::vector<std::string>& cmd) {
-  if (args.interactive || args.tty) {
-    std::cerr << "exec -i/-t needs a streaming session, which berthctl does not support yet; "
-                 "run the command without them (exec -s)\n";
-    return 2;
-  }
   if (cmd.empty()) {
     std::cerr << "exec: no command given (berthctl exec ID CMD [ARGS...])\n";
     return 2;
+  }
+  if ((args.interactive || args.tty) && args.sync) {
+    std::cerr << "exec: -s cannot be combined with -i or -t\n";
+    return 2;
+  }
+  if (args.interactive || args.tty) {
+    return runStreamingExec(options, args.id, cmd, args.interactive, args.tty, args.transport);
   }
   if (args.timeout < 0) {
     std::cerr << "the timeout cannot be negative\n";
@@ -538,9 +542,10 @@ void addContainerCommands(CLI::App& app, const GlobalOptions& options, int& exit
   exec->positionals_at_end();
   exec->add_option("container", exec_args->id, "container id or unique prefix")->required();
   exec->add_option("command", *exec_cmd, "the command and its arguments")->required();
-  exec->add_flag("-s,--sync", exec_args->sync, "run synchronously (the default and only mode)");
-  exec->add_flag("-i,--interactive", exec_args->interactive, "stream stdin (not supported yet)");
-  exec->add_flag("-t,--tty", exec_args->tty, "allocate a terminal (not supported yet)");
+  exec->add_flag("-s,--sync", exec_args->sync, "run with ExecSync (the default without -i/-t)");
+  exec->add_flag("-i,--interactive", exec_args->interactive, "stream stdin (a streaming Exec)");
+  exec->add_flag("-t,--tty", exec_args->tty, "allocate a terminal (a streaming Exec)");
+  exec->add_option("--transport", exec_args->transport, "spdy (default) or websocket (-i/-t)");
   exec->add_option("--timeout", exec_args->timeout, "seconds before the command is killed (0: none)")
       ->capture_default_str();
   exec->callback([&, exec_args, exec_cmd] {

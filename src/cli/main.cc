@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   berth::cli::addPodCommands(app, options, exit_code);
   berth::cli::addContainerCommands(app, options, exit_code);
   berth::cli::addObserveCommands(app, options, exit_code);
+  berth::cli::addStreamCommands(app, options, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -61,13 +61,15 @@ bool Instrumented::waitIdle(absl::Time deadline) const {
   return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
 }
 
-void Instrumented::finish(absl::string_view method, const google::protobuf::Message& req,
-                          const absl::Status& status, absl::Duration took) const {
+grpc::Status Instrumented::finish(absl::string_view method, const google::protobuf::Message& req,
+                                  const absl::Status& status, absl::Duration took) const {
+  grpc::Status reply = toGrpcStatus(status);
+  if (metrics_ != nullptr) metrics_->record(method, reply.error_code(), took);
   if (status.ok()) {
     if (log_->should_log(spdlog::level::debug)) {
       log_->debug("{} ok {} took={}", method, requestIds(req), absl::FormatDuration(took));
     }
-    return;
+    return reply;
   }
   // Not-yet-built RPCs and lookups of missing objects are routine for kubelet: keep them quiet.
   auto level = (status.code() == absl::StatusCode::kUnimplemented ||
@@ -77,6 +79,7 @@ void Instrumented::finish(absl::string_view method, const google::protobuf::Mess
   log_->log(level, "{} failed {} code={} took={}: {}", method, requestIds(req),
             absl::StatusCodeToString(status.code()), absl::FormatDuration(took),
             status.message());
+  return reply;
 }
 
 }  // namespace berth::cri

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "cri/grpc_status.h"
+#include "cri/rpc_metrics.h"
 #include "google/protobuf/message.h"
 #include "spdlog/spdlog.h"
 
@@ -23,7 +24,9 @@ namespace berth::cri {
 // Thread-safe: called concurrently from gRPC's server threads.
 class Instrumented {
  public:
-  explicit Instrumented(std::shared_ptr<spdlog::logger> log) : log_(std::move(log)) {}
+  // `metrics` (may be null: no metrics) must outlive the wrapper.
+  explicit Instrumented(std::shared_ptr<spdlog::logger> log, RpcMetrics* metrics = nullptr)
+      : log_(std::move(log)), metrics_(metrics) {}
 
   // Runs `fn` (returning absl::Status) as RPC `method` with request `req`.
   template <typename Fn>
@@ -33,8 +36,7 @@ class Instrumented {
     absl::Status status;
     if (!enter()) {
       status = absl::UnavailableError("berthd is shutting down");
-      finish(method, req, status, absl::Now() - start);
-      return toGrpcStatus(status);
+      return finish(method, req, status, absl::Now() - start);
     }
     try {
       status = fn();
@@ -44,8 +46,7 @@ class Instrumented {
       status = absl::InternalError(absl::StrCat(method, ": unexpected exception"));
     }
     leave();
-    finish(method, req, status, absl::Now() - start);
-    return toGrpcStatus(status);
+    return finish(method, req, status, absl::Now() - start);
   }
 
   // Shutdown, step 1: from now on every new call is refused with UNAVAILABLE.
@@ -62,13 +63,15 @@ class Instrumented {
   }
 
  private:
-  void finish(absl::string_view method, const google::protobuf::Message& req,
-              const absl::Status& status, absl::Duration took) const;
+  // Logs and counts the call; returns the status the client gets.
+  grpc::Status finish(absl::string_view method, const google::protobuf::Message& req,
+                      const absl::Status& status, absl::Duration took) const;
 
   bool enter() const;
   void leave() const;
 
   std::shared_ptr<spdlog::logger> log_;
+  RpcMetrics* const metrics_;
   mutable absl::Mutex mu_;
   mutable int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;

@@ -10,10 +10,6 @@ namespace berth::cri {
   grpc::Status Svc::M(grpc::ServerContext*, const v1::M##Request* req, v1::M##Response*) { \
     return instr_.run(#M, *req, [] { return Instrumented::unimplemented(#M); });          \
   }
-#define BERTH_CRI_STREAM_NOT_YET(Svc, M, Req, Resp)                                      \
-  grpc::Status Svc::M(grpc::ServerContext*, const v1::Req* req, grpc::ServerWriter<v1::Resp>*) { \
-    return instr_.run(#M, *req, [] { return Instrumented::unimplemented(#M); });          \
-  }
 
 // An RPC served by handler method `fn` of `h_`.
 #define BERTH_CRI_UNARY_TO(Svc, M, fn)                                                   \
@@ -78,13 +74,17 @@ grpc::Status RuntimeServiceImpl::RuntimeConfig(grpc::ServerContext*,
   return instr_.run("RuntimeConfig", *req, [&] { return h_.info->runtimeConfig(*req, resp); });
 }
 
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, Exec)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, Attach)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, PortForward)
+#define BERTH_CRI_STREAMING(M, fn)                                                         \
+  grpc::Status RuntimeServiceImpl::M(grpc::ServerContext*, const v1::M##Request* req,      \
+                                     v1::M##Response* resp) {                              \
+    return instr_.run(#M, *req, [&] { return h_.streams->fn(*req, resp); });              \
+  }
+
+BERTH_CRI_STREAMING(Exec, exec)
+BERTH_CRI_STREAMING(Attach, attach)
+BERTH_CRI_STREAMING(PortForward, portForward)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, UpdateRuntimeConfig)
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, CheckpointContainer)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListMetricDescriptors)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, ListPodSandboxMetrics)
 grpc::Status RuntimeServiceImpl::GetContainerEvents(
     grpc::ServerContext* ctx, const v1::GetEventsRequest* req,
     grpc::ServerWriter<v1::ContainerEventResponse>* w) {
@@ -126,6 +126,8 @@ BERTH_CRI_STATS(ContainerStats, containerStats)
 BERTH_CRI_STATS(ListContainerStats, listContainerStats)
 BERTH_CRI_STATS(PodSandboxStats, podSandboxStats)
 BERTH_CRI_STATS(ListPodSandboxStats, listPodSandboxStats)
+BERTH_CRI_STATS(ListMetricDescriptors, listMetricDescriptors)
+BERTH_CRI_STATS(ListPodSandboxMetrics, listPodSandboxMetrics)
 
 grpc::Status RuntimeServiceImpl::StreamContainerStats(
     grpc::ServerContext*, const v1::StreamContainerStatsRequest* req,
@@ -140,8 +142,13 @@ grpc::Status RuntimeServiceImpl::StreamPodSandboxStats(
   return instr_.run("StreamPodSandboxStats", *req,
                     [&] { return h_.stats->streamPodSandboxStats(*req, w); });
 }
-BERTH_CRI_STREAM_NOT_YET(RuntimeServiceImpl, StreamPodSandboxMetrics,
-                         StreamPodSandboxMetricsRequest, StreamPodSandboxMetricsResponse)
+
+grpc::Status RuntimeServiceImpl::StreamPodSandboxMetrics(
+    grpc::ServerContext*, const v1::StreamPodSandboxMetricsRequest* req,
+    grpc::ServerWriter<v1::StreamPodSandboxMetricsResponse>* w) {
+  return instr_.run("StreamPodSandboxMetrics", *req,
+                    [&] { return h_.stats->streamPodSandboxMetrics(*req, w); });
+}
 
 
 BERTH_CRI_UNARY_TO(ImageServiceImpl, ListImages, list)

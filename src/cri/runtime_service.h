@@ -5,6 +5,7 @@
 #include "cri/container_handlers.h"
 #include "cri/event_hub.h"
 #include "cri/stats_handlers.h"
+#include "cri/stream_handlers.h"
 #include "cri/image_handlers.h"
 #include "cri/instrumented.h"
 #include "cri/pod_handlers.h"
@@ -20,6 +21,7 @@ struct RuntimeHandlers {
   ContainerHandlers* containers = nullptr;
   EventHub* events = nullptr;
   StatsHandlers* stats = nullptr;
+  StreamHandlers* streams = nullptr;
 };
 
 #define BERTH_CRI_UNARY(M)                                                      \

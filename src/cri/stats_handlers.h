@@ -1,7 +1,8 @@
-// CRI stats RPCs (ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats and
-// their Stream forms), answered from the stats collector's cache: a call never reads a cgroup
-// or waits on a shim. Before answering, the set of tracked targets is brought in line with the
-// store (running containers, ready pods), which is a walk over memory.
+// CRI stats RPCs (ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats,
+// ListMetricDescriptors, ListPodSandboxMetrics and their Stream forms), answered from the stats
+// collector's cache: a call never reads a cgroup or waits on a shim. Before answering, the set
+// of tracked targets is brought in line with the store (running containers, ready pods), which
+// is a walk over memory.
 #pragma once
 
 #include <grpcpp/support/sync_stream.h>
@@ -41,6 +42,15 @@ class StatsHandlers {
   [[nodiscard]] absl::Status streamPodSandboxStats(
       const v1::StreamPodSandboxStatsRequest& req,
       grpc::ServerWriter<v1::StreamPodSandboxStatsResponse>* w);
+  // The metrics RPCs (pod_sandbox_metrics.cc): cAdvisor-named metrics of ready pods and their
+  // running containers, from the same cache.
+  [[nodiscard]] absl::Status listMetricDescriptors(const v1::ListMetricDescriptorsRequest& req,
+                                                   v1::ListMetricDescriptorsResponse* resp);
+  [[nodiscard]] absl::Status listPodSandboxMetrics(const v1::ListPodSandboxMetricsRequest& req,
+                                                   v1::ListPodSandboxMetricsResponse* resp);
+  [[nodiscard]] absl::Status streamPodSandboxMetrics(
+      const v1::StreamPodSandboxMetricsRequest& req,
+      grpc::ServerWriter<v1::StreamPodSandboxMetricsResponse>* w);
 
  private:
   // Tracks what runs and stops tracking what is gone.
@@ -49,6 +59,7 @@ class StatsHandlers {
   std::vector<store::SandboxPtr> pods(const v1::PodSandboxStatsFilter* f) const;
   void toCri(const store::ContainerRecord& r, v1::ContainerStats* out) const;
   void toCri(const store::SandboxRecord& r, v1::PodSandboxStats* out) const;
+  void toCri(const store::SandboxRecord& r, v1::PodSandboxMetrics* out) const;
 
   store::Store& store_;
   image::OverlaySnapshotter& snapshots_;

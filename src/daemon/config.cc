@@ -2,6 +2,8 @@
 // so a key cannot be parsed but left out of the printed defaults (or the other way round).
 #include "daemon/config.h"
 
+#include <arpa/inet.h>
+
 #include <limits>
 #include <sstream>
 #include <variant>
@@ -11,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
 #include "common/status.h"
+#include "metrics/listen_address.h"
 #include "toml++/toml.h"
 
 namespace berth::daemon {
@@ -98,6 +101,26 @@ const std::vector<TableDef>& configTables() {
            {"max_container_log_line_size",
             "Bytes of a container log line before it is split into partial entries.",
             [](Config& c) -> FieldRef { return &c.cri.max_container_log_line_size; }},
+       }},
+      {"metrics",
+       {
+           {"address",
+            "Serve Prometheus metrics (GET /metrics) on this host:port, e.g. \"127.0.0.1:9101\"; "
+            "empty: off.",
+            [](Config& c) -> FieldRef { return &c.metrics.address; }},
+       }},
+      {"streaming",
+       {
+           {"address", "IP address of the streaming server (exec, attach, port-forward URLs).",
+            [](Config& c) -> FieldRef { return &c.streaming.address; }},
+           {"port", "Its TCP port; 0 picks a free one.",
+            [](Config& c) -> FieldRef { return &c.streaming.port; }},
+           {"token_ttl_seconds", "A streaming URL nobody used expires after this long.",
+            [](Config& c) -> FieldRef { return &c.streaming.token_ttl_seconds; }},
+           {"tls_cert_file", "PEM certificate (chain): serve HTTPS. Needs tls_key_file.",
+            [](Config& c) -> FieldRef { return &c.streaming.tls_cert_file; }},
+           {"tls_key_file", "PEM private key of tls_cert_file.",
+            [](Config& c) -> FieldRef { return &c.streaming.tls_key_file; }},
        }},
   };
   return tables;
@@ -378,6 +401,32 @@ absl::Status validateConfig(const Config& c) {
       }
     }
     if (!reg.ca_file.empty()) BERTH_RETURN_IF_ERROR(checkAbsolute(prefix + ".ca_file", reg.ca_file));
+  }
+  if (!c.metrics.address.empty()) {
+    if (auto addr = metrics::parseListenAddress(c.metrics.address); !addr.ok()) {
+      return badValue("metrics.address", std::string(addr.status().message()));
+    }
+  }
+  {
+    in6_addr scratch{};
+    if (::inet_pton(AF_INET, c.streaming.address.c_str(), &scratch) != 1 &&
+        ::inet_pton(AF_INET6, c.streaming.address.c_str(), &scratch) != 1) {
+      return badValue("streaming.address", "must be an IPv4 or IPv6 address");
+    }
+  }
+  if (c.streaming.port < 0 || c.streaming.port > 65535) {
+    return badValue("streaming.port", "must be between 0 and 65535");
+  }
+  if (c.streaming.token_ttl_seconds < 1) {
+    return badValue("streaming.token_ttl_seconds", "must be at least 1");
+  }
+  if (c.streaming.tls_cert_file.empty() != c.streaming.tls_key_file.empty()) {
+    return badValue("streaming.tls_cert_file",
+                    "tls_cert_file and tls_key_file must be set together");
+  }
+  if (!c.streaming.tls_cert_file.empty()) {
+    BERTH_RETURN_IF_ERROR(checkAbsolute("streaming.tls_cert_file", c.streaming.tls_cert_file));
+    BERTH_RETURN_IF_ERROR(checkAbsolute("streaming.tls_key_file", c.streaming.tls_key_file));
   }
   if (c.cri.runtimes.empty()) return badValue("cri.runtimes", "must name at least one handler");
   if (!c.cri.runtimes.contains(c.cri.default_runtime_handler)) {

@@ -74,6 +74,16 @@ struct Config {
         {"crun", RuntimeHandler{.runtime_path = "crun"}},
     };
   } cri;
+  struct Metrics {
+    std::string address;  // "host:port" of the Prometheus endpoint; empty = off
+  } metrics;
+  // The HTTP server behind the URLs of Exec, Attach and PortForward.
+  struct Streaming {
+    std::string address = "127.0.0.1";  // an IP literal
+    int port = 0;                       // 0: an ephemeral port
+    int token_ttl_seconds = 60;         // an unused URL expires after this long
+    std::string tls_cert_file, tls_key_file;  // both: HTTPS; neither: HTTP
+  } streaming;
 };
 
 // Parses TOML text over the built-in defaults. Unknown keys, wrong types and bad values are

@@ -46,7 +46,8 @@ cri::Condition runtimeCondition(const std::string& binary) {
 
 }  // namespace
 
-Daemon::Daemon(const Config& config) : config_(config), log_(logging::get("daemon")) {}
+Daemon::Daemon(const Config& config)
+    : config_(config), log_(logging::get("daemon")), metrics_(std::make_unique<DaemonMetrics>()) {}
 
 Daemon::~Daemon() { shutdown(); }
 
@@ -90,6 +91,7 @@ absl::Status Daemon::openImages() {
   images_ = std::make_unique<image::ImageManager>(
       *store_, *content_, *snapshots_, *registry_,
       image::ImageManagerOptions{.max_concurrent_downloads = config_.image.max_concurrent_downloads,
+                                 .observer = metrics_->pullObserver(),
                                  .sandbox_image = config_.cri.sandbox_image});
   images_->refreshUsage();
   image_handlers_ = std::make_unique<cri::ImageHandlers>(*images_);
@@ -152,6 +154,7 @@ absl::Status Daemon::openSandboxes() {
                                                                     *monitor_, opts);
   BERTH_RETURN_IF_ERROR(annotate(podsandbox->recover(), "recover pod sandboxes"));
   controllers_ = std::make_unique<sandbox::ControllerRegistry>();
+  metrics_->watch(*store_, [pods = podsandbox.get()] { return pods->shimPids(); });
   controllers_->add("podsandbox", std::move(podsandbox));
 
   std::string containers_dir = config_.state + "/containers";
@@ -179,6 +182,16 @@ absl::Status Daemon::openSandboxes() {
       std::make_unique<cri::StatsHandlers>(*store_, *snapshots_, *collector_);
   pod_handlers_ = std::make_unique<cri::PodHandlers>(*store_, *controllers_, pod_opts,
                                                      container_handlers_.get());
+  stream_handlers_ = std::make_unique<cri::StreamHandlers>(*store_, *containers_);
+  streaming_ = std::make_unique<streaming::Server>(
+      streaming::ServerOptions{.address = config_.streaming.address,
+                               .port = config_.streaming.port,
+                               .token_ttl = absl::Seconds(config_.streaming.token_ttl_seconds),
+                               .tls_cert_file = config_.streaming.tls_cert_file,
+                               .tls_key_file = config_.streaming.tls_key_file},
+      *stream_handlers_);
+  BERTH_RETURN_IF_ERROR(annotate(streaming_->start(), "start the streaming server"));
+  stream_handlers_->setServer(streaming_.get());
   // Events carry the pod's status with its containers', as PodSandboxStatus reports them.
   events_->setStatusFiller([pods = pod_handlers_.get()](const std::string& sandbox_id,
                                                         cri::v1::ContainerEventResponse* event) {
@@ -220,7 +233,7 @@ absl::Status Daemon::prepareSocketPath() {
 }
 
 absl::Status Daemon::serve() {
-  instrumented_ = std::make_unique<cri::Instrumented>(logging::get("cri"));
+  instrumented_ = std::make_unique<cri::Instrumented>(logging::get("cri"), &metrics_->rpc());
   std::vector<std::string> handler_names;
   for (const auto& [name, h] : config_.cri.runtimes) handler_names.push_back(name);
   // Readiness is computed once here, so Status answers from memory.
@@ -243,7 +256,8 @@ absl::Status Daemon::serve() {
                            .pods = pod_handlers_.get(),
                            .containers = container_handlers_.get(),
                            .events = events_.get(),
-                           .stats = stats_handlers_.get()});
+                           .stats = stats_handlers_.get(),
+                           .streams = stream_handlers_.get()});
   image_service_ = std::make_unique<cri::ImageServiceImpl>(*instrumented_, *image_handlers_);
 
   grpc::ServerBuilder builder;
@@ -266,10 +280,11 @@ absl::Status Daemon::serve() {
   }
   log_->info("berth serving runtime.v1 on {} (root {}, state {})", path, config_.root,
              config_.state);
-  return absl::OkStatus();
+  return metrics_->serve(config_.metrics.address);
 }
 
 void Daemon::shutdown() {
+  if (metrics_) metrics_->stopServing();  // its gauges read the components stopped below
   if (server_) {
     log_->info("shutting down: no new calls, {} s for calls in flight",
                config_.grpc.shutdown_timeout_seconds);
@@ -286,6 +301,10 @@ void Daemon::shutdown() {
   }
   // No subscriber is left to build events for: the handlers the events read can go.
   if (events_) events_->close();
+  // Streaming sessions end here; their exec'd processes are killed by their shims.
+  if (streaming_) streaming_->stop();
+  streaming_.reset();
+  stream_handlers_.reset();
   pod_handlers_.reset();
   container_handlers_.reset();
   stats_handlers_.reset();

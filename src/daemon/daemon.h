@@ -12,7 +12,9 @@
 #include "cri/instrumented.h"
 #include "cri/runtime_info.h"
 #include "cri/runtime_service.h"
+#include "streaming/server.h"
 #include "daemon/config.h"
+#include "daemon/daemon_metrics.h"
 #include "events/backoff_monitor.h"
 #include "image/image_manager.h"
 #include "network/cni.h"
@@ -44,6 +46,8 @@ class Daemon {
 
   Config config_;
   std::shared_ptr<spdlog::logger> log_;
+  // First in, last out: the components below feed it, and its endpoint reads them.
+  std::unique_ptr<DaemonMetrics> metrics_;
   std::optional<LockFile> lock_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<image::ContentStore> content_;
@@ -60,6 +64,8 @@ class Daemon {
   std::unique_ptr<container::ContainerManager> containers_;
   std::unique_ptr<cri::ContainerHandlers> container_handlers_;
   std::unique_ptr<cri::PodHandlers> pod_handlers_;
+  std::unique_ptr<cri::StreamHandlers> stream_handlers_;
+  std::unique_ptr<streaming::Server> streaming_;
   std::unique_ptr<cri::Instrumented> instrumented_;
   std::unique_ptr<cri::RuntimeInfo> runtime_info_;
   std::unique_ptr<cri::RuntimeServiceImpl> runtime_service_;

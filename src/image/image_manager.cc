@@ -80,9 +80,14 @@ absl::Status ImageManager::fetchBlob(const Reference& ref, const Credentials& cr
                                      const std::string& digest, int64_t size, Tracker* tracker) {
   BERTH_ASSIGN_OR_RETURN(Digest d, Digest::parse(digest));
   if (tracker != nullptr) tracker->add(digest, size);
+  uint64_t counted = 0;  // bytes of this blob already reported to the observer
   absl::Status st = content_.ingest(d, size, [&](const ContentStore::Writer& write) {
     return registry_.fetchBlob(ref, digest, creds, write, [&](uint64_t done) {
       if (tracker != nullptr) tracker->update(digest, done, false);
+      if (options_.observer != nullptr && done > counted) {
+        options_.observer->blobBytes(done - counted);
+        counted = done;
+      }
     });
   });
   if (st.ok() && tracker != nullptr) {
@@ -132,6 +137,14 @@ absl::Status ImageManager::downloadLayers(const Reference& ref, const Credential
 
 absl::StatusOr<store::ImagePtr> ImageManager::pull(absl::string_view ref_text,
                                                    const Credentials& creds) {
+  absl::Time start = absl::Now();
+  absl::StatusOr<store::ImagePtr> image = pullOnce(ref_text, creds);
+  if (options_.observer != nullptr) options_.observer->pullDone(image.ok(), absl::Now() - start);
+  return image;
+}
+
+absl::StatusOr<store::ImagePtr> ImageManager::pullOnce(absl::string_view ref_text,
+                                                       const Credentials& creds) {
   BERTH_ASSIGN_OR_RETURN(Reference ref, parseReference(ref_text));
   absl::Time start = absl::Now();
   Tracker tracker(*this, ref.str());

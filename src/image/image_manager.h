@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "image/content_store.h"
 #include "image/manifest.h"
 #include "image/reference.h"
@@ -19,8 +20,20 @@
 
 namespace berth::image {
 
+// Told about pulls as they happen (berthd's metrics). Called from pulling threads, often:
+// implementations must be thread-safe and cheap.
+class PullObserver {
+ public:
+  virtual ~PullObserver() = default;
+  // `n` more bytes of a blob arrived from a registry (or a mirror).
+  virtual void blobBytes(uint64_t n) = 0;
+  // A pull ended, successfully or not, after `took`.
+  virtual void pullDone(bool ok, absl::Duration took) = 0;
+};
+
 struct ImageManagerOptions {
   int max_concurrent_downloads = 3;
+  PullObserver* observer = nullptr;  // may be null; must outlive the manager
   std::string sandbox_image;  // as configured; images with this reference are pinned
   std::string os = "linux";
   std::string architecture = "amd64";
@@ -80,6 +93,8 @@ class ImageManager {
 
  private:
   struct Tracker;  // progress of one pull, shared with its download threads
+  [[nodiscard]] absl::StatusOr<store::ImagePtr> pullOnce(absl::string_view ref,
+                                                         const Credentials& credentials);
   [[nodiscard]] absl::Status fetchBlob(const Reference& ref, const Credentials& creds,
                                        const std::string& digest, int64_t size,
                                        Tracker* tracker);

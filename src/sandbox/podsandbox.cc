@@ -68,6 +68,20 @@ std::shared_ptr<PodSandboxController::Live> PodSandboxController::live(const std
   return it == live_.end() ? nullptr : it->second;
 }
 
+std::vector<int> PodSandboxController::shimPids() const {
+  std::vector<std::shared_ptr<Live>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, l] : live_) all.push_back(l);
+  }
+  std::vector<int> pids;
+  for (const auto& l : all) {
+    absl::MutexLock lock(&l->mu);
+    if (l->shim != nullptr && l->shim->pid() > 0) pids.push_back(l->shim->pid());
+  }
+  return pids;
+}
+
 std::shared_ptr<PodSandboxController::Live> PodSandboxController::liveOrCreate(
     const std::string& id) {
   absl::MutexLock lock(&mu_);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "events/backoff_monitor.h"
@@ -58,6 +59,10 @@ class PodSandboxController final : public Controller {
   absl::Status update(const std::string& id, const SandboxConfig& config) override;
   absl::StatusOr<TaskContext> taskContext(const std::string& id) override;
   absl::StatusOr<std::map<std::string, uint64_t>> metrics(const std::string& id) override;
+
+  // Pids of the shims this controller is connected to (one per pod until it is removed).
+  // Answered from memory.
+  std::vector<int> shimPids() const;
 
  private:
   // In-memory state of one sandbox. `mu` guards the fields below it.

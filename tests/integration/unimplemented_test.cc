@@ -58,7 +58,9 @@ TEST(UnimplementedTest, AllRpcsAnswerAndUnbuiltOnesSayUnimplemented) {
                                        "ListPodSandbox",  "StreamPodSandboxes",
                                        "ListContainers",  "StreamContainers",
                                        "ListContainerStats", "ListPodSandboxStats",
-                                       "StreamContainerStats", "StreamPodSandboxStats"};
+                                       "StreamContainerStats", "StreamPodSandboxStats",
+                                       "ListMetricDescriptors", "ListPodSandboxMetrics",
+                                       "StreamPodSandboxMetrics"};
   // Streams that stay open until the client goes away (the call's deadline here).
   const std::set<std::string> open_streams = {"GetContainerEvents"};
   // Built, but an empty request is invalid for them.
@@ -67,7 +69,7 @@ TEST(UnimplementedTest, AllRpcsAnswerAndUnbuiltOnesSayUnimplemented) {
       "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "UpdatePodSandboxResources",
       "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer", "ContainerStatus",
       "UpdateContainerResources", "ReopenContainerLog", "ExecSync", "ContainerStats",
-      "PodSandboxStats"};
+      "PodSandboxStats", "Exec", "Attach", "PortForward"};
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   int total = 0;
   for (const char* name : {"runtime.v1.RuntimeService", "runtime.v1.ImageService"}) {

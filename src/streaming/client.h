@@ -1,0 +1,114 @@
+// A client of the Kubernetes streaming protocols, as kubectl and crictl speak them: remote
+// commands (exec, attach) and port-forward, over SPDY/3.1 or WebSocket. berthctl uses it, and
+// so do the integration tests, against berth's own streaming server.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "streaming/conn.h"
+#include "streaming/spdy_conn.h"
+#include "streaming/websocket.h"
+
+namespace berth::streaming {
+
+// kSpdyInWebSocket: SPDY carried in a WebSocket (SPDY/3.1+portforward.k8s.io), which crictl
+// and kubectl use for port-forward over WebSocket.
+enum class Transport { kSpdy, kWebSocket, kSpdyInWebSocket };
+
+struct UpgradeResult {
+  int status = 0;  // HTTP status; 101 when upgraded
+  std::string protocol;  // the negotiated subprotocol
+  std::string body;      // of a refusal
+  std::unique_ptr<ByteStream> conn;
+};
+
+// Connects to `url` (http://host:port/path, or https:// without verifying the server, as
+// crictl does without --tls-ca) and asks to upgrade to `transport`, offering
+// `protocols` in order. A refusal is not an error: see `status` and `body`.
+[[nodiscard]] absl::StatusOr<UpgradeResult> upgrade(const std::string& url, Transport transport,
+                                                    const std::vector<std::string>& protocols);
+
+struct CommandOptions {
+  bool stdin = false, stdout = true, stderr = true, tty = false;
+  Transport transport = Transport::kSpdy;
+};
+
+// The end of a remote command.
+struct CommandResult {
+  std::string status_json;  // what came on the error channel ("" if nothing)
+  int exit_code = 0;        // 0 for Success, the ExitCode cause for NonZeroExitCode, else -1
+  std::string message;      // the Status message on failure
+};
+
+class CommandClient {
+ public:
+  static absl::StatusOr<std::unique_ptr<CommandClient>> connect(const std::string& url,
+                                                                const CommandOptions& opts);
+  ~CommandClient();
+
+  // Any thread, while run() is reading.
+  bool writeStdin(std::string_view data);
+  bool closeStdin();  // SPDY: FIN; WebSocket v5: the close signal
+  bool resize(uint16_t width, uint16_t height);
+  // Reads output (channel 1 stdout, 2 stderr) until the server ends the command.
+  absl::StatusOr<CommandResult> run(const std::function<void(int, std::string_view)>& output);
+  // Drops the connection (as a client that goes away does).
+  void abort();
+  const std::string& protocol() const { return protocol_; }
+
+ private:
+  CommandClient() = default;
+  bool sendChannel(int channel, std::string_view data, bool fin);
+
+  CommandOptions opts_;
+  std::string protocol_;
+  std::unique_ptr<ByteStream> conn_;
+  // SPDY
+  std::unique_ptr<SpdyCodec> codec_;
+  absl::Mutex write_mu_;
+  std::map<int, uint32_t> streams_;  // channel → stream id
+  // WebSocket
+  std::unique_ptr<WsParser> ws_parser_;
+};
+
+// Port-forward: one forwarded connection to `port`, bridged through the session.
+class PortForwardClient {
+ public:
+  // SPDY (portforward.k8s.io) or WebSocket (v4.channel.k8s.io with ?port=, one connection per
+  // port per session).
+  static absl::StatusOr<std::unique_ptr<PortForwardClient>> connect(const std::string& url,
+                                                                    Transport transport,
+                                                                    int32_t port);
+  ~PortForwardClient();
+  bool write(std::string_view data);
+  // Ends the client's side of the forwarded connection (SPDY only; WebSocket has no half-close).
+  bool closeWrite();
+  // The bytes the remote side sent until it closed, and any error text.
+  absl::StatusOr<std::string> readAll(std::string* error_text, absl::Duration timeout);
+  // Hands over the remote side's bytes as they arrive, until it closed; false from `sink`
+  // stops reading. Each read waits at most `timeout`.
+  absl::Status readEach(const std::function<bool(std::string_view)>& sink,
+                        std::string* error_text, absl::Duration timeout);
+  void close();
+
+ private:
+  PortForwardClient() = default;
+  Transport transport_ = Transport::kSpdy;
+  int32_t port_ = 0;
+  std::unique_ptr<ByteStream> conn_;
+  std::unique_ptr<ByteStream> tunnel_;  // SPDY in WebSocket
+  ByteStream* spdy_io_ = nullptr;       // where SPDY frames go: conn_ or tunnel_
+  std::unique_ptr<SpdyCodec> codec_;
+  absl::Mutex write_mu_;
+  uint32_t data_id_ = 0, error_id_ = 0;
+  std::unique_ptr<WsParser> ws_parser_;
+};
+
+}  // namespace berth::streaming

@@ -1,0 +1,71 @@
+// One-time tokens for the streaming server: Exec, Attach and PortForward store their request
+// here and hand out a URL naming the token; the first connection that presents it takes the
+// request, and a token that nobody used expires (containerd: one minute, at most 1000 in flight).
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace berth::streaming {
+
+struct ExecParams {
+  std::string container_id;
+  std::vector<std::string> cmd;
+  bool tty = false, stdin = false, stdout = false, stderr = false;
+};
+struct AttachParams {
+  std::string container_id;
+  bool tty = false, stdin = false, stdout = false, stderr = false;
+};
+struct PortForwardParams {
+  std::string sandbox_id;
+  std::vector<int32_t> ports;  // may be empty: the client names them (WebSocket ?ports=)
+};
+using StreamRequest = std::variant<ExecParams, AttachParams, PortForwardParams>;
+
+// The URL path word of each kind: "exec", "attach", "portforward".
+const char* kindOf(const StreamRequest& req);
+
+class RequestCache {
+ public:
+  RequestCache(absl::Duration ttl, size_t max_in_flight) : ttl_(ttl), max_(max_in_flight) {}
+
+  // Stores `req` and returns its token (8 URL-safe characters from 6 random bytes).
+  // ResourceExhausted when max_in_flight unexpired tokens are waiting.
+  [[nodiscard]] absl::StatusOr<std::string> insert(StreamRequest req);
+  // Takes the request of `token` (it can be used once). Nothing when unknown or expired.
+  std::optional<StreamRequest> consume(const std::string& token);
+
+  size_t size();
+  // For tests: the clock the cache reads.
+  void setClockForTest(absl::Time (*now)()) { now_ = now; }
+
+ private:
+  struct Entry {
+    StreamRequest req;
+    absl::Time expires;
+  };
+  void evictExpired(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const absl::Duration ttl_;
+  const size_t max_;
+  absl::Time (*now_)() = &absl::Now;
+  absl::Mutex mu_;
+  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::list<std::string> order_ ABSL_GUARDED_BY(mu_);  // insertion order, for expiry
+};
+
+// 6 random bytes as unpadded base64url: 8 characters.
+std::string newToken();
+
+}  // namespace berth::streaming
