@@ -14,7 +14,9 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 runtime_pkgs=(runc crun containernetworking-plugins iproute2 iptables util-linux)
-test_pkgs=(docker-registry busybox-static apache2-utils curl ca-certificates python3 zstd)
+# golang-go and docker/spdystream build an upstream SPDY client for the streaming interop test.
+test_pkgs=(docker-registry busybox-static apache2-utils curl ca-certificates python3 zstd openssl
+           golang-go golang-github-docker-spdystream-dev)
 
 pkgs=()
 case "$what" in

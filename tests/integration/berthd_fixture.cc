@@ -61,6 +61,8 @@ int decode(int status) {
 }  // namespace
 
 std::string berthdPath() { return BERTHD_PATH; }
+std::string sourceDir() { return BERTH_SOURCE_DIR; }
+
 std::string berthctlPath() { return BERTHCTL_PATH; }
 
 RunResult runProgram(const std::vector<std::string>& argv, int timeout_s) {

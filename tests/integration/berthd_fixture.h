@@ -96,5 +96,7 @@ struct FlakyRuntime {
 // Paths of the binaries under test (set by CMake).
 std::string berthdPath();
 std::string berthctlPath();
+// The source tree (for test programs built from it).
+std::string sourceDir();
 
 }  // namespace berth::testing

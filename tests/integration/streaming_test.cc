@@ -448,3 +448,64 @@ TEST(StreamingCtlTest, BerthctlExecAttachAndPortForward) {
 
 }  // namespace
 }  // namespace berth::testing
+
+namespace berth::testing {
+namespace {
+
+// tests/interop/spdyclient, built against Debian's docker/spdystream: the SPDY library
+// under kubectl's and crictl's streaming code, so this checks berth's SPDY (framing, header
+// compression, pings, stream ends) against an implementation that is not berth's own.
+std::string upstreamSpdyClient() {
+  static const std::string path = [] {
+    std::string dir = "/tmp/berth-spdyclient-" + std::to_string(::getpid());
+    RunResult r = runProgram({"env", "GOPATH=/usr/share/gocode", "GO111MODULE=off",
+                              "GOCACHE=" + dir + "/cache", "go", "build", "-o", dir + "/spdyclient",
+                              sourceDir() + "/tests/interop/spdyclient/main.go"},
+                             300);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return dir + "/spdyclient";
+  }();
+  return path;
+}
+
+TEST(StreamingInteropTest, UpstreamSpdystreamClientExecsAttachesAndForwards) {
+  std::string client = upstreamSpdyClient();
+  PodEnv e("interop", "", "", v1::POD);
+  std::string id = e.run(e.containerConfig(
+      "web", {"sh", "-c", "mkdir -p /www && echo hello-upstream > /www/index.html && "
+                          "exec httpd -f -p 8080 -h /www"}));
+  std::string url = execUrl(e.d, id, {"sh", "-c", "cat; echo to-stderr >&2; exit 6"}, true, true,
+                            true, false);
+  RunResult r = runProgram({client, "exec", url, "from upstream\n"}, 60);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("stdout=\"from upstream\\n\""), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("stderr=\"to-stderr\\n\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"reason\":\"NonZeroExitCode\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"message\":\"6\""), std::string::npos) << r.out;
+
+  // Attach speaks the same protocol: a container that waits for a line on its stdin.
+  auto cfg = e.containerConfig("reader", {"sh", "-c", "read line; echo got:$line; echo bye >&2"});
+  cfg.set_stdin(true);
+  cfg.set_stdin_once(true);
+  std::string reader = e.run(cfg);
+  r = runProgram({client, "exec", attachUrl(e.d, reader, true, true, true, false), "hello\n"}, 60);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("stdout=\"got:hello\\n\""), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("stderr=\"bye\\n\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"status\":\"Success\""), std::string::npos) << r.out;
+
+  std::string reply;
+  for (int i = 0; i < 50 && reply.find("hello-upstream") == std::string::npos; ++i) {
+    r = runProgram({client, "forward", portForwardUrl(e.d, e.pod, {8080}), "8080"}, 60);
+    reply = r.out;
+    if (reply.find("hello-upstream") == std::string::npos) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  EXPECT_NE(reply.find("200 OK"), std::string::npos) << reply << r.err;
+  EXPECT_NE(reply.find("hello-upstream"), std::string::npos) << reply << r.err;
+  std::filesystem::remove_all(client.substr(0, client.rfind('/')));
+}
+
+}  // namespace
+}  // namespace berth::testing
