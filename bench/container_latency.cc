@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/client.h"
 #include "latency.h"
+#include "streaming/client.h"
 
 namespace {
 
@@ -171,6 +172,25 @@ class Workload {
     return resp.exit_code() == 0;
   }
 
+  // Exec of /bin/true through the streaming server: the Exec call, the SPDY session, the exit.
+  bool execStreamTrue(const std::string& id) {
+    v1::ExecRequest req;
+    req.set_container_id(id);
+    req.add_cmd("/bin/true");
+    req.set_stdout(true);
+    v1::ExecResponse resp;
+    auto ctx = client_.context();
+    if (!check("Exec", client_.runtime().Exec(ctx.get(), req, &resp))) return false;
+    auto session = berth::streaming::CommandClient::connect(
+        resp.url(), {.stdin = false, .stdout = true, .stderr = false});
+    if (!session.ok()) {
+      std::fprintf(stderr, "exec session: %s\n", session.status().ToString().c_str());
+      return false;
+    }
+    auto r = (*session)->run([](int, std::string_view) {});
+    return r.ok() && r->exit_code == 0;
+  }
+
   // Removes every container still here, then the pod; false if anything stayed behind.
   bool cleanUp() {
     cleaned_ = true;
@@ -270,6 +290,8 @@ bool listAndExec(Workload& w, int total) {
   if (running.empty()) return true;
   printSummary(measure("ExecSync /bin/true", 5, 200,
                        [&] { return !g_interrupted && w.execTrue(running.front()); }));
+  printSummary(measure("Exec /bin/true (SPDY session)", 5, 200,
+                       [&] { return !g_interrupted && w.execStreamTrue(running.front()); }));
   return true;
 }
 
