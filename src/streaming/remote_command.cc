@@ -56,7 +56,7 @@ int pollMs(absl::Time deadline) {
 
 // Writes all of `data` to a pipe or terminal that may be non-blocking; gives up when `stop`
 // becomes readable or the reader is gone.
-bool writeInput(int fd, std::string_view data, int stop) {
+bool writeInput(int fd, std::string_view data, int stop, int cancel) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
     if (n > 0) {
@@ -65,9 +65,9 @@ bool writeInput(int fd, std::string_view data, int stop) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p[2] = {{fd, POLLOUT, 0}, {stop, POLLIN, 0}};
-      if (::poll(p, 2, -1) < 0 && errno != EINTR) return false;
-      if (p[1].revents != 0) return false;
+      pollfd p[3] = {{fd, POLLOUT, 0}, {stop, POLLIN, 0}, {cancel, POLLIN, 0}};
+      if (::poll(p, 3, -1) < 0 && errno != EINTR) return false;
+      if (p[1].revents != 0 || p[2].revents != 0) return false;
       continue;
     }
     return false;
@@ -176,8 +176,8 @@ void serveCommand(CommandTransport& t, CommandIo io) {
     std::string buf(kReadChunk, '\0');
     bool aborted = false;
     while (!aborted && (open[0] || open[1]) && absl::Now() < drain_deadline) {
-      pollfd p[4];
-      int idx[4];
+      pollfd p[5];
+      int idx[5];
       int n = 0;
       for (int s = 0; s < 2; ++s) {
         if (!open[s]) continue;
@@ -189,6 +189,8 @@ void serveCommand(CommandTransport& t, CommandIo io) {
         idx[n++] = 2;
       }
       p[n] = {client_gone.r.get(), POLLIN, 0};
+      idx[n++] = 3;
+      p[n] = {io.cancel_fd, POLLIN, 0};  // a negative fd is skipped by poll
       idx[n++] = 3;
       int r = ::poll(p, static_cast<nfds_t>(n), pollMs(drain_deadline));
       if (r < 0 && errno == EINTR) continue;
@@ -221,10 +223,12 @@ void serveCommand(CommandTransport& t, CommandIo io) {
     }
     if (!aborted && !exited) {
       // The output is closed but the process runs on: wait for its exit (or the client to go).
-      pollfd p[2] = {{io.process->notifyFd(), POLLIN, 0}, {client_gone.r.get(), POLLIN, 0}};
-      while (::poll(p, 2, -1) < 0 && errno == EINTR) {
+      pollfd p[3] = {{io.process->notifyFd(), POLLIN, 0},
+                     {client_gone.r.get(), POLLIN, 0},
+                     {io.cancel_fd, POLLIN, 0}};
+      while (::poll(p, 3, -1) < 0 && errno == EINTR) {
       }
-      if (p[1].revents != 0) {
+      if (p[1].revents != 0 || p[2].revents != 0) {
         aborted = true;
       } else {
         auto code = io.process->exitCode(absl::Seconds(5));
@@ -251,7 +255,7 @@ void serveCommand(CommandTransport& t, CommandIo io) {
     ClientInput in = t.next();
     if (in.kind == ClientInput::Kind::kGone) break;
     if (in.kind == ClientInput::Kind::kStdin) {
-      if (stdin_fd >= 0 && !writeInput(stdin_fd, in.data, pump_done.r.get())) {
+      if (stdin_fd >= 0 && !writeInput(stdin_fd, in.data, pump_done.r.get(), io.cancel_fd)) {
         if (fds.stdin.valid() && !fds.tty) fds.stdin.reset();
         stdin_fd = -1;
       }

@@ -64,6 +64,7 @@ struct CommandIo {
   shim::StreamedProcess* process = nullptr;  // exec; nullptr for attach
   std::vector<std::string> cmd;              // exec: for the exit status message
   std::function<void()> on_stdin_end;        // attach: the client closed its stdin
+  int cancel_fd = -1;  // readable once the server stops: the session ends as if the client left
 };
 
 // Serves until the command is over (exec: it exited and its output is drained; attach: the

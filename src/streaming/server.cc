@@ -1,6 +1,7 @@
 #include "streaming/server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -115,6 +116,10 @@ Server::Server(ServerOptions opts, Backend& backend)
 Server::~Server() { stop(); }
 
 absl::Status Server::start() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return lastErrnoStatus("pipe");
+  stop_r_.reset(p[0]);
+  stop_w_.reset(p[1]);
   if (!opts_.tls_cert_file.empty() || !opts_.tls_key_file.empty()) {
     auto ctx = TlsContext::server(opts_.tls_cert_file, opts_.tls_key_file);
     if (!ctx.ok()) return ctx.status();
@@ -165,13 +170,21 @@ absl::Status Server::start() {
 
 void Server::stop() {
   if (stopping_.exchange(true)) return;
+  if (stop_w_.valid()) {
+    char c = 1;
+    (void)!::write(stop_w_.get(), &c, 1);  // never drained: stays readable
+  }
   if (listen_fd_.valid()) ::shutdown(listen_fd_.get(), SHUT_RDWR);
   if (acceptor_.joinable()) acceptor_.join();
   absl::MutexLock lock(&mu_);
   for (ByteStream* c : conns_) c->shutdownBoth();
-  // Sessions end once their connection is gone; their processes are killed on the way out.
+  // Sessions end once their connection is gone and the stop pipe is readable; their
+  // processes are killed on the way out. They use this object, so it waits for all of them.
   auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return sessions_ == 0; };
-  mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(10));
+  while (!mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(10))) {
+    log().warn("streaming server: waiting for {} sessions to end", sessions_);
+    for (ByteStream* c : conns_) c->shutdownBoth();
+  }
 }
 
 absl::StatusOr<std::string> Server::urlFor(StreamRequest req) {
@@ -193,6 +206,15 @@ void Server::acceptLoop() {
     }
     {
       absl::MutexLock lock(&mu_);
+      if (sessions_ >= opts_.max_sessions) {
+        static constexpr char kBusy[] =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+            "Content-Length: 39\r\nConnection: close\r\n\r\n"
+            "too many streaming sessions; try again\n";
+        (void)!::send(fd, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ::close(fd);
+        continue;
+      }
       ++sessions_;
     }
     std::thread([this, fd] {
@@ -387,6 +409,7 @@ void Server::serveConnection(UniqueFd fd) {
     io.fds = &(*proc)->io;
     io.process = proc->get();
     io.cmd = e->cmd;
+    io.cancel_fd = stop_r_.get();
     serveCommand(*transport, std::move(io));
     // Destroying the process here kills it if it still runs (the client left).
   } else if (auto* a = std::get_if<AttachParams>(&sreq)) {
@@ -396,6 +419,7 @@ void Server::serveConnection(UniqueFd fd) {
     io.fds = &(*att)->io;
     AttachParams params = *a;
     io.on_stdin_end = [this, params] { backend_.attachStdinEnded(params); };
+    io.cancel_fd = stop_r_.get();
     serveCommand(*transport, std::move(io));
   }
 }

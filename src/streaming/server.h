@@ -31,6 +31,8 @@ struct ServerOptions {
   absl::Duration stream_creation_timeout = absl::Seconds(30);
   // A client must send its request within this time.
   absl::Duration request_timeout = absl::Seconds(30);
+  // Sessions served at once; more connections are refused with 503.
+  int max_sessions = 256;
   // Both set: HTTPS (PEM files). Neither: plain HTTP.
   std::string tls_cert_file, tls_key_file;
 };
@@ -78,6 +80,7 @@ class Server {
   std::string base_url_;
   std::thread acceptor_;
   std::unique_ptr<TlsContext> tls_;
+  UniqueFd stop_r_, stop_w_;  // a pipe: readable once stop() began
   std::atomic<bool> stopping_{false};
 
   absl::Mutex mu_;

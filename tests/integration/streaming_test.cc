@@ -3,6 +3,8 @@
 // exit codes, resize, clean-up when the client leaves; attach; port-forward into pod and host
 // networks; one-time and expiring URLs.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -304,9 +306,22 @@ TEST_P(StreamingTest, PortForwardIntoThePodNetwork) {
   EXPECT_NE(err.find("error forwarding port 81"), std::string::npos) << err;
 }
 
+// A TCP port nothing listens on right now (the kernel's pick).
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
 TEST_P(StreamingTest, PortForwardOnTheHostNetwork) {
   PodEnv e("pf-host");
-  int port = 20000 + static_cast<int>(::getpid() % 20000) + (GetParam() == Transport::kSpdy ? 0 : 1);
+  int port = freePort();
   auto cfg = e.containerConfig(
       "web", {"sh", "-c", "mkdir -p /www && echo hello-host-net > /www/index.html && exec httpd -f -p " +
                               std::to_string(port) + " -h /www"});
@@ -433,15 +448,15 @@ TEST(StreamingCtlTest, BerthctlExecAttachAndPortForward) {
   // port-forward: a local port to the pod's httpd.
   for (const char* transport : {"spdy", "websocket"}) {
     SCOPED_TRACE(transport);
-    int local = 30000 + static_cast<int>(::getpid() % 20000) + (transport[0] == 's' ? 0 : 1);
+    // ":8080": berthctl picks a free local port and prints it.
     RunResult r = runProgram(
         {"sh", "-c",
-         ctl + " port-forward --transport " + transport + " " + e.pod + " " +
-             std::to_string(local) + ":8080 > /tmp/berth-pf-$$.log 2>&1 & pid=$!; "
-             "for i in $(seq 50); do curl -s --max-time 5 http://127.0.0.1:" +
-             std::to_string(local) +
-             "/ && break; sleep 0.1; done; kill $pid; cat /tmp/berth-pf-$$.log >&2; "
-             "rm -f /tmp/berth-pf-$$.log"});
+         ctl + " port-forward --transport " + transport + " " + e.pod +
+             " :8080 > /tmp/berth-pf-$$.log 2>&1 & pid=$!; "
+             "for i in $(seq 50); do "
+             "p=$(sed -n 's/^Forwarding from 127.0.0.1:\\([0-9]*\\) .*/\\1/p' /tmp/berth-pf-$$.log); "
+             "[ -n \"$p\" ] && curl -s --max-time 5 http://127.0.0.1:$p/ && break; sleep 0.1; done; "
+             "kill $pid; cat /tmp/berth-pf-$$.log >&2; rm -f /tmp/berth-pf-$$.log"});
     EXPECT_EQ(r.out, "hello-ctl\n") << r.err;
   }
 }
