@@ -1,7 +1,11 @@
 // Runtime identity and readiness, answered from memory.
 #include "cri/runtime_info.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/build_info.h"
+#include "common/logging.h"
 
 namespace berth::cri {
 namespace {
@@ -51,6 +55,34 @@ absl::Status RuntimeInfo::status(const v1::StatusRequest& req, v1::StatusRespons
 absl::Status RuntimeInfo::runtimeConfig(const v1::RuntimeConfigRequest& /*req*/,
                                         v1::RuntimeConfigResponse* resp) const {
   resp->mutable_linux()->set_cgroup_driver(v1::CgroupDriver::CGROUPFS);
+  return absl::OkStatus();
+}
+
+absl::Status RuntimeInfo::updateRuntimeConfig(const v1::UpdateRuntimeConfigRequest& req,
+                                              v1::UpdateRuntimeConfigResponse* /*resp*/) const {
+  const std::string& text = req.runtime_config().network_config().pod_cidr();
+  if (text.empty()) return absl::OkStatus();  // nothing else in it is for the runtime
+  std::vector<std::string> cidrs;
+  for (absl::string_view c : absl::StrSplit(text, ',')) {
+    c = absl::StripAsciiWhitespace(c);
+    if (!c.empty()) cidrs.emplace_back(c);
+  }
+  if (!options_.set_pod_cidrs) {
+    return absl::FailedPreconditionError("UpdateRuntimeConfig: pod networking is not set up");
+  }
+  absl::StatusOr<bool> used = options_.set_pod_cidrs(cidrs);
+  if (!used.ok()) {
+    return absl::Status(used.status().code(),
+                        absl::StrCat("UpdateRuntimeConfig: pod_cidr: ", used.status().message()));
+  }
+  auto log = logging::get("cri");
+  if (*used) {
+    log->info("pod CIDR {}: the built-in network uses it", text);
+  } else {
+    log->info("pod CIDR {}: kept for the built-in network; a CNI config from the config "
+              "directory is in use",
+              text);
+  }
   return absl::OkStatus();
 }
 

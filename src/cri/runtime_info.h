@@ -1,4 +1,5 @@
-// Version, Status and RuntimeConfig: what the runtime is and whether it is ready.
+// Version, Status, RuntimeConfig and UpdateRuntimeConfig: what the runtime is, whether it is
+// ready, and the node's pod CIDR.
 #pragma once
 
 #include <functional>
@@ -6,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "runtime/v1/api.h"
 
 namespace berth::cri {
@@ -25,6 +27,9 @@ struct RuntimeInfoOptions {
   std::string default_handler;
   std::function<Condition()> runtime_ready;  // must answer from memory
   std::function<Condition()> network_ready;  // must answer from memory
+  // Applies the node's pod CIDRs (UpdateRuntimeConfig); true when the built-in network uses
+  // them, false when a CNI config of the administrator's is in use.
+  std::function<absl::StatusOr<bool>(const std::vector<std::string>&)> set_pod_cidrs;
 };
 
 // Thread-safe: immutable after construction.
@@ -37,6 +42,10 @@ class RuntimeInfo {
   [[nodiscard]] absl::Status status(const v1::StatusRequest& req, v1::StatusResponse* resp) const;
   [[nodiscard]] absl::Status runtimeConfig(const v1::RuntimeConfigRequest& req,
                                            v1::RuntimeConfigResponse* resp) const;
+  // Only the pod CIDR is taken from the request, as containerd does: an empty one changes
+  // nothing; otherwise the built-in network adopts it.
+  [[nodiscard]] absl::Status updateRuntimeConfig(const v1::UpdateRuntimeConfigRequest& req,
+                                                 v1::UpdateRuntimeConfigResponse* resp) const;
 
  private:
   RuntimeInfoOptions options_;

@@ -83,7 +83,12 @@ grpc::Status RuntimeServiceImpl::RuntimeConfig(grpc::ServerContext*,
 BERTH_CRI_STREAMING(Exec, exec)
 BERTH_CRI_STREAMING(Attach, attach)
 BERTH_CRI_STREAMING(PortForward, portForward)
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, UpdateRuntimeConfig)
+grpc::Status RuntimeServiceImpl::UpdateRuntimeConfig(grpc::ServerContext*,
+                                                     const v1::UpdateRuntimeConfigRequest* req,
+                                                     v1::UpdateRuntimeConfigResponse* resp) {
+  return instr_.run("UpdateRuntimeConfig", *req,
+                    [&] { return h_.info->updateRuntimeConfig(*req, resp); });
+}
 BERTH_CRI_NOT_YET(RuntimeServiceImpl, CheckpointContainer)
 grpc::Status RuntimeServiceImpl::GetContainerEvents(
     grpc::ServerContext* ctx, const v1::GetEventsRequest* req,

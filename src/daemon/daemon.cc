@@ -132,6 +132,7 @@ absl::Status Daemon::openSandboxes() {
       .default_network = config_.cni.default_network,
       .default_bridge = config_.cni.default_bridge,
       .default_subnet = config_.cni.default_subnet,
+      .pod_cidr_file = config_.state + "/pod-cidrs",
       .plugin_timeout = absl::Seconds(config_.cni.plugin_timeout_seconds)});
   cri::PodHandlerOptions pod_opts;
   pod_opts.default_handler = config_.cri.default_runtime_handler;
@@ -248,6 +249,10 @@ absl::Status Daemon::serve() {
           [cni = cni_.get()] {
             network::CniReadiness r = cni->readiness();
             return cri::Condition{.ready = r.ready, .reason = r.reason, .message = r.message};
+          },
+      .set_pod_cidrs =
+          [cni = cni_.get()](const std::vector<std::string>& cidrs) {
+            return cni->setPodCidrs(cidrs);
           },
   });
   runtime_service_ = std::make_unique<cri::RuntimeServiceImpl>(

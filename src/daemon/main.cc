@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
                                        explicit_config);
     if (!c.ok()) return fail(c.status());
     std::puts(berth::network::CniManager::defaultConfList(c->cni.default_bridge,
-                                                          c->cni.default_subnet)
+                                                          {c->cni.default_subnet})
                   .dump(2)
                   .c_str());
     return 0;

@@ -2,13 +2,17 @@
 // and CHECK through the network's plugin list.
 #include "network/cni.h"
 
+#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <fstream>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/fs.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "network/cni_internal.h"
@@ -61,14 +65,15 @@ CniReadiness readinessOf(const CniOptions& o, const CniNetworkConfig* network,
   return CniReadiness{true, "", ""};
 }
 
-Loaded load(const CniOptions& o) {
+Loaded load(const CniOptions& o, const std::vector<std::string>& pod_cidrs) {
   ci::ConfDirScan scan = ci::scanConfDir(o.conf_dir);
   Loaded l;
   l.network = std::move(scan.network);
   l.skipped = std::move(scan.skipped);
   if (l.network == nullptr && o.default_network) {
     auto config = std::make_shared<CniNetworkConfig>();
-    config->list = CniManager::defaultConfList(o.default_bridge, o.default_subnet);
+    config->list = CniManager::defaultConfList(
+        o.default_bridge, pod_cidrs.empty() ? std::vector<std::string>{o.default_subnet} : pod_cidrs);
     config->name = config->list["name"].get<std::string>();
     config->cni_version = config->list["cniVersion"].get<std::string>();
     l.network = std::move(config);
@@ -164,8 +169,56 @@ absl::Status delList(const CniOptions& o, const CniNetworkConfig& net, const Cni
 }  // namespace
 
 CniManager::CniManager(CniOptions options) : options_(std::move(options)) {
+  if (!options_.pod_cidr_file.empty()) {
+    // Kept from an earlier UpdateRuntimeConfig; kubelet does not send it again after a restart
+    // of berthd alone.
+    std::ifstream in(options_.pod_cidr_file);
+    std::string line;
+    std::vector<std::string> cidrs;
+    while (std::getline(in, line)) {
+      if (!line.empty() && checkCidr(line).ok()) cidrs.push_back(line);
+    }
+    absl::MutexLock lock(&mu_);
+    pod_cidrs_ = std::move(cidrs);
+  }
   reload();
   watcher_ = std::thread([this] { watch(); });
+}
+
+absl::StatusOr<bool> CniManager::setPodCidrs(const std::vector<std::string>& cidrs) {
+  for (const std::string& c : cidrs) BERTH_RETURN_IF_ERROR(checkCidr(c));
+  if (!options_.pod_cidr_file.empty()) {
+    BERTH_RETURN_IF_ERROR(writeFileAtomic(options_.pod_cidr_file,
+                                          cidrs.empty() ? "" : absl::StrJoin(cidrs, "\n") + "\n",
+                                          0644));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    pod_cidrs_ = cidrs;
+  }
+  reload();
+  auto net = network();
+  return net != nullptr && net->source.empty();
+}
+
+absl::Status checkCidr(const std::string& cidr) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat("\"", cidr, "\" is not a CIDR"));
+  };
+  size_t slash = cidr.find('/');
+  if (slash == std::string::npos) return bad();
+  std::string addr = cidr.substr(0, slash);
+  int prefix = -1;
+  if (!absl::SimpleAtoi(cidr.substr(slash + 1), &prefix)) return bad();
+  unsigned char buf[16];
+  if (::inet_pton(AF_INET, addr.c_str(), buf) == 1) {
+    if (prefix < 0 || prefix > 32) return bad();
+  } else if (::inet_pton(AF_INET6, addr.c_str(), buf) == 1) {
+    if (prefix < 0 || prefix > 128) return bad();
+  } else {
+    return bad();
+  }
+  return absl::OkStatus();
 }
 
 CniManager::~CniManager() {
@@ -233,8 +286,14 @@ std::string CniManager::versionProblem(const CniNetworkConfig& network) {
 }
 
 void CniManager::reload() {
+  absl::MutexLock serial(&reload_mu_);
   auto log = logging::get("cni");
-  Loaded l = load(options_);
+  std::vector<std::string> cidrs;
+  {
+    absl::MutexLock lock(&mu_);
+    cidrs = pod_cidrs_;
+  }
+  Loaded l = load(options_, cidrs);
   if (l.readiness.ready) {
     if (std::string problem = versionProblem(*l.network); !problem.empty()) {
       l.readiness = CniReadiness{false, kNetworkPluginNotReady, problem};

@@ -66,6 +66,9 @@ struct CniOptions {
   bool default_network = true;  // use defaultConfList() when conf_dir has no usable config
   std::string default_bridge = "berth0";
   std::string default_subnet = "10.88.0.0/16";
+  // Where the pod CIDRs kubelet sent (UpdateRuntimeConfig) are kept across restarts of berthd;
+  // "" keeps them in memory only.
+  std::string pod_cidr_file;
   // A plugin running longer is killed (SIGKILL, with anything it started in its process group)
   // and its call fails DeadlineExceeded naming it.
   absl::Duration plugin_timeout = absl::Minutes(2);
@@ -113,9 +116,18 @@ class CniManager {
   // not exist there); OK without running anything when the list sets "disableCheck".
   [[nodiscard]] absl::Status check(const CniAttachment& a, const nlohmann::json& prev_result);
 
+  // The node's pod CIDRs from kubelet (UpdateRuntimeConfig, comma-separated there): from now on
+  // the built-in network's subnets instead of default_subnet, kept in pod_cidr_file. An empty
+  // list goes back to default_subnet. InvalidArgument for a CIDR that is not one. Returns
+  // whether the built-in network is the one in use (false: a config from conf_dir is, and the
+  // CIDRs only matter if it goes away).
+  [[nodiscard]] absl::StatusOr<bool> setPodCidrs(const std::vector<std::string>& cidrs);
+
   // The built-in network: cniVersion 1.0.0, name "berth", a bridge plugin (gateway, masquerade,
-  // hairpin, host-local IPAM on `subnet` with a default route) and portmap.
-  static nlohmann::json defaultConfList(const std::string& bridge, const std::string& subnet);
+  // hairpin, host-local IPAM with one range per subnet, default routes for their families) and
+  // portmap.
+  static nlohmann::json defaultConfList(const std::string& bridge,
+                                        const std::vector<std::string>& subnets);
 
  private:
   void watch();
@@ -130,6 +142,9 @@ class CniManager {
   std::shared_ptr<const CniNetworkConfig> network_ ABSL_GUARDED_BY(mu_);
   CniReadiness readiness_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::string> pod_cidrs_ ABSL_GUARDED_BY(mu_);  // empty: default_subnet
+
+  absl::Mutex reload_mu_;  // one reload() at a time (the watcher, or setPodCidrs)
 
   // Only touched by reload(): skipped files already logged (path → why), so a bad file is
   // reported once per change instead of every reload.
@@ -143,6 +158,9 @@ class CniManager {
 
   std::thread watcher_;
 };
+
+// A CIDR ("10.244.1.0/24", "fd00::/64"): OK, or InvalidArgument naming it.
+[[nodiscard]] absl::Status checkCidr(const std::string& cidr);
 
 // The IP addresses of an ADD result (1.0.0 "ips":[{"address":"10.88.0.5/16",...}], 0.3.x/0.4.0
 // the same with "version"): IPv4 first, then IPv6, each without its prefix length, in result

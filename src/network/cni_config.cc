@@ -192,12 +192,23 @@ std::string pluginNotFound(const std::string& type, const std::vector<std::strin
 
 }  // namespace cni_internal
 
-nlohmann::json CniManager::defaultConfList(const std::string& bridge, const std::string& subnet) {
+nlohmann::json CniManager::defaultConfList(const std::string& bridge,
+                                           const std::vector<std::string>& subnets) {
   using nlohmann::json;
+  json ranges = json::array();
+  json routes = json::array();
+  bool v4 = false, v6 = false;
+  for (const std::string& subnet : subnets) {
+    ranges.push_back(json::array({json{{"subnet", subnet}}}));
+    bool is_v6 = subnet.find(':') != std::string::npos;
+    if (!is_v6 && !v4) routes.push_back(json{{"dst", "0.0.0.0/0"}});
+    if (is_v6 && !v6) routes.push_back(json{{"dst", "::/0"}});
+    (is_v6 ? v6 : v4) = true;
+  }
   json ipam = {
       {"type", "host-local"},
-      {"ranges", json::array({json::array({json{{"subnet", subnet}}})})},
-      {"routes", json::array({json{{"dst", "0.0.0.0/0"}}})},
+      {"ranges", std::move(ranges)},
+      {"routes", std::move(routes)},
   };
   json bridge_plugin = {
       {"type", "bridge"}, {"bridge", bridge},    {"isGateway", true},

@@ -1,5 +1,9 @@
-// Version, Status and RuntimeConfig through the generated client, and berthctl's view of them.
+// Version, Status, RuntimeConfig and UpdateRuntimeConfig through the generated client, and
+// berthctl's view of them.
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
 
 #include "berthd_fixture.h"
 #include "nlohmann/json.hpp"
@@ -127,6 +131,46 @@ TEST_F(RuntimeInfoTest, BerthctlReportsUnreachableEndpoint) {
       runProgram({berthctlPath(), "-t", "2", "-r", "unix:///nonexistent/x.sock", "version"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("Version failed: Unavailable"), std::string::npos) << r.err;
+}
+
+TEST(UpdateRuntimeConfigTest, PodCidrIsCheckedAndKept) {
+  namespace v1 = runtime::v1;
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  auto call = [&](const std::string& cidr) {
+    v1::UpdateRuntimeConfigRequest req;
+    req.mutable_runtime_config()->mutable_network_config()->set_pod_cidr(cidr);
+    v1::UpdateRuntimeConfigResponse resp;
+    auto ctx = Berthd::context();
+    return d.runtime().UpdateRuntimeConfig(ctx.get(), req, &resp);
+  };
+  // Nothing to apply.
+  EXPECT_TRUE(call("").ok());
+  grpc::Status st = call("10.244.1.0/24,nonsense");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("\"nonsense\" is not a CIDR"), std::string::npos)
+      << st.error_message();
+  // The test daemon has a CNI config of its own, which stays in use; the CIDRs are kept (for
+  // the built-in network) across a restart of berthd, as kubelet does not send them again.
+  st = call("10.244.1.0/24, fd00:10:244:1::/64");
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  std::ifstream kept(d.state() + "/pod-cidrs");
+  std::stringstream text;
+  text << kept.rdbuf();
+  EXPECT_EQ(text.str(), "10.244.1.0/24\nfd00:10:244:1::/64\n");
+  auto status = [&] {
+    v1::StatusRequest req;
+    v1::StatusResponse resp;
+    auto ctx = Berthd::context();
+    EXPECT_TRUE(d.runtime().Status(ctx.get(), req, &resp).ok());
+    return resp;
+  };
+  bool network_ready = false;
+  v1::StatusResponse now = status();
+  for (const auto& c : now.status().conditions()) {
+    if (c.type() == "NetworkReady") network_ready = c.status();
+  }
+  EXPECT_TRUE(network_ready);
 }
 
 }  // namespace

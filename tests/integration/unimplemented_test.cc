@@ -60,7 +60,7 @@ TEST(UnimplementedTest, AllRpcsAnswerAndUnbuiltOnesSayUnimplemented) {
                                        "ListContainerStats", "ListPodSandboxStats",
                                        "StreamContainerStats", "StreamPodSandboxStats",
                                        "ListMetricDescriptors", "ListPodSandboxMetrics",
-                                       "StreamPodSandboxMetrics"};
+                                       "StreamPodSandboxMetrics", "UpdateRuntimeConfig"};
   // Streams that stay open until the client goes away (the call's deadline here).
   const std::set<std::string> open_streams = {"GetContainerEvents"};
   // Built, but an empty request is invalid for them.

@@ -200,7 +200,7 @@ TEST_F(CniTest, DefaultNetworkWhenDirIsEmpty) {
     EXPECT_EQ(net->name, "berth");
     EXPECT_EQ(net->cni_version, "1.0.0");
     EXPECT_EQ(net->source, "");
-    EXPECT_EQ(net->list, CniManager::defaultConfList("br-test", "198.18.7.0/24"));
+    EXPECT_EQ(net->list, CniManager::defaultConfList("br-test", {"198.18.7.0/24"}));
     CniReadiness r = m.readiness();
     EXPECT_FALSE(r.ready);
     EXPECT_EQ(r.reason, "NetworkPluginNotReady");
@@ -226,7 +226,48 @@ TEST_F(CniTest, DefaultConfList) {
                 "routes": [{"dst": "0.0.0.0/0"}]}},
       {"type": "portmap", "capabilities": {"portMappings": true}}
     ]})");
-  EXPECT_EQ(CniManager::defaultConfList("berth0", "10.88.0.0/16"), expected);
+  EXPECT_EQ(CniManager::defaultConfList("berth0", {"10.88.0.0/16"}), expected);
+  // Dual stack: a range per subnet, a default route per family.
+  json dual = CniManager::defaultConfList("berth0", {"10.244.1.0/24", "fd00:10:244:1::/64"});
+  EXPECT_EQ(dual["plugins"][0]["ipam"]["ranges"],
+            json::parse(R"([[{"subnet":"10.244.1.0/24"}],[{"subnet":"fd00:10:244:1::/64"}]])"));
+  EXPECT_EQ(dual["plugins"][0]["ipam"]["routes"],
+            json::parse(R"([{"dst":"0.0.0.0/0"},{"dst":"::/0"}])"));
+}
+
+TEST_F(CniTest, PodCidrsFromKubeletReplaceTheDefaultSubnetAndAreKept) {
+  CniOptions o = options();
+  o.default_network = true;
+  o.default_subnet = "198.18.7.0/24";
+  o.pod_cidr_file = out_dir_ + "/pod-cidrs";
+  {
+    CniManager m(o);
+    auto bad = m.setPodCidrs({"10.244.1.0/24", "10.244.1.0"});
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(bad.status().message()), HasSubstr("\"10.244.1.0\" is not a CIDR"));
+    EXPECT_FALSE(m.setPodCidrs({"10.244.1.0/33"}).ok());
+    EXPECT_FALSE(m.setPodCidrs({"fd00::/129"}).ok());
+    auto in_use = m.setPodCidrs({"10.244.1.0/24", "fd00:10:244:1::/64"});
+    ASSERT_TRUE(in_use.ok()) << in_use.status();
+    EXPECT_TRUE(*in_use);  // the built-in network is the one in use
+    EXPECT_EQ(m.network()->list,
+              CniManager::defaultConfList("berth0", {"10.244.1.0/24", "fd00:10:244:1::/64"}));
+  }
+  // A restart of berthd alone: kubelet does not send them again.
+  {
+    CniManager m(o);
+    EXPECT_EQ(m.network()->list,
+              CniManager::defaultConfList("berth0", {"10.244.1.0/24", "fd00:10:244:1::/64"}));
+    ASSERT_TRUE(m.setPodCidrs({}).ok());  // back to the configured subnet
+    EXPECT_EQ(m.network()->list, CniManager::defaultConfList("berth0", {"198.18.7.0/24"}));
+  }
+  // A config of the administrator's wins; the CIDRs wait.
+  writeList("10.conflist", "1.0.0", {json{{"type", "bridge"}}});
+  CniManager m(o);
+  auto in_use = m.setPodCidrs({"10.244.2.0/24"});
+  ASSERT_TRUE(in_use.ok());
+  EXPECT_FALSE(*in_use);
+  EXPECT_NE(m.network()->source, "");
 }
 
 TEST_F(CniTest, PluginWithoutTheVersionIsNotReadyAndVersionIsAskedOnce) {
