@@ -19,7 +19,6 @@
 #include <thread>
 
 namespace berth::testing {
-namespace {
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -27,6 +26,8 @@ std::string slurp(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
+
+namespace {
 
 // Waits up to `timeout_s` for `pid`; returns the raw wait status, or -1 on timeout.
 int waitFor(pid_t pid, int timeout_s) {

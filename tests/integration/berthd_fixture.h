@@ -98,5 +98,7 @@ std::string berthdPath();
 std::string berthctlPath();
 // The source tree (for test programs built from it).
 std::string sourceDir();
+// A whole file's text ("" when it cannot be read).
+std::string slurp(const std::string& path);
 
 }  // namespace berth::testing

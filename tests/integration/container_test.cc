@@ -24,13 +24,6 @@ namespace {
 
 namespace v1 = runtime::v1;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 
 // The content of a CRI log (P fragments joined), one entry per full line.
 std::vector<std::string> logLines(const std::string& path, const std::string& stream = "stdout") {

@@ -25,13 +25,6 @@ namespace {
 
 namespace v1 = runtime::v1;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 bool eventually(int ms, const std::function<bool()>& pred) {
   for (int i = 0; i < ms / 20; ++i) {
     if (pred()) return true;

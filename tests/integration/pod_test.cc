@@ -56,13 +56,6 @@ std::string nsOf(int pid, const char* ns) {
 
 bool alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Waits until the pod reports `state` (bounded).
 bool waitState(Berthd& d, const std::string& id, v1::PodSandboxState state) {
   for (int i = 0; i < 500; ++i) {

@@ -2,9 +2,6 @@
 // berthctl's view of them.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "berthd_fixture.h"
 #include "nlohmann/json.hpp"
 
@@ -154,10 +151,7 @@ TEST(UpdateRuntimeConfigTest, PodCidrIsCheckedAndKept) {
   // the built-in network) across a restart of berthd, as kubelet does not send them again.
   st = call("10.244.1.0/24, fd00:10:244:1::/64");
   EXPECT_TRUE(st.ok()) << st.error_message();
-  std::ifstream kept(d.state() + "/pod-cidrs");
-  std::stringstream text;
-  text << kept.rdbuf();
-  EXPECT_EQ(text.str(), "10.244.1.0/24\nfd00:10:244:1::/64\n");
+  EXPECT_EQ(slurp(d.state() + "/pod-cidrs"), "10.244.1.0/24\nfd00:10:244:1::/64\n");
   auto status = [&] {
     v1::StatusRequest req;
     v1::StatusResponse resp;
