@@ -257,7 +257,6 @@ absl::StatusOr<std::unique_ptr<CommandClient>> CommandClient::connect(const std:
   }
   std::unique_ptr<CommandClient> c(new CommandClient());
   c->opts_ = opts;
-  c->protocol_ = up.protocol;
   c->conn_ = std::move(up.conn);
   if (opts.transport == Transport::kWebSocket) {
     c->ws_parser_ = std::make_unique<WsParser>();
@@ -356,7 +355,6 @@ absl::StatusOr<CommandResult> CommandClient::run(
   }
   std::map<uint32_t, int> channels;
   for (auto [ch, id] : streams_) channels[id] = ch;
-  bool error_done = false;
   for (;;) {
     auto f = codec_->parser().next();
     if (!f.ok()) return f.status();
@@ -377,11 +375,9 @@ absl::StatusOr<CommandResult> CommandClient::run(
     if (it == channels.end()) continue;
     if (it->second == kErrorChannel) {
       r.status_json += fr.data;
-      if (fr.fin()) error_done = true;
     } else if (!fr.data.empty()) {
       output(it->second, fr.data);
     }
-    (void)error_done;
   }
   parseStatus(&r);
   return r;

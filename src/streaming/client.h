@@ -61,14 +61,12 @@ class CommandClient {
   absl::StatusOr<CommandResult> run(const std::function<void(int, std::string_view)>& output);
   // Drops the connection (as a client that goes away does).
   void abort();
-  const std::string& protocol() const { return protocol_; }
 
  private:
   CommandClient() = default;
   bool sendChannel(int channel, std::string_view data, bool fin);
 
   CommandOptions opts_;
-  std::string protocol_;
   std::unique_ptr<ByteStream> conn_;
   // SPDY
   std::unique_ptr<SpdyCodec> codec_;

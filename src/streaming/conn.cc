@@ -44,8 +44,6 @@ void Conn::endWrites(int linger_ms) {
   ::shutdown(fd_.get(), SHUT_WR);
 }
 
-void Conn::shutdownRead() { ::shutdown(fd_.get(), SHUT_RD); }
-
 void Conn::shutdownBoth() { ::shutdown(fd_.get(), SHUT_RDWR); }
 
 void Conn::setReadTimeout(int ms) {

@@ -39,13 +39,10 @@ class Conn : public ByteStream {
   // No more writes: sends end-of-stream after what was written, and bounds further reading
   // (the peer's goodbye) to `linger_ms`. Thread-safe.
   void endWrites(int linger_ms = 5000) override;
-  // Ends reading: a blocked readSome() returns false. Thread-safe.
-  void shutdownRead();
   // Ends both directions. Thread-safe.
   void shutdownBoth() override;
   void setReadTimeout(int ms) override;
   void pushBack(std::string bytes) override { buf_ = std::move(bytes) + buf_; }
-  int fd() const { return fd_.get(); }
 
  private:
   UniqueFd fd_;

@@ -1,7 +1,5 @@
 #include "streaming/spdy_transport.h"
 
-#include <sys/socket.h>
-
 #include "absl/strings/str_cat.h"
 
 namespace berth::streaming {
