@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
+#include "common/json_text.h"
 #include "common/random_id.h"
 #include "common/status.h"
 #include "container/container_manager.h"
@@ -128,7 +129,7 @@ absl::Status ContainerManager::updateResources(const std::string& id,
         ": only a created or running container can be updated"));
   }
   BERTH_ASSIGN_OR_RETURN(nlohmann::json limits, oci::linuxResources(resources, options_.host));
-  nlohmann::json spec = nlohmann::json::parse(rec->spec_json, nullptr, false);
+  nlohmann::json spec = parseJsonOr(rec->spec_json, nullptr);
   if (!spec.is_object()) return absl::InternalError(absl::StrCat("container ", id, ": stored spec is unreadable"));
   // The update carries the whole set: limits not named go back to the spec's defaults.
   nlohmann::json& res = spec["linux"]["resources"];

@@ -2,16 +2,19 @@
 #include "image/manifest.h"
 
 #include "absl/strings/numbers.h"
+#include "common/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json_text.h"
 #include "image/digest.h"
 
 namespace berth::image {
 namespace {
 
 absl::StatusOr<nlohmann::json> parseJson(absl::string_view body, absl::string_view what) {
-  nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
+  BERTH_ASSIGN_OR_RETURN(nlohmann::json j,
+                         parseUntrustedJson(body, what, kMaxImageJsonBytes));
+  if (!j.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(what, " is not a JSON object"));
   }
   return j;
@@ -31,9 +34,13 @@ absl::StatusOr<Descriptor> parseDescriptor(const nlohmann::json& j, absl::string
   if (!digest.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": ", digest.status().message()));
   }
-  if (auto it = j.find("size"); it != j.end() && it->is_number_integer()) {
-    d.size = it->get<int64_t>();
+  // Downloads stop at the size a descriptor gives, so a descriptor must give one.
+  auto size = j.find("size");
+  if (size == j.end() || !size->is_number_integer() || size->get<int64_t>() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " (", d.digest, ") has no valid size"));
   }
+  d.size = size->get<int64_t>();
   if (auto it = j.find("platform"); it != j.end() && it->is_object()) {
     d.os = str(*it, "os");
     d.architecture = str(*it, "architecture");
@@ -47,8 +54,8 @@ absl::StatusOr<Descriptor> parseDescriptor(const nlohmann::json& j, absl::string
 bool isIndex(absl::string_view media_type, absl::string_view body) {
   if (media_type == kOciIndex || media_type == kDockerManifestList) return true;
   if (media_type == kOciManifest || media_type == kDockerManifest) return false;
-  nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
-  return j.is_object() && j.contains("manifests") && !j.contains("layers");
+  auto j = parseUntrustedJson(body, "manifest", kMaxImageJsonBytes);
+  return j.ok() && j->is_object() && j->contains("manifests") && !j->contains("layers");
 }
 
 absl::StatusOr<std::vector<Descriptor>> parseIndex(absl::string_view body) {

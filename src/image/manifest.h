@@ -18,10 +18,13 @@ inline constexpr absl::string_view kDockerManifest =
 inline constexpr absl::string_view kDockerManifestList =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 
+// Manifests, indexes and configs larger than this are refused (real ones are kilobytes).
+inline constexpr size_t kMaxImageJsonBytes = 16 << 20;
+
 struct Descriptor {
   std::string media_type;
   std::string digest;
-  int64_t size = -1;
+  int64_t size = -1;  // required: parsing refuses a descriptor without a size
   std::string os, architecture, variant;  // index entries only
 };
 

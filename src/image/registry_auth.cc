@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_text.h"
 #include "image/digest.h"
 
 namespace berth::image {
@@ -156,12 +157,10 @@ std::vector<AuthChallenge> parseWwwAuthenticate(absl::string_view header) {
 
 absl::StatusOr<BearerToken> parseTokenResponse(absl::string_view body) {
   constexpr int64_t kMinExpiresIn = 60;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(body.begin(), body.end());
-  } catch (const nlohmann::json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed token response: ", e.what()));
-  }
+  constexpr size_t kMaxTokenResponse = 1 << 20;
+  auto parsed = parseUntrustedJson(body, "malformed token response: the body", kMaxTokenResponse);
+  if (!parsed.ok()) return parsed.status();
+  nlohmann::json j = *std::move(parsed);
   if (!j.is_object()) return absl::InvalidArgumentError("malformed token response: not an object");
   BearerToken out;
   for (const char* key : {"token", "access_token"}) {

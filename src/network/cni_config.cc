@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json_text.h"
 #include "common/fs.h"
 #include "common/status.h"
 #include "network/cni.h"
@@ -92,8 +93,8 @@ bool versionAtLeast(const std::string& v, int major, int minor, int patch) {
 }
 
 absl::StatusOr<CniNetworkConfig> parseConfigFile(const std::string& path, const std::string& text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return absl::InvalidArgumentError("not valid JSON");
+  constexpr size_t kMaxConfigBytes = 1 << 20;
+  BERTH_ASSIGN_OR_RETURN(json j, parseUntrustedJson(text, "the file", kMaxConfigBytes));
   if (!j.is_object()) return absl::InvalidArgumentError("not a JSON object");
 
   // A single-plugin config is wrapped into a list of one; a .conf/.json that is really a list

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/json_text.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
@@ -245,8 +246,12 @@ absl::StatusOr<json> runPlugin(const PluginCall& call) {
                      absl::FormatDuration(call.timeout), " and was killed"));
   }
   absl::string_view out_text = absl::StripAsciiWhitespace(run.out);
-  json out = out_text.empty() ? json(nullptr)
-                              : json::parse(out_text.begin(), out_text.end(), nullptr, false);
+  // Nesting is limited before parsing: a result is later copied and dumped, both recursive.
+  json out = json(nullptr);
+  if (!out_text.empty()) {
+    auto parsed = parseUntrustedJson(out_text, "result", kMaxStdout);
+    out = parsed.ok() ? *std::move(parsed) : json(json::value_t::discarded);
+  }
   bool success = WIFEXITED(run.wait_status) && WEXITSTATUS(run.wait_status) == 0;
   if (success) {
     if (!run.err.empty()) {

@@ -6,6 +6,7 @@
 #include <initializer_list>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_text.h"
 #include "common/fs.h"
 
 namespace berth::oci {
@@ -485,8 +486,11 @@ absl::StatusOr<json> loadSeccompProfile(const std::string& path) {
     }
     return absl::Status(text.status().code(), absl::StrCat(who, ": ", text.status().message()));
   }
-  json profile = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (profile.is_discarded() || !profile.is_object()) {
+  constexpr size_t kMaxProfileBytes = 4 << 20;
+  auto parsed = parseUntrustedJson(*text, who, kMaxProfileBytes);
+  if (!parsed.ok()) return parsed.status();
+  json profile = *std::move(parsed);
+  if (!profile.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(who, " is not a JSON object"));
   }
   if (!profile.contains("defaultAction") || !profile["defaultAction"].is_string()) {

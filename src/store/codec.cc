@@ -3,6 +3,7 @@
 #include "store/codec.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/json_text.h"
 #include "nlohmann/json.hpp"
 
 namespace berth::store {
@@ -112,6 +113,7 @@ void snapshotFields(R& r, F&& f) {
   f("created_at_ns", r.created_at_ns);
   f("size", r.size);
   f("labels", r.labels);
+  f("diff_id", r.diff_id);
 }
 
 template <typename R, typename FieldsFn>
@@ -127,6 +129,11 @@ absl::StatusOr<std::string> encodeWith(const R& record, FieldsFn fields) {
 
 template <typename R, typename FieldsFn>
 absl::Status decodeWith(absl::string_view data, R& record, FieldsFn fields) {
+  // Records nest a few levels (JSON documents they carry are strings); anything deeper is
+  // damage, and must not reach the recursive copies and dumps of nlohmann::json.
+  if (jsonNestingDepth(data) > kMaxJsonDepth) {
+    return absl::DataLossError("data column nests deeper than any record");
+  }
   json in = json::parse(data.data(), data.data() + data.size(), nullptr,
                         /*allow_exceptions=*/false);
   if (!in.is_object()) return absl::DataLossError("data column is not a JSON object");
