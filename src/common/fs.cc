@@ -34,6 +34,12 @@ absl::Status makeDirs(const std::string& path, mode_t mode) {
   return absl::OkStatus();
 }
 
+absl::Status makeDirWithMode(const std::string& path, mode_t mode) {
+  BERTH_RETURN_IF_ERROR(makeDirs(path, mode));
+  if (::chmod(path.c_str(), mode) != 0) return lastErrnoStatus(absl::StrCat("chmod ", path));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> readFile(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return lastErrnoStatus(absl::StrCat("open ", path));

@@ -14,6 +14,10 @@ namespace berth {
 // Creates `path` and its missing parents with `mode`; an existing directory is left as it is.
 [[nodiscard]] absl::Status makeDirs(const std::string& path, mode_t mode);
 
+// makeDirs(), then `path` itself gets exactly `mode` even if it existed (a directory made by an
+// older berth with looser permissions is tightened).
+[[nodiscard]] absl::Status makeDirWithMode(const std::string& path, mode_t mode);
+
 // Reads a whole file.
 [[nodiscard]] absl::StatusOr<std::string> readFile(const std::string& path);
 

@@ -99,6 +99,9 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   const std::string rootfs = dir + "/rootfs";
   BERTH_RETURN_IF_ERROR(makeDirs(rootfs, 0700));
   undo.arm("container dir", [dir] { return removeAll(dir); });
+  // The image's layers stay until the rootfs snapshot sits on them.
+  auto in_use = images_.useImage(**image);
+  if (!in_use.ok()) return annotate(in_use.status(), absl::StrCat("container ", id, ": rootfs"));
   auto mounts = snapshots_.prepare(id, (*image)->chain_id);
   if (!mounts.ok()) return annotate(mounts.status(), absl::StrCat("container ", id, ": prepare rootfs"));
   undo.arm("snapshot", [this, id] { return snapshots_.remove(id); });
@@ -106,9 +109,7 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   undo.arm("rootfs mount", [rootfs, n = mounts->size()] { return image::unmountAll(rootfs, n); });
 
   BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(req.sandbox_id));
-  nlohmann::json image_config =
-      nlohmann::json::parse((*image)->config_json, nullptr, false);
-  if (!image_config.is_object()) image_config = nlohmann::json::object();
+  nlohmann::json image_config = parseJsonObject((*image)->config_json);
 
   oci::ContainerSpecInput in;
   in.id = id;
@@ -136,6 +137,7 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   in.hostname_path = task.hostname_path;
   in.shm_path = task.shm_path;
   in.cgroup_parent_default = options_.cgroup_parent;
+  in.default_pids_limit = options_.pids_limit;
   in.host = options_.host;
   BERTH_ASSIGN_OR_RETURN(nlohmann::json spec, oci::buildContainerSpec(in));
   BERTH_RETURN_IF_ERROR(oci::writeBundle(dir, spec));

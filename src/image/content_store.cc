@@ -247,14 +247,22 @@ absl::StatusOr<std::string> ContentStore::readAll(const Digest& d, uint64_t max_
   return out;
 }
 
-absl::Status ContentStore::ingest(const Digest& expected, int64_t expected_size, const Fill& fill) {
+namespace {
+std::string flightKey(const Digest& d, absl::string_view source) {
+  return source.empty() ? d.hex() : absl::StrCat(d.hex(), "|", source);
+}
+}  // namespace
+
+absl::Status ContentStore::ingest(const Digest& expected, int64_t expected_size, const Fill& fill,
+                                  absl::string_view source) {
+  const std::string key = flightKey(expected, source);
   for (;;) {
     if (has(expected)) return absl::OkStatus();
     std::shared_ptr<InFlight> flight;
     bool leader = false;
     {
       absl::MutexLock lock(&mu_);
-      std::shared_ptr<InFlight>& slot = inflight_[expected.hex()];
+      std::shared_ptr<InFlight>& slot = inflight_[key];
       if (slot == nullptr) {
         slot = std::make_shared<InFlight>();
         leader = true;
@@ -264,7 +272,7 @@ absl::Status ContentStore::ingest(const Digest& expected, int64_t expected_size,
       flight = slot;
     }
     if (leader) {
-      FlightGuard guard(this, expected.hex(), flight);
+      FlightGuard guard(this, key, flight);
       // A previous leader may have published the blob between our stat and our claim.
       absl::Status st =
           has(expected) ? absl::OkStatus() : ingestOnce(expected, expected_size, fill);
@@ -361,9 +369,9 @@ ContentStore::Usage ContentStore::usage() const {
   return u;
 }
 
-size_t ContentStore::waitersForTest(const Digest& d) const {
+size_t ContentStore::waitersForTest(const Digest& d, absl::string_view source) const {
   absl::MutexLock lock(&mu_);
-  auto it = inflight_.find(d.hex());
+  auto it = inflight_.find(flightKey(d, source));
   return it == inflight_.end() ? 0 : it->second->waiters;
 }
 

@@ -64,12 +64,15 @@ class ContentStore {
   // temp file is removed and nothing becomes visible.
   //
   // If the blob is already present, returns OK without calling `fill` (no transfer).
-  // Concurrent ingests of one digest share the work: the first caller runs its `fill`, the
-  // others wait and return OK once the blob is present. If the first caller fails, exactly one
-  // waiter takes over with its own `fill` and the rest wait for that one; so each caller's
-  // `fill` runs at most once and a failure is reported only to the caller whose `fill` failed.
+  // Concurrent ingests of one digest from one `source` share the work: the first caller runs
+  // its `fill`, the others wait and return OK once the blob is present. If the first caller
+  // fails, exactly one waiter takes over with its own `fill` and the rest wait for that one;
+  // so each caller's `fill` runs at most once and a failure is reported only to the caller
+  // whose `fill` failed. Ingests from different sources (registries) never wait for each
+  // other: a slow or hostile registry that claims a popular digest cannot hold up a pull of it
+  // from another one. Both verify; the first to finish publishes, the other finds it there.
   [[nodiscard]] absl::Status ingest(const Digest& expected, int64_t expected_size,
-                                    const Fill& fill);
+                                    const Fill& fill, absl::string_view source = "");
 
   // Stores a small blob held in memory (manifests, configs) the same way as ingest().
   [[nodiscard]] absl::Status put(const Digest& expected, absl::string_view data);
@@ -89,9 +92,9 @@ class ContentStore {
 
   const std::string& root() const { return root_; }
 
-  // How many callers are waiting on the in-flight ingest of `d` (tests use it to make the
-  // wait deterministic).
-  size_t waitersForTest(const Digest& d) const;
+  // How many callers are waiting on the in-flight ingest of `d` from `source` (tests use it
+  // to make the wait deterministic).
+  size_t waitersForTest(const Digest& d, absl::string_view source = "") const;
 
  private:
   struct InFlight;
@@ -105,16 +108,16 @@ class ContentStore {
   // Does the actual transfer into a temp file, verification and rename.
   [[nodiscard]] absl::Status ingestOnce(const Digest& expected, int64_t expected_size,
                                         const Fill& fill);
-  // Removes the in-flight entry for `hex` (if it is still `flight`) and wakes its waiters.
-  void finishFlight(const std::string& hex, const std::shared_ptr<InFlight>& flight,
+  // Removes the in-flight entry `key` (if it is still `flight`) and wakes its waiters.
+  void finishFlight(const std::string& key, const std::shared_ptr<InFlight>& flight,
                     absl::Status result);
 
   const std::string root_;
 
   mutable absl::Mutex mu_;
   // State below is protected by mu_.
-  // In-flight ingests by digest hex. An entry exists from when its leader claims it until the
-  // leader's result is known; waiters hold their own reference.
+  // In-flight ingests by digest hex and source. An entry exists from when its leader claims it
+  // until the leader's result is known; waiters hold their own reference.
   std::map<std::string, std::shared_ptr<InFlight>> inflight_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -17,7 +17,6 @@
 namespace berth::image {
 namespace {
 
-constexpr uint64_t kMaxJsonBlob = 16 << 20;  // manifests and configs are small; refuse more
 
 std::shared_ptr<spdlog::logger> log() { return logging::get("image"); }
 
@@ -77,21 +76,29 @@ struct ImageManager::Tracker {
 };
 
 absl::Status ImageManager::fetchBlob(const Reference& ref, const Credentials& creds,
-                                     const std::string& digest, int64_t size, Tracker* tracker) {
-  BERTH_ASSIGN_OR_RETURN(Digest d, Digest::parse(digest));
-  if (tracker != nullptr) tracker->add(digest, size);
+                                     const Descriptor& blob, Tracker* tracker,
+                                     RegistryClient::BlobKind kind) {
+  BERTH_ASSIGN_OR_RETURN(Digest d, Digest::parse(blob.digest));
+  if (tracker != nullptr) tracker->add(blob.digest, blob.size);
   uint64_t counted = 0;  // bytes of this blob already reported to the observer
-  absl::Status st = content_.ingest(d, size, [&](const ContentStore::Writer& write) {
-    return registry_.fetchBlob(ref, digest, creds, write, [&](uint64_t done) {
-      if (tracker != nullptr) tracker->update(digest, done, false);
-      if (options_.observer != nullptr && done > counted) {
-        options_.observer->blobBytes(done - counted);
-        counted = done;
-      }
-    });
-  });
+  // The download stops at the descriptor's size (parsing requires one).
+  absl::Status st = content_.ingest(
+      d, blob.size,
+      [&](const ContentStore::Writer& write) {
+        return registry_.fetchBlob(
+            ref, blob.digest, creds, write,
+            [&](uint64_t done) {
+              if (tracker != nullptr) tracker->update(blob.digest, done, false);
+              if (options_.observer != nullptr && done > counted) {
+                options_.observer->blobBytes(done - counted);
+                counted = done;
+              }
+            },
+            kind);
+      },
+      ref.domain);
   if (st.ok() && tracker != nullptr) {
-    tracker->update(digest, size >= 0 ? static_cast<uint64_t>(size) : 0, true);
+    tracker->update(blob.digest, static_cast<uint64_t>(blob.size), true);
   }
   return st;
 }
@@ -120,7 +127,8 @@ absl::Status ImageManager::downloadLayers(const Reference& ref, const Credential
       }
       size_t i = next.fetch_add(1);
       if (i >= layers.size()) return;
-      absl::Status st = fetchBlob(ref, creds, layers[i]->digest, layers[i]->size, tracker);
+      absl::Status st =
+          fetchBlob(ref, creds, *layers[i], tracker, RegistryClient::BlobKind::kLayer);
       if (!st.ok()) {
         absl::MutexLock lock(&mu);
         if (first_error.ok()) first_error = annotate(st, absl::StrCat("layer ", layers[i]->digest));
@@ -148,95 +156,181 @@ absl::StatusOr<store::ImagePtr> ImageManager::pullOnce(absl::string_view ref_tex
   BERTH_ASSIGN_OR_RETURN(Reference ref, parseReference(ref_text));
   absl::Time start = absl::Now();
   Tracker tracker(*this, ref.str());
-  store::ImageRecord record;
-  std::vector<std::string> refs;
-  {
-    absl::ReaderMutexLock gc(&gc_mu_);
-    BERTH_ASSIGN_OR_RETURN(Manifest top, registry_.fetchManifest(ref, creds));
-    BERTH_ASSIGN_OR_RETURN(Digest top_digest, Digest::parse(top.digest));
-    BERTH_RETURN_IF_ERROR(content_.put(top_digest, top.body));
-    Manifest chosen = top;
-    if (isIndex(top.media_type, top.body)) {
-      BERTH_ASSIGN_OR_RETURN(auto entries, parseIndex(top.body));
-      auto entry = choosePlatform(entries, options_.os, options_.architecture);
-      if (!entry.ok()) return annotate(entry.status(), absl::StrCat("image \"", ref.str(), "\""));
-      BERTH_ASSIGN_OR_RETURN(chosen, registry_.fetchManifestByDigest(ref, entry->digest, creds));
-      BERTH_ASSIGN_OR_RETURN(Digest d, Digest::parse(chosen.digest));
-      BERTH_RETURN_IF_ERROR(content_.put(d, chosen.body));
+  ImageLeases::Lease lease = leases_.lease();
+  absl::StatusOr<std::string> id = pullLeased(ref, creds, tracker, lease);
+  lease.release();  // once recorded, the image itself keeps what it needs
+  if (!id.ok()) {
+    // Nothing of a failed pull is kept: what it fetched and no image needs is collected.
+    if (auto gc = garbageCollect(); !gc.ok()) {
+      log()->warn("garbage collection after the failed pull of {}: {}", ref.str(), gc.message());
     }
-    auto manifest = parseManifest(chosen.body);
-    if (!manifest.ok()) return annotate(manifest.status(), absl::StrCat("image \"", ref.str(), "\""));
-
-    BERTH_RETURN_IF_ERROR(
-        fetchBlob(ref, creds, manifest->config.digest, manifest->config.size, &tracker));
-    BERTH_ASSIGN_OR_RETURN(Digest config_digest, Digest::parse(manifest->config.digest));
-    BERTH_ASSIGN_OR_RETURN(std::string config_body, content_.readAll(config_digest, kMaxJsonBlob));
-    auto config = parseImageConfig(config_body);
-    if (!config.ok()) return annotate(config.status(), absl::StrCat("image \"", ref.str(), "\""));
-    if (config->diff_ids.size() != manifest->layers.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "image \"", ref.str(), "\": manifest has ", manifest->layers.size(),
-          " layers but its config lists ", config->diff_ids.size()));
-    }
-    std::vector<std::string> chain = chainIds(config->diff_ids);
-
-    // Only layers whose snapshot is missing are downloaded; present chains cost nothing.
-    std::vector<const Descriptor*> missing;
-    size_t first_missing = chain.size();
-    for (size_t i = chain.size(); i-- > 0;) {
-      if (snapshots_.has(chain[i])) break;
-      first_missing = i;
-    }
-    for (size_t i = first_missing; i < chain.size(); ++i) missing.push_back(&manifest->layers[i]);
-    BERTH_RETURN_IF_ERROR(downloadLayers(ref, creds, missing, &tracker));
-    for (size_t i = first_missing; i < chain.size(); ++i) {
-      BERTH_ASSIGN_OR_RETURN(Digest layer, Digest::parse(manifest->layers[i].digest));
-      absl::Status st =
-          snapshots_.applyLayer(chain[i], i == 0 ? "" : chain[i - 1], content_.blobPath(layer));
-      if (!st.ok()) {
-        return annotate(st, absl::StrCat("image \"", ref.str(), "\": layer ", layer.str()));
-      }
-    }
-
-    record.id = config_digest.str();
-    record.manifest_digest = chosen.digest;
-    record.media_type = chosen.media_type;
-    record.size = static_cast<uint64_t>(std::max<int64_t>(manifest->config.size, 0));
-    for (const auto& l : manifest->layers) {
-      record.size += static_cast<uint64_t>(std::max<int64_t>(l.size, 0));
-      record.layers.push_back(l.digest);
-    }
-    record.config_json = config_body;
-    record.chain_id = chain.empty() ? "" : chain.back();
-    record.created_at_ns = nowNs();
-    if (auto existing = store_.getImage(record.id); existing.ok()) {
-      record.created_at_ns = (*existing)->created_at_ns;
-    }
-    if (!ref.tag.empty()) refs.push_back(ref.withTag());
-    refs.push_back(ref.withDigest(top.digest));
-    record.pinned = !pinned_ref_.empty() &&
-                    std::find(refs.begin(), refs.end(), pinned_ref_) != refs.end();
-
-    // A tag that moves leaves its old image; an image with no reference left is dropped.
-    std::set<std::string> previous;
-    for (const auto& r : refs) {
-      if (auto old = store_.getImageByRef(r); old.ok() && (*old)->id != record.id) {
-        previous.insert((*old)->id);
-      }
-    }
-    BERTH_RETURN_IF_ERROR(store_.putImage(record, refs));
-    for (const auto& old : previous) {
-      if (store_.imageRefs(old).empty()) {
-        log()->info("image {} lost its last reference to {}; removing it", old, ref.str());
-        BERTH_RETURN_IF_ERROR(store_.deleteImage(old));
-      }
-    }
+    return id.status();
   }
-  log()->info("pulled {} as {} in {}", ref.str(), record.id,
-              absl::FormatDuration(absl::Now() - start));
+  log()->info("pulled {} as {} in {}", ref.str(), *id, absl::FormatDuration(absl::Now() - start));
   if (auto gc = garbageCollect(); !gc.ok()) log()->warn("garbage collection: {}", gc.message());
   refreshUsage();
-  return store_.getImage(record.id);
+  return store_.getImage(*id);
+}
+
+absl::StatusOr<std::string> ImageManager::pullLeased(const Reference& ref,
+                                                     const Credentials& creds, Tracker& tracker,
+                                                     ImageLeases::Lease& lease) {
+  const std::string what = absl::StrCat("image \"", ref.str(), "\"");
+  // Every blob and snapshot is leased before it is stored or looked for, so that a collection
+  // running meanwhile never removes it under this pull.
+  BERTH_ASSIGN_OR_RETURN(Manifest top, registry_.fetchManifest(ref, creds));
+  BERTH_ASSIGN_OR_RETURN(Digest top_digest, Digest::parse(top.digest));
+  lease.add(ImageLeases::blobKey(top.digest));
+  BERTH_RETURN_IF_ERROR(content_.put(top_digest, top.body));
+  Manifest chosen = top;
+  if (isIndex(top.media_type, top.body)) {
+    auto entries = parseIndex(top.body);
+    if (!entries.ok()) return annotate(entries.status(), what);
+    auto entry = choosePlatform(*entries, options_.os, options_.architecture);
+    if (!entry.ok()) return annotate(entry.status(), what);
+    BERTH_ASSIGN_OR_RETURN(chosen, registry_.fetchManifestByDigest(ref, entry->digest, creds));
+    BERTH_ASSIGN_OR_RETURN(Digest d, Digest::parse(chosen.digest));
+    lease.add(ImageLeases::blobKey(chosen.digest));
+    BERTH_RETURN_IF_ERROR(content_.put(d, chosen.body));
+  }
+  auto manifest = parseManifest(chosen.body);
+  if (!manifest.ok()) return annotate(manifest.status(), what);
+
+  if (static_cast<uint64_t>(manifest->config.size) > kMaxImageJsonBytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, ": its config is ", manifest->config.size,
+                     " bytes, more than the limit of ", kMaxImageJsonBytes));
+  }
+  for (const Descriptor& l : manifest->layers) {
+    if (static_cast<uint64_t>(l.size) > options_.max_layer_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          what, ": layer ", l.digest, " is ", l.size, " bytes, more than the limit of ",
+          options_.max_layer_bytes, " (image.max_layer_bytes)"));
+    }
+  }
+  lease.add(ImageLeases::blobKey(manifest->config.digest));
+  BERTH_RETURN_IF_ERROR(
+      fetchBlob(ref, creds, manifest->config, &tracker, RegistryClient::BlobKind::kSmall));
+  BERTH_ASSIGN_OR_RETURN(Digest config_digest, Digest::parse(manifest->config.digest));
+  BERTH_ASSIGN_OR_RETURN(std::string config_body,
+                         content_.readAll(config_digest, kMaxImageJsonBytes));
+  auto config = parseImageConfig(config_body);
+  if (!config.ok()) return annotate(config.status(), what);
+  if (config->diff_ids.size() != manifest->layers.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": manifest has ",
+                                                   manifest->layers.size(),
+                                                   " layers but its config lists ",
+                                                   config->diff_ids.size()));
+  }
+  std::vector<std::string> chain = chainIds(config->diff_ids);
+  std::vector<std::string> layer_digests;
+  for (const Descriptor& l : manifest->layers) {
+    layer_digests.push_back(l.digest);
+    lease.add(ImageLeases::blobKey(l.digest));
+  }
+  for (const std::string& c : chain) lease.add(ImageLeases::snapshotKey(c));
+
+  // Only layers above the highest checked snapshot are downloaded: present chains cost nothing.
+  size_t first_missing = chain.size();
+  for (size_t i = chain.size(); i-- > 0;) {
+    if (snapshots_.hasVerifiedLayer(chain[i])) break;
+    first_missing = i;
+  }
+  std::vector<const Descriptor*> missing;
+  for (size_t i = first_missing; i < chain.size(); ++i) missing.push_back(&manifest->layers[i]);
+  BERTH_RETURN_IF_ERROR(downloadLayers(ref, creds, missing, &tracker));
+  BERTH_RETURN_IF_ERROR(unpackLayers(what, layer_digests, config->diff_ids, chain, first_missing));
+
+  store::ImageRecord record;
+  record.id = config_digest.str();
+  record.manifest_digest = chosen.digest;
+  record.media_type = chosen.media_type;
+  record.size = static_cast<uint64_t>(manifest->config.size);
+  for (const auto& l : manifest->layers) {
+    record.size += static_cast<uint64_t>(l.size);
+    record.layers.push_back(l.digest);
+  }
+  record.config_json = config_body;
+  record.chain_id = chain.empty() ? "" : chain.back();
+  record.created_at_ns = nowNs();
+  if (auto existing = store_.getImage(record.id); existing.ok()) {
+    record.created_at_ns = (*existing)->created_at_ns;
+  }
+  std::vector<std::string> refs;
+  if (!ref.tag.empty()) refs.push_back(ref.withTag());
+  refs.push_back(ref.withDigest(top.digest));
+  record.pinned = !pinned_ref_.empty() &&
+                  std::find(refs.begin(), refs.end(), pinned_ref_) != refs.end();
+
+  // A tag that moves leaves its old image; an image with no reference left is dropped.
+  std::set<std::string> previous;
+  for (const auto& r : refs) {
+    if (auto old = store_.getImageByRef(r); old.ok() && (*old)->id != record.id) {
+      previous.insert((*old)->id);
+    }
+  }
+  BERTH_RETURN_IF_ERROR(store_.putImage(record, refs));
+  for (const auto& old : previous) {
+    if (store_.imageRefs(old).empty()) {
+      log()->info("image {} lost its last reference to {}; removing it", old, ref.str());
+      BERTH_RETURN_IF_ERROR(store_.deleteImage(old));
+    }
+  }
+  return record.id;
+}
+
+absl::Status ImageManager::unpackLayers(const std::string& what,
+                                        const std::vector<std::string>& layer_digests,
+                                        const std::vector<std::string>& diff_ids,
+                                        const std::vector<std::string>& chain, size_t from) {
+  for (size_t i = from; i < chain.size(); ++i) {
+    BERTH_ASSIGN_OR_RETURN(Digest layer, Digest::parse(layer_digests[i]));
+    UnpackOptions unpack{.expected_diff_id = diff_ids[i],
+                         .max_tar_bytes = options_.max_layer_bytes,
+                         .max_entries = options_.max_layer_entries};
+    absl::Status st = snapshots_.applyLayer(chain[i], i == 0 ? "" : chain[i - 1],
+                                            content_.blobPath(layer), unpack);
+    if (absl::IsResourceExhausted(st)) {
+      st = annotate(st, "see image.max_layer_bytes and image.max_layer_entries");
+    }
+    if (!st.ok()) return annotate(st, absl::StrCat(what, ": layer ", layer.str()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ImageLeases::Lease> ImageManager::useImage(const store::ImageRecord& image) {
+  const std::string what = absl::StrCat("image ", image.id);
+  ImageLeases::Lease lease = leases_.lease();
+  if (image.chain_id.empty()) return lease;  // no layers: an empty rootfs
+  auto config = parseImageConfig(image.config_json);
+  if (!config.ok()) return annotate(config.status(), what);
+  std::vector<std::string> chain = chainIds(config->diff_ids);
+  if (chain.empty() || chain.back() != image.chain_id || chain.size() != image.layers.size()) {
+    return absl::InternalError(absl::StrCat(what, ": stored record is inconsistent"));
+  }
+  for (const std::string& c : chain) lease.add(ImageLeases::snapshotKey(c));
+  size_t first_missing = chain.size();
+  for (size_t i = chain.size(); i-- > 0;) {
+    if (snapshots_.hasVerifiedLayer(chain[i])) break;
+    first_missing = i;
+  }
+  if (first_missing == chain.size()) return lease;
+  for (size_t i = first_missing; i < chain.size(); ++i) {
+    lease.add(ImageLeases::blobKey(image.layers[i]));
+    BERTH_ASSIGN_OR_RETURN(Digest layer, Digest::parse(image.layers[i]));
+    if (content_.has(layer)) continue;
+    // Neither a checked snapshot nor the blob to make one: the image must be pulled again.
+    lease.release();
+    log()->warn("{}: layer {} has no checked snapshot and its blob is not stored; forgetting the "
+                "image so that it is pulled again", what, layer.str());
+    BERTH_RETURN_IF_ERROR(store_.deleteImage(image.id));
+    return absl::NotFoundError(absl::StrCat(
+        what, " must be pulled again: its layer ", layer.str(), " is no longer stored"));
+  }
+  log()->info("{}: unpacking {} layer(s) again from stored blobs, checked against their diff ids",
+              what, chain.size() - first_missing);
+  BERTH_RETURN_IF_ERROR(unpackLayers(what, image.layers, config->diff_ids, chain, first_missing));
+  return lease;
 }
 
 absl::StatusOr<store::ImagePtr> ImageManager::resolve(absl::string_view text) const {
@@ -281,37 +375,74 @@ absl::Status ImageManager::remove(absl::string_view ref_or_id) {
   return absl::OkStatus();
 }
 
-absl::Status ImageManager::garbageCollect() {
-  absl::WriterMutexLock gc(&gc_mu_);
-  std::set<std::string> keep_blobs;
-  std::set<std::string> keep_snapshots;
-  for (const auto& image : store_.listImages()) {
-    keep_blobs.insert(image->id);
-    keep_blobs.insert(image->manifest_digest);
-    keep_blobs.insert(image->layers.begin(), image->layers.end());
-    for (const auto& r : store_.imageRefs(image->id)) {
-      if (auto at = r.find('@'); at != std::string::npos) keep_blobs.insert(r.substr(at + 1));
+namespace {
+
+// What the stored images need: their blobs and the snapshots of their chains.
+struct Needed {
+  std::set<std::string> blobs;
+  std::set<std::string> snapshots;
+};
+
+Needed neededByImages(const store::Store& store) {
+  Needed n;
+  for (const auto& image : store.listImages()) {
+    n.blobs.insert(image->id);
+    n.blobs.insert(image->manifest_digest);
+    n.blobs.insert(image->layers.begin(), image->layers.end());
+    for (const auto& r : store.imageRefs(image->id)) {
+      if (auto at = r.find('@'); at != std::string::npos) n.blobs.insert(r.substr(at + 1));
     }
     if (auto config = parseImageConfig(image->config_json); config.ok()) {
-      for (const auto& c : chainIds(config->diff_ids)) keep_snapshots.insert(c);
+      for (const auto& c : chainIds(config->diff_ids)) n.snapshots.insert(c);
     } else {
-      keep_snapshots.insert(image->chain_id);
+      n.snapshots.insert(image->chain_id);
     }
   }
+  return n;
+}
+
+}  // namespace
+
+absl::Status ImageManager::garbageCollect() {
+  // Candidates are what no image needs; each is claimed unless an operation leases it. What
+  // the images need is read again after the claims: an operation that recorded an image held
+  // its leases until then, so its image is seen, and what it needs is left alone.
+  ImageLeases::Claims claims(leases_);
+  Needed needed = neededByImages(store_);
+  std::vector<Digest> blobs;
   for (const auto& d : content_.list()) {
-    if (keep_blobs.contains(d.str())) continue;
+    if (!needed.blobs.contains(d.str()) && claims.claim(ImageLeases::blobKey(d.str()))) {
+      blobs.push_back(d);
+    }
+  }
+  std::set<std::string> snapshots;
+  for (const auto& s : store_.listSnapshots()) {
+    if (s->kind == store::SnapshotKind::kCommitted && !needed.snapshots.contains(s->key) &&
+        claims.claim(ImageLeases::snapshotKey(s->key))) {
+      snapshots.insert(s->key);
+    }
+  }
+  needed = neededByImages(store_);
+  for (const auto& d : blobs) {
+    if (needed.blobs.contains(d.str())) continue;
     BERTH_RETURN_IF_ERROR(content_.remove(d));
   }
-  // Committed snapshots no image needs, children before parents; one still used (by a
-  // container's writable snapshot, or as another chain's parent) is refused and kept.
+  // Children before parents; one still used (by a container's writable snapshot, or as
+  // another chain's parent) is refused and kept.
   for (bool progress = true; progress;) {
     progress = false;
-    for (const auto& s : store_.listSnapshots()) {
-      if (s->kind != store::SnapshotKind::kCommitted || keep_snapshots.contains(s->key)) continue;
-      absl::Status st = snapshots_.remove(s->key);
+    for (auto it = snapshots.begin(); it != snapshots.end();) {
+      if (needed.snapshots.contains(*it)) {
+        it = snapshots.erase(it);
+        continue;
+      }
+      absl::Status st = snapshots_.remove(*it);
       if (st.ok()) {
         progress = true;
-      } else if (!absl::IsFailedPrecondition(st)) {
+        it = snapshots.erase(it);
+      } else if (absl::IsFailedPrecondition(st)) {
+        ++it;
+      } else {
         return st;
       }
     }

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "image/content_store.h"
+#include "image/image_leases.h"
 #include "image/manifest.h"
 #include "image/reference.h"
 #include "image/registry_client.h"
@@ -37,6 +38,9 @@ struct ImageManagerOptions {
   std::string sandbox_image;  // as configured; images with this reference are pinned
   std::string os = "linux";
   std::string architecture = "amd64";
+  // Bounds on one layer: compressed and uncompressed size, tar entries (ResourceExhausted).
+  uint64_t max_layer_bytes = uint64_t{32} << 30;
+  uint64_t max_layer_entries = 1'000'000;
 };
 
 // Filesystem usage as ImageFsInfo reports it.
@@ -61,7 +65,14 @@ struct PullProgress {
 };
 
 // Thread-safe. Reads (resolve, list, usage) are answered from memory; pull and remove do
-// their slow work without holding any lock that readers need.
+// their slow work without holding any lock that readers need, and without waiting for each
+// other: what a pull or a container uses is leased (ImageLeases), and garbage collection only
+// removes what nobody leases.
+//
+// Trust: a layer is unpacked only from a blob whose digest was checked, and its uncompressed
+// content must hash to the diff id the image config gives it; layer snapshots are keyed by chain
+// id (made of those diff ids), so one registry's image can never put its files under another
+// image's layers. A pull that fails keeps nothing of its own.
 class ImageManager {
  public:
   ImageManager(store::Store& store, ContentStore& content, OverlaySnapshotter& snapshots,
@@ -84,6 +95,12 @@ class ImageManager {
   // collected. Removing an image that does not exist succeeds.
   [[nodiscard]] absl::Status remove(absl::string_view ref_or_id);
 
+  // For a rootfs about to be made from `image`: its layer snapshots exist (layers missing, e.g.
+  // quarantined by the schema migration, are unpacked again from stored blobs, checked) and are
+  // kept from garbage collection while the returned lease lives. When a blob is gone too, the
+  // image is forgotten (kubelet pulls it again) and the error is NotFound naming it.
+  [[nodiscard]] absl::StatusOr<ImageLeases::Lease> useImage(const store::ImageRecord& image);
+
   // The pull in flight for `ref` (same normalisation as pull()), if any.
   std::optional<PullProgress> progress(absl::string_view ref) const;
 
@@ -95,12 +112,22 @@ class ImageManager {
   struct Tracker;  // progress of one pull, shared with its download threads
   [[nodiscard]] absl::StatusOr<store::ImagePtr> pullOnce(absl::string_view ref,
                                                          const Credentials& credentials);
+  [[nodiscard]] absl::StatusOr<std::string> pullLeased(const Reference& ref,
+                                                       const Credentials& creds,
+                                                       Tracker& tracker,
+                                                       ImageLeases::Lease& lease);
   [[nodiscard]] absl::Status fetchBlob(const Reference& ref, const Credentials& creds,
-                                       const std::string& digest, int64_t size,
-                                       Tracker* tracker);
+                                       const Descriptor& blob, Tracker* tracker,
+                                       RegistryClient::BlobKind kind);
   [[nodiscard]] absl::Status downloadLayers(const Reference& ref, const Credentials& creds,
                                             const std::vector<const Descriptor*>& layers,
                                             Tracker* tracker);
+  // Unpacks layers `from`.. of a chain onto the snapshot of layer from - 1, each checked
+  // against its diff id. `what` names the image in errors.
+  [[nodiscard]] absl::Status unpackLayers(const std::string& what,
+                                          const std::vector<std::string>& layer_digests,
+                                          const std::vector<std::string>& diff_ids,
+                                          const std::vector<std::string>& chain, size_t from);
   [[nodiscard]] absl::Status garbageCollect();
 
   store::Store& store_;
@@ -110,10 +137,8 @@ class ImageManager {
   ImageManagerOptions options_;
   std::string pinned_ref_;  // normalised sandbox image reference, or empty
 
-  // Pulls hold this shared, garbage collection exclusively, so that a collection never
-  // deletes blobs or snapshots a pull has fetched but not yet recorded. Status and list
-  // calls never take it.
-  absl::Mutex gc_mu_;
+  // Pulls and containers lease what they use; a collection removes only what it could claim.
+  ImageLeases leases_;
 
   mutable absl::Mutex progress_mu_;
   std::map<std::string, std::shared_ptr<PullProgress>> pulls_ ABSL_GUARDED_BY(progress_mu_);

@@ -149,6 +149,11 @@ void OverlaySnapshotter::release(const std::string& id) {
 
 bool OverlaySnapshotter::has(const std::string& key) const { return store_->getSnapshot(key).ok(); }
 
+bool OverlaySnapshotter::hasVerifiedLayer(const std::string& key) const {
+  absl::StatusOr<SnapshotPtr> record = store_->getSnapshot(key);
+  return record.ok() && (*record)->kind == SnapshotKind::kCommitted && !(*record)->diff_id.empty();
+}
+
 absl::StatusOr<std::string> OverlaySnapshotter::dirOf(const SnapshotRecord& record) const {
   auto it = record.labels.find(kDirLabel);
   if (it == record.labels.end() || !parseDirName(it->second) ||
@@ -186,7 +191,12 @@ absl::StatusOr<std::vector<std::string>> OverlaySnapshotter::chainDirs(
 
 absl::Status OverlaySnapshotter::applyLayer(const std::string& key, const std::string& parent_key,
                                             const std::string& layer_path,
+                                            const UnpackOptions& unpack,
                                             const store::Labels& labels) {
+  if (unpack.expected_diff_id.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("apply layer ", quoted(key), ": no diff id to check its content against"));
+  }
   std::shared_ptr<Flight> flight;
   {
     absl::MutexLock lock(&mu_);
@@ -198,14 +208,21 @@ absl::Status OverlaySnapshotter::applyLayer(const std::string& key, const std::s
     }
     // Checked under mu_ so that a leader finishing just now is seen.
     if (absl::StatusOr<SnapshotPtr> existing = store_->getSnapshot(key); existing.ok()) {
-      if ((*existing)->kind == SnapshotKind::kCommitted) return absl::OkStatus();
-      return absl::FailedPreconditionError(
-          absl::StrCat("snapshot ", quoted(key), " exists and is not a committed layer"));
+      if ((*existing)->kind != SnapshotKind::kCommitted) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("snapshot ", quoted(key), " exists and is not a committed layer"));
+      }
+      if ((*existing)->diff_id != unpack.expected_diff_id) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("snapshot ", quoted(key), " holds a layer with diff id \"",
+                         (*existing)->diff_id, "\", not ", unpack.expected_diff_id));
+      }
+      return absl::OkStatus();
     }
     flight = std::make_shared<Flight>();
     flights_[key] = flight;
   }
-  absl::Status status = createCommitted(key, parent_key, layer_path, labels);
+  absl::Status status = createCommitted(key, parent_key, layer_path, unpack, labels);
   absl::MutexLock lock(&mu_);
   flight->status = status;
   flight->done = true;
@@ -216,15 +233,16 @@ absl::Status OverlaySnapshotter::applyLayer(const std::string& key, const std::s
 absl::Status OverlaySnapshotter::createCommitted(const std::string& key,
                                                  const std::string& parent_key,
                                                  const std::string& layer_path,
+                                                 const UnpackOptions& unpack,
                                                  const store::Labels& labels) {
   const std::string context = absl::StrCat("apply layer ", quoted(key));
   std::vector<std::string> lowers;
   if (!parent_key.empty()) {
     BERTH_ASSIGN_OR_RETURN(SnapshotPtr parent,
                            withContext(store_->getSnapshot(parent_key), context));
-    if (parent->kind != SnapshotKind::kCommitted) {
+    if (parent->kind != SnapshotKind::kCommitted || parent->diff_id.empty()) {
       return absl::FailedPreconditionError(
-          absl::StrCat(context, ": parent ", quoted(parent_key), " is not committed"));
+          absl::StrCat(context, ": parent ", quoted(parent_key), " is not a checked layer"));
     }
     BERTH_ASSIGN_OR_RETURN(lowers, withContext(chainDirs(parent_key), context));
   }
@@ -241,7 +259,7 @@ absl::Status OverlaySnapshotter::createCommitted(const std::string& key,
   if (::mkdir(tmp.c_str(), 0700) != 0 || ::mkdir((tmp + "/fs").c_str(), 0755) != 0) {
     return fail(lastErrnoStatus(absl::StrCat("create ", tmp)));
   }
-  absl::StatusOr<UnpackStats> stats = unpackLayer(layer_path, tmp + "/fs", lowers);
+  absl::StatusOr<UnpackStats> stats = unpackLayer(layer_path, tmp + "/fs", lowers, unpack);
   if (!stats.ok()) return fail(stats.status());
   const Usage usage = diskUsage(tmp + "/fs");
   // The layer's files must be on disk before the record that says the layer is complete.
@@ -257,6 +275,7 @@ absl::Status OverlaySnapshotter::createCommitted(const std::string& key,
                         .kind = SnapshotKind::kCommitted,
                         .created_at_ns = nowNs(),
                         .size = usage.bytes,
+                        .diff_id = stats->diff_id,
                         .labels = labels};
   record.labels[kDirLabel] = id;
   absl::Status created = store_->createSnapshot(record);
@@ -278,9 +297,9 @@ absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::prepare(const std::string
   if (!parent_key.empty()) {
     absl::StatusOr<SnapshotPtr> parent = store_->getSnapshot(parent_key);
     if (!parent.ok()) return annotate(parent.status(), context);
-    if ((*parent)->kind != SnapshotKind::kCommitted) {
+    if ((*parent)->kind != SnapshotKind::kCommitted || (*parent)->diff_id.empty()) {
       return absl::FailedPreconditionError(
-          absl::StrCat(context, ": parent ", quoted(parent_key), " is not committed"));
+          absl::StrCat(context, ": parent ", quoted(parent_key), " is not a checked layer"));
     }
   }
   const std::string id = allocate();

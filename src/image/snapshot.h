@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "image/snapshot_mount.h"
+#include "image/unpack.h"
 #include "store/store.h"
 
 namespace berth::image {
@@ -38,15 +39,20 @@ class OverlaySnapshotter {
       const std::string& root, store::Store* store);
 
   // Creates the committed snapshot `key` (a chain id) on `parent_key` ("" for a base layer)
-  // by unpacking `layer_path`. `labels` are stored with the record (e.g. the diff id).
-  // OK without work if `key` is already committed. On failure nothing is left. Concurrent
-  // calls for one key unpack once; the others wait and get the same result.
+  // by unpacking `layer_path`. `unpack.expected_diff_id` is required: the layer's uncompressed
+  // content must hash to it (DataLoss otherwise), and it is kept in the record, so that a
+  // committed snapshot only ever holds content checked against the diff id its chain id is
+  // made of. `unpack`'s bounds apply (ResourceExhausted). `labels` are stored with the record.
+  // OK without work if `key` is already committed with that diff id. On failure nothing is
+  // left. Concurrent calls for one key unpack once; the others wait and get the same result.
   [[nodiscard]] absl::Status applyLayer(const std::string& key, const std::string& parent_key,
-                                        const std::string& layer_path,
+                                        const std::string& layer_path, const UnpackOptions& unpack,
                                         const store::Labels& labels = {});
 
   // Whether a snapshot (active or committed) with this key exists.
   bool has(const std::string& key) const;
+  // Whether `key` is a committed layer whose content was checked against its diff id.
+  bool hasVerifiedLayer(const std::string& key) const;
 
   // Creates the writable snapshot `key` on committed `parent_key` ("" for an empty rootfs)
   // and returns the mounts for it. AlreadyExists if `key` exists.
@@ -88,6 +94,7 @@ class OverlaySnapshotter {
   // Unpacks and records `key`; the single-flight leader's part of applyLayer.
   [[nodiscard]] absl::Status createCommitted(const std::string& key, const std::string& parent_key,
                                              const std::string& layer_path,
+                                             const UnpackOptions& unpack,
                                              const store::Labels& labels);
   // The fs directories of `key` and its ancestors, top first.
   [[nodiscard]] absl::StatusOr<std::vector<std::string>> chainDirs(const std::string& key) const;

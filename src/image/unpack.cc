@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "image/digest.h"
 #include "image/unpack_fs.h"
 
 namespace berth::image {
@@ -79,11 +80,13 @@ struct DirTimes {
 // One unpack run. Not thread-safe.
 class Unpacker {
  public:
-  Unpacker(struct archive* a, std::string layer, UniqueFd root_fd, std::vector<UniqueFd> lowers)
+  Unpacker(struct archive* a, std::string layer, UniqueFd root_fd, std::vector<UniqueFd> lowers,
+           uint64_t max_entries)
       : archive_(a),
         layer_(std::move(layer)),
         root_fd_(std::move(root_fd)),
-        dirs_(root_fd_.get(), std::move(lowers), layer_) {}
+        dirs_(root_fd_.get(), std::move(lowers), layer_),
+        max_entries_(max_entries) {}
 
   absl::StatusOr<UnpackStats> run() {
     for (;;) {
@@ -93,6 +96,10 @@ class Unpacker {
       if (r == ARCHIVE_RETRY) continue;
       if (r < ARCHIVE_WARN) return archiveError(archive_, layer_);
       if (r == ARCHIVE_WARN) log()->warn("layer {}: {}", layer_, archive_error_string(archive_));
+      if (max_entries_ > 0 && stats_.entries >= max_entries_) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "layer ", layer_, " has more than ", max_entries_, " entries, the limit"));
+      }
       BERTH_RETURN_IF_ERROR(applyEntry(e));
       ++stats_.entries;
     }
@@ -421,12 +428,77 @@ class Unpacker {
   std::vector<DirTimes> dir_times_;
   UnpackStats stats_;
   bool warned_xattrs_ = false;
+  const uint64_t max_entries_;
+};
+
+// The decompressed layer, read through a second archive in raw format: the tar reader takes
+// its input from here, so every byte of the uncompressed stream is hashed and counted once.
+class TarStream {
+ public:
+  TarStream(struct archive* raw, std::string layer, uint64_t max_bytes)
+      : raw_(raw), layer_(std::move(layer)), max_bytes_(max_bytes), buf_(1 << 17) {}
+
+  // libarchive's read callback for the tar reader.
+  static la_ssize_t read(struct archive* tar, void* self, const void** out) {
+    auto* t = static_cast<TarStream*>(self);
+    la_ssize_t n = t->next();
+    if (n < 0) archive_set_error(tar, EIO, "%s", std::string(t->error_.message()).c_str());
+    *out = t->buf_.data();
+    return n;
+  }
+
+  // Reads what the tar reader left (the end of the stream after its end-of-archive blocks).
+  absl::Status drain() {
+    for (;;) {
+      la_ssize_t n = next();
+      if (n < 0) return error_;
+      if (n == 0) return absl::OkStatus();
+    }
+  }
+
+  // The error that made a read fail, if it was ours or the decompressor's.
+  const absl::Status& error() const { return error_; }
+  uint64_t bytes() const { return bytes_; }
+  Digest digest() { return hash_.finish(); }
+
+ private:
+  la_ssize_t next() {
+    if (!error_.ok()) return -1;
+    if (eof_) return 0;
+    la_ssize_t n = archive_read_data(raw_, buf_.data(), buf_.size());
+    if (n < 0) {
+      error_ = archiveError(raw_, layer_);
+      return -1;
+    }
+    if (n == 0) {
+      eof_ = true;
+      return 0;
+    }
+    bytes_ += static_cast<uint64_t>(n);
+    if (max_bytes_ > 0 && bytes_ > max_bytes_) {
+      error_ = absl::ResourceExhaustedError(absl::StrCat(
+          "layer ", layer_, " uncompresses to more than ", max_bytes_, " bytes, the limit"));
+      return -1;
+    }
+    hash_.update(buf_.data(), static_cast<size_t>(n));
+    return n;
+  }
+
+  struct archive* raw_;
+  std::string layer_;
+  const uint64_t max_bytes_;
+  std::vector<char> buf_;
+  Sha256 hash_;
+  uint64_t bytes_ = 0;
+  bool eof_ = false;
+  absl::Status error_;
 };
 
 }  // namespace
 
 absl::StatusOr<UnpackStats> unpackLayer(const std::string& layer_path, const std::string& root,
-                                        const std::vector<std::string>& lower_dirs) {
+                                        const std::vector<std::string>& lower_dirs,
+                                        const UnpackOptions& options) {
   UniqueFd root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!root_fd.valid()) return lastErrnoStatus(absl::StrCat("open snapshot directory ", root));
   std::vector<UniqueFd> lowers;
@@ -434,20 +506,51 @@ absl::StatusOr<UnpackStats> unpackLayer(const std::string& layer_path, const std
     lowers.emplace_back(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!lowers.back().valid()) return lastErrnoStatus(absl::StrCat("open lower layer ", dir));
   }
+  // The blob, decompressed (gzip, zstd or none, detected from the content) as one raw stream.
+  ArchivePtr raw(archive_read_new());
+  if (!raw) return absl::ResourceExhaustedError("allocate archive reader");
+  if (archive_read_support_filter_gzip(raw.get()) != ARCHIVE_OK ||
+      archive_read_support_filter_zstd(raw.get()) != ARCHIVE_OK ||
+      archive_read_support_filter_none(raw.get()) != ARCHIVE_OK ||
+      archive_read_support_format_raw(raw.get()) != ARCHIVE_OK) {
+    return absl::InternalError(
+        absl::StrCat("set up archive reader: ", archive_error_string(raw.get())));
+  }
+  if (archive_read_open_filename(raw.get(), layer_path.c_str(), 1 << 17) != ARCHIVE_OK) {
+    return archiveError(raw.get(), layer_path);
+  }
+  struct archive_entry* whole = nullptr;
+  if (archive_read_next_header(raw.get(), &whole) != ARCHIVE_OK) {
+    return archiveError(raw.get(), layer_path);
+  }
+  TarStream stream(raw.get(), layer_path, options.max_tar_bytes);
+
+  // The tar inside it: ustar, pax and GNU tar.
   ArchivePtr a(archive_read_new());
   if (!a) return absl::ResourceExhaustedError("allocate archive reader");
-  if (archive_read_support_filter_gzip(a.get()) != ARCHIVE_OK ||
-      archive_read_support_filter_zstd(a.get()) != ARCHIVE_OK ||
-      archive_read_support_filter_none(a.get()) != ARCHIVE_OK ||
-      archive_read_support_format_tar(a.get()) != ARCHIVE_OK) {  // ustar, pax and GNU tar
+  if (archive_read_support_filter_none(a.get()) != ARCHIVE_OK ||
+      archive_read_support_format_tar(a.get()) != ARCHIVE_OK) {
     return absl::InternalError(
         absl::StrCat("set up archive reader: ", archive_error_string(a.get())));
   }
-  if (archive_read_open_filename(a.get(), layer_path.c_str(), 1 << 17) != ARCHIVE_OK) {
+  if (archive_read_open(a.get(), &stream, nullptr, &TarStream::read, nullptr) != ARCHIVE_OK) {
+    if (!stream.error().ok()) return stream.error();
     return archiveError(a.get(), layer_path);
   }
-  Unpacker unpacker(a.get(), layer_path, std::move(root_fd), std::move(lowers));
-  return unpacker.run();
+  Unpacker unpacker(a.get(), layer_path, std::move(root_fd), std::move(lowers),
+                    options.max_entries);
+  absl::StatusOr<UnpackStats> stats = unpacker.run();
+  if (!stream.error().ok()) return stream.error();  // the real cause of a failed read
+  if (!stats.ok()) return stats.status();
+  BERTH_RETURN_IF_ERROR(stream.drain());
+  stats->tar_bytes = stream.bytes();
+  stats->diff_id = stream.digest().str();
+  if (!options.expected_diff_id.empty() && stats->diff_id != options.expected_diff_id) {
+    return absl::DataLossError(absl::StrCat("layer ", layer_path, " uncompresses to content ",
+                                            stats->diff_id, ", not ", options.expected_diff_id,
+                                            " as the image config says"));
+  }
+  return stats;
 }
 
 }  // namespace berth::image

@@ -13,6 +13,17 @@ namespace berth::image {
 struct UnpackStats {
   uint64_t entries = 0;  // tar entries applied (whiteouts included)
   uint64_t bytes = 0;    // regular-file data written
+  uint64_t tar_bytes = 0;  // length of the uncompressed tar stream
+  std::string diff_id;     // "sha256:…" of the uncompressed tar stream (the layer's diff id)
+};
+
+struct UnpackOptions {
+  // When set, the uncompressed stream must hash to it: DataLoss otherwise. Checked before the
+  // unpack counts as done, so a caller that keeps `root` only on success never keeps content
+  // that is not what the image config says.
+  std::string expected_diff_id;
+  uint64_t max_tar_bytes = 0;  // bound on the uncompressed stream; 0: none
+  uint64_t max_entries = 0;    // bound on tar entries; 0: none
 };
 
 // Unpacks the layer at `layer_path` into `root`, an existing directory: in overlay mode, the
@@ -32,8 +43,12 @@ struct UnpackStats {
 // symlink or a non-directory, or hard-links to something that is not in the layer is refused
 // with InvalidArgument naming the entry and the layer. A malformed archive is InvalidArgument
 // too. On any error `root` is left partly written; the caller removes it.
+//
+// The uncompressed stream is hashed while it is read (its end past the tar's end-of-archive
+// blocks included), and `options` bound its length and entry count: ResourceExhausted names
+// the bound.
 [[nodiscard]] absl::StatusOr<UnpackStats> unpackLayer(
     const std::string& layer_path, const std::string& root,
-    const std::vector<std::string>& lower_dirs = {});
+    const std::vector<std::string>& lower_dirs = {}, const UnpackOptions& options = {});
 
 }  // namespace berth::image

@@ -143,6 +143,9 @@ struct ContainerSpecInput {
   std::string hostname;
 
   std::string cgroup_parent_default = "/berth";
+  // linux.resources.pids.limit when the CRI config sets none (no "pids.max" in `unified`):
+  // a fork bomb in one container cannot take every pid of the node. 0: no limit.
+  int64_t default_pids_limit = 0;
   // RuntimeDefault AppArmor profile name (the daemon loads it); empty = skip RuntimeDefault.
   std::string apparmor_default_profile;
   // containerd creates a missing host_path (0755); berth rejects it unless this is set.

@@ -334,6 +334,9 @@ absl::Status setResources(const ContainerSpecInput& in, json& spec) {
   BERTH_ASSIGN_OR_RETURN(json limits, linuxResources(r, in.host));
   // Merged: the device rules are already in linux.resources.
   for (auto& [key, value] : limits.items()) spec["linux"]["resources"][key] = std::move(value);
+  if (in.default_pids_limit > 0 && !r.unified.contains("pids.max")) {
+    spec["linux"]["resources"]["pids"] = {{"limit", in.default_pids_limit}};
+  }
   spec["process"]["oomScoreAdj"] = clampOomScoreAdj(static_cast<int>(r.oom_score_adj));
 
   const std::string& id = in.id;

@@ -112,6 +112,7 @@ absl::StatusOr<std::string> PodSandboxController::prepareRootfs(const std::strin
   if (absl::IsNotFound(image.status())) image = images_.pull(options_.sandbox_image, {});
   if (!image.ok()) return annotate(image.status(), absl::StrCat("sandbox image \"", options_.sandbox_image, "\""));
   std::string key = "sandbox-" + id;
+  BERTH_ASSIGN_OR_RETURN(auto in_use, images_.useImage(**image));
   BERTH_ASSIGN_OR_RETURN(auto mounts, snapshots_.prepare(key, (*image)->chain_id));
   std::string rootfs = podDir(id) + "/rootfs";
   BERTH_RETURN_IF_ERROR(makeDirs(rootfs, 0755));
@@ -139,7 +140,8 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
   BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(id));
   BERTH_ASSIGN_OR_RETURN(RuntimeBinding rt, binding(opts.runtime_handler));
   std::string dir = podDir(id);
-  BERTH_RETURN_IF_ERROR(makeDirs(dir, 0711));
+  // The pod's shm (1777), resolv.conf, hosts and shim socket are below: root's alone.
+  BERTH_RETURN_IF_ERROR(makeDirWithMode(dir, 0700));
   const SandboxConfig& cfg = opts.config;
   std::string hostname = podHostname(cfg);
   BERTH_RETURN_IF_ERROR(writeResolvConf(dir + "/resolv.conf", cfg));

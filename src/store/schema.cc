@@ -63,6 +63,16 @@ constexpr auto kMigrations = std::to_array<Migration>({
       CREATE INDEX snapshots_parent ON snapshots(parent);
       CREATE INDEX image_refs_image_id ON image_refs(image_id);
     )sql"},
+    // Layers unpacked by earlier berths were never checked against the diff ids of the image
+    // configs that named them, and are keyed by chain id: one of them may hold another
+    // registry's content. They move out of the way (a pull or a container of an image that
+    // needs them unpacks its layers again, checked) and stay only while a container's rootfs
+    // sits on them; garbage collection removes them after that.
+    {3, "quarantine layers that were never checked against their diff ids", R"sql(
+      UPDATE snapshots SET
+        key = CASE WHEN kind = 'committed' THEN 'unverified/' || key ELSE key END,
+        parent = CASE WHEN parent IS NULL THEN NULL ELSE 'unverified/' || parent END;
+    )sql"},
 });
 
 static_assert(kMigrations.size() == kSchemaVersion, "one migration step per version");

@@ -100,6 +100,9 @@ struct SnapshotRecord {
   SnapshotKind kind = SnapshotKind::kActive;
   int64_t created_at_ns = 0;
   uint64_t size = 0;  // bytes used, once known
+  // A committed layer: the digest its uncompressed content was checked against while it was
+  // unpacked (its diff id). Empty only for layers quarantined by the schema migration.
+  std::string diff_id;
   Labels labels;
 
   bool operator==(const SnapshotRecord&) const = default;

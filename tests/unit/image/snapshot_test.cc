@@ -97,6 +97,11 @@ class SnapshotTest : public ::testing::Test {
   std::string snapRoot() const { return dir_ / "snapshots"; }
   std::string mnt() const { return dir_ / "mnt"; }
 
+  // Unpack options that check the layer at `path` against its real diff id.
+  static UnpackOptions checked(const std::string& path) {
+    return UnpackOptions{.expected_diff_id = testing::diffIdOf(path)};
+  }
+
   std::string writeLayer(const std::string& name, const TarBuilder& tar,
                          Compression c = Compression::kGzip) {
     std::string path = dir_ / ("layers/" + name);
@@ -121,9 +126,9 @@ class SnapshotTest : public ::testing::Test {
         "l3",
         TarBuilder().dir("o/").opaque("o").file("o/upper3", "three").dir("d/").file("d/new3", "3"),
         Compression::kNone);
-    ASSERT_TRUE(snap_->applyLayer(kL1, "", l1, {{"diff_id", "sha256:d1"}}).ok());
-    ASSERT_TRUE(snap_->applyLayer(kL2, kL1, l2).ok());
-    ASSERT_TRUE(snap_->applyLayer(kL3, kL2, l3).ok());
+    ASSERT_TRUE(snap_->applyLayer(kL1, "", l1, checked(l1), {{"origin", "test"}}).ok());
+    ASSERT_TRUE(snap_->applyLayer(kL2, kL1, l2, checked(l2)).ok());
+    ASSERT_TRUE(snap_->applyLayer(kL3, kL2, l3, checked(l3)).ok());
   }
 
   std::string dirOf(const std::string& key) {
@@ -143,7 +148,9 @@ TEST_F(SnapshotTest, ChainMountsAsOneMergedRootfs) {
   absl::StatusOr<store::SnapshotPtr> l1 = store_->getSnapshot(kL1);
   ASSERT_TRUE(l1.ok());
   EXPECT_EQ((*l1)->kind, store::SnapshotKind::kCommitted);
-  EXPECT_EQ((*l1)->labels.at("diff_id"), "sha256:d1");
+  EXPECT_EQ((*l1)->labels.at("origin"), "test");
+  EXPECT_FALSE((*l1)->diff_id.empty());
+  EXPECT_TRUE(snap_->hasVerifiedLayer(kL1));
   EXPECT_GT((*l1)->size, 0u);
   EXPECT_EQ((*store_->getSnapshot(kL3))->parent, kL2);
 
@@ -252,15 +259,16 @@ TEST_F(SnapshotTest, PrepareWithoutParentIsAWritableBind) {
 TEST_F(SnapshotTest, FailedApplyLeavesNothing) {
   std::string bad = dir_ / "layers/bad";
   std::ofstream(bad) << "this is not a tar";
-  absl::Status st = snap_->applyLayer(kL1, "", bad);
+  absl::Status st = snap_->applyLayer(kL1, "", bad, {.expected_diff_id = "sha256:1"});
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_THAT(st.message(), HasSubstr(kL1));
   std::string escape =
       writeLayer("escape", TarBuilder().file("ok", "ok").file("../../../escape", "x"));
-  st = snap_->applyLayer(kL1, "", escape);
+  st = snap_->applyLayer(kL1, "", escape, checked(escape));
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_THAT(st.message(), HasSubstr("../../../escape"));
-  st = snap_->applyLayer(kL2, "sha256:no-parent", writeLayer("l", TarBuilder().file("f", "")));
+  std::string l = writeLayer("l", TarBuilder().file("f", ""));
+  st = snap_->applyLayer(kL2, "sha256:no-parent", l, checked(l));
   EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
   EXPECT_FALSE(snap_->has(kL1));
   EXPECT_FALSE(snap_->has(kL2));
@@ -270,15 +278,19 @@ TEST_F(SnapshotTest, FailedApplyLeavesNothing) {
 
 TEST_F(SnapshotTest, ApplyingTwiceIsANoOp) {
   std::string l1 = writeLayer("l1", TarBuilder().file("f", "one"));
-  ASSERT_TRUE(snap_->applyLayer(kL1, "", l1).ok());
+  const UnpackOptions check = checked(l1);
+  ASSERT_TRUE(snap_->applyLayer(kL1, "", l1, check).ok());
   std::string dir = dirOf(kL1);
   ASSERT_EQ(::unlink(l1.c_str()), 0);  // the second call must not even read the layer
-  absl::Status st = snap_->applyLayer(kL1, "", l1);
+  absl::Status st = snap_->applyLayer(kL1, "", l1, check);
   EXPECT_TRUE(st.ok()) << st;
   EXPECT_EQ(dirOf(kL1), dir);
   EXPECT_EQ(listNames(snapRoot()).size(), 1u);
   ASSERT_TRUE(snap_->prepare("ctr", kL1).ok());
-  EXPECT_EQ(snap_->applyLayer("ctr", "", l1).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(snap_->applyLayer("ctr", "", l1, check).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(snap_->applyLayer(kL1, "", l1, {.expected_diff_id = "sha256:other"}).code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "a layer is only reused for the diff id it was checked against";
 }
 
 TEST_F(SnapshotTest, ConcurrentApplyOfOneKeyUnpacksOnce) {
@@ -286,12 +298,13 @@ TEST_F(SnapshotTest, ConcurrentApplyOfOneKeyUnpacksOnce) {
   for (int i = 0; i < 300; ++i)
     tar.file(absl::StrCat("dir", i % 10, "/file", i), std::string(4096, 'x'));
   std::string layer = writeLayer("big", tar);
+  const UnpackOptions check = checked(layer);
   constexpr int kThreads = 8;
   std::vector<absl::Status> results(kThreads);
   {
     std::vector<std::thread> threads;
     for (int i = 0; i < kThreads; ++i) {
-      threads.emplace_back([&, i] { results[i] = snap_->applyLayer(kL1, "", layer); });
+      threads.emplace_back([&, i] { results[i] = snap_->applyLayer(kL1, "", layer, check); });
     }
     for (std::thread& t : threads) t.join();
   }
@@ -306,7 +319,9 @@ TEST_F(SnapshotTest, ConcurrentApplyOfOneKeyUnpacksOnce) {
   std::ofstream(bad) << "garbage";
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] { results[i] = snap_->applyLayer(kL2, kL1, bad); });
+    threads.emplace_back([&, i] {
+      results[i] = snap_->applyLayer(kL2, kL1, bad, {.expected_diff_id = "sha256:2"});
+    });
   }
   for (std::thread& t : threads) t.join();
   for (const absl::Status& st : results)
@@ -367,6 +382,40 @@ TEST_F(SnapshotTest, MountFailureNamesTheTarget) {
   EXPECT_THAT(m.status().message(), HasSubstr(mnt()));
   std::vector<Mount> huge = {{"overlay", "overlay", {"lowerdir=" + std::string(8192, 'x')}}};
   EXPECT_EQ(ScopedMount::mount(huge, mnt()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SnapshotTest, LayerWhoseContentIsNotItsDiffIdIsRefusedAndLeavesNothing) {
+  std::string honest = writeLayer("honest", TarBuilder().file("bin/sh", "real shell"));
+  std::string trojan = writeLayer("trojan", TarBuilder().file("bin/sh", "trojan shell"));
+  // The trojan claims the honest layer's diff id, as a hostile image config would.
+  absl::Status st = snap_->applyLayer(kL1, "", trojan, checked(honest));
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_THAT(st.message(), HasSubstr(testing::diffIdOf(honest)));
+  EXPECT_FALSE(snap_->has(kL1));
+  EXPECT_THAT(listNames(snapRoot()), ::testing::IsEmpty());
+  // The honest layer then unpacks under that key, and holds the honest content.
+  ASSERT_TRUE(snap_->applyLayer(kL1, "", honest, checked(honest)).ok());
+  EXPECT_EQ(readAll(dirOf(kL1) + "/fs/bin/sh"), "real shell");
+  EXPECT_EQ((*store_->getSnapshot(kL1))->diff_id, testing::diffIdOf(honest));
+}
+
+TEST_F(SnapshotTest, ApplyWithoutADiffIdIsRefused) {
+  std::string l1 = writeLayer("l1", TarBuilder().file("f", "one"));
+  EXPECT_EQ(snap_->applyLayer(kL1, "", l1, {}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(snap_->has(kL1));
+}
+
+TEST_F(SnapshotTest, UncheckedParentIsNotUsed) {
+  // A layer the schema migration quarantined: committed, without a diff id.
+  store::SnapshotRecord old{.key = "unverified/sha256:1111",
+                            .kind = store::SnapshotKind::kCommitted,
+                            .labels = {{OverlaySnapshotter::kDirLabel, "77"}}};
+  ASSERT_TRUE(store_->createSnapshot(old).ok());
+  EXPECT_FALSE(snap_->hasVerifiedLayer(old.key));
+  EXPECT_EQ(snap_->prepare("ctr", old.key).status().code(), absl::StatusCode::kFailedPrecondition);
+  std::string l2 = writeLayer("l2", TarBuilder().file("f", "two"));
+  EXPECT_EQ(snap_->applyLayer(kL2, old.key, l2, checked(l2)).code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

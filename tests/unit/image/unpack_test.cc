@@ -389,5 +389,74 @@ TEST_F(UnpackTest, UnpacksLayersFromMkimage) {
   EXPECT_TRUE(S_ISFIFO(lstatOrDie(at("run/f")).st_mode));
 }
 
+std::string fileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_F(UnpackTest, DiffIdIsTheDigestOfTheWholeUncompressedStream) {
+  // A plain tar with bytes after its end-of-archive blocks: they belong to the diff id too.
+  std::string plain = dir_ / "plain.tar";
+  TarBuilder().file("a", "alpha").dir("d/").file("d/b", "beta").write(plain, Compression::kNone);
+  std::ofstream(plain, std::ios::app | std::ios::binary) << std::string(1024, '\0') << "trailer";
+  std::string bytes = fileBytes(plain);
+  absl::StatusOr<UnpackStats> stats = unpackLayer(plain, root());
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->diff_id, sha256Of(bytes).str());
+  EXPECT_EQ(stats->tar_bytes, bytes.size());
+
+  for (Compression c : {Compression::kGzip, Compression::kZstd}) {
+    std::string layer = dir_ / absl::StrCat("layer.", compressionName(c));
+    TarBuilder().file("x", std::string(100000, 'x')).write(layer, c);
+    std::filesystem::remove_all(root());
+    ASSERT_EQ(::mkdir(root().c_str(), 0755), 0);
+    stats = unpackLayer(layer, root());
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    EXPECT_EQ(stats->diff_id, testing::diffIdOf(layer)) << compressionName(c);
+    EXPECT_NE(stats->diff_id, sha256Of(fileBytes(layer)).str()) << "not the compressed digest";
+  }
+}
+
+TEST_F(UnpackTest, ContentThatIsNotTheExpectedDiffIdIsDataLoss) {
+  std::string layer = dir_ / "layer.tar.gz";
+  TarBuilder().file("bin/sh", "trojan").write(layer);
+  absl::StatusOr<UnpackStats> stats = unpackLayer(
+      layer, root(), {},
+      {.expected_diff_id = "sha256:" + std::string(64, 'a')});
+  EXPECT_EQ(stats.status().code(), absl::StatusCode::kDataLoss) << stats.status();
+  EXPECT_THAT(stats.status().message(), HasSubstr(std::string(64, 'a')));
+  EXPECT_THAT(stats.status().message(), HasSubstr(testing::diffIdOf(layer)));
+
+  std::filesystem::remove_all(root());
+  ASSERT_EQ(::mkdir(root().c_str(), 0755), 0);
+  stats = unpackLayer(layer, root(), {}, {.expected_diff_id = testing::diffIdOf(layer)});
+  EXPECT_TRUE(stats.ok()) << stats.status();
+}
+
+TEST_F(UnpackTest, DecompressionBombStopsAtTheSizeLimit) {
+  // 16 MiB of zeros compress to a few KiB; the limit stops the unpack long before the end.
+  std::string layer = dir_ / "bomb.tar.gz";
+  TarBuilder().file("zeros", std::string(16 << 20, '\0')).write(layer);
+  ASSERT_LT(std::filesystem::file_size(layer), 100u << 10);
+  absl::StatusOr<UnpackStats> stats =
+      unpackLayer(layer, root(), {}, {.max_tar_bytes = 1 << 20});
+  EXPECT_EQ(stats.status().code(), absl::StatusCode::kResourceExhausted) << stats.status();
+  EXPECT_THAT(stats.status().message(), HasSubstr("1048576"));
+  EXPECT_LE(std::filesystem::file_size(at("zeros")), 1u << 20) << "stopped at the limit";
+}
+
+TEST_F(UnpackTest, TooManyEntriesStopAtTheEntryLimit) {
+  TarBuilder tar;
+  for (int i = 0; i < 50; ++i) tar.file(absl::StrCat("f", i), "");
+  std::string layer = dir_ / "many.tar";
+  tar.write(layer, Compression::kNone);
+  absl::StatusOr<UnpackStats> stats = unpackLayer(layer, root(), {}, {.max_entries = 20});
+  EXPECT_EQ(stats.status().code(), absl::StatusCode::kResourceExhausted) << stats.status();
+  EXPECT_THAT(stats.status().message(), HasSubstr("20"));
+  EXPECT_FALSE(std::filesystem::exists(at("f20")));
+  stats = unpackLayer(layer, root(), {}, {.max_entries = 50});
+  EXPECT_TRUE(stats.ok()) << stats.status();
+}
+
 }  // namespace
 }  // namespace berth::image

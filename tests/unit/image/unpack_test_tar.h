@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "image/digest.h"
 
 namespace berth::image::testing {
 
@@ -32,6 +33,25 @@ inline const char* compressionName(Compression c) {
 }
 
 constexpr int64_t kDefaultMtime = 1577836800;  // 2020-01-01
+
+// The diff id of a layer file: sha256 of its content after decompression (gzip, zstd, none).
+inline std::string diffIdOf(const std::string& path) {
+  struct archive* a = archive_read_new();
+  archive_read_support_filter_all(a);
+  archive_read_support_format_raw(a);
+  std::string out;
+  struct archive_entry* e = nullptr;
+  if (archive_read_open_filename(a, path.c_str(), 1 << 16) == ARCHIVE_OK &&
+      archive_read_next_header(a, &e) == ARCHIVE_OK) {
+    Sha256 hash;
+    char buf[1 << 16];
+    la_ssize_t n = 0;
+    while ((n = archive_read_data(a, buf, sizeof buf)) > 0) hash.update(buf, n);
+    if (n == 0) out = hash.finish().str();
+  }
+  archive_read_free(a);
+  return out;
+}
 
 struct TarEntry {
   std::string name;

@@ -455,6 +455,16 @@ TEST_F(ContainerSpecTest, NoResources) {
   EXPECT_EQ(s["process"]["oomScoreAdj"], clampOomScoreAdj(0));
 }
 
+TEST_F(ContainerSpecTest, DefaultPidsLimitUnlessTheConfigSetsOne) {
+  EXPECT_FALSE(mustBuild()["linux"]["resources"].contains("pids"));
+  auto with_default = [](ContainerSpecInput& in) { in.default_pids_limit = 4096; };
+  EXPECT_EQ(mustBuild(with_default)["linux"]["resources"]["pids"], (json{{"limit", 4096}}));
+  config_.resources.unified["pids.max"] = "100";
+  json s = mustBuild(with_default);
+  EXPECT_FALSE(s["linux"]["resources"].contains("pids")) << "the container's own limit wins";
+  EXPECT_EQ(s["linux"]["resources"]["unified"]["pids.max"], "100");
+}
+
 TEST_F(ContainerSpecTest, OomScoreAdjClamp) {
   // A negative value is raised to what this process may set (see machine-notes).
   config_.resources.oom_score_adj = -999;

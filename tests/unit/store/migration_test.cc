@@ -144,5 +144,51 @@ TEST(MigrationTest, UnreadableRowNamesTheObject) {
   EXPECT_THAT(opened.status().message(), HasSubstr("dancing"));
 }
 
+// Version 2's additions exactly as berth 0.2 wrote them.
+constexpr absl::string_view kSchemaV2Step = R"sql(
+  CREATE TABLE snapshots (key TEXT PRIMARY KEY, parent TEXT REFERENCES snapshots(key),
+                          kind TEXT NOT NULL, data TEXT NOT NULL);
+  CREATE INDEX snapshots_parent ON snapshots(parent);
+  CREATE INDEX image_refs_image_id ON image_refs(image_id);
+  PRAGMA user_version = 2;
+)sql";
+
+TEST(MigrationTest, LayersNeverCheckedAgainstTheirDiffIdsAreQuarantined) {
+  TempDir dir;
+  std::string path = dir.file("store.db");
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec(std::string(kSchemaV1)), "");
+    ASSERT_EQ(raw.exec(std::string(kSchemaV2Step)), "");
+    // Two layers of a chain and a container's rootfs on top, as an unchecking berth made them.
+    ASSERT_EQ(raw.exec(R"sql(
+      INSERT INTO snapshots VALUES ('sha256:c1', NULL, 'committed',
+        '{"labels":{"berth.snapshot/dir":"1"}}');
+      INSERT INTO snapshots VALUES ('sha256:c2', 'sha256:c1', 'committed',
+        '{"labels":{"berth.snapshot/dir":"2"}}');
+      INSERT INTO snapshots VALUES ('ctr', 'sha256:c2', 'active',
+        '{"labels":{"berth.snapshot/dir":"3"}}');
+    )sql"),
+              "");
+  }
+  absl::StatusOr<std::unique_ptr<Store>> opened = Store::open(path);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  Store& store = **opened;
+  EXPECT_FALSE(store.getSnapshot("sha256:c1").ok()) << "no longer found by its chain id";
+  EXPECT_FALSE(store.getSnapshot("sha256:c2").ok());
+  SnapshotPtr c1 = *store.getSnapshot("unverified/sha256:c1");
+  SnapshotPtr c2 = *store.getSnapshot("unverified/sha256:c2");
+  SnapshotPtr ctr = *store.getSnapshot("ctr");
+  EXPECT_EQ(c1->parent, "");
+  EXPECT_EQ(c2->parent, "unverified/sha256:c1");
+  EXPECT_EQ(ctr->parent, "unverified/sha256:c2") << "the container keeps its rootfs";
+  EXPECT_EQ(c2->labels.at("berth.snapshot/dir"), "2");
+  EXPECT_TRUE(c2->diff_id.empty());
+  opened->reset();
+  RawDb raw(path);
+  EXPECT_EQ(raw.query("PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(raw.query("PRAGMA foreign_key_check"), "");
+}
+
 }  // namespace
 }  // namespace berth::store::testing
