@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/json_text.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "image/digest.h"
@@ -18,7 +19,6 @@
 namespace berth::image {
 namespace {
 
-constexpr int kMetadataTimeoutS = 120;  // manifests and tokens when request_timeout_s is 0
 constexpr size_t kMaxManifestBytes = 4 << 20;
 constexpr size_t kMaxTokenBytes = 1 << 20;
 constexpr absl::Duration kFirstBackoff = absl::Milliseconds(200);
@@ -36,25 +36,28 @@ bool knownManifestType(absl::string_view t) {
          t == kMediaTypeDockerManifestList;
 }
 
-// Waits before attempt `attempt` + 1; honours a 429's Retry-After (in seconds) within limits.
-void backoff(int attempt, const HttpResult* res) {
+// Waits before attempt `attempt` + 1; honours a 429's Retry-After (in seconds) within limits,
+// and never past `deadline`.
+void backoff(int attempt, const HttpResult* res, absl::Time deadline) {
   absl::Duration wait = kFirstBackoff * (1 << std::min(attempt, 6));
   int64_t retry_after = 0;
   if (res != nullptr && absl::SimpleAtoi(res->header("retry-after"), &retry_after) &&
       retry_after > 0) {
     wait = absl::Seconds(retry_after);
   }
-  absl::SleepFor(std::min(wait, kMaxBackoff));
+  absl::SleepFor(std::min({wait, kMaxBackoff, deadline - absl::Now()}));
 }
 
 // "CODE: message" from a registry error body ({"errors":[{"code","message"}]}), else a short
 // excerpt of the body.
 std::string errorSummary(const std::string& body) {
-  try {
-    auto j = nlohmann::json::parse(body);
-    const auto& e = j.at("errors").at(0);
-    return absl::StrCat(e.value("code", std::string()), ": ", e.value("message", std::string()));
-  } catch (const nlohmann::json::exception&) {
+  if (auto j = parseUntrustedJson(body, "error body", body.size()); j.ok()) {
+    try {
+      const auto& e = j->at("errors").at(0);
+      return absl::StrCat(e.value("code", std::string()), ": ",
+                          e.value("message", std::string()));
+    } catch (const nlohmann::json::exception&) {
+    }
   }
   std::string excerpt = body.substr(0, 200);
   for (char& c : excerpt) {
@@ -68,12 +71,9 @@ std::string errorSummary(const std::string& body) {
 absl::StatusOr<std::string> manifestMediaType(const std::string& content_type,
                                               const std::string& body, const std::string& what) {
   std::string ct(absl::StripAsciiWhitespace(content_type.substr(0, content_type.find(';'))));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(body);
-  } catch (const nlohmann::json::exception& e) {
-    return absl::DataLossError(absl::StrCat("manifest of ", what, " is not JSON: ", e.what()));
-  }
+  auto parsed = parseUntrustedJson(body, absl::StrCat("manifest of ", what), kMaxManifestBytes);
+  if (!parsed.ok()) return absl::DataLossError(parsed.status().message());
+  nlohmann::json j = *std::move(parsed);
   if (!j.is_object()) {
     return absl::DataLossError(absl::StrCat("manifest of ", what, " is not a JSON object"));
   }
@@ -114,6 +114,9 @@ struct RegistryClient::Call {
   uint64_t delivered = 0;  // bytes the sink has accepted, over all attempts
   bool sink_failed = false;
   std::function<absl::Status(const HttpResult&)> check;  // validates a 2xx answer
+  absl::Time deadline = absl::InfiniteFuture();  // for every attempt on every endpoint
+  std::string deadline_key;  // the config key that sets it, for the message
+  int deadline_s = 0;
 };
 
 RegistryClient::RegistryClient(RegistryOptions options)
@@ -164,6 +167,9 @@ absl::StatusOr<Manifest> RegistryClient::fetchManifestImpl(const Reference& repo
       "Accept: ", absl::StrJoin({kMediaTypeOciManifest, kMediaTypeOciIndex,
                                  kMediaTypeDockerManifest, kMediaTypeDockerManifestList},
                                 ", ")));
+  call.deadline_s = options_.request_timeout_s;
+  call.deadline_key = "image.request_timeout_seconds";
+  call.deadline = absl::Now() + absl::Seconds(call.deadline_s);
   Manifest manifest;
   call.check = [&](const HttpResult& res) -> absl::Status {
     std::string digest = sha256Of(res.body).str();
@@ -183,7 +189,7 @@ absl::StatusOr<Manifest> RegistryClient::fetchManifestImpl(const Reference& repo
 
 absl::Status RegistryClient::fetchBlob(const Reference& repo, const std::string& digest,
                                        const Credentials& creds, const ChunkSink& sink,
-                                       const Progress& progress) {
+                                       const Progress& progress, BlobKind kind) {
   BERTH_RETURN_IF_ERROR(Digest::parse(digest).status());
   Call call;
   call.repo = &repo;
@@ -195,17 +201,45 @@ absl::Status RegistryClient::fetchBlob(const Reference& repo, const std::string&
   call.is_blob = true;
   call.sink = &sink;
   call.progress = progress ? &progress : nullptr;
+  const bool layer = kind == BlobKind::kLayer;
+  call.deadline_s = layer ? options_.blob_timeout_s : options_.request_timeout_s;
+  call.deadline_key = layer ? "image.blob_timeout_seconds" : "image.request_timeout_seconds";
+  call.deadline = absl::Now() + absl::Seconds(call.deadline_s);
   return onEndpoints(call).status();
 }
 
 absl::StatusOr<HttpResult> RegistryClient::onEndpoints(Call& call) {
   std::vector<RegistryEndpoint> endpoints = resolveEndpoints(options_, call.repo->domain);
-  for (size_t i = 0;; ++i) {
+  std::vector<std::pair<std::string, absl::Status>> failures;
+  for (size_t i = 0; i < endpoints.size(); ++i) {
     absl::StatusOr<HttpResult> res = onEndpoint(call, endpoints[i]);
-    if (res.ok() || call.sink_failed || i + 1 == endpoints.size()) return res;
-    logger()->warn("{}: endpoint {} failed, trying the next one: {}", call.what,
-                   endpoints[i].baseUrl(), res.status().ToString());
+    if (res.ok() || call.sink_failed) return res;
+    if (i + 1 < endpoints.size()) {
+      logger()->warn("{}: endpoint {} failed, trying the next one: {}", call.what,
+                     endpoints[i].baseUrl(), res.status().ToString());
+    }
+    failures.emplace_back(endpoints[i].baseUrl(), res.status());
   }
+  return combineFailures(failures);
+}
+
+absl::Status RegistryClient::combineFailures(
+    const std::vector<std::pair<std::string, absl::Status>>& failures) {
+  if (failures.size() == 1) return failures[0].second;
+  // Every endpoint is named with what it said: the reason a pull fails is often at a mirror
+  // tried first (a 401, a 404), not at the last one (unreachable from this node). The code is
+  // the first answer that was not a transport failure, which tells the most.
+  const absl::Status* chosen = &failures.back().second;
+  for (const auto& [url, st] : failures) {
+    if (!absl::IsUnavailable(st) && !absl::IsDeadlineExceeded(st)) {
+      chosen = &st;
+      break;
+    }
+  }
+  std::vector<std::string> parts;
+  for (const auto& [url, st] : failures) parts.push_back(absl::StrCat(url, ": ", st.message()));
+  return absl::Status(chosen->code(), absl::StrCat("every endpoint failed: ",
+                                                   absl::StrJoin(parts, "; ")));
 }
 
 absl::StatusOr<HttpResult> RegistryClient::onEndpoint(Call& call, const RegistryEndpoint& ep) {
@@ -215,6 +249,12 @@ absl::StatusOr<HttpResult> RegistryClient::onEndpoint(Call& call, const Registry
   bool challenged = false;
   int attempt = 0;
   while (true) {
+    absl::Duration left = call.deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(call.what, " did not arrive within ", call.deadline_s, " s (",
+                       call.deadline_key, ") from ", ep.host));
+    }
     HttpRequest req;
     req.url = absl::StrCat(ep.baseUrl(), call.repo->path, "/", call.suffix);
     req.headers = call.headers;
@@ -223,8 +263,8 @@ absl::StatusOr<HttpResult> RegistryClient::onEndpoint(Call& call, const Registry
     req.ca_file = ep.ca_file;
     req.connect_timeout_s = options_.connect_timeout_s;
     req.low_speed_time_s = options_.progress_timeout_s;
-    req.timeout_s = call.is_blob || options_.request_timeout_s > 0 ? options_.request_timeout_s
-                                                                   : kMetadataTimeoutS;
+    req.low_speed_bps = options_.min_rate_bps;
+    req.timeout_ms = std::max<int64_t>(absl::ToInt64Milliseconds(left), 1);
     req.max_body = kMaxManifestBytes;
     std::optional<BodySink> sink;
     if (call.is_blob) {
@@ -248,7 +288,7 @@ absl::StatusOr<HttpResult> RegistryClient::onEndpoint(Call& call, const Registry
       if (res.retryable && attempt < options_.retries) {
         logger()->info("{}: attempt {} failed, retrying: {}", call.what, attempt + 1,
                        res.status.ToString());
-        backoff(attempt++, nullptr);
+        backoff(attempt++, nullptr, call.deadline);
         continue;
       }
       return annotate(res.status, call.what);
@@ -265,7 +305,7 @@ absl::StatusOr<HttpResult> RegistryClient::onEndpoint(Call& call, const Registry
     if (res.code == 401) tokens_.erase(cache_key);
     if ((res.code == 429 || res.code >= 500) && attempt < options_.retries) {
       logger()->info("{}: registry {} answered {}, retrying", call.what, ep.host, res.code);
-      backoff(attempt++, &res);
+      backoff(attempt++, &res, call.deadline);
       continue;
     }
     if (res.code >= 200 && res.code < 300) {
@@ -362,7 +402,10 @@ absl::StatusOr<std::string> RegistryClient::fetchToken(const Call& call, const R
   req.ca_file = ep.ca_file;
   req.connect_timeout_s = options_.connect_timeout_s;
   req.low_speed_time_s = options_.progress_timeout_s;
-  req.timeout_s = options_.request_timeout_s > 0 ? options_.request_timeout_s : kMetadataTimeoutS;
+  req.low_speed_bps = options_.min_rate_bps;
+  // A token is part of the call it authorises, within that call's deadline and its own.
+  const absl::Time deadline =
+      std::min(call.deadline, absl::Now() + absl::Seconds(options_.request_timeout_s));
   req.max_body = kMaxTokenBytes;
   req.follow_redirects = true;
   if (!creds.identity_token.empty()) {
@@ -385,10 +428,17 @@ absl::StatusOr<std::string> RegistryClient::fetchToken(const Call& call, const R
 
   const std::string token_host = urlHost(realm);
   for (int attempt = 0;; ++attempt) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "token server ", token_host, " did not answer for ", repo, " in time (",
+          "image.request_timeout_seconds)"));
+    }
+    req.timeout_ms = std::max<int64_t>(absl::ToInt64Milliseconds(left), 1);
     HttpResult res = http_->perform(req, nullptr);
     bool transient = res.status.ok() ? (res.code == 429 || res.code >= 500) : res.retryable;
     if (transient && attempt < options_.retries) {
-      backoff(attempt, &res);
+      backoff(attempt, &res, deadline);
       continue;
     }
     if (!res.status.ok()) return annotate(res.status, absl::StrCat("token for ", repo));

@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -65,10 +67,13 @@ class RegistryClient {
   // Streams the blob `digest` of the repository of `repo` to `sink`, chunk by chunk. A sink
   // error aborts the transfer and is returned as it is. `progress` (may be empty) gets the
   // total bytes delivered so far. A broken transfer is resumed with a Range request, so the
-  // sink sees every byte exactly once, in order. The caller verifies the digest.
+  // sink sees every byte exactly once, in order. The caller verifies the digest. A layer has
+  // blob_timeout_s in all, anything else (a config) request_timeout_s: DeadlineExceeded.
+  enum class BlobKind { kLayer, kSmall };
   [[nodiscard]] absl::Status fetchBlob(const Reference& repo, const std::string& digest,
                                        const Credentials& creds, const ChunkSink& sink,
-                                       const Progress& progress);
+                                       const Progress& progress,
+                                       BlobKind kind = BlobKind::kLayer);
 
  private:
   struct Call;  // one logical request against one repository
@@ -88,6 +93,8 @@ class RegistryClient {
                                                    const Credentials& request_creds) const;
   absl::Status statusForCode(const Call& call, const RegistryEndpoint& ep,
                              const HttpResult& res) const;
+  static absl::Status combineFailures(
+      const std::vector<std::pair<std::string, absl::Status>>& failures);
 
   const RegistryOptions options_;
   const std::unique_ptr<HttpClient> http_;

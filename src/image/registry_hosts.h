@@ -40,9 +40,14 @@ struct RegistryHost {
 struct RegistryOptions {
   std::map<std::string, RegistryHost> hosts;  // keyed by reference domain
   int connect_timeout_s = 30;
-  // Whole-request limit; 0 means none for blobs and 120 s for manifests and tokens.
-  int request_timeout_s = 0;
-  int progress_timeout_s = 60;  // a transfer that receives nothing for this long is aborted
+  // Deadlines of one logical request, all attempts and endpoints included: manifests, configs
+  // and tokens; layer blobs.
+  int request_timeout_s = 120;
+  int blob_timeout_s = 3600;
+  // A transfer slower than min_rate_bps on average over progress_timeout_s is aborted (and
+  // retried, resuming, while the deadline allows).
+  int progress_timeout_s = 60;
+  int64_t min_rate_bps = 1024;
   int retries = 3;              // extra attempts after 5xx, 429 or a broken transfer
   std::string user_agent = "berth/0.1";
 };

@@ -32,6 +32,7 @@ struct Transfer {
   uint64_t skip = 0;     // bytes still to drop (a 200 answer to a Range request)
   absl::Status sink_status;
   bool too_big = false;
+  bool error_body_full = false;  // cut after kMaxErrorBody bytes of a non-2xx body
 };
 
 size_t onHeader(char* buffer, size_t size, size_t nitems, void* userdata) {
@@ -67,7 +68,9 @@ size_t onWrite(char* data, size_t size, size_t nmemb, void* userdata) {
   if (!t->success) {
     std::string& body = t->result->body;
     body.append(data, std::min(len, kMaxErrorBody - std::min(kMaxErrorBody, body.size())));
-    return len;
+    if (body.size() < kMaxErrorBody) return len;
+    t->error_body_full = true;  // enough to say what went wrong; the rest is not read
+    return 0;
   }
   const char* p = data;
   size_t n = len;
@@ -207,9 +210,10 @@ HttpResult HttpClient::perform(const HttpRequest& req, const BodySink* sink) {
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, req.skip_verify ? 0L : 2L);
   if (!req.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, req.ca_file.c_str());
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, static_cast<long>(req.connect_timeout_s));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(req.timeout_s));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout_ms));
   if (req.low_speed_time_s > 0) {
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT,
+                     static_cast<long>(std::max<int64_t>(req.low_speed_bps, 1)));
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(req.low_speed_time_s));
   }
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -234,7 +238,7 @@ HttpResult HttpClient::perform(const HttpRequest& req, const BodySink* sink) {
   curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &effective);
   std::string host = urlHost(effective != nullptr ? effective : req.url);  // after redirects
   result.code = code;
-  if (rc == CURLE_OK) {
+  if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && t.error_body_full)) {
     result.status = absl::OkStatus();
   } else if (!t.sink_status.ok()) {
     result.sink_failed = true;

@@ -28,8 +28,9 @@ struct HttpRequest {
   bool skip_verify = false;
   std::string ca_file;
   int connect_timeout_s = 30;
-  int timeout_s = 0;          // 0: no limit on the whole transfer
-  int low_speed_time_s = 60;  // abort when under 1 byte/s for this long; 0: never
+  int64_t timeout_ms = 0;       // 0: no limit on the whole transfer
+  int low_speed_time_s = 60;    // abort when under low_speed_bps for this long; 0: never
+  int64_t low_speed_bps = 1;
   uint64_t resume_from = 0;   // ask for "Range: bytes=N-" and skip N bytes of a 200 answer
   size_t max_body = 4 << 20;  // limit of a buffered 2xx body (no sink)
 };
@@ -42,7 +43,9 @@ struct HttpResult {
   bool sink_failed = false;  // `status` came from the sink
   long code = 0;
   std::vector<std::pair<std::string, std::string>> headers;  // final response; names lowercase
-  std::string body;        // the body when there is no sink, or of a non-2xx answer (capped)
+  // The body when there is no sink, or of a non-2xx answer: of that only the first 64 KiB are
+  // read, then the transfer is cut (an endless error body ends there).
+  std::string body;
   uint64_t delivered = 0;  // bytes handed to the sink by this request
 
   // The first header named `name` (lowercase), or "".

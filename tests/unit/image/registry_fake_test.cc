@@ -2,6 +2,7 @@
 // will not do on demand: bearer tokens, 5xx, broken and stalled transfers, cross-host
 // redirects, bad digests and odd manifests.
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -444,6 +445,90 @@ TEST(RegistryFakeTest, RedirectToAnotherHostDropsAuthorization) {
     EXPECT_EQ(req.header("authorization"), "");
   }
   EXPECT_TRUE(saw_storage);
+}
+
+// Sends `chunk` every `every` until the client hangs up or `limit` passes; true if it hung up.
+bool trickle(int fd, absl::string_view chunk, absl::Duration every, absl::Duration limit) {
+  absl::Time end = absl::Now() + limit;
+  while (absl::Now() < end) {
+    if (::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0) return true;
+    absl::SleepFor(every);
+  }
+  return false;
+}
+
+TEST(RegistryFakeTest, TrickledBlobIsCutByTheMinimumRate) {
+  std::atomic<bool> hung_up{false};
+  FakeServer server([&](const FakeRequest&, int fd) {
+    sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
+    hung_up = trickle(fd, "xxxxx", absl::Milliseconds(200), absl::Seconds(20));  // 25 B/s
+  });
+  RegistryOptions opts = fastOptions(/*retries=*/0);
+  opts.progress_timeout_s = 1;
+  opts.min_rate_bps = 1024;
+  RegistryClient client(opts);
+  std::string got;
+  absl::Time start = absl::Now();
+  absl::Status s = fetchAll(client, parseRef(server.host() + "/ns/repo:1"),
+                            "sha256:" + std::string(64, 'b'), &got);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_LT(got.size(), 1000u);
+}
+
+TEST(RegistryFakeTest, BlobDeadlineCoversEveryRetry) {
+  // Fast enough for the minimum rate, but the blob never ends: only the deadline stops it.
+  std::atomic<int> calls{0};
+  FakeServer server([&](const FakeRequest&, int fd) {
+    ++calls;
+    sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\n");
+    trickle(fd, std::string(4096, 'x'), absl::Milliseconds(50), absl::Seconds(20));
+  });
+  RegistryOptions opts = fastOptions(/*retries=*/5);
+  opts.blob_timeout_s = 2;
+  RegistryClient client(opts);
+  std::string got;
+  absl::Time start = absl::Now();
+  absl::Status s = fetchAll(client, parseRef(server.host() + "/ns/repo:1"),
+                            "sha256:" + std::string(64, 'c'), &got);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("image.blob_timeout_seconds"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(6));
+}
+
+TEST(RegistryFakeTest, EndlessErrorBodyIsCut) {
+  std::atomic<bool> hung_up{false};
+  FakeServer server([&](const FakeRequest&, int fd) {
+    sendAll(fd, "HTTP/1.1 500 Oops\r\nConnection: close\r\n\r\n");  // no length: until EOF
+    hung_up = trickle(fd, std::string(65536, 'e'), absl::Milliseconds(1), absl::Seconds(20));
+  });
+  RegistryClient client(fastOptions(/*retries=*/0));
+  std::string got;
+  absl::Time start = absl::Now();
+  absl::Status s = fetchAll(client, parseRef(server.host() + "/ns/repo:1"),
+                            "sha256:" + std::string(64, 'd'), &got);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("500"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(8));
+  EXPECT_TRUE(got.empty());
+}
+
+TEST(RegistryFakeTest, EveryEndpointSaysWhyAndTheFirstRealAnswerGivesTheCode) {
+  FakeServer mirror([](const FakeRequest&, int fd) {
+    sendAll(fd, response(403, {}, R"({"errors":[{"code":"DENIED","message":"no"}]})"));
+  });
+  FakeServer upstream([](const FakeRequest&, int fd) { sendAll(fd, response(503, {}, "busy")); });
+  RegistryOptions opts = fastOptions(/*retries=*/0);
+  RegistryHost host;
+  host.mirrors.push_back(RegistryEndpoint{.host = mirror.host(), .plain_http = true});
+  host.upstream_override = RegistryEndpoint{.host = upstream.host(), .plain_http = true};
+  opts.hosts["registry.example"] = host;
+  RegistryClient client(opts);
+  auto m = client.fetchManifest(parseRef("registry.example/ns/repo:1"), {});
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kPermissionDenied) << m.status();
+  EXPECT_THAT(m.status().message(), ::testing::HasSubstr(mirror.host()));
+  EXPECT_THAT(m.status().message(), ::testing::HasSubstr(upstream.host()));
+  EXPECT_THAT(m.status().message(), ::testing::HasSubstr("503"));
 }
 
 }  // namespace
