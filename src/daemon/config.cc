@@ -19,7 +19,7 @@
 namespace berth::daemon {
 namespace {
 
-using FieldRef = std::variant<std::string*, int*, bool*, std::vector<std::string>*>;
+using FieldRef = std::variant<std::string*, int*, int64_t*, bool*, std::vector<std::string>*>;
 
 template <typename Owner>
 struct FieldDef {
@@ -72,6 +72,20 @@ const std::vector<TableDef>& configTables() {
             [](Config& c) -> FieldRef { return &c.image.connect_timeout_seconds; }},
            {"retries", "Retries of a registry request after a transient error.",
             [](Config& c) -> FieldRef { return &c.image.retries; }},
+           {"min_transfer_rate_bytes_per_second",
+            "Cut a transfer slower than this on average over progress_timeout_seconds.",
+            [](Config& c) -> FieldRef { return &c.image.min_transfer_rate_bytes_per_second; }},
+           {"request_timeout_seconds",
+            "Deadline of a manifest, config or token request, retries and mirrors included.",
+            [](Config& c) -> FieldRef { return &c.image.request_timeout_seconds; }},
+           {"blob_timeout_seconds",
+            "Deadline of one layer download, retries and mirrors included.",
+            [](Config& c) -> FieldRef { return &c.image.blob_timeout_seconds; }},
+           {"max_layer_bytes",
+            "Refuse a layer larger than this, compressed or uncompressed.",
+            [](Config& c) -> FieldRef { return &c.image.max_layer_bytes; }},
+           {"max_layer_entries", "Refuse a layer with more files than this.",
+            [](Config& c) -> FieldRef { return &c.image.max_layer_entries; }},
        }},
       {"cni",
        {
@@ -101,6 +115,8 @@ const std::vector<TableDef>& configTables() {
            {"max_container_log_line_size",
             "Bytes of a container log line before it is split into partial entries.",
             [](Config& c) -> FieldRef { return &c.cri.max_container_log_line_size; }},
+           {"pids_limit", "Pids limit of a container that sets none (0: no limit).",
+            [](Config& c) -> FieldRef { return &c.cri.pids_limit; }},
        }},
       {"metrics",
        {
@@ -208,6 +224,10 @@ absl::Status setField(const FieldRef& ref, const toml::node& node, const std::st
     return absl::InvalidArgumentError(absl::StrCat("config key \"", key, "\" must be an integer"));
   }
   int64_t x = v->get();
+  if (auto* wide = std::get_if<int64_t*>(&ref)) {
+    **wide = x;
+    return absl::OkStatus();
+  }
   if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max()) {
     return absl::InvalidArgumentError(absl::StrCat("config key \"", key, "\" is out of range"));
   }
@@ -242,6 +262,7 @@ nlohmann::json jsonValue(const FieldRef& ref) {
   if (auto* s = std::get_if<std::string*>(&ref)) return **s;
   if (auto* b = std::get_if<bool*>(&ref)) return **b;
   if (auto* l = std::get_if<std::vector<std::string>*>(&ref)) return **l;
+  if (auto* wide = std::get_if<int64_t*>(&ref)) return **wide;
   return *std::get<int*>(ref);
 }
 
@@ -391,6 +412,20 @@ absl::Status validateConfig(const Config& c) {
   if (c.image.retries < 0 || c.image.retries > 20) {
     return badValue("image.retries", "must be between 0 and 20");
   }
+  if (c.image.min_transfer_rate_bytes_per_second < 1) {
+    return badValue("image.min_transfer_rate_bytes_per_second", "must be at least 1");
+  }
+  if (c.image.request_timeout_seconds < 1) {
+    return badValue("image.request_timeout_seconds", "must be at least 1");
+  }
+  if (c.image.blob_timeout_seconds < 1) {
+    return badValue("image.blob_timeout_seconds", "must be at least 1");
+  }
+  if (c.image.max_layer_bytes < 1) return badValue("image.max_layer_bytes", "must be at least 1");
+  if (c.image.max_layer_entries < 1) {
+    return badValue("image.max_layer_entries", "must be at least 1");
+  }
+  if (c.cri.pids_limit < 0) return badValue("cri.pids_limit", "must not be negative");
   for (const auto& [host, reg] : c.image.registries) {
     std::string prefix = absl::StrCat("image.registries.\"", host, "\"");
     if (host.empty()) return badValue(prefix, "has an empty registry name");

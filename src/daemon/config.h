@@ -1,6 +1,7 @@
 // berthd configuration: built-in defaults, TOML loading with strict key checking, printing.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -51,6 +52,14 @@ struct Config {
     int progress_timeout_seconds = 60;
     int connect_timeout_seconds = 30;
     int retries = 3;
+    // A transfer slower than this on average over progress_timeout_seconds is cut (and
+    // resumed while its deadline allows).
+    int min_transfer_rate_bytes_per_second = 1024;
+    int request_timeout_seconds = 120;  // a manifest, config or token, all attempts included
+    int blob_timeout_seconds = 3600;    // a layer blob, all attempts and mirrors included
+    // Bounds on one layer: its uncompressed (and compressed) size, and its tar entries.
+    int64_t max_layer_bytes = int64_t{32} << 30;
+    int64_t max_layer_entries = 1'000'000;
     std::map<std::string, RegistryConfig> registries;
   } image;
   struct Cni {
@@ -69,6 +78,8 @@ struct Config {
     int max_container_log_line_size = 16384;
     // How often the stats collector samples every running container and pod.
     int stats_collect_period_seconds = 10;
+    // Pids limit of a container whose CRI config sets none; 0: none.
+    int64_t pids_limit = 4096;
     std::map<std::string, RuntimeHandler> runtimes = {
         {"runc", RuntimeHandler{.runtime_path = "runc"}},
         {"crun", RuntimeHandler{.runtime_path = "crun"}},

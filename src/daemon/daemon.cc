@@ -53,8 +53,10 @@ Daemon::~Daemon() { shutdown(); }
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::start(const Config& config) {
   std::unique_ptr<Daemon> d(new Daemon(config));
-  BERTH_RETURN_IF_ERROR(makeDirs(config.root, 0700));
-  BERTH_RETURN_IF_ERROR(makeDirs(config.state, 0711));
+  // Pod and container state is root's alone: local users reach nothing below root and state
+  // (state is 0711 only so that members of grpc.gid can reach the socket in it).
+  BERTH_RETURN_IF_ERROR(makeDirWithMode(config.root, 0700));
+  BERTH_RETURN_IF_ERROR(makeDirWithMode(config.state, 0711));
   auto lock = LockFile::acquire(config.root + "/berthd.lock");
   if (!lock.ok()) {
     if (absl::IsFailedPrecondition(lock.status())) {
@@ -92,7 +94,10 @@ absl::Status Daemon::openImages() {
       *store_, *content_, *snapshots_, *registry_,
       image::ImageManagerOptions{.max_concurrent_downloads = config_.image.max_concurrent_downloads,
                                  .observer = metrics_->pullObserver(),
-                                 .sandbox_image = config_.cri.sandbox_image});
+                                 .sandbox_image = config_.cri.sandbox_image,
+                                 .max_layer_bytes = static_cast<uint64_t>(config_.image.max_layer_bytes),
+                                 .max_layer_entries =
+                                     static_cast<uint64_t>(config_.image.max_layer_entries)});
   images_->refreshUsage();
   image_handlers_ = std::make_unique<cri::ImageHandlers>(*images_);
   return absl::OkStatus();
@@ -112,8 +117,8 @@ absl::Status Daemon::openSandboxes() {
   }
   std::string pods_dir = config_.state + "/pods";
   std::string netns_dir = config_.state + "/netns";
-  BERTH_RETURN_IF_ERROR(makeDirs(pods_dir, 0711));
-  BERTH_RETURN_IF_ERROR(makeDirs(netns_dir, 0755));
+  BERTH_RETURN_IF_ERROR(makeDirWithMode(pods_dir, 0700));
+  BERTH_RETURN_IF_ERROR(makeDirWithMode(netns_dir, 0700));
   std::string pause_rootfs = config_.state + "/pause-rootfs";
   BERTH_RETURN_IF_ERROR(annotate(sandbox::preparePauseRootfs(pause_rootfs, pause_binary),
                                  "prepare the built-in pause rootfs"));
@@ -159,12 +164,13 @@ absl::Status Daemon::openSandboxes() {
   controllers_->add("podsandbox", std::move(podsandbox));
 
   std::string containers_dir = config_.state + "/containers";
-  BERTH_RETURN_IF_ERROR(makeDirs(containers_dir, 0711));
+  BERTH_RETURN_IF_ERROR(makeDirWithMode(containers_dir, 0700));
   containers_ = std::make_unique<container::ContainerManager>(
       *store_, *images_, *snapshots_, *controllers_, *monitor_,
       container::ContainerOptions{.containers_dir = containers_dir,
                                   .cgroup_parent = config_.cgroup_parent,
                                   .max_log_line = config_.cri.max_container_log_line_size,
+                                  .pids_limit = config_.cri.pids_limit,
                                   .host = oci::detectHostFacts()});
   containers_->setObserver([hub = events_.get()](const std::string& id, const std::string& pod,
                                                  container::ContainerEvent e) {

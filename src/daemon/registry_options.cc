@@ -37,6 +37,9 @@ absl::StatusOr<image::RegistryOptions> registryOptions(const Config& config) {
   image::RegistryOptions o;
   o.connect_timeout_s = config.image.connect_timeout_seconds;
   o.progress_timeout_s = config.image.progress_timeout_seconds;
+  o.min_rate_bps = config.image.min_transfer_rate_bytes_per_second;
+  o.request_timeout_s = config.image.request_timeout_seconds;
+  o.blob_timeout_s = config.image.blob_timeout_seconds;
   o.retries = config.image.retries;
   for (const auto& [domain, reg] : config.image.registries) {
     image::RegistryHost host;

@@ -59,7 +59,7 @@ bool isMountRoot(const std::string& path) {
 }
 
 absl::Status prepareDirLocked(const std::string& dir) {
-  BERTH_RETURN_IF_ERROR(makeDirs(dir, 0755));
+  BERTH_RETURN_IF_ERROR(makeDirs(dir, 0700));
   if (isMountRoot(dir)) return absl::OkStatus();
   if (::mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
     return lastErrnoStatus(absl::StrCat("bind-mount netns directory ", dir, " onto itself"));
