@@ -313,37 +313,16 @@ def c_entries_bomb(r: Registry):
        "entries")
 
 
-def timed_checks(r: Registry) -> list:
-    """The 2-second reads, run at the same time: (name, function) pairs."""
-    results = {}
+def layer_path(r: Registry, name: str) -> str:
+    return r.blob_path(name, r.s[name]["layer_digests"][0])
 
-    def read(name, path, **kw):
-        try:
-            results[name] = r.timed(path, **kw)
-        except Exception as e:  # reported by the check
-            results[name] = e
 
-    def layer(name):
-        return r.blob_path(name, r.s[name]["layer_digests"][0])
+def stream_checks(r: Registry) -> list:
+    """(name, function) pairs that read a stream for 2 s; run at the same time."""
 
-    jobs = {n: layer(n) for n in ("trickle", "endless-error", "endless-error-slow", "no-size",
-                                  "size-minus-one")}
-    jobs["trickle-manifest"] = f"/v2/{r.s['trickle-manifest']['repo']}/manifests/{hr.TAG}"
-    threads = [threading.Thread(target=read, args=(n, p)) for n, p in jobs.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-    def res(name):
-        v = results[name]
-        if isinstance(v, Exception):
-            raise Fail(f"read failed: {v!r}")
-        return v
-
-    def slow(name, status, length):
+    def slow(name, path, status, length):
         def check():
-            st, h, n, _, going = res(name)
+            st, h, n, _, going = r.timed(path)
             eq(st, status, "status")
             if length is not None:
                 eq(int(h["Content-Length"]), length, "Content-Length")
@@ -354,7 +333,7 @@ def timed_checks(r: Registry) -> list:
 
     def fast(name, status, chunked, prefix):
         def check():
-            st, h, n, first, going = res(name)
+            st, h, n, first, going = r.timed(layer_path(r, name))
             eq(st, status, "status")
             want(h["Content-Length"] is None, "has a Content-Length")
             eq(h["Transfer-Encoding"], "chunked" if chunked else None, "Transfer-Encoding")
@@ -376,28 +355,31 @@ def timed_checks(r: Registry) -> list:
             return fast(name, 200, False, b"\x1f\x8b")()
         return check
 
-    def stats():
-        st = json.loads(r.get("/_stats")[1])
-        for path, n in r.gets.items():
-            if path != "/_stats":
-                eq(st["requests"].get(path), n, f"requests of {path}")
-        want("/_stats" not in st["requests"], "/_stats counts itself")
-        sent = st["bytes_sent"][layer("endless-error")]
-        want(sent > 10_000_000, f"bytes_sent {sent}")
-        honest = layer("honest")
-        eq(st["methods"].get(f"GET {honest}"), r.gets[honest], "GET count of honest layer")
-
+    manifest = f"/v2/{r.s['trickle-manifest']['repo']}/manifests/{hr.TAG}"
     return [
-        ("trickle: layer trickles", slow("trickle", 200, r.s["trickle"]["layer_size"])),
+        ("trickle: layer trickles",
+         slow("trickle", layer_path(r, "trickle"), 200, r.s["trickle"]["layer_size"])),
         ("trickle-manifest: manifest trickles",
-         slow("trickle-manifest", 200, r.s["trickle-manifest"]["manifest_size"])),
+         slow("trickle-manifest", manifest, 200, r.s["trickle-manifest"]["manifest_size"])),
         ("endless-error: fast 500 body never ends",
          fast("endless-error", 500, True, hr.EndlessError.PREFIX)),
-        ("endless-error-slow: slow 500 body", slow("endless-error-slow", 500, None)),
+        ("endless-error-slow: slow 500 body",
+         slow("endless-error-slow", layer_path(r, "endless-error-slow"), 500, None)),
         ("no-size: no size, endless blob", descriptor_size("no-size", "absent")),
         ("size-minus-one: size -1, endless blob", descriptor_size("size-minus-one", -1)),
-        ("/_stats counts requests and bytes", stats),
     ]
+
+
+def c_stats(r: Registry):
+    st = json.loads(r.get("/_stats")[1])
+    for path, n in r.gets.items():
+        if path != "/_stats":
+            eq(st["requests"].get(path), n, f"requests of {path}")
+    want("/_stats" not in st["requests"], "/_stats counts itself")
+    sent = st["bytes_sent"][layer_path(r, "endless-error")]
+    want(sent > 10_000_000, f"bytes_sent {sent}")
+    honest = layer_path(r, "honest")
+    eq(st["methods"].get(f"GET {honest}"), r.gets[honest], "GET count of honest layer")
 
 
 # ---------------------------------------------------------------------------
@@ -413,15 +395,14 @@ def second_instance_checks(first: Registry, second: Registry) -> list:
         return f"ready in {second.ready_s:.1f} s"
 
     def cap():
-        path = second.blob_path("endless-error", second.s["endless-error"]["layer_digests"][0])
-        st, _, n, _, going = second.timed(path, seconds=5, more=False)
+        st, _, n, _, going = second.timed(layer_path(second, "endless-error"), seconds=5,
+                                          more=False)
         eq(st, 500, "status")
         want(4_000_000 <= n < 4_200_000, f"{n} bytes before the end")
         return f"ended after {n} bytes"
 
     def rate():
-        path = second.blob_path("trickle", second.s["trickle"]["layer_digests"][0])
-        st, _, n, _, _ = second.timed(path, more=False)
+        st, _, n, _, _ = second.timed(layer_path(second, "trickle"), more=False)
         want(50 < n < 400, f"{n} bytes in 2 s at 50 bytes/s")
         return f"{n} bytes in 2 s"
 
@@ -434,15 +415,40 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="berth-hostile-selftest.")
     passed = failed = 0
 
-    def check(name, fn, *args):
-        nonlocal passed, failed
+    def run(name, fn, *args):
+        """(name, output, error, seconds)"""
+        start = time.monotonic()
         try:
-            out = fn(*args)
-            passed += 1
-            print(f"ok   {name}{f' ({out})' if out else ''}", flush=True)
+            return name, fn(*args), None, time.monotonic() - start
         except Exception as e:  # noqa: BLE001 (any failure is reported as such)
+            return name, None, e, time.monotonic() - start
+
+    def report(name, out, err, took):
+        nonlocal passed, failed
+        if err is None:
+            passed += 1
+            print(f"ok   {name}{f' ({out})' if out else ''}"
+                  f"{f' [{took:.1f} s]' if took > 1 else ''}", flush=True)
+        else:
             failed += 1
-            print(f"FAIL {name}: {e if isinstance(e, Fail) else repr(e)}", flush=True)
+            print(f"FAIL {name}: {err if isinstance(err, Fail) else repr(err)}", flush=True)
+
+    def check(name, fn, *args):
+        report(*run(name, fn, *args))
+
+    def parallel(checks):
+        """Runs the checks in threads (they mostly wait, or hash in C), reports in order."""
+        results = [None] * len(checks)
+
+        def one(i, name, fn):
+            results[i] = run(name, fn)
+        threads = [threading.Thread(target=one, args=(i, n, f)) for i, (n, f) in enumerate(checks)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for res in results:
+            report(*res)
 
     regs = []
     try:
@@ -450,6 +456,10 @@ def main() -> int:
         r = Registry(os.path.join(tmp, "a"), cache)
         regs.append(r)
         print(f"ok   started, building everything, in {r.ready_s:.1f} s", flush=True)
+        # A second instance from the cache the first one filled, with options.
+        s = Registry(os.path.join(tmp, "b"), cache, "--trickle-bps", "50",
+                     "--endless-cap", "4000000")
+        regs.append(s)
         check("GET /v2/, 404s and 405", c_api, r)
         check("every manifest, config and honest layer has its digest", c_digests, r)
         check("honest: diff_id and Range", c_honest, r)
@@ -458,15 +468,10 @@ def main() -> int:
         check("deep-config, deep-manifest, deep-index are deep", c_deep, r)
         check("big-config: 64 MiB of valid JSON", c_big_config, r)
         check("size-lies: descriptor 1000, blob bigger", c_size_lies, r)
-        check("gzip-bomb: 1 GiB of zeros, diff_id correct", c_gzip_bomb, r)
-        check("entries-bomb: 200,000 entries, diff_id correct", c_entries_bomb, r)
-        for name, fn in timed_checks(r):
-            check(name, fn)
-        s = Registry(os.path.join(tmp, "b"), cache, "--trickle-bps", "50",
-                     "--endless-cap", "4000000")
-        regs.append(s)
-        for name, fn in second_instance_checks(r, s):
-            check(name, fn)
+        parallel(stream_checks(r) + second_instance_checks(r, s) + [
+            ("gzip-bomb: 1 GiB of zeros, diff_id correct", lambda: c_gzip_bomb(r)),
+            ("entries-bomb: 200,000 entries, diff_id correct", lambda: c_entries_bomb(r))])
+        check("/_stats counts requests and bytes", c_stats, r)
         for reg in regs:
             code = reg.stop()
             check(f"SIGTERM stops {reg.dir}", eq, code, 0, "exit code")
