@@ -27,6 +27,16 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
+size_t filesUnder(const std::string& dir) {
+  size_t n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) ++n;
+  }
+  return n;
+}
+
 namespace {
 
 // Waits up to `timeout_s` for `pid`; returns the raw wait status, or -1 on timeout.

@@ -100,5 +100,7 @@ std::string berthctlPath();
 std::string sourceDir();
 // A whole file's text ("" when it cannot be read).
 std::string slurp(const std::string& path);
+// Regular files below `dir` (0 when it does not exist).
+size_t filesUnder(const std::string& dir);
 
 }  // namespace berth::testing

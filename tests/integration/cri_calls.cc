@@ -13,6 +13,32 @@ grpc::Status pullImage(Berthd& d, const std::string& ref) {
   return d.image().PullImage(ctx.get(), req, &resp);
 }
 
+v1::ImageStatusResponse imageStatus(Berthd& d, const std::string& ref, bool verbose) {
+  v1::ImageStatusRequest req;
+  req.mutable_image()->set_image(ref);
+  req.set_verbose(verbose);
+  v1::ImageStatusResponse resp;
+  auto ctx = Berthd::context();
+  grpc::Status st = d.image().ImageStatus(ctx.get(), req, &resp);
+  EXPECT_TRUE(st.ok()) << ref << ": " << st.error_message();
+  return resp;
+}
+
+std::vector<v1::Image> listImages(Berthd& d) {
+  v1::ListImagesResponse resp;
+  auto ctx = Berthd::context();
+  EXPECT_TRUE(d.image().ListImages(ctx.get(), {}, &resp).ok());
+  return {resp.images().begin(), resp.images().end()};
+}
+
+grpc::Status removeImage(Berthd& d, const std::string& ref) {
+  v1::RemoveImageRequest req;
+  req.mutable_image()->set_image(ref);
+  v1::RemoveImageResponse resp;
+  auto ctx = Berthd::context();
+  return d.image().RemoveImage(ctx.get(), req, &resp);
+}
+
 grpc::Status runPod(Berthd& d, const v1::PodSandboxConfig& c, std::string* id,
                     const std::string& handler) {
   v1::RunPodSandboxRequest req;

@@ -12,6 +12,9 @@ namespace berth::testing {
 namespace v1 = runtime::v1;
 
 grpc::Status pullImage(Berthd& d, const std::string& ref);
+v1::ImageStatusResponse imageStatus(Berthd& d, const std::string& ref, bool verbose = false);
+std::vector<v1::Image> listImages(Berthd& d);
+grpc::Status removeImage(Berthd& d, const std::string& ref);
 
 grpc::Status runPod(Berthd& d, const v1::PodSandboxConfig& c, std::string* id,
                     const std::string& handler = "");

@@ -9,12 +9,11 @@
 #include <thread>
 
 #include "berthd_fixture.h"
+#include "cri_calls.h"
 #include "test_env.h"
 
 namespace berth::testing {
 namespace {
-
-namespace v1 = runtime::v1;
 
 grpc::Status pull(Berthd& d, const std::string& ref, v1::PullImageResponse* resp,
                   const v1::AuthConfig* auth = nullptr) {
@@ -33,29 +32,7 @@ std::string pullOk(Berthd& d, const std::string& ref) {
 }
 
 v1::ImageStatusResponse status(Berthd& d, const std::string& ref, bool verbose = false) {
-  v1::ImageStatusRequest req;
-  req.mutable_image()->set_image(ref);
-  req.set_verbose(verbose);
-  v1::ImageStatusResponse resp;
-  auto ctx = Berthd::context();
-  grpc::Status st = d.image().ImageStatus(ctx.get(), req, &resp);
-  EXPECT_TRUE(st.ok()) << ref << ": " << st.error_message();
-  return resp;
-}
-
-std::vector<v1::Image> listImages(Berthd& d) {
-  v1::ListImagesResponse resp;
-  auto ctx = Berthd::context();
-  EXPECT_TRUE(d.image().ListImages(ctx.get(), {}, &resp).ok());
-  return {resp.images().begin(), resp.images().end()};
-}
-
-grpc::Status removeImage(Berthd& d, const std::string& ref) {
-  v1::RemoveImageRequest req;
-  req.mutable_image()->set_image(ref);
-  v1::RemoveImageResponse resp;
-  auto ctx = Berthd::context();
-  return d.image().RemoveImage(ctx.get(), req, &resp);
+  return imageStatus(d, ref, verbose);
 }
 
 v1::FilesystemUsage imageFs(Berthd& d) {
@@ -64,16 +41,6 @@ v1::FilesystemUsage imageFs(Berthd& d) {
   EXPECT_TRUE(d.image().ImageFsInfo(ctx.get(), {}, &resp).ok());
   EXPECT_EQ(resp.image_filesystems_size(), 1);
   return resp.image_filesystems(0);
-}
-
-size_t filesUnder(const std::string& dir) {
-  size_t n = 0;
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file()) ++n;
-  }
-  return n;
 }
 
 // The repository part of a reference "host:port/repo:tag".
