@@ -227,14 +227,17 @@ absl::Status RegistryClient::combineFailures(
     const std::vector<std::pair<std::string, absl::Status>>& failures) {
   if (failures.size() == 1) return failures[0].second;
   // Every endpoint is named with what it said: the reason a pull fails is often at a mirror
-  // tried first (a 401, a 404), not at the last one (unreachable from this node). The code is
-  // the first answer that was not a transport failure, which tells the most.
+  // tried first (a 404, a 401), not at the last one (unreachable from this node). The code is
+  // that of the answer that tells the most: one about the image itself (not found, bad
+  // content) before a refusal (a mirror that is not ours to use), before a transport failure.
+  auto rank = [](const absl::Status& st) {
+    if (absl::IsUnavailable(st) || absl::IsDeadlineExceeded(st)) return 2;
+    if (absl::IsUnauthenticated(st) || absl::IsPermissionDenied(st)) return 1;
+    return 0;
+  };
   const absl::Status* chosen = &failures.back().second;
   for (const auto& [url, st] : failures) {
-    if (!absl::IsUnavailable(st) && !absl::IsDeadlineExceeded(st)) {
-      chosen = &st;
-      break;
-    }
+    if (rank(st) < rank(*chosen)) chosen = &st;
   }
   std::vector<std::string> parts;
   for (const auto& [url, st] : failures) parts.push_back(absl::StrCat(url, ": ", st.message()));

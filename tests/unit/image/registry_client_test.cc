@@ -2,6 +2,7 @@
 // manifests by tag and digest, indexes and lists, blobs, auth, mirrors and failures.
 #include "image/registry_client.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -348,9 +349,13 @@ TEST_F(RegistryClientTest, DeadMirrorFallsThroughToTheNextOne) {
   auto config = blob(client, r, env()["BERTH_TEST_IMAGE_BUSYBOX_CONFIG_DIGEST"]);
   EXPECT_TRUE(config.ok()) << config.status();
 
-  // When every endpoint fails, the last one's error is reported.
+  // When every endpoint fails, each is named with what it said, and the code is that of the
+  // answer about the image (not found), not the last endpoint's (unreachable).
   auto missing = client.fetchManifest(ref("registry.k8s.io/berth-test/busybox:nope"), {});
-  EXPECT_EQ(missing.status().code(), absl::StatusCode::kUnavailable) << missing.status();
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+  EXPECT_THAT(std::string(missing.status().message()),
+              ::testing::HasSubstr("authentication required"));
+  EXPECT_THAT(std::string(missing.status().message()), ::testing::HasSubstr("unreachable"));
 }
 
 TEST_F(RegistryClientTest, SinkErrorAbortsTheTransfer) {
