@@ -13,8 +13,8 @@ FailureLimiter::FailureLimiter(int limit, absl::Duration window, Clock clock, si
       max_peers_(max_peers) {}
 
 void FailureLimiter::forgetOld(std::vector<TimePoint>& times, TimePoint now) const {
-  auto fresh = std::find_if(times.begin(), times.end(),
-                            [&](TimePoint t) { return now - t < window_; });
+  auto fresh =
+      std::find_if(times.begin(), times.end(), [&](TimePoint t) { return now - t < window_; });
   times.erase(times.begin(), fresh);
 }
 

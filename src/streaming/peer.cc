@@ -68,8 +68,7 @@ std::string peerKey(const sockaddr_storage& remote, std::optional<uint32_t> uid)
   return absl::StrCat("ip ", addressText(e), "/64");
 }
 
-absl::StatusOr<uint32_t> tcpSocketOwner(const sockaddr_storage& src,
-                                        const sockaddr_storage& dst) {
+absl::StatusOr<uint32_t> tcpSocketOwner(const sockaddr_storage& src, const sockaddr_storage& dst) {
   Endpoint s = endpointOf(src), d = endpointOf(dst);
   if (s.family == AF_UNSPEC || s.family != d.family) {
     return absl::InvalidArgumentError("socket owner lookup: not a TCP/IP address pair");
@@ -97,8 +96,8 @@ absl::StatusOr<uint32_t> tcpSocketOwner(const sockaddr_storage& src,
   ::setsockopt(nl.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  if (::sendto(nl.get(), &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel),
-               sizeof kernel) < 0) {
+  if (::sendto(nl.get(), &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) <
+      0) {
     return lastErrnoStatus("send a sock_diag request");
   }
   alignas(nlmsghdr) char buf[8192];
@@ -147,9 +146,10 @@ Peer identifyPeer(int fd, const sockaddr_storage& remote) {
       static std::once_flag once;  // the same failure would repeat for every connection
       std::call_once(once, [&] {
         logging::get("streaming")
-            ->warn("streaming: cannot tell local users apart ({}); local peers share the "
-                   "limits of their address",
-                   uid.status().ToString());
+            ->warn(
+                "streaming: cannot tell local users apart ({}); local peers share the "
+                "limits of their address",
+                uid.status().ToString());
       });
     }
   }

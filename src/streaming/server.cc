@@ -141,12 +141,14 @@ absl::Status Server::start() {
     len = sizeof *a;
   }
   // Non-blocking: the accept loop polls it with the deadlines of pending connections.
-  listen_fd_.reset(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  listen_fd_.reset(
+      ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!listen_fd_.valid()) return lastErrnoStatus("streaming server socket");
   int one = 1;
   ::setsockopt(listen_fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (::bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    return lastErrnoStatus(absl::StrCat("bind the streaming server to ", opts_.address, ":", opts_.port));
+    return lastErrnoStatus(
+        absl::StrCat("bind the streaming server to ", opts_.address, ":", opts_.port));
   }
   if (::listen(listen_fd_.get(), 128) != 0) return lastErrnoStatus("listen (streaming server)");
   sockaddr_storage bound{};
@@ -160,15 +162,17 @@ absl::Status Server::start() {
   if (host == "0.0.0.0") host = "127.0.0.1";
   if (host == "::") host = "::1";
   const char* scheme = tls_ ? "https://" : "http://";
-  base_url_ = v6 ? absl::StrCat(scheme, "[", host, "]:", port) : absl::StrCat(scheme, host, ":", port);
+  base_url_ =
+      v6 ? absl::StrCat(scheme, "[", host, "]:", port) : absl::StrCat(scheme, host, ":", port);
   acceptor_ = std::thread([this] { acceptLoop(); });
   log().info("streaming server listening on {} ({}; URLs start with {})", listen_address_,
              tls_ ? "TLS" : "plain HTTP", base_url_);
   if (!tls_ && !isLoopback(opts_.address)) {
-    log().warn("streaming server: exec/attach/port-forward streams are unauthenticated and "
-               "unencrypted on {}; set [streaming] tls_cert_file and tls_key_file, or bind a "
-               "loopback address",
-               listen_address_);
+    log().warn(
+        "streaming server: exec/attach/port-forward streams are unauthenticated and "
+        "unencrypted on {}; set [streaming] tls_cert_file and tls_key_file, or bind a "
+        "loopback address",
+        listen_address_);
   }
   return absl::OkStatus();
 }
@@ -242,8 +246,8 @@ void Server::acceptLoop() {
     for (int i = 0; i < 64 && !stopping_; ++i) {  // then deadlines and joins get their turn
       sockaddr_storage remote{};
       socklen_t rlen = sizeof remote;
-      int fd = ::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&remote), &rlen,
-                         SOCK_CLOEXEC);
+      int fd =
+          ::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&remote), &rlen, SOCK_CLOEXEC);
       if (fd >= 0) {
         admit(UniqueFd(fd), remote);
         continue;
@@ -311,9 +315,10 @@ void Server::admit(UniqueFd fd, const sockaddr_storage& remote) {
   (void)!::send(fd.get(), answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   int left_out = 0;
   if (refusalLog().allow(&left_out)) {
-    log().warn("streaming server: refused a connection from {} ({}): too many pending {} "
-               "({} of this peer; {} more refusals not logged)",
-               peer.address, peer.key, refusal, waiting, left_out);
+    log().warn(
+        "streaming server: refused a connection from {} ({}): too many pending {} "
+        "({} of this peer; {} more refusals not logged)",
+        peer.address, peer.key, refusal, waiting, left_out);
   }
 }
 
@@ -420,7 +425,8 @@ void Server::serveConnection(Connection& c, UniqueFd fd) {
   std::string target(req.target());
   target = target.substr(0, target.find('?'));
   std::vector<std::string> parts = absl::StrSplit(target, '/', absl::SkipEmpty());
-  if (parts.size() != 2 || (parts[0] != "exec" && parts[0] != "attach" && parts[0] != "portforward")) {
+  if (parts.size() != 2 ||
+      (parts[0] != "exec" && parts[0] != "attach" && parts[0] != "portforward")) {
     return respond(conn, http::status::not_found, "404 page not found");
   }
   if (req.method() != http::verb::get && req.method() != http::verb::post) {
@@ -429,9 +435,10 @@ void Server::serveConnection(Connection& c, UniqueFd fd) {
   if (failures_.blocked(c.peer.key)) {
     int left_out = 0;
     if (refusalLog().allow(&left_out)) {
-      log().warn("streaming: {} ({}) presented too many unknown tokens; refusing it for now "
-                 "({} more refusals not logged)",
-                 c.peer.address, c.peer.key, left_out);
+      log().warn(
+          "streaming: {} ({}) presented too many unknown tokens; refusing it for now "
+          "({} more refusals not logged)",
+          c.peer.address, c.peer.key, left_out);
     }
     return respond(conn, http::status::too_many_requests,
                    "too many unknown streaming tokens from this client; try again later");

@@ -34,7 +34,7 @@ namespace berth::streaming {
 
 struct ServerOptions {
   std::string address = "127.0.0.1";  // IPv4 or IPv6 literal
-  int port = 0;                        // 0: an ephemeral port
+  int port = 0;                       // 0: an ephemeral port
   absl::Duration token_ttl = absl::Minutes(1);
   size_t max_in_flight = 1000;
   // How long a SPDY client may take to open the streams of a command.

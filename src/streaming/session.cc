@@ -33,11 +33,13 @@ spdlog::logger& log() {
 std::vector<std::string> headerValues(const HttpRequest& req, std::string_view name) {
   std::vector<std::string> out;
   for (const auto& field : req) {
-    if (!absl::EqualsIgnoreCase(absl::string_view(field.name_string().data(), field.name_string().size()),
-                                absl::string_view(name.data(), name.size()))) {
+    if (!absl::EqualsIgnoreCase(
+            absl::string_view(field.name_string().data(), field.name_string().size()),
+            absl::string_view(name.data(), name.size()))) {
       continue;
     }
-    for (absl::string_view v : absl::StrSplit(absl::string_view(field.value().data(), field.value().size()), ',')) {
+    for (absl::string_view v :
+         absl::StrSplit(absl::string_view(field.value().data(), field.value().size()), ',')) {
       v = absl::StripAsciiWhitespace(v);
       if (!v.empty()) out.emplace_back(v);
     }
@@ -109,8 +111,7 @@ void serveUpgrade(ByteStream& conn, const HttpRequest& req, std::string rest, St
   bool ws = upgrade == "websocket";
   bool spdy = absl::EqualsIgnoreCase(upgrade, kSpdyUpgrade);
   if (!ws && !spdy) {
-    return respond(conn, http::status::bad_request,
-                   "upgrade to SPDY/3.1 or websocket is required");
+    return respond(conn, http::status::bad_request, "upgrade to SPDY/3.1 or websocket is required");
   }
   http::response<http::empty_body> res{http::status::switching_protocols, 11};
   res.set(http::field::connection, "Upgrade");
@@ -119,9 +120,9 @@ void serveUpgrade(ByteStream& conn, const HttpRequest& req, std::string rest, St
     std::string key(req[http::field::sec_websocket_key]);
     if (key.empty()) return respond(conn, http::status::bad_request, "missing Sec-WebSocket-Key");
     auto offered = headerValues(req, "Sec-WebSocket-Protocol");
-    protocol = exec_like
-                   ? firstOf(offered, {kWsProtocolV5, kWsProtocolV4})
-                   : firstOf(offered, {kWsSpdyTunnel, kWsPortForwardProtocol, kPortForwardProtocolV1});
+    protocol = exec_like ? firstOf(offered, {kWsProtocolV5, kWsProtocolV4})
+                         : firstOf(offered,
+                                   {kWsSpdyTunnel, kWsPortForwardProtocol, kPortForwardProtocolV1});
     if (protocol.empty()) {
       return respond(conn, http::status::bad_request,
                      absl::StrCat("unable to negotiate a websocket subprotocol; supported: ",
@@ -166,7 +167,9 @@ void serveUpgrade(ByteStream& conn, const HttpRequest& req, std::string rest, St
   log().debug("streaming: {} session over {} ({})", kind, ws ? "websocket" : "spdy", protocol);
 
   if (auto* pf = std::get_if<PortForwardParams>(&sreq)) {
-    PortDialer dial = [&env, pf](int32_t port) { return env.backend.dialPort(pf->sandbox_id, port); };
+    PortDialer dial = [&env, pf](int32_t port) {
+      return env.backend.dialPort(pf->sandbox_id, port);
+    };
     if (spdy) {
       SpdyConn s(conn);
       servePortForwardSpdy(s, dial, pf->sandbox_id);
@@ -183,7 +186,8 @@ void serveUpgrade(ByteStream& conn, const HttpRequest& req, std::string rest, St
       if (ports.empty() && q != std::string::npos) {
         for (absl::string_view kv : absl::StrSplit(t.substr(q + 1), '&')) {
           if (!absl::ConsumePrefix(&kv, "ports=") && !absl::ConsumePrefix(&kv, "port=")) continue;
-          for (absl::string_view p : absl::StrSplit(kv, absl::ByAnyChar(",%2C"), absl::SkipEmpty())) {
+          for (absl::string_view p :
+               absl::StrSplit(kv, absl::ByAnyChar(",%2C"), absl::SkipEmpty())) {
             int32_t n = 0;
             if (absl::SimpleAtoi(p, &n) && n > 0 && n < 65536) ports.push_back(n);
           }
@@ -207,7 +211,8 @@ void serveUpgrade(ByteStream& conn, const HttpRequest& req, std::string rest, St
   if (spdy) {
     spdy_conn = std::make_unique<SpdyConn>(conn);
     auto t = std::make_unique<SpdyCommandTransport>(*spdy_conn);
-    absl::Status st = t->awaitStreams(want_in, want_out, want_err, tty, env.stream_creation_timeout);
+    absl::Status st =
+        t->awaitStreams(want_in, want_out, want_err, tty, env.stream_creation_timeout);
     if (!st.ok()) {
       log().info("streaming: {}: {}", kind, st.ToString());
       return;

@@ -88,7 +88,8 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::insecureClient() {
 
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
-absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::server(const TlsContext& ctx, UniqueFd fd) {
+absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::server(const TlsContext& ctx,
+                                                            UniqueFd fd) {
   SSL* ssl = SSL_new(ctx.get());
   if (ssl == nullptr) return absl::InternalError(sslErrors());
   return std::unique_ptr<TlsStream>(new TlsStream(std::move(fd), ssl));

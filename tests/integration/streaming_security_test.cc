@@ -173,7 +173,8 @@ void sleepMs(long ms) {
     code = 0;
     int fd = rawConnect(port);
     if (fd < 0) continue;
-    if (::send(fd, guess.data(), guess.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(guess.size())) {
+    if (::send(fd, guess.data(), guess.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(guess.size())) {
       code = statusOrOpen(fd, 10000);
     }
     ::close(fd);

@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <chrono>
@@ -171,6 +172,40 @@ TEST(StreamingLimitsTest, TheWholeUpgradeHasADeadline) {
   // An idle connection goes the same way, and the server still serves.
   UniqueFd idle = connectTo(portOf(server.baseUrl()));
   EXPECT_FALSE(probe(idle.get(), 6000).open);
+  expectExecWorks(server);
+  server.stop();
+}
+
+TEST(StreamingLimitsTest, AcceptErrorsDoNotStopTheServer) {
+  RefusingBackend backend;
+  Server server({}, backend);
+  ASSERT_TRUE(server.start().ok());
+  int port = portOf(server.baseUrl());
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(client.valid());
+  // No descriptor is free for this process: accept() fails with EMFILE.
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int lowest_free = ::dup(0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int rc = ::connect(client.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);  // the backlog
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_EQ(rc, 0);
+  // The waiting client is served once descriptors are back, and so are new ones.
+  const std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(client.get(), req.data(), req.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(req.size()));
+  EXPECT_EQ(probe(client.get(), 10000).status, 404);
+  EXPECT_EQ(rawRequestStatus(port, req), 404);
   expectExecWorks(server);
   server.stop();
 }
