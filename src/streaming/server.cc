@@ -94,7 +94,7 @@ std::string hostPort(const sockaddr_storage& ss) {
 int millisUntil(Clock::time_point t, Clock::time_point now) {
   if (t <= now) return 0;
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - now).count();
-  return static_cast<int>(std::min<int64_t>(ms, 60 * 1000));
+  return static_cast<int>(std::min<int64_t>(ms, int64_t{60000}));
 }
 
 }  // namespace
