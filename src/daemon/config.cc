@@ -137,6 +137,13 @@ const std::vector<TableDef>& configTables() {
             [](Config& c) -> FieldRef { return &c.streaming.tls_cert_file; }},
            {"tls_key_file", "PEM private key of tls_cert_file.",
             [](Config& c) -> FieldRef { return &c.streaming.tls_key_file; }},
+           {"upgrade_timeout_seconds",
+            "A connection must present a valid URL within this time (TLS handshake included).",
+            [](Config& c) -> FieldRef { return &c.streaming.upgrade_timeout_seconds; }},
+           {"max_pending_per_peer",
+            "Connections one client (an address; a uid on this host) may open before they "
+            "present a valid URL; more are refused.",
+            [](Config& c) -> FieldRef { return &c.streaming.max_pending_per_peer; }},
        }},
   };
   return tables;
@@ -454,6 +461,12 @@ absl::Status validateConfig(const Config& c) {
   }
   if (c.streaming.token_ttl_seconds < 1) {
     return badValue("streaming.token_ttl_seconds", "must be at least 1");
+  }
+  if (c.streaming.upgrade_timeout_seconds < 1 || c.streaming.upgrade_timeout_seconds > 300) {
+    return badValue("streaming.upgrade_timeout_seconds", "must be between 1 and 300");
+  }
+  if (c.streaming.max_pending_per_peer < 1 || c.streaming.max_pending_per_peer > 1024) {
+    return badValue("streaming.max_pending_per_peer", "must be between 1 and 1024");
   }
   if (c.streaming.tls_cert_file.empty() != c.streaming.tls_key_file.empty()) {
     return badValue("streaming.tls_cert_file",

@@ -94,6 +94,8 @@ struct Config {
     int port = 0;                       // 0: an ephemeral port
     int token_ttl_seconds = 60;         // an unused URL expires after this long
     std::string tls_cert_file, tls_key_file;  // both: HTTPS; neither: HTTP
+    int upgrade_timeout_seconds = 10;  // accept → valid token (TLS handshake included)
+    int max_pending_per_peer = 16;     // connections of one client without a valid token yet
   } streaming;
 };
 

@@ -194,6 +194,9 @@ absl::Status Daemon::openSandboxes() {
       streaming::ServerOptions{.address = config_.streaming.address,
                                .port = config_.streaming.port,
                                .token_ttl = absl::Seconds(config_.streaming.token_ttl_seconds),
+                               .upgrade_timeout =
+                                   absl::Seconds(config_.streaming.upgrade_timeout_seconds),
+                               .max_pending_per_peer = config_.streaming.max_pending_per_peer,
                                .tls_cert_file = config_.streaming.tls_cert_file,
                                .tls_key_file = config_.streaming.tls_key_file},
       *stream_handlers_);

@@ -2,8 +2,6 @@
 
 #include <openssl/rand.h>
 
-#include <stdexcept>
-
 #include "absl/strings/str_cat.h"
 
 namespace berth::streaming {
@@ -19,11 +17,13 @@ const char* kindOf(const StreamRequest& req) {
   }
 }
 
-std::string newToken() {
+absl::StatusOr<std::string> newToken() {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  unsigned char raw[6];
-  if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("RAND_bytes failed");
+  unsigned char raw[12];
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    return absl::UnavailableError("no random bytes for a streaming token (RAND_bytes failed)");
+  }
   std::string out;
   uint32_t acc = 0;
   int bits = 0;
@@ -58,7 +58,9 @@ absl::StatusOr<std::string> RequestCache::insert(StreamRequest req) {
   }
   std::string token;
   do {
-    token = newToken();
+    auto t = newToken();
+    if (!t.ok()) return t.status();
+    token = *std::move(t);
   } while (entries_.count(token) != 0);
   entries_.emplace(token, Entry{std::move(req), now + ttl_});
   order_.push_back(token);

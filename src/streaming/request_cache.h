@@ -40,7 +40,7 @@ class RequestCache {
  public:
   RequestCache(absl::Duration ttl, size_t max_in_flight) : ttl_(ttl), max_(max_in_flight) {}
 
-  // Stores `req` and returns its token (8 URL-safe characters from 6 random bytes).
+  // Stores `req` and returns its token (see newToken()).
   // ResourceExhausted when max_in_flight unexpired tokens are waiting.
   [[nodiscard]] absl::StatusOr<std::string> insert(StreamRequest req);
   // Takes the request of `token` (it can be used once). Nothing when unknown or expired.
@@ -65,7 +65,8 @@ class RequestCache {
   std::list<std::string> order_ ABSL_GUARDED_BY(mu_);  // insertion order, for expiry
 };
 
-// 6 random bytes as unpadded base64url: 8 characters.
-std::string newToken();
+// 12 random bytes as unpadded base64url: 16 characters. 96 bits, so that guessing one of the
+// (at most max_in_flight) live tokens is hopeless even without the server's rate limit.
+[[nodiscard]] absl::StatusOr<std::string> newToken();
 
 }  // namespace berth::streaming

@@ -4,6 +4,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -35,6 +37,30 @@ bool waitFor(int fd, short events, int timeout_ms) {
   }
 }
 
+// OpenSSL writes to the socket with write(): to a peer that is gone that raises SIGPIPE,
+// which kills a process that does not ignore it (berthctl, tests). Blocks SIGPIPE in this
+// thread for one SSL call and discards the one the call raised.
+class NoSigpipe {
+ public:
+  NoSigpipe() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~NoSigpipe() {
+    if (sigismember(&old_, SIGPIPE) == 1) return;  // blocked by the caller: theirs to handle
+    timespec zero{};
+    while (sigtimedwait(&pipe_, nullptr, &zero) > 0) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  NoSigpipe(const NoSigpipe&) = delete;
+  NoSigpipe& operator=(const NoSigpipe&) = delete;
+
+ private:
+  sigset_t pipe_, old_;
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::server(const std::string& cert_file,
@@ -62,14 +88,11 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::insecureClient() {
 
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
-absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::accept(const TlsContext& ctx, UniqueFd fd,
-                                                             int timeout_ms) {
+absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::server(const TlsContext& ctx,
+                                                            UniqueFd fd) {
   SSL* ssl = SSL_new(ctx.get());
   if (ssl == nullptr) return absl::InternalError(sslErrors());
-  std::unique_ptr<TlsStream> s(new TlsStream(std::move(fd), ssl));
-  absl::Status st = s->handshake(true, timeout_ms);
-  if (!st.ok()) return st;
-  return s;
+  return std::unique_ptr<TlsStream>(new TlsStream(std::move(fd), ssl));
 }
 
 absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::connect(const TlsContext& ctx, UniqueFd fd,
@@ -91,7 +114,11 @@ absl::Status TlsStream::handshake(bool server, int timeout_ms) {
   SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   absl::Time deadline = absl::Now() + absl::Milliseconds(timeout_ms);
   for (;;) {
-    int r = server ? SSL_accept(ssl_) : SSL_connect(ssl_);
+    int r;
+    {
+      NoSigpipe no_sigpipe;
+      r = server ? SSL_accept(ssl_) : SSL_connect(ssl_);
+    }
     if (r == 1) return absl::OkStatus();
     int err = SSL_get_error(ssl_, r);
     int left = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
@@ -119,6 +146,7 @@ bool TlsStream::readSome(std::string* out, size_t max) {
     int n, err;
     {
       absl::MutexLock lock(&mu_);
+      NoSigpipe no_sigpipe;  // reading may write (alerts, key updates)
       n = SSL_read(ssl_, out->data(), static_cast<int>(max));
       err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
     }
@@ -143,6 +171,7 @@ bool TlsStream::writeAll(std::string_view data) {
     int n, err;
     {
       absl::MutexLock lock(&mu_);
+      NoSigpipe no_sigpipe;
       n = SSL_write(ssl_, data.data(), static_cast<int>(std::min<size_t>(data.size(), 1 << 30)));
       err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
     }
@@ -164,6 +193,7 @@ bool TlsStream::writeAll(std::string_view data) {
 void TlsStream::endWrites(int linger_ms) {
   {
     absl::MutexLock lock(&mu_);
+    NoSigpipe no_sigpipe;
     SSL_shutdown(ssl_);  // close_notify; the peer's is not awaited here
   }
   read_timeout_ms_ = linger_ms;

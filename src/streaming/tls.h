@@ -34,9 +34,11 @@ class TlsContext {
 
 class TlsStream : public ByteStream {
  public:
-  // Handshakes on a connected socket, as the server or the client, within `timeout_ms`.
-  static absl::StatusOr<std::unique_ptr<TlsStream>> accept(const TlsContext& ctx, UniqueFd fd,
-                                                           int timeout_ms);
+  // The server's side of an accepted socket, not handshaken yet: the server can end it with
+  // shutdownBoth() while acceptHandshake() waits (deadline, stop).
+  static absl::StatusOr<std::unique_ptr<TlsStream>> server(const TlsContext& ctx, UniqueFd fd);
+  absl::Status acceptHandshake(int timeout_ms) { return handshake(true, timeout_ms); }
+  // Handshakes on a connected socket as the client, within `timeout_ms`.
   static absl::StatusOr<std::unique_ptr<TlsStream>> connect(const TlsContext& ctx, UniqueFd fd,
                                                             const std::string& server_name,
                                                             int timeout_ms);

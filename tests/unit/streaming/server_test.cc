@@ -1,59 +1,32 @@
-// The streaming server without a daemon: routing of tokens, the session limit, and a stop that
-// ends sessions in progress. The backend is a fake that refuses everything.
-#include <arpa/inet.h>
+// The streaming server without a daemon: routing of tokens, the session limit, a stop that
+// ends sessions and pending connections, and where it listens. The backend refuses everything.
+#include "streaming/server.h"
+
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "streaming/client.h"
-#include "streaming/server.h"
+#include "test_util.h"
 
 namespace berth::streaming {
 namespace {
 
-class RefusingBackend : public Backend {
- public:
-  absl::StatusOr<std::unique_ptr<shim::StreamedProcess>> exec(const ExecParams& p) override {
-    return absl::NotFoundError("no container " + p.container_id);
-  }
-  absl::StatusOr<std::unique_ptr<shim::Attachment>> attach(const AttachParams& p) override {
-    return absl::NotFoundError("no container " + p.container_id);
-  }
-  void attachStdinEnded(const AttachParams&) override {}
-  absl::StatusOr<UniqueFd> dialPort(const std::string&, int32_t) override {
-    return absl::UnavailableError("nothing listens");
-  }
-};
+using testing::connectTo;
+using testing::portOf;
+using testing::probe;
+using testing::readAll;
+using testing::RefusingBackend;
 
-int portOf(const std::string& base) {
-  int port = 0;
-  EXPECT_TRUE(absl::SimpleAtoi(base.substr(base.rfind(':') + 1), &port)) << base;
-  return port;
-}
-
-UniqueFd connectTo(int port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  return fd;
-}
-
-std::string readAll(int fd) {
-  std::string out;
-  char buf[512];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
+// A SPDY port-forward session that opens no stream: it stays until the client leaves.
+std::unique_ptr<ByteStream> holdSession(Server& server) {
+  auto url = server.urlFor(PortForwardParams{.sandbox_id = "pod", .ports = {80}});
+  EXPECT_TRUE(url.ok()) << url.status();
+  auto up = upgrade(*url, Transport::kSpdy, {"portforward.k8s.io"});
+  EXPECT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(up->status, 101) << up->body;
+  return std::move(up->conn);
 }
 
 TEST(StreamingServerTest, BackendErrorsReachTheClientAsAStatus) {
@@ -73,21 +46,49 @@ TEST(StreamingServerTest, BackendErrorsReachTheClientAsAStatus) {
   server.stop();
 }
 
-TEST(StreamingServerTest, SessionsBeyondTheLimitAreRefused) {
+TEST(StreamingServerTest, SessionsBeyondTheLimitAreRefusedAndKeepTheirToken) {
   RefusingBackend backend;
   Server server({.max_sessions = 1}, backend);
   ASSERT_TRUE(server.start().ok());
-  int port = portOf(server.baseUrl());
-  UniqueFd idle = connectTo(port);  // holds the one session, sending nothing
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  UniqueFd second = connectTo(port);
-  std::string reply = readAll(second.get());
-  EXPECT_EQ(reply.rfind("HTTP/1.1 503", 0), 0u) << reply;
-  // Stopping ends the idle session too, without waiting for its request timeout.
+  auto held = holdSession(server);
+  ASSERT_NE(held, nullptr);
+  auto url = server.urlFor(ExecParams{.container_id = "gone", .cmd = {"true"}, .stdout = true});
+  ASSERT_TRUE(url.ok());
+  auto busy = upgrade(*url, Transport::kSpdy, {"v4.channel.k8s.io"});
+  ASSERT_TRUE(busy.ok()) << busy.status();
+  EXPECT_EQ(busy->status, 503) << busy->body;
+  // Once the session ended, the same URL works: a full server did not use up its token.
+  held->shutdownBoth();
+  held.reset();
+  absl::StatusOr<std::unique_ptr<CommandClient>> c;
+  for (int i = 0; i < 100; ++i) {  // the ended session gives its slot back on its own thread
+    c = CommandClient::connect(*url, {.stderr = false});
+    if (c.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto r = (*c)->run([](int, std::string_view) {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->message, "no container gone");
+  server.stop();
+}
+
+TEST(StreamingServerTest, StopEndsSessionsAndPendingConnections) {
+  RefusingBackend backend;
+  Server server({.upgrade_timeout = absl::Seconds(60)}, backend);
+  ASSERT_TRUE(server.start().ok());
+  auto held = holdSession(server);
+  ASSERT_NE(held, nullptr);
+  UniqueFd idle = connectTo(portOf(server.baseUrl()));  // pending, sends nothing
+  ASSERT_TRUE(probe(idle.get(), 200).open);
+  // Neither the session nor the pending connection's deadline holds stop() up.
   auto start = std::chrono::steady_clock::now();
   server.stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_EQ(readAll(idle.get()), "");
+  std::string rest;
+  held->setReadTimeout(5000);
+  EXPECT_FALSE(held->readSome(&rest));
 }
 
 TEST(StreamingServerTest, UnknownPathsAndTokensAre404) {
@@ -100,6 +101,23 @@ TEST(StreamingServerTest, UnknownPathsAndTokensAre404) {
     EXPECT_EQ(r->status, 404) << path;
   }
   server.stop();
+}
+
+TEST(StreamingServerTest, AWildcardAddressIsReportedAsBoundAndUrlsUseLoopback) {
+  RefusingBackend backend;
+  Server server({.address = "0.0.0.0"}, backend);
+  ASSERT_TRUE(server.start().ok());
+  int port = portOf(server.baseUrl());
+  EXPECT_EQ(server.listenAddress(), "0.0.0.0:" + std::to_string(port));
+  EXPECT_EQ(server.baseUrl(), "http://127.0.0.1:" + std::to_string(port));
+  server.stop();
+
+  Server v6({.address = "::"}, backend);
+  if (v6.start().ok()) {
+    int p6 = portOf(v6.baseUrl());
+    EXPECT_EQ(v6.listenAddress(), "[::]:" + std::to_string(p6));
+    EXPECT_EQ(v6.baseUrl(), "http://[::1]:" + std::to_string(p6));
+  }
 }
 
 }  // namespace

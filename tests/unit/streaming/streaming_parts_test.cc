@@ -21,7 +21,8 @@ TEST(RequestCacheTest, TokensAreOneTimeBoundAndExpire) {
   g_now = absl::FromUnixSeconds(1000);
   auto a = cache.insert(ExecParams{.container_id = "c1", .cmd = {"sh"}});
   ASSERT_TRUE(a.ok());
-  EXPECT_EQ(a->size(), 8u);
+  // 16 base64url characters: 96 random bits (issue 12: 48 bits were guessable).
+  EXPECT_EQ(a->size(), 16u);
   for (char ch : *a) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_') << *a;
   auto got = cache.consume(*a);
   ASSERT_TRUE(got.has_value());
@@ -51,9 +52,26 @@ TEST(RequestCacheTest, InFlightRequestsAreBounded) {
   EXPECT_TRUE(cache.insert(ExecParams{}).ok());
 }
 
-TEST(RequestCacheTest, TokensDoNotRepeat) {
+TEST(RequestCacheTest, TokensCarryAtLeast64RandomBits) {
   std::set<std::string> seen;
-  for (int i = 0; i < 2000; ++i) EXPECT_TRUE(seen.insert(newToken()).second);
+  std::set<char> alphabet;
+  for (int i = 0; i < 2000; ++i) {
+    auto t = newToken();
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_EQ(t->size(), 16u) << *t;
+    for (char ch : *t) {
+      ASSERT_TRUE(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_') << *t;
+      alphabet.insert(ch);
+    }
+    EXPECT_TRUE(seen.insert(*t).second);
+  }
+  // Every position varies over the whole base64url alphabet: no fixed or padding characters.
+  EXPECT_EQ(alphabet.size(), 64u);
+  for (size_t pos = 0; pos < 16; ++pos) {
+    std::set<char> at;
+    for (const auto& t : seen) at.insert(t[pos]);
+    EXPECT_GT(at.size(), 32u) << "position " << pos;
+  }
 }
 
 TEST(WebSocketTest, AcceptKeyFollowsRfc6455) {
