@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -18,13 +17,13 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <random>
 #include <string>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "pod_env.h"
+#include "test_user.h"
 #include "streaming/client.h"
 
 namespace berth::testing {
@@ -33,40 +32,6 @@ namespace {
 namespace v1 = runtime::v1;
 using streaming::CommandClient;
 using streaming::Transport;
-
-// A system user without a home or a shell, removed again at the end.
-class ThrowawayUser {
- public:
-  ThrowawayUser() {
-    std::random_device rd;
-    name_ = absl::StrCat("berth-it-unpriv", std::to_string(rd() % 1000000));
-    RunResult r = runProgram({"useradd", "--system", "--no-create-home", "--shell",
-                              "/usr/sbin/nologin", "--user-group", name_});
-    if (r.exit_code != 0) {
-      ADD_FAILURE() << "useradd " << name_ << ": " << r.err;
-      return;
-    }
-    created_ = true;
-    if (passwd* pw = ::getpwnam(name_.c_str()); pw != nullptr) {
-      uid_ = pw->pw_uid;
-      gid_ = pw->pw_gid;
-    }
-  }
-  ~ThrowawayUser() {
-    if (!created_) return;
-    RunResult r = runProgram({"userdel", name_});
-    if (r.exit_code != 0) ADD_FAILURE() << "userdel " << name_ << ": " << r.err;
-  }
-  bool ok() const { return created_ && uid_ != 0; }
-  uid_t uid() const { return uid_; }
-  gid_t gid() const { return gid_; }
-
- private:
-  std::string name_;
-  bool created_ = false;
-  uid_t uid_ = 0;
-  gid_t gid_ = 0;
-};
 
 std::string execUrl(Berthd& d, const std::string& id, const std::vector<std::string>& cmd,
                     bool stdin) {
@@ -212,7 +177,7 @@ TEST(StreamingSecurityTest, AnUnprivilegedUserCannotBlockOrGuessStreams) {
   PodEnv e("streamsec", absl::StrCat("[streaming]\nupgrade_timeout_seconds = ", kDeadlineS,
                                      "\nmax_pending_per_peer = 16\n"));
   std::string id = e.run(e.containerConfig("box"));
-  ThrowawayUser user;
+  TestUser user;
   ASSERT_TRUE(user.ok());
 
   // A session that is open before the attack and must carry on through it.
