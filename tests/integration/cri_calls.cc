@@ -137,4 +137,38 @@ grpc::Status execSync(Berthd& d, const std::string& id, const std::vector<std::s
   return d.runtime().ExecSync(ctx.get(), req, out);
 }
 
+std::string execUrl(Berthd& d, const std::string& id, const std::vector<std::string>& cmd,
+                    bool stdin, bool stdout, bool stderr, bool tty, grpc::Status* st) {
+  v1::ExecRequest req;
+  req.set_container_id(id);
+  for (const auto& a : cmd) req.add_cmd(a);
+  req.set_stdin(stdin);
+  req.set_stdout(stdout);
+  req.set_stderr(stderr);
+  req.set_tty(tty);
+  v1::ExecResponse resp;
+  auto ctx = Berthd::context(10);
+  grpc::Status s = d.runtime().Exec(ctx.get(), req, &resp);
+  if (st != nullptr) *st = s;
+  if (st == nullptr) {
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+  return resp.url();
+}
+
+std::string attachUrl(Berthd& d, const std::string& id, bool stdin, bool stdout, bool stderr,
+                      bool tty) {
+  v1::AttachRequest req;
+  req.set_container_id(id);
+  req.set_stdin(stdin);
+  req.set_stdout(stdout);
+  req.set_stderr(stderr);
+  req.set_tty(tty);
+  v1::AttachResponse resp;
+  auto ctx = Berthd::context(10);
+  grpc::Status s = d.runtime().Attach(ctx.get(), req, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return resp.url();
+}
+
 }  // namespace berth::testing

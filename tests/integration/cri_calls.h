@@ -28,6 +28,11 @@ grpc::Status startContainer(Berthd& d, const std::string& id);
 grpc::Status stopContainer(Berthd& d, const std::string& id, int64_t timeout);
 grpc::Status removeContainer(Berthd& d, const std::string& id);
 v1::ContainerStatusResponse containerStatus(Berthd& d, const std::string& id, bool verbose = false);
+// The streaming URLs of Exec and Attach (failing the test on error, unless `st` takes it).
+std::string execUrl(Berthd& d, const std::string& id, const std::vector<std::string>& cmd,
+                    bool stdin, bool stdout, bool stderr, bool tty, grpc::Status* st = nullptr);
+std::string attachUrl(Berthd& d, const std::string& id, bool stdin, bool stdout, bool stderr,
+                      bool tty);
 grpc::Status execSync(Berthd& d, const std::string& id, const std::vector<std::string>& cmd,
                       v1::ExecSyncResponse* out, int64_t timeout = 0);
 

@@ -33,21 +33,6 @@ namespace v1 = runtime::v1;
 using streaming::CommandClient;
 using streaming::Transport;
 
-std::string execUrl(Berthd& d, const std::string& id, const std::vector<std::string>& cmd,
-                    bool stdin) {
-  v1::ExecRequest req;
-  req.set_container_id(id);
-  for (const auto& a : cmd) req.add_cmd(a);
-  req.set_stdin(stdin);
-  req.set_stdout(true);
-  req.set_stderr(true);
-  v1::ExecResponse resp;
-  auto ctx = Berthd::context(10);
-  grpc::Status s = d.runtime().Exec(ctx.get(), req, &resp);
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  return resp.url();
-}
-
 int portOf(const std::string& url) {
   // http://127.0.0.1:PORT/exec/TOKEN
   size_t colon = url.find(':', url.find("//"));
@@ -156,7 +141,8 @@ bool readFull(int fd, T* out) {
 
 // Runs `cmd` through a fresh Exec URL and returns its stdout.
 std::string execOutput(PodEnv& e, const std::string& id, Transport t) {
-  std::string url = execUrl(e.d, id, {"sh", "-c", "echo hello from root"}, false);
+  std::string url =
+      execUrl(e.d, id, {"sh", "-c", "echo hello from root"}, false, true, true, false);
   auto c = CommandClient::connect(url, {.stdout = true, .stderr = true, .transport = t});
   EXPECT_TRUE(c.ok()) << c.status();
   if (!c.ok()) return "";
@@ -181,7 +167,7 @@ TEST(StreamingSecurityTest, AnUnprivilegedUserCannotBlockOrGuessStreams) {
   ASSERT_TRUE(user.ok());
 
   // A session that is open before the attack and must carry on through it.
-  std::string cat_url = execUrl(e.d, id, {"cat"}, true);
+  std::string cat_url = execUrl(e.d, id, {"cat"}, true, true, true, false);
   auto cat = CommandClient::connect(cat_url, {.stdin = true, .stdout = true, .stderr = true});
   ASSERT_TRUE(cat.ok()) << cat.status();
   std::string cat_out;
