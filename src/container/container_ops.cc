@@ -1,7 +1,6 @@
 // Operations on a running container: exec, log reopening, resource updates; and signal names.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,12 +13,12 @@
 #include "common/fs.h"
 #include "common/json_text.h"
 #include "common/random_id.h"
+#include "common/spawn.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "container/container_manager.h"
 #include "oci/container_spec.h"
 #include "oci/oom.h"
-
-extern char** environ;
 
 namespace berth::container {
 namespace {
@@ -36,18 +35,11 @@ absl::StatusOr<store::ContainerPtr> runningContainer(store::Store& store, const 
 // Runs `argv` and waits for it; stdout and stderr go to `output_path`. The error names the
 // command with the output's last line.
 absl::Status runCommand(const std::vector<std::string>& argv, const std::string& output_path) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
+  UniqueFd output(::open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!output.valid()) return lastErrnoStatus(absl::StrCat("create ", output_path));
   pid_t pid = 0;
-  int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  int err = spawnProcess(
+      SpawnOptions{.argv = argv, .stdout_fd = output.get(), .stderr_fd = output.get()}, &pid);
   if (err != 0) return errnoStatus(err, absl::StrCat("run ", argv[0]));
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {

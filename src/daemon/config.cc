@@ -54,6 +54,13 @@ const std::vector<TableDef>& configTables() {
             [](Config& c) -> FieldRef { return &c.grpc.max_recv_message_size; }},
            {"shutdown_timeout_seconds", "On SIGTERM, how long in-flight calls may finish.",
             [](Config& c) -> FieldRef { return &c.grpc.shutdown_timeout_seconds; }},
+           {"max_connections",
+            "CRI connections open at once; more are refused until some close (kept below the "
+            "fd limit).",
+            [](Config& c) -> FieldRef { return &c.grpc.max_connections; }},
+           {"idle_connection_timeout_seconds",
+            "Close a connection that has had no call for this long; its client reconnects.",
+            [](Config& c) -> FieldRef { return &c.grpc.idle_connection_timeout_seconds; }},
        }},
       {"log",
        {
@@ -380,6 +387,13 @@ absl::Status validateConfig(const Config& c) {
   }
   if (c.grpc.shutdown_timeout_seconds < 0 || c.grpc.shutdown_timeout_seconds > 3600) {
     return badValue("grpc.shutdown_timeout_seconds", "must be between 0 and 3600");
+  }
+  if (c.grpc.max_connections < 1 || c.grpc.max_connections > 1048576) {
+    return badValue("grpc.max_connections", "must be between 1 and 1048576");
+  }
+  if (c.grpc.idle_connection_timeout_seconds < 1 ||
+      c.grpc.idle_connection_timeout_seconds > 86400) {
+    return badValue("grpc.idle_connection_timeout_seconds", "must be between 1 and 86400");
   }
   static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error"};
   bool level_ok = false;

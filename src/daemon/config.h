@@ -42,6 +42,11 @@ struct Config {
     int gid = 0;
     int max_recv_message_size = 16 * 1024 * 1024;
     int shutdown_timeout_seconds = 10;
+    // CRI connections open at once; more are refused (closed at once). Also kept below the fd
+    // limit (see daemon/cri_listener.h).
+    int max_connections = 1024;
+    // A connection without a call for this long is closed (clients reconnect when they need to).
+    int idle_connection_timeout_seconds = 300;
   } grpc;
   struct Log {
     std::string level = "info";

@@ -1,8 +1,9 @@
 // Start-up and shutdown of berthd.
 #include "daemon/daemon.h"
 
-#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/server_posix.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -275,23 +276,43 @@ absl::Status Daemon::serve() {
   image_service_ = std::make_unique<cri::ImageServiceImpl>(*instrumented_, *image_handlers_);
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + config_.grpc.address, grpc::InsecureServerCredentials());
+  // No listening port: berthd accepts on the socket itself (CriListener, which survives
+  // accept errors that would end gRPC's own listener) and hands each connection over.
   builder.SetMaxReceiveMessageSize(config_.grpc.max_recv_message_size);
+  // Connections that hold one of the max_connections slots for nothing are closed: no call for
+  // the idle timeout (this also ends connections that never speak HTTP/2), or no answer to a
+  // keepalive ping (a dead or stopped peer).
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             config_.grpc.idle_connection_timeout_seconds * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 120 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.RegisterService(runtime_service_.get());
   builder.RegisterService(image_service_.get());
-  // The socket must never exist with looser permissions than 0660, not even for a moment.
-  mode_t old_mask = ::umask(0117);
   server_ = builder.BuildAndStart();
-  ::umask(old_mask);
-  if (!server_) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve the CRI on ", config_.grpc.address, " (see log above)"));
-  }
+  if (!server_) return absl::UnavailableError("cannot start the CRI server (see log above)");
   const std::string& path = config_.grpc.address;
-  if (::chown(path.c_str(), 0, static_cast<gid_t>(config_.grpc.gid)) != 0 ||
-      ::chmod(path.c_str(), 0660) != 0) {
-    return lastErrnoStatus(absl::StrCat("set owner and mode of ", path));
+  auto listen_fd = listenUnix(path, static_cast<gid_t>(config_.grpc.gid));
+  if (!listen_fd.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve the CRI on ", path, ": ", listen_fd.status().message()));
   }
+  rlimit fds{};
+  ::getrlimit(RLIMIT_NOFILE, &fds);
+  int bound = connectionBound(config_.grpc.max_connections, fds.rlim_cur);
+  log_->info(
+      "CRI socket: at most {} connections open at once (grpc.max_connections {}, "
+      "open-file limit {})",
+      bound, config_.grpc.max_connections, fds.rlim_cur);
+  auto listener = CriListener::start(
+      std::move(*listen_fd),
+      [server = server_.get()](int fd) { grpc::AddInsecureChannelFromFd(server, fd); },
+      CriListenerOptions{.max_connections = bound});
+  if (!listener.ok()) {
+    ::unlink(path.c_str());
+    return listener.status();
+  }
+  listener_ = std::move(*listener);
   log_->info("berth serving runtime.v1 on {} (root {}, state {})", path, config_.root,
              config_.state);
   return metrics_->serve(config_.metrics.address);
@@ -300,6 +321,7 @@ absl::Status Daemon::serve() {
 void Daemon::shutdown() {
   if (metrics_) metrics_->stopServing();  // its gauges read the components stopped below
   if (server_) {
+    if (listener_) listener_->stop();  // new connections are refused from here on
     log_->info("shutting down: no new calls, {} s for calls in flight",
                config_.grpc.shutdown_timeout_seconds);
     instrumented_->beginDrain();
@@ -311,6 +333,9 @@ void Daemon::shutdown() {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     server_->Wait();
     server_.reset();
+  }
+  if (listener_) {
+    listener_.reset();
     ::unlink(config_.grpc.address.c_str());
   }
   // No subscriber is left to build events for: the handlers the events read can go.

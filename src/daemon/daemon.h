@@ -1,5 +1,5 @@
 // berthd's process-level wiring: directories, the root lock, the store, the CRI server on its
-// unix socket, and an orderly shutdown.
+// unix socket (accepted by CriListener), and an orderly shutdown.
 #pragma once
 
 #include <grpcpp/server.h>
@@ -14,6 +14,7 @@
 #include "cri/runtime_service.h"
 #include "streaming/server.h"
 #include "daemon/config.h"
+#include "daemon/cri_listener.h"
 #include "daemon/daemon_metrics.h"
 #include "events/backoff_monitor.h"
 #include "image/image_manager.h"
@@ -71,6 +72,7 @@ class Daemon {
   std::unique_ptr<cri::RuntimeServiceImpl> runtime_service_;
   std::unique_ptr<cri::ImageServiceImpl> image_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<CriListener> listener_;  // accepts for server_
 };
 
 }  // namespace berth::daemon

@@ -1,4 +1,5 @@
 // berthd: the berth CRI daemon.
+#include <grpc/support/log.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -6,6 +7,7 @@
 
 #include "CLI/CLI.hpp"
 #include "common/build_info.h"
+#include "common/fd_limit.h"
 #include "common/logging.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
@@ -18,6 +20,15 @@ constexpr const char* kDefaultConfigPath = "/etc/berth/config.toml";
 int fail(const absl::Status& status) {
   std::fprintf(stderr, "berthd: %s\n", std::string(status.message()).c_str());
   return 1;
+}
+
+// gRPC's own messages go through berthd's logger: same format, same escaping.
+void grpcLog(gpr_log_func_args* args) {
+  static const auto log = berth::logging::get("grpc");
+  spdlog::level::level_enum level = spdlog::level::debug;
+  if (args->severity == GPR_LOG_SEVERITY_ERROR) level = spdlog::level::err;
+  if (args->severity == GPR_LOG_SEVERITY_INFO) level = spdlog::level::info;
+  log->log(level, "{}:{}: {}", args->file, args->line, args->message);
 }
 
 }  // namespace
@@ -66,6 +77,16 @@ int main(int argc, char** argv) {
       config->log.format == "json" ? berth::logging::Format::kJson : berth::logging::Format::kText);
   if (!log_status.ok()) return fail(log_status);
   auto log = berth::logging::get("daemon");
+  gpr_set_log_function(grpcLog);
+
+  // Before any thread exists: CRI connections, shims and pipes need descriptors. Children get
+  // the original limit back (common/spawn.h).
+  if (auto limit = berth::raiseFdLimit(); limit.ok()) {
+    log->info("open-file limit {} (was {}, hard limit {})", limit->soft, limit->original_soft,
+              limit->hard);
+  } else {
+    log->warn("open-file limit not raised: {}", limit.status().message());
+  }
 
   // Block the shutdown signals before any thread exists; they are taken with sigwait below.
   sigset_t signals;

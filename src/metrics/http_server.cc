@@ -6,6 +6,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdint>
 #include <exception>
 #include <thread>
 
@@ -64,6 +66,10 @@ struct MetricsHttpServer::Impl {
   const std::function<std::string()> render;
   const HttpServerOptions options;
   int connections = 0;
+  // Accept errors are retried every 200 ms: warn at most every 10 s, with the count left out.
+  std::chrono::steady_clock::time_point last_accept_warning =
+      std::chrono::steady_clock::now() - std::chrono::minutes(1);
+  uint64_t accept_errors_unlogged = 0;
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   asio::steady_timer retry{ioc};
@@ -138,7 +144,15 @@ void MetricsHttpServer::Impl::accept() {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;  // stopping
     if (ec) {
       // Out of descriptors or similar: try again shortly instead of spinning.
-      log()->warn("metrics endpoint: accept: {}", ec.message());
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_accept_warning >= std::chrono::seconds(10)) {
+        log()->warn("metrics endpoint: accept: {} ({} more such errors since the last warning)",
+                    ec.message(), accept_errors_unlogged);
+        last_accept_warning = now;
+        accept_errors_unlogged = 0;
+      } else {
+        ++accept_errors_unlogged;
+      }
       retry.expires_after(std::chrono::milliseconds(200));
       retry.async_wait([this](beast::error_code) { accept(); });
       return;

@@ -1,9 +1,8 @@
-// Running one CNI plugin: posix_spawn with the config on stdin and an exact environment,
+// Running one CNI plugin: spawned with the config on stdin and an exact environment,
 // stdout and stderr collected with poll, a deadline enforced with SIGKILL, errors mapped.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -17,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "common/json_text.h"
 #include "common/logging.h"
+#include "common/spawn.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
 #include "network/cni_internal.h"
@@ -97,35 +97,18 @@ void drain(UniqueFd* fd, std::string* into, bool keep_tail, size_t cap) {
 }
 
 pid_t spawn(const PluginCall& call, int in_fd, int out_fd, int err_fd, int* spawn_errno) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in_fd, STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err_fd, STDERR_FILENO);
-
-  // The daemon blocks and ignores signals (SIGTERM for sigwait, SIGPIPE); the plugin starts
-  // clean, in a process group of its own so that a timeout kills what it started too.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-
-  std::vector<char*> argv = {const_cast<char*>(call.binary.c_str()), nullptr};
-  std::vector<char*> envp;
-  for (const std::string& e : call.env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-
+  // The daemon blocks and ignores signals (SIGTERM for sigwait, SIGPIPE) and runs with a raised
+  // fd limit; the plugin starts clean (spawnProcess), in a process group of its own so that a
+  // timeout kills what it started too.
+  SpawnOptions options{.argv = {call.binary},
+                       .inherit_env = false,
+                       .env = call.env,
+                       .stdin_fd = in_fd,
+                       .stdout_fd = out_fd,
+                       .stderr_fd = err_fd,
+                       .new_process_group = true};
   pid_t pid = -1;
-  *spawn_errno =
-      ::posix_spawn(&pid, call.binary.c_str(), &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  *spawn_errno = spawnProcess(options, &pid);
   return *spawn_errno == 0 ? pid : -1;
 }
 

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/fd_limit.h"
 #include "common/fs.h"
 #include "common/status.h"
 
@@ -189,6 +190,8 @@ absl::StatusOr<std::unique_ptr<ShimClient>> ShimClient::launch(const ShimConfig&
     if (::syscall(SYS_close_range, kReadyFd + 1, ~0U, 0) != 0) {
       for (int fd = kReadyFd + 1; fd < 4096; ++fd) ::close(fd);
     }
+    // The shim, its runtime and the pod's containers get the fd limit berthd was started with.
+    restoreFdLimitForChild();
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }

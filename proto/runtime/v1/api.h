@@ -6,6 +6,9 @@
 
 #include <signal.h>
 
+// Before the generated headers: the request serialization traits every user must see.
+#include "runtime/v1/request_traits.h"
+
 #pragma push_macro("SIGABRT")
 #undef SIGABRT
 #pragma push_macro("SIGALRM")

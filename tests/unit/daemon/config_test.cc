@@ -53,6 +53,24 @@ runtime_root = "/tmp/runc-root"
   EXPECT_EQ(c->cri.runtimes.at("runc").runtime_root, "/tmp/runc-root");
 }
 
+TEST(ConfigTest, GrpcConnectionLimitsDefaultsAndBounds) {
+  auto c = parseConfig("", "test.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->grpc.max_connections, 1024);
+  c = parseConfig("[grpc]\nmax_connections = 64\n", "test.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->grpc.max_connections, 64);
+  for (const char* bad : {"0", "-5", "1048577"}) {
+    c = parseConfig(std::string("[grpc]\nmax_connections = ") + bad + "\n", "test.toml");
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(c.status().message().find("\"grpc.max_connections\""), std::string_view::npos)
+        << c.status();
+  }
+  EXPECT_EQ(parseConfig("", "t.toml")->grpc.idle_connection_timeout_seconds, 300);
+  EXPECT_FALSE(parseConfig("[grpc]\nidle_connection_timeout_seconds = 0\n", "t.toml").ok());
+}
+
 struct BadCase {
   const char* name;
   const char* toml;

@@ -3,13 +3,23 @@
 #include "metrics/http_server.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 namespace berth::metrics {
 namespace {
@@ -139,6 +149,96 @@ TEST(HttpServerTest, BusyPortIsUnavailable) {
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(second.status().message().find("bind"), std::string::npos) << second.status();
+}
+
+// The soft RLIMIT_NOFILE under which exactly `free` more descriptors can be opened.
+rlim_t limitLeavingFree(int free) {
+  std::set<int> open;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) std::abort();
+  int own = ::dirfd(dir);
+  while (dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] != '.' && std::atoi(e->d_name) != own) open.insert(std::atoi(e->d_name));
+  }
+  ::closedir(dir);
+  rlim_t limit = 0;
+  for (int left = free; left > 0; ++limit) {
+    if (!open.contains(static_cast<int>(limit))) --left;
+  }
+  return limit;
+}
+
+// Reads one whole reply to GET /metrics (the connection stays open: keep-alive).
+std::string readReply(int fd) {
+  std::string out;
+  char buf[4096];
+  while (out.find("up 1\n") == std::string::npos) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// After accept fails with EMFILE the endpoint keeps accepting. It runs in a child process
+// whose open-file limit leaves room for two connections; six clients each send a request, and
+// each is answered once an earlier one has gone.
+TEST(HttpServerTest, KeepsAcceptingAfterRunningOutOfDescriptors) {
+  char log_path[] = "/tmp/berth-metrics-emfile-XXXXXX";
+  int log_fd = ::mkstemp(log_path);
+  ASSERT_GE(log_fd, 0);
+  int port_pipe[2], stop_pipe[2];
+  ASSERT_EQ(::pipe(port_pipe), 0);
+  ASSERT_EQ(::pipe(stop_pipe), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::dup2(log_fd, STDERR_FILENO);
+    ::close(port_pipe[0]);
+    ::close(stop_pipe[1]);
+    auto server = MetricsHttpServer::start({.host = "127.0.0.1", .port = 0}, render,
+                                           {.io_timeout = absl::Seconds(60)});
+    if (!server.ok()) ::_exit(2);
+    rlimit r{};
+    ::getrlimit(RLIMIT_NOFILE, &r);
+    r.rlim_cur = limitLeavingFree(2);
+    if (::setrlimit(RLIMIT_NOFILE, &r) != 0) ::_exit(3);
+    uint16_t port = (*server)->port();
+    if (::write(port_pipe[1], &port, sizeof port) != sizeof port) ::_exit(4);
+    char c;
+    (void)!::read(stop_pipe[0], &c, 1);  // until the test is done
+    ::_exit(0);
+  }
+  ::close(log_fd);
+  ::close(port_pipe[1]);
+  ::close(stop_pipe[0]);
+  uint16_t port = 0;
+  ASSERT_EQ(::read(port_pipe[0], &port, sizeof port), static_cast<ssize_t>(sizeof port));
+  ::close(port_pipe[0]);
+
+  const std::string request = "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
+  std::vector<int> clients;
+  for (int i = 0; i < 6; ++i) {
+    int fd = dial(port);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()));
+    clients.push_back(fd);
+  }
+  // Answered one after another, as each answered client leaves and frees a descriptor.
+  for (int fd : clients) {
+    EXPECT_EQ(readReply(fd).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+    ::close(fd);
+  }
+  ::close(stop_pipe[1]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  std::stringstream log;
+  log << std::ifstream(log_path).rdbuf();
+  ::unlink(log_path);
+  EXPECT_NE(log.str().find("Too many open files"), std::string::npos)
+      << "the server never ran out of descriptors, so this test proved nothing: " << log.str();
 }
 
 }  // namespace

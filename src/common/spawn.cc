@@ -1,0 +1,98 @@
+// fork + exec with an error pipe: exec closes it (success) or the child writes its errno.
+#include "common/spawn.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/fd_limit.h"
+#include "common/unique_fd.h"
+
+extern char** environ;
+
+namespace berth {
+namespace {
+
+[[noreturn]] void childFailed(int report_fd, int err) {
+  (void)!::write(report_fd, &err, sizeof err);
+  ::_exit(127);
+}
+
+// Runs in the forked child: only async-signal-safe calls (the parent has other threads).
+[[noreturn]] void childMain(const SpawnOptions& o, int report_fd, char* const* argv,
+                            char* const* envp) {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);  // EINVAL is fine
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (o.new_process_group && ::setpgid(0, 0) != 0) childFailed(report_fd, errno);
+
+  int from[3] = {o.stdin_fd, o.stdout_fd, o.stderr_fd};
+  for (int& fd : from) {
+    if (fd >= 0) continue;
+    fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (fd < 0) childFailed(report_fd, errno);
+  }
+  // A source among 0..2 is moved out of the way first, so that no dup2 below overwrites a
+  // source still to be used.
+  for (int i = 0; i < 3; ++i) {
+    if (from[i] < 3 && from[i] != i) {
+      int moved = ::fcntl(from[i], F_DUPFD_CLOEXEC, 3);
+      if (moved < 0) childFailed(report_fd, errno);
+      for (int j = i + 1; j < 3; ++j) {
+        if (from[j] == from[i]) from[j] = moved;
+      }
+      from[i] = moved;
+    }
+  }
+  for (int i = 0; i < 3; ++i) {
+    int rc = from[i] == i ? ::fcntl(i, F_SETFD, 0) : ::dup2(from[i], i);
+    if (rc < 0) childFailed(report_fd, errno);
+  }
+  restoreFdLimitForChild();
+  ::execve(argv[0], argv, envp);
+  childFailed(report_fd, errno);
+}
+
+}  // namespace
+
+int spawnProcess(const SpawnOptions& options, pid_t* pid) {
+  if (options.argv.empty()) return EINVAL;
+  // Everything the child needs is allocated here: it must not allocate.
+  std::vector<char*> argv;
+  for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : options.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  char* const* env = options.inherit_env ? environ : envp.data();
+
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return errno;
+  UniqueFd report_r(p[0]), report_w(p[1]);
+  pid_t child = ::fork();
+  if (child < 0) return errno;
+  if (child == 0) childMain(options, report_w.get(), argv.data(), env);
+  report_w.reset();
+
+  int child_errno = 0;
+  ssize_t n;
+  while ((n = ::read(report_r.get(), &child_errno, sizeof child_errno)) < 0 && errno == EINTR) {
+  }
+  if (n == static_cast<ssize_t>(sizeof child_errno)) {
+    while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return child_errno != 0 ? child_errno : ECHILD;
+  }
+  *pid = child;
+  return 0;
+}
+
+}  // namespace berth

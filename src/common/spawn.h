@@ -1,0 +1,30 @@
+// Starting a program from berthd, a multi-threaded daemon that blocks and ignores signals and
+// runs with a raised fd limit: fork and exec, the child starting clean.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace berth {
+
+struct SpawnOptions {
+  std::vector<std::string> argv;  // argv[0] is the program's path (no PATH search)
+  bool inherit_env = true;        // false: exactly `env`
+  std::vector<std::string> env;
+  // The child's stdin, stdout and stderr; -1 is /dev/null. The same fd may be given twice.
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  bool new_process_group = false;  // the child leads a process group of its own
+};
+
+// Starts argv[0] as posix_spawn would, plus what posix_spawn cannot do: the child starts with an
+// empty signal mask, default signal dispositions and the fd limit berthd was started with
+// (restoreFdLimitForChild()). Other descriptors are inherited as with posix_spawn (berthd opens
+// them close-on-exec). Returns 0 with `*pid` set, or the errno of what failed (fork, or in the
+// child dup2, setpgid or exec: ENOENT, EACCES, ...); the failed child is reaped.
+int spawnProcess(const SpawnOptions& options, pid_t* pid);
+
+}  // namespace berth
