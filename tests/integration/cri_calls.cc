@@ -39,6 +39,25 @@ grpc::Status removeImage(Berthd& d, const std::string& ref) {
   return d.image().RemoveImage(ctx.get(), req, &resp);
 }
 
+v1::PodSandboxConfig hostNetworkPod(const std::string& name) {
+  v1::PodSandboxConfig pc;
+  pc.mutable_metadata()->set_name(name);
+  pc.mutable_metadata()->set_namespace_("default");
+  pc.mutable_metadata()->set_uid("uid-" + name);
+  pc.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
+      v1::NODE);
+  return pc;
+}
+
+v1::ContainerConfig sleepContainer(const std::string& name, const std::string& image) {
+  v1::ContainerConfig cc;
+  cc.mutable_metadata()->set_name(name);
+  cc.mutable_image()->set_image(image);
+  cc.add_command("sleep");
+  cc.add_command("3600");
+  return cc;
+}
+
 grpc::Status runPod(Berthd& d, const v1::PodSandboxConfig& c, std::string* id,
                     const std::string& handler) {
   v1::RunPodSandboxRequest req;

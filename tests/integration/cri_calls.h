@@ -16,12 +16,16 @@ v1::ImageStatusResponse imageStatus(Berthd& d, const std::string& ref, bool verb
 std::vector<v1::Image> listImages(Berthd& d);
 grpc::Status removeImage(Berthd& d, const std::string& ref);
 
+// A host-network pod's config: name, namespace "default", uid "uid-<name>".
+v1::PodSandboxConfig hostNetworkPod(const std::string& name);
 grpc::Status runPod(Berthd& d, const v1::PodSandboxConfig& c, std::string* id,
                     const std::string& handler = "");
 v1::PodSandboxStatusResponse podStatus(Berthd& d, const std::string& id, bool verbose = false);
 grpc::Status stopPod(Berthd& d, const std::string& id);
 grpc::Status removePod(Berthd& d, const std::string& id);
 
+// A container config named `name` that runs `sleep 3600` from `image`.
+v1::ContainerConfig sleepContainer(const std::string& name, const std::string& image);
 grpc::Status createContainer(Berthd& d, const std::string& pod, const v1::ContainerConfig& c,
                              const v1::PodSandboxConfig& pod_config, std::string* id);
 grpc::Status startContainer(Berthd& d, const std::string& id);

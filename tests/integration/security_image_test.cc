@@ -43,18 +43,9 @@ struct Workload {
 };
 Workload runBusybox(Berthd& d, const std::string& image, const std::string& name) {
   Workload w;
-  v1::PodSandboxConfig pc;
-  pc.mutable_metadata()->set_name(name);
-  pc.mutable_metadata()->set_namespace_("default");
-  pc.mutable_metadata()->set_uid("uid-" + name);
-  pc.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
-      v1::NODE);
+  v1::PodSandboxConfig pc = hostNetworkPod(name);
   EXPECT_TRUE(runPod(d, pc, &w.pod).ok()) << d.log();
-  v1::ContainerConfig cc;
-  cc.mutable_metadata()->set_name("app");
-  cc.mutable_image()->set_image(image);
-  cc.add_command("sleep");
-  cc.add_command("3600");
+  v1::ContainerConfig cc = sleepContainer("app", image);
   grpc::Status st = createContainer(d, w.pod, cc, pc, &w.ctr);
   EXPECT_TRUE(st.ok()) << st.error_message() << "\n" << d.log();
   EXPECT_TRUE(startContainer(d, w.ctr).ok()) << d.log();

@@ -33,19 +33,10 @@ TEST(SecurityStateTest, AnotherLocalUserReachesNoPodOrContainerState) {
   ASSERT_EQ(::chmod(d.dir().c_str(), 0755), 0);
   ASSERT_TRUE(d.start()) << d.log();
   ASSERT_TRUE(pullImage(d, envKey("BERTH_TEST_IMAGE_BUSYBOX")).ok());
-  v1::PodSandboxConfig pc;
-  pc.mutable_metadata()->set_name("sec-state");
-  pc.mutable_metadata()->set_namespace_("default");
-  pc.mutable_metadata()->set_uid("uid-sec-state");
-  pc.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
-      v1::NODE);
+  v1::PodSandboxConfig pc = hostNetworkPod("sec-state");
   std::string pod;
   ASSERT_TRUE(runPod(d, pc, &pod).ok()) << d.log();
-  v1::ContainerConfig cc;
-  cc.mutable_metadata()->set_name("app");
-  cc.mutable_image()->set_image(envKey("BERTH_TEST_IMAGE_BUSYBOX"));
-  cc.add_command("sleep");
-  cc.add_command("3600");
+  v1::ContainerConfig cc = sleepContainer("app", envKey("BERTH_TEST_IMAGE_BUSYBOX"));
   std::string ctr;
   ASSERT_TRUE(createContainer(d, pod, cc, pc, &ctr).ok()) << d.log();
   ASSERT_TRUE(startContainer(d, ctr).ok()) << d.log();
@@ -108,20 +99,11 @@ TEST(SecurityStateTest, ForkBombStopsAtTheDefaultPidsLimit) {
   Berthd d("[cri]\npids_limit = 20\n");
   ASSERT_TRUE(d.start()) << d.log();
   ASSERT_TRUE(pullImage(d, envKey("BERTH_TEST_IMAGE_BUSYBOX")).ok());
-  v1::PodSandboxConfig pc;
-  pc.mutable_metadata()->set_name("sec-pids");
-  pc.mutable_metadata()->set_namespace_("default");
-  pc.mutable_metadata()->set_uid("uid-sec-pids");
-  pc.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
-      v1::NODE);
+  v1::PodSandboxConfig pc = hostNetworkPod("sec-pids");
   std::string pod;
   ASSERT_TRUE(runPod(d, pc, &pod).ok()) << d.log();
   auto run = [&](const std::string& name) {
-    v1::ContainerConfig cc;
-    cc.mutable_metadata()->set_name(name);
-    cc.mutable_image()->set_image(envKey("BERTH_TEST_IMAGE_BUSYBOX"));
-    cc.add_command("sleep");
-    cc.add_command("3600");
+    v1::ContainerConfig cc = sleepContainer(name, envKey("BERTH_TEST_IMAGE_BUSYBOX"));
     std::string id;
     EXPECT_TRUE(createContainer(d, pod, cc, pc, &id).ok()) << d.log();
     EXPECT_TRUE(startContainer(d, id).ok()) << d.log();
