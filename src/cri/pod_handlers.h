@@ -7,7 +7,10 @@
 #include <map>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status.h"
 #include "cri/event_hub.h"
 #include "runtime/v1/api.h"
@@ -64,6 +67,8 @@ class PodHandlers {
   // happens when it failed.
   [[nodiscard]] absl::Status teardownNetwork(const store::SandboxRecord& record);
   std::vector<store::SandboxPtr> filtered(const v1::PodSandboxFilter* filter) const;
+  // Whether RunPodSandbox is still making pod `id`.
+  bool beingMade(const std::string& id) const;
   void publish(const std::string& id, v1::ContainerEventType type) const {
     if (options_.events != nullptr) options_.events->publish(id, id, type);
   }
@@ -72,6 +77,14 @@ class PodHandlers {
   sandbox::ControllerRegistry& controllers_;
   PodHandlerOptions options_;
   ContainerHandlers* containers_;
+
+  // Pods whose RunPodSandbox is in progress. Their record exists from the start (the intent,
+  // before anything is acquired), but like containerd berth neither lists them nor gives them
+  // a status until RunPodSandbox has made them: a relist must not see a pod being made as
+  // NOTREADY, which kubelet takes for a pod that died. One whose creation failed, or was cut
+  // off by a crash, is listed (NOTREADY) afterwards, so that kubelet removes it.
+  mutable absl::Mutex making_mu_;
+  absl::flat_hash_set<std::string> making_ ABSL_GUARDED_BY(making_mu_);
 };
 
 // PodSandboxConfig → berth's SandboxConfig (validated: metadata name, namespace and uid).

@@ -1,5 +1,6 @@
 // RunPodSandbox: reserve the name and persist the pod, pin its network namespace, then let
 // its controller create and start it; every step is undone if a later one fails.
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
@@ -35,6 +36,15 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   record.annotations = config.annotations;
   record.config_bytes = req.config().SerializeAsString();
   const std::string id = record.id;
+  {
+    absl::MutexLock lock(&making_mu_);
+    making_.insert(id);
+  }
+  auto made = [this, &id] {
+    absl::MutexLock lock(&making_mu_);
+    making_.erase(id);
+  };
+  absl::Cleanup made_on_return = made;  // on every way out
 
   if (absl::Status st = store_.createSandbox(record); !st.ok()) {
     if (absl::IsAlreadyExists(st)) {
@@ -110,6 +120,7 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
     return annotate(st, absl::StrCat("run pod sandbox ", id));
   }
   undo.disarm();
+  made();  // listed from now on, with the events' statuses
   publish(id, v1::CONTAINER_CREATED_EVENT);
   publish(id, v1::CONTAINER_STARTED_EVENT);
   resp->set_pod_sandbox_id(id);

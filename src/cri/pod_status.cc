@@ -1,5 +1,6 @@
 // PodSandboxStatus, ListPodSandbox, StreamPodSandboxes: answered from memory.
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cri/container_handlers.h"
 #include "cri/pod_handlers.h"
@@ -37,6 +38,9 @@ absl::Status PodHandlers::status(const v1::PodSandboxStatusRequest& req,
     return absl::InvalidArgumentError("PodSandboxStatus: pod_sandbox_id is required");
   }
   BERTH_ASSIGN_OR_RETURN(std::string id, store_.resolveSandboxId(req.pod_sandbox_id()));
+  if (beingMade(id)) {
+    return absl::NotFoundError(absl::StrCat("pod sandbox \"", id, "\" is still being made"));
+  }
   BERTH_ASSIGN_OR_RETURN(auto r, store_.getSandbox(id));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*r));
   BERTH_ASSIGN_OR_RETURN(sandbox::ControllerStatus cs, controller->status(id, req.verbose()));
@@ -69,6 +73,11 @@ absl::Status PodHandlers::status(const v1::PodSandboxStatusRequest& req,
   return absl::OkStatus();
 }
 
+bool PodHandlers::beingMade(const std::string& id) const {
+  absl::ReaderMutexLock lock(&making_mu_);
+  return making_.contains(id);
+}
+
 std::vector<store::SandboxPtr> PodHandlers::filtered(const v1::PodSandboxFilter* f) const {
   std::vector<store::SandboxPtr> out;
   if (f != nullptr && !f->id().empty()) {
@@ -81,9 +90,14 @@ std::vector<store::SandboxPtr> PodHandlers::filtered(const v1::PodSandboxFilter*
   } else {
     out = store_.listSandboxes();
   }
-  if (f == nullptr) return out;
   std::vector<store::SandboxPtr> kept;
+  absl::ReaderMutexLock lock(&making_mu_);
   for (auto& r : out) {
+    if (making_.contains(r->id)) continue;
+    if (f == nullptr) {
+      kept.push_back(std::move(r));
+      continue;
+    }
     if (f->has_state() && toCriState(r->state) != f->state().state()) continue;
     if (!matchLabels(f->label_selector(), r->labels)) continue;
     kept.push_back(std::move(r));

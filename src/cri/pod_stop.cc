@@ -51,14 +51,19 @@ absl::Status PodHandlers::stopSandbox(const std::string& id) {
     BERTH_RETURN_IF_ERROR(annotate(network::removeNetns(record->netns_path),
                                    absl::StrCat("pod sandbox ", id, ": remove network namespace")));
     // Shown as netNamespaceClosed in verbose status.
-    auto st = store_.updateSandbox(id, [](store::SandboxRecord& r) {
+    bool was_ready = false;
+    auto st = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
       nlohmann::json extra = parseJsonObject(r.extra_json);
       extra["netnsClosed"] = true;
       r.extra_json = extra.dump();
-      if (r.state == store::SandboxState::kReady) r.state = store::SandboxState::kNotReady;
+      was_ready = r.state == store::SandboxState::kReady;
+      if (was_ready) r.state = store::SandboxState::kNotReady;
       return absl::OkStatus();
     });
     if (!st.ok()) return st.status();
+    // Normally the controller reports the pause's exit (the pod's STOPPED event); here the pod
+    // was still READY without a pause to exit, so the event is ours.
+    if (was_ready) publish(id, v1::CONTAINER_STOPPED_EVENT);
   }
   return absl::OkStatus();
 }
@@ -69,10 +74,9 @@ absl::Status PodHandlers::stop(const v1::StopPodSandboxRequest& req,
     return absl::InvalidArgumentError("StopPodSandbox: pod_sandbox_id is required");
   }
   BERTH_ASSIGN_OR_RETURN(std::string id, store_.resolveSandboxId(req.pod_sandbox_id()));
-  BERTH_ASSIGN_OR_RETURN(auto before, store_.getSandbox(id));
-  BERTH_RETURN_IF_ERROR(stopSandbox(id));
-  if (before->state == store::SandboxState::kReady) publish(id, v1::CONTAINER_STOPPED_EVENT);
-  return absl::OkStatus();
+  // The pod's STOPPED event comes from whoever records it NOTREADY: the controller when the
+  // pause exits, or stopSandbox.
+  return stopSandbox(id);
 }
 
 absl::Status PodHandlers::remove(const v1::RemovePodSandboxRequest& req,

@@ -159,6 +159,10 @@ absl::Status Daemon::openSandboxes() {
   monitor_ = std::make_unique<events::BackoffMonitor>();
   auto podsandbox = std::make_unique<sandbox::PodSandboxController>(*store_, *images_, *snapshots_,
                                                                     *monitor_, opts);
+  // A pod whose pause exits (on its own, or stopped) gets its STOPPED event.
+  podsandbox->setExitObserver([hub = events_.get()](const std::string& id) {
+    hub->publish(id, id, cri::v1::CONTAINER_STOPPED_EVENT);
+  });
   BERTH_RETURN_IF_ERROR(annotate(podsandbox->recover(), "recover pod sandboxes"));
   controllers_ = std::make_unique<sandbox::ControllerRegistry>();
   metrics_->watch(*store_, [pods = podsandbox.get()] { return pods->shimPids(); });

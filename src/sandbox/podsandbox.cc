@@ -261,13 +261,16 @@ void PodSandboxController::startWaiter(const std::string& id, const std::shared_
 void PodSandboxController::handleExit(const std::string& id, const std::shared_ptr<Live>& l,
                                       const shim::ExitInfo& e) {
   log()->info("pod sandbox {}: pause exited with status {}", id, e.exit_code);
+  bool was_ready = false;
   auto updated = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
+    was_ready = r.state == store::SandboxState::kReady;
     r.state = store::SandboxState::kNotReady;
     r.exit_code = e.exit_code;
     r.exited_at_ns = e.exited_at_ns;
     return absl::OkStatus();
   });
   if (!updated.ok()) log()->error("pod sandbox {}: record exit: {}", id, updated.status().message());
+  if (updated.ok() && was_ready && exit_observer_) exit_observer_(id);
   {
     absl::MutexLock lock(&l->mu);
     l->exited = true;

@@ -4,6 +4,7 @@
 // the back-off monitor.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -64,6 +65,13 @@ class PodSandboxController final : public Controller {
   // Answered from memory.
   std::vector<int> shimPids() const;
 
+  // Told when a READY sandbox's pause has exited and the pod is recorded NOTREADY (it died on
+  // its own, or a stop ended it), once per pod, after the store has the change; from a waiter
+  // thread. Set before recover(); must be cheap and must not call back into this controller
+  // for the same pod synchronously with a lock held.
+  using ExitObserver = std::function<void(const std::string& id)>;
+  void setExitObserver(ExitObserver observer) { exit_observer_ = std::move(observer); }
+
  private:
   // In-memory state of one sandbox. `mu` guards the fields below it.
   struct Live {
@@ -93,6 +101,7 @@ class PodSandboxController final : public Controller {
   image::OverlaySnapshotter& snapshots_;
   events::BackoffMonitor& monitor_;
   PodSandboxOptions options_;
+  ExitObserver exit_observer_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Live>> live_ ABSL_GUARDED_BY(mu_);

@@ -16,6 +16,7 @@
 #include "berthd_fixture.h"
 #include "cri_calls.h"
 #include "nlohmann/json.hpp"
+#include "event_recorder.h"
 #include "pod_env.h"
 #include "test_env.h"
 
@@ -815,37 +816,18 @@ TEST(ContainerTest, BerthctlContainerVerbs) {
 TEST(ContainerTest, TwoEventSubscribersSeeTheLifecycleWithStatuses) {
   PodEnv e("events");
   ASSERT_FALSE(e.pod.empty());
-  struct Subscriber {
-    grpc::ClientContext ctx;
-    std::vector<v1::ContainerEventResponse> events;
-    std::thread reader;
-  };
-  std::vector<std::unique_ptr<Subscriber>> subs;
-  for (int i = 0; i < 2; ++i) {
-    auto s = std::make_unique<Subscriber>();
-    s->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    Subscriber* raw = s.get();
-    auto* stub = &e.d.runtime();
-    raw->reader = std::thread([raw, stub] {
-      auto stream = stub->GetContainerEvents(&raw->ctx, v1::GetEventsRequest());
-      v1::ContainerEventResponse ev;
-      while (stream->Read(&ev)) raw->events.push_back(ev);
-      (void)stream->Finish();
-    });
-    subs.push_back(std::move(s));
-  }
+  std::vector<std::unique_ptr<EventRecorder>> subs;
+  for (int i = 0; i < 2; ++i) subs.push_back(std::make_unique<EventRecorder>(e.d, 60));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // both streams are subscribed
-  // No ASSERT until the readers are joined (a joinable thread must not be destroyed).
   std::string id = e.run(e.containerConfig("watched"));
   EXPECT_TRUE(e.stop(id, 0).ok());
   EXPECT_TRUE(e.remove(id).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  for (auto& s : subs) s->ctx.TryCancel();
-  for (auto& s : subs) s->reader.join();
+  for (auto& s : subs) s->stop();
 
   for (const auto& s : subs) {
     std::vector<v1::ContainerEventType> types;
-    for (const auto& ev : s->events) {
+    for (const auto& ev : s->events()) {
       if (ev.container_id() != id) continue;
       types.push_back(ev.container_event_type());
       EXPECT_GT(ev.created_at(), 0);

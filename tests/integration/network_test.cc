@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -280,6 +281,45 @@ TEST(NetworkTest, FailingPluginLeavesNothingAndIsNamed) {
   EXPECT_TRUE(std::filesystem::is_empty(d.state() + "/netns", ec));
   EXPECT_TRUE(n.leases().empty());
   EXPECT_EQ(n.bridgePorts(), 0u);
+}
+
+// Issue 13, point 3: a relist while RunPodSandbox is still making a pod (here: a slow CNI
+// plugin) must not see that pod NOTREADY, which kubelet would take for a pod that died.
+TEST(NetworkTest, PodBeingMadeIsNotListedUntilRunPodSandboxReturns) {
+  Berthd d;
+  writePlugin(d, "berth-slow",
+              "conf=$(cat)\n"
+              "if [ \"$CNI_COMMAND\" = ADD ]; then sleep 3; fi\n"
+              "echo \"$conf\" | python3 -c 'import json, sys; "
+              "print(json.dumps(json.load(sys.stdin).get(\"prevResult\", {\"cniVersion\": \"1.0.0\"})))'\n");
+  d.writeCniConfig(R"({"type": "berth-slow"})");
+  ASSERT_TRUE(d.start()) << d.log();
+  Net n(d);
+  std::atomic<bool> done{false};
+  grpc::Status st;
+  std::string id;
+  std::thread run([&] {
+    st = n.runPod(n.podConfig("slow"), &id);
+    done = true;
+  });
+  int lists = 0, not_ready = 0;
+  while (!done) {
+    v1::ListPodSandboxResponse list;
+    auto ctx = Berthd::context();
+    if (d.runtime().ListPodSandbox(ctx.get(), {}, &list).ok()) ++lists;
+    for (const auto& p : list.items()) not_ready += p.state() != v1::SANDBOX_READY;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  run.join();
+  ASSERT_TRUE(st.ok()) << st.error_message() << d.log();
+  EXPECT_GT(lists, 20) << "the relists ran while the pod was being made";
+  EXPECT_EQ(not_ready, 0) << "a pod being made was listed NOTREADY";
+  v1::ListPodSandboxResponse list;
+  auto ctx = Berthd::context();
+  ASSERT_TRUE(d.runtime().ListPodSandbox(ctx.get(), {}, &list).ok());
+  ASSERT_EQ(list.items_size(), 1);
+  EXPECT_EQ(list.items(0).id(), id);
+  EXPECT_EQ(list.items(0).state(), v1::SANDBOX_READY);
 }
 
 TEST(NetworkTest, FailedDeleteIsRetriedAndAGoneNetnsStillGetsDel) {

@@ -12,6 +12,7 @@
 
 #include "berthd_fixture.h"
 #include "cri_calls.h"
+#include "event_recorder.h"
 #include "nlohmann/json.hpp"
 #include "test_env.h"
 
@@ -185,6 +186,45 @@ TEST(PodTest, PauseKilledFromOutsideTurnsPodNotReady) {
   }
   EXPECT_EQ(info["processStatus"], "deleted") << "the task is deleted after the exit";
   EXPECT_NE(d.log().find("pause exited with status 137"), std::string::npos) << d.log();
+}
+
+// Issue 13, point 4: a pod that dies on its own gets its CONTAINER_STOPPED event, with its
+// NOTREADY status, on every subscriber (evented PLEG); a stop of a READY pod gets one too, and
+// never two.
+TEST(PodTest, PodWhosePauseDiesGetsItsStoppedEventOnEverySubscriber) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  EventRecorder a(d), b(d);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // both streams are subscribed
+  std::string dies = runPodOk(d, podConfig("dies"));
+  std::string stopped = runPodOk(d, podConfig("stopped"));
+  int pid = nlohmann::json::parse(podStatus(d, dies, true).info().at("info"))["pid"];
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  auto stoppedEvent = [](const std::string& pod) {
+    return [pod](const v1::ContainerEventResponse& ev) {
+      return ev.container_id() == pod &&
+             ev.container_event_type() == v1::CONTAINER_STOPPED_EVENT &&
+             ev.pod_sandbox_status().id() == pod &&
+             ev.pod_sandbox_status().state() == v1::SANDBOX_NOTREADY;
+    };
+  };
+  for (EventRecorder* r : {&a, &b}) EXPECT_TRUE(r->waitFor(stoppedEvent(dies))) << d.log();
+  ASSERT_TRUE(stopPod(d, stopped).ok());
+  ASSERT_TRUE(stopPod(d, stopped).ok());  // stopping again: no event
+  for (EventRecorder* r : {&a, &b}) EXPECT_TRUE(r->waitFor(stoppedEvent(stopped))) << d.log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  a.stop();
+  b.stop();
+  for (EventRecorder* r : {&a, &b}) {
+    int stops[2] = {0, 0};
+    for (const auto& ev : r->events()) {
+      if (ev.container_event_type() != v1::CONTAINER_STOPPED_EVENT) continue;
+      if (ev.container_id() == dies) ++stops[0];
+      if (ev.container_id() == stopped) ++stops[1];
+    }
+    EXPECT_EQ(stops[0], 1);
+    EXPECT_EQ(stops[1], 1);
+  }
 }
 
 TEST(PodTest, DuplicateNameIsRefusedAndBadRequestsAreNamed) {
