@@ -1,4 +1,7 @@
 // CRI ContainerConfig → berth's oci::ContainerConfig, container names and log paths.
+#include <cstring>
+#include <map>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -170,6 +173,33 @@ absl::StatusOr<std::string> containerLogPath(const std::string& log_directory,
   std::string dir = log_directory;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   return dir == "/" ? "/" + log_path : absl::StrCat(dir, "/", log_path);
+}
+
+std::string signalName(v1::Signal signal) {
+  std::string name = v1::Signal_Name(signal);
+  for (auto [word, sign] : {std::pair{"PLUS", "+"}, {"MINUS", "-"}}) {
+    if (size_t at = name.find(word); at != std::string::npos) name.replace(at, strlen(word), sign);
+  }
+  return name;
+}
+
+v1::Signal criSignal(const std::string& name) {
+  // By number, so that every spelling of one signal finds its value; aliases (SIGIOT,
+  // SIGPOLL) give way to the name that comes first.
+  static const std::map<int, v1::Signal> by_number = [] {
+    std::map<int, v1::Signal> m;
+    const google::protobuf::EnumDescriptor* d = v1::Signal_descriptor();
+    for (int i = 0; i < d->value_count(); ++i) {
+      auto value = static_cast<v1::Signal>(d->value(i)->number());
+      if (value == v1::RUNTIME_DEFAULT) continue;
+      if (auto n = container::parseSignal(signalName(value)); n.ok()) m.emplace(*n, value);
+    }
+    return m;
+  }();
+  auto n = container::parseSignal(name);
+  if (!n.ok()) return v1::RUNTIME_DEFAULT;
+  auto it = by_number.find(*n);
+  return it == by_number.end() ? v1::RUNTIME_DEFAULT : it->second;
 }
 
 }  // namespace berth::cri

@@ -70,6 +70,12 @@ class ContainerHandlers {
 [[nodiscard]] absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig& c);
 oci::ContainerResources toResources(const v1::LinuxContainerResources& r);
 
+// A CRI signal as the runtime names it: "SIGTERM", and "SIGRTMIN+3" for SIGRTMINPLUS3.
+std::string signalName(v1::Signal signal);
+// The CRI signal of a runtime's signal ("SIGUSR1", "USR1", "10", "SIGRTMIN+3");
+// RUNTIME_DEFAULT when it names none.
+v1::Signal criSignal(const std::string& name);
+
 // "<name>_<pod name>_<namespace>_<uid>_<attempt>", the name a container reserves.
 std::string containerName(const v1::ContainerMetadata& m, const store::SandboxRecord& pod);
 

@@ -35,7 +35,7 @@ absl::Status ContainerHandlers::create(const v1::CreateContainerRequest& req,
   BERTH_ASSIGN_OR_RETURN(creq.log_path,
                          containerLogPath(pod_config.log_directory(), req.config().log_path()));
   if (req.config().stop_signal() != v1::RUNTIME_DEFAULT) {
-    creq.stop_signal = v1::Signal_Name(req.config().stop_signal());
+    creq.stop_signal = signalName(req.config().stop_signal());
   }
   creq.config = std::move(config);
   creq.sandbox_config = std::move(sandbox_config);

@@ -74,6 +74,8 @@ void ContainerHandlers::toCriStatus(const store::ContainerRecord& r,
       have_tag = true;
     }
   }
+  // The config's image spec (its runtime handler and annotations too), named by tag.
+  *out->mutable_image() = config.image();
   out->mutable_image()->set_image(image);
   out->set_image_ref(image_ref);
   out->set_image_id(r.image_id);
@@ -101,7 +103,10 @@ void ContainerHandlers::toCriStatus(const store::ContainerRecord& r,
       for (const auto& gid : *g) lu->add_supplemental_groups(gid.get<int64_t>());
     }
   }
-  out->set_stop_signal(config.stop_signal());
+  // The signal a stop sends: the config's, else the image's, else SIGTERM (stored at create).
+  nlohmann::json extra = parseJsonObject(r.extra_json);
+  out->set_stop_signal(
+      criSignal(extra.value(container::extra_keys::kStopSignal, std::string("SIGTERM"))));
 }
 
 absl::Status ContainerHandlers::status(const v1::ContainerStatusRequest& req,

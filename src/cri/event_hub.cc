@@ -43,17 +43,38 @@ void EventHub::unsubscribe(const std::shared_ptr<Subscription>& s) {
 
 void EventHub::publish(const std::string& container_id, const std::string& sandbox_id,
                        v1::ContainerEventType type) {
-  std::set<std::shared_ptr<Subscription>> subs;
-  {
-    absl::MutexLock lock(&mu_);
-    if (subs_.empty()) return;
-    subs = subs_;
-  }
+  if (!listening()) return;
   v1::ContainerEventResponse event;
   event.set_container_id(container_id);
   event.set_container_event_type(type);
   event.set_created_at(absl::ToUnixNanos(absl::Now()));
   if (filler_) filler_(sandbox_id, &event);
+  deliver(event);
+}
+
+void EventHub::publish(const std::string& container_id, v1::ContainerEventType type,
+                       const v1::PodSandboxStatusResponse& statuses_before) {
+  if (!listening()) return;
+  v1::ContainerEventResponse event;
+  event.set_container_id(container_id);
+  event.set_container_event_type(type);
+  event.set_created_at(absl::ToUnixNanos(absl::Now()));
+  *event.mutable_pod_sandbox_status() = statuses_before.status();
+  *event.mutable_containers_statuses() = statuses_before.containers_statuses();
+  deliver(event);
+}
+
+bool EventHub::listening() {
+  absl::MutexLock lock(&mu_);
+  return !subs_.empty();
+}
+
+void EventHub::deliver(const v1::ContainerEventResponse& event) {
+  std::set<std::shared_ptr<Subscription>> subs;
+  {
+    absl::MutexLock lock(&mu_);
+    subs = subs_;
+  }
   std::vector<std::shared_ptr<Subscription>> slow;
   for (const auto& s : subs) {
     absl::MutexLock sl(&s->mu_);

@@ -53,11 +53,20 @@ class EventHub {
   // subscriber. Cheap when nobody listens.
   void publish(const std::string& container_id, const std::string& sandbox_id,
                v1::ContainerEventType type);
+  // The same with statuses taken before the change, for a pod that is gone once it is
+  // persisted (its DELETED event, which must still carry the pod's status: evented PLEG drops
+  // an event without one).
+  void publish(const std::string& container_id, v1::ContainerEventType type,
+               const v1::PodSandboxStatusResponse& statuses_before);
+  // Whether anybody is subscribed (to skip building statuses nobody reads).
+  bool listening();
 
   // Ends every subscription (berthd shutdown); later subscriptions start closed.
   void close();
 
  private:
+  void deliver(const v1::ContainerEventResponse& event);
+
   const size_t max_queue_;
   StatusFiller filler_;
   absl::Mutex mu_;

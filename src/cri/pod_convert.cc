@@ -75,6 +75,13 @@ absl::StatusOr<sandbox::SandboxConfig> toSandboxConfig(const v1::PodSandboxConfi
   if (c.pid == sandbox::NamespaceMode::kTarget) {
     return absl::InvalidArgumentError(absl::StrCat("pod sandbox \"", m.name(), "\": pid namespace mode TARGET is for containers only"));
   }
+  // A pod of its own user namespace (hostUsers: false) is refused, never run in the host's.
+  if (ns.has_userns_options() && ns.userns_options().mode() != v1::NODE) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pod sandbox \"", m.name(), "\": user namespace mode ",
+        v1::NamespaceMode_Name(ns.userns_options().mode()),
+        " (hostUsers: false) is not supported by this runtime; only NODE is"));
+  }
   c.sysctls.insert(lx.sysctls().begin(), lx.sysctls().end());
   c.cgroup_parent = lx.cgroup_parent();
   c.privileged = sc.privileged();

@@ -2,6 +2,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/json_text.h"
 #include "cri/container_handlers.h"
 #include "cri/pod_handlers.h"
 #include "cri/stream_batches.h"
@@ -37,6 +38,8 @@ absl::Status PodHandlers::status(const v1::PodSandboxStatusRequest& req,
   if (req.pod_sandbox_id().empty()) {
     return absl::InvalidArgumentError("PodSandboxStatus: pod_sandbox_id is required");
   }
+  // When the statuses were recorded: before anything is read (kubelet's cache time).
+  const int64_t now_ns = absl::ToUnixNanos(absl::Now());
   BERTH_ASSIGN_OR_RETURN(std::string id, store_.resolveSandboxId(req.pod_sandbox_id()));
   if (beingMade(id)) {
     return absl::NotFoundError(absl::StrCat("pod sandbox \"", id, "\" is still being made"));
@@ -49,14 +52,19 @@ absl::Status PodHandlers::status(const v1::PodSandboxStatusRequest& req,
   fillMetadata(*r, st->mutable_metadata());
   st->set_state(cs.state == "SANDBOX_READY" ? v1::SANDBOX_READY : v1::SANDBOX_NOTREADY);
   st->set_created_at(r->created_at_ns);
-  if (!r->ips.empty()) {
-    st->mutable_network()->set_ip(r->ips[0]);
-    for (size_t i = 1; i < r->ips.size(); ++i) {
-      st->mutable_network()->add_additional_ips()->set_ip(r->ips[i]);
-    }
-  }
   v1::PodSandboxConfig config;
-  if (config.ParseFromString(r->config_bytes)) {
+  bool have_config = config.ParseFromString(r->config_bytes);
+  // Always set, as containerd does (kubelet logs every status without it); empty for a
+  // host-network pod and once the pod's network namespace is closed.
+  auto* network = st->mutable_network();
+  bool host_network = have_config && config.linux().security_context().namespace_options()
+                                             .network() == v1::NODE;
+  bool closed = parseJsonObject(r->extra_json).value("netnsClosed", false);
+  if (!r->ips.empty() && !host_network && !closed) {
+    network->set_ip(r->ips[0]);
+    for (size_t i = 1; i < r->ips.size(); ++i) network->add_additional_ips()->set_ip(r->ips[i]);
+  }
+  if (have_config) {
     const auto& ns = config.linux().security_context().namespace_options();
     auto* opts = st->mutable_linux()->mutable_namespaces()->mutable_options();
     opts->set_network(ns.network());
@@ -67,7 +75,7 @@ absl::Status PodHandlers::status(const v1::PodSandboxStatusRequest& req,
   st->mutable_labels()->insert(r->labels.begin(), r->labels.end());
   st->mutable_annotations()->insert(r->annotations.begin(), r->annotations.end());
   st->set_runtime_handler(r->runtime_handler);
-  resp->set_timestamp(absl::ToUnixNanos(absl::Now()));
+  resp->set_timestamp(now_ns);
   if (containers_ != nullptr) containers_->podContainerStatuses(id, resp->mutable_containers_statuses());
   if (req.verbose()) resp->mutable_info()->insert(cs.info.begin(), cs.info.end());
   return absl::OkStatus();

@@ -95,8 +95,20 @@ absl::Status PodHandlers::remove(const v1::RemovePodSandboxRequest& req,
   BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(*id));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
   BERTH_RETURN_IF_ERROR(controller->shutdown(*id));
+  // The DELETED event carries the pod's last status, taken while it still has one.
+  v1::PodSandboxStatusResponse last;
+  bool have_last = false;
+  if (options_.events != nullptr && options_.events->listening()) {
+    v1::PodSandboxStatusRequest sreq;
+    sreq.set_pod_sandbox_id(*id);
+    have_last = status(sreq, &last).ok();
+  }
   BERTH_RETURN_IF_ERROR(store_.deleteSandbox(*id));
-  publish(*id, v1::CONTAINER_DELETED_EVENT);
+  if (have_last) {
+    options_.events->publish(*id, v1::CONTAINER_DELETED_EVENT, last);
+  } else {
+    publish(*id, v1::CONTAINER_DELETED_EVENT);
+  }
   return absl::OkStatus();
 }
 

@@ -505,6 +505,8 @@ TEST(ContainerTest, StopSignalFromImageIsHonoured) {
   auto cfg = e.containerConfig("trap", {});
   cfg.mutable_image()->set_image(image);
   std::string id = e.run(cfg);
+  EXPECT_EQ(v1::Signal_Name(e.status(id).status().stop_signal()), "SIGUSR1")
+      << "the effective stop signal";
   for (int i = 0; i < 250 && logLines(e.logPath("trap")).empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -518,6 +520,7 @@ TEST(ContainerTest, StopSignalFromImageIsHonoured) {
   // A process ignoring the signal is killed after the timeout.
   cfg = e.containerConfig("stubborn", {"sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"});
   id = e.run(cfg);
+  EXPECT_EQ(v1::Signal_Name(e.status(id).status().stop_signal()), "SIGTERM");
   for (int i = 0; i < 250 && logLines(e.logPath("stubborn")).empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -525,6 +528,14 @@ TEST(ContainerTest, StopSignalFromImageIsHonoured) {
   ASSERT_TRUE(e.stop(id, 1).ok());
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900));
   EXPECT_EQ(e.status(id).status().exit_code(), 128 + SIGKILL);
+
+  // kubelet names real-time signals SIGRTMINPLUS3 (ContainerStopSignals).
+  cfg = e.containerConfig("rt");
+  cfg.set_stop_signal(v1::SIGRTMINPLUS3);
+  id = e.run(cfg);
+  EXPECT_EQ(e.status(id).status().stop_signal(), v1::SIGRTMINPLUS3);
+  ASSERT_TRUE(e.stop(id, 1).ok());
+  EXPECT_EQ(e.status(id).status().state(), v1::CONTAINER_EXITED);
 }
 
 TEST(ContainerTest, CriLogsWithPartialLinesAndReopen) {

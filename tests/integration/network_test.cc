@@ -180,8 +180,11 @@ TEST(NetworkTest, PodGetsAnIpAndServesHttpToTheHost) {
   ASSERT_TRUE(n.stopPod(pod).ok()) << d.log();
   EXPECT_TRUE(n.leases().empty());
   EXPECT_EQ(n.bridgePorts(), 0u);
-  info = nlohmann::json::parse(n.status(pod, true).info().at("info"));
+  s = n.status(pod, true);
+  info = nlohmann::json::parse(s.info().at("info"));
   EXPECT_TRUE(info["netNamespaceClosed"].get<bool>());
+  EXPECT_TRUE(s.status().has_network()) << "always set, as containerd does";
+  EXPECT_EQ(s.status().network().ip(), "") << "no IP once the namespace is closed";
   ASSERT_TRUE(n.removePod(pod).ok());
 }
 
@@ -206,6 +209,7 @@ TEST(NetworkTest, TwoPodsReachEachOtherAndHostNetworkKeepsTheHostsInterfaces) {
 
   // A host-network pod sees the host's interfaces (the test bridge among them) and no CNI.
   std::string host = n.runPodOk(n.podConfig("host", v1::NODE));
+  EXPECT_TRUE(n.status(host).status().has_network());
   EXPECT_TRUE(n.status(host).status().network().ip().empty());
   std::string c = n.runContainer(host, "c", {"sleep", "3600"});
   std::string links = n.exec(c, {"ip", "link"}).stdout();

@@ -212,6 +212,17 @@ TEST(PodTest, PodWhosePauseDiesGetsItsStoppedEventOnEverySubscriber) {
   ASSERT_TRUE(stopPod(d, stopped).ok());
   ASSERT_TRUE(stopPod(d, stopped).ok());  // stopping again: no event
   for (EventRecorder* r : {&a, &b}) EXPECT_TRUE(r->waitFor(stoppedEvent(stopped))) << d.log();
+  // Removed, the pod's DELETED event still carries its (last) status: evented PLEG drops an
+  // event without one.
+  ASSERT_TRUE(removePod(d, stopped).ok());
+  for (EventRecorder* r : {&a, &b}) {
+    EXPECT_TRUE(r->waitFor([&](const v1::ContainerEventResponse& ev) {
+      return ev.container_id() == stopped &&
+             ev.container_event_type() == v1::CONTAINER_DELETED_EVENT &&
+             ev.pod_sandbox_status().id() == stopped &&
+             ev.pod_sandbox_status().metadata().name() == "stopped";
+    })) << d.log();
+  }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   a.stop();
   b.stop();
@@ -244,7 +255,17 @@ TEST(PodTest, DuplicateNameIsRefusedAndBadRequestsAreNamed) {
   st = runPod(d, podConfig("handler"), &second, "no-such-handler");
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(st.error_message().find("no-such-handler"), std::string::npos);
-  EXPECT_EQ(listPods(d).size(), 1u) << "failed runs leave nothing";
+  // A pod of its own user namespace is refused, never run in the host's.
+  auto userns = podConfig("userns");
+  userns.mutable_linux()->mutable_security_context()->mutable_namespace_options()
+      ->mutable_userns_options()->set_mode(v1::POD);
+  st = runPod(d, userns, &second);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("user namespace"), std::string::npos) << st.error_message();
+  userns.mutable_linux()->mutable_security_context()->mutable_namespace_options()
+      ->mutable_userns_options()->set_mode(v1::NODE);
+  std::string host_users = runPodOk(d, userns);
+  EXPECT_EQ(listPods(d).size(), 2u) << "failed runs leave nothing";
 }
 
 TEST(PodTest, FailureAfterCreateIsUndone) {

@@ -139,5 +139,36 @@ TEST(ContainerConvertTest, ContainerName) {
   EXPECT_EQ(containerName(m, pod), "nginx_web_prod_u1_3");
 }
 
+// The CRI signal called `name` (the enum values share their names with <signal.h>'s macros).
+v1::Signal criEnum(const char* name) {
+  v1::Signal s = v1::RUNTIME_DEFAULT;
+  EXPECT_TRUE(v1::Signal_Parse(name, &s)) << name;
+  return s;
+}
+
+// kubelet sends SIGRTMINPLUS3 (ContainerStopSignals); runtimes name it SIGRTMIN+3.
+TEST(ContainerConvertTest, SignalsBothWays) {
+  EXPECT_EQ(signalName(criEnum("SIGTERM")), "SIGTERM");
+  EXPECT_EQ(signalName(v1::SIGRTMINPLUS3), "SIGRTMIN+3");
+  EXPECT_EQ(signalName(v1::SIGRTMAXMINUS2), "SIGRTMAX-2");
+  EXPECT_EQ(criSignal("SIGUSR1"), criEnum("SIGUSR1"));
+  EXPECT_EQ(criSignal("USR1"), criEnum("SIGUSR1"));
+  EXPECT_EQ(criSignal("10"), criEnum("SIGUSR1")) << "an image may give a number";
+  EXPECT_EQ(criSignal("SIGRTMIN+3"), v1::SIGRTMINPLUS3);
+  EXPECT_EQ(criSignal("SIGRTMAX-2"), v1::SIGRTMAXMINUS2);
+  EXPECT_EQ(criSignal("SIGIOT"), criEnum("SIGABRT")) << "aliases report the usual name";
+  EXPECT_EQ(criSignal("SIGNOPE"), v1::RUNTIME_DEFAULT);
+  // Every CRI signal survives the round trip through the runtime's name.
+  const google::protobuf::EnumDescriptor* d = v1::Signal_descriptor();
+  for (int i = 0; i < d->value_count(); ++i) {
+    auto s = static_cast<v1::Signal>(d->value(i)->number());
+    if (s == v1::RUNTIME_DEFAULT || s == criEnum("SIGIOT") || s == criEnum("SIGPOLL") ||
+        s == criEnum("SIGCLD")) {
+      continue;  // aliases
+    }
+    EXPECT_EQ(criSignal(signalName(s)), s) << signalName(s);
+  }
+}
+
 }  // namespace
 }  // namespace berth::cri
