@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <sstream>
 
@@ -184,7 +185,7 @@ absl::StatusOr<UpgradeResult> upgrade(const std::string& url, Transport transpor
     req.set(http::field::sec_websocket_version, "13");
     std::string list;
     for (const auto& p : protocols) list += (list.empty() ? "" : ", ") + p;
-    req.set(http::field::sec_websocket_protocol, list);
+    if (!list.empty()) req.set(http::field::sec_websocket_protocol, list);
   }
   std::ostringstream out;
   out << req;
@@ -245,10 +246,9 @@ absl::StatusOr<UpgradeResult> upgrade(const std::string& url, Transport transpor
 
 absl::StatusOr<std::unique_ptr<CommandClient>> CommandClient::connect(const std::string& url,
                                                                       const CommandOptions& opts) {
-  std::vector<std::string> protocols =
-      opts.transport == Transport::kSpdy
-          ? std::vector<std::string>{"v4.channel.k8s.io"}
-          : std::vector<std::string>{"v5.channel.k8s.io", "v4.channel.k8s.io"};
+  std::vector<std::string> protocols = opts.transport == Transport::kSpdy
+                                           ? std::vector<std::string>{"v4.channel.k8s.io"}
+                                           : opts.ws_protocols;
   BERTH_ASSIGN_OR_RETURN(UpgradeResult up, upgrade(url, opts.transport, protocols));
   if (up.status != 101) {
     return absl::FailedPreconditionError(
@@ -258,7 +258,17 @@ absl::StatusOr<std::unique_ptr<CommandClient>> CommandClient::connect(const std:
   std::unique_ptr<CommandClient> c(new CommandClient());
   c->opts_ = opts;
   c->conn_ = std::move(up.conn);
+  c->protocol_ = up.protocol;
   if (opts.transport == Transport::kWebSocket) {
+    // The server may only pick one we offered, or none (then it is the plain protocol).
+    bool offered = up.protocol.empty() ||
+                   std::find(protocols.begin(), protocols.end(), up.protocol) != protocols.end();
+    auto p = findWsCommandProtocol(up.protocol);
+    if (!offered || !p) {
+      return absl::InternalError(
+          absl::StrCat("the streaming server chose a subprotocol not offered: ", up.protocol));
+    }
+    c->ws_protocol_ = *p;
     c->ws_parser_ = std::make_unique<WsParser>();
     return c;
   }
@@ -300,9 +310,8 @@ CommandClient::~CommandClient() = default;
 
 bool CommandClient::sendChannel(int channel, std::string_view data, bool fin) {
   if (opts_.transport == Transport::kWebSocket) {
-    std::string msg(1, static_cast<char>(channel));
-    msg.append(data);
-    return conn_->writeAll(encodeWsFrame(WsOpcode::kBinary, msg, /*mask=*/true));
+    WsChannelMessage m = encodeWsChannelMessage(ws_protocol_, channel, data);
+    return conn_->writeAll(encodeWsFrame(m.opcode, m.payload, /*mask=*/true));
   }
   auto it = streams_.find(channel);
   if (it == streams_.end()) return false;
@@ -314,7 +323,8 @@ bool CommandClient::writeStdin(std::string_view data) { return sendChannel(kStdi
 
 bool CommandClient::closeStdin() {
   if (opts_.transport == Transport::kWebSocket) {
-    std::string msg = {static_cast<char>(255), static_cast<char>(kStdinChannel)};
+    if (!ws_protocol_.closeSignal()) return false;
+    std::string msg = {static_cast<char>(kWsCloseChannel), static_cast<char>(kStdinChannel)};
     return conn_->writeAll(encodeWsFrame(WsOpcode::kBinary, msg, /*mask=*/true));
   }
   return sendChannel(kStdinChannel, "", true);
@@ -330,6 +340,7 @@ void CommandClient::abort() { conn_->shutdownBoth(); }
 absl::StatusOr<CommandResult> CommandClient::run(
     const std::function<void(int, std::string_view)>& output) {
   CommandResult r;
+  r.protocol = protocol_;
   std::string chunk;
   if (opts_.transport == Transport::kWebSocket) {
     for (;;) {
@@ -340,17 +351,28 @@ absl::StatusOr<CommandResult> CommandClient::run(
         conn_->writeAll(encodeWsFrame(WsOpcode::kClose, f.payload.substr(0, 2), true));
         break;
       }
-      if (f.opcode != WsOpcode::kBinary || f.payload.empty()) continue;
-      int channel = static_cast<unsigned char>(f.payload[0]);
-      std::string_view data(f.payload);
-      data.remove_prefix(1);
+      // Fragmented messages are not reassembled: berth's server sends none.
+      if (f.opcode != WsOpcode::kBinary && f.opcode != WsOpcode::kText) continue;
+      if (f.payload.empty()) continue;
+      int channel = 0;
+      std::string data;
+      if (!decodeWsChannelMessage(ws_protocol_, f.payload, &channel, &data)) {
+        return absl::InternalError(absl::StrCat(
+            "a websocket message the ", std::string(ws_protocol_.name), " protocol does not allow"));
+      }
       if (channel == kErrorChannel) {
         r.status_json.append(data);
       } else if ((channel == kStdoutChannel || channel == kStderrChannel) && !data.empty()) {
         output(channel, data);
       }
     }
-    parseStatus(&r);
+    if (ws_protocol_.statusJson()) {
+      parseStatus(&r);
+    } else {
+      // Before v4 only an error is reported, as its message.
+      r.exit_code = r.status_json.empty() ? 0 : -1;
+      r.message = r.status_json;
+    }
     return r;
   }
   std::map<uint32_t, int> channels;

@@ -15,6 +15,7 @@
 #include "streaming/conn.h"
 #include "streaming/spdy_conn.h"
 #include "streaming/websocket.h"
+#include "streaming/ws_transport.h"
 
 namespace berth::streaming {
 
@@ -31,18 +32,24 @@ struct UpgradeResult {
 
 // Connects to `url` (http://host:port/path, or https:// without verifying the server, as
 // crictl does without --tls-ca) and asks to upgrade to `transport`, offering
-// `protocols` in order. A refusal is not an error: see `status` and `body`.
+// `protocols` in order (WebSocket: none sends no Sec-WebSocket-Protocol header). A refusal is
+// not an error: see `status` and `body`.
 [[nodiscard]] absl::StatusOr<UpgradeResult> upgrade(const std::string& url, Transport transport,
                                                     const std::vector<std::string>& protocols);
 
 struct CommandOptions {
   bool stdin = false, stdout = true, stderr = true, tty = false;
   Transport transport = Transport::kSpdy;
+  // WebSocket: the subprotocols offered, in order of preference (any of ws_transport.h); none
+  // sends no Sec-WebSocket-Protocol header, which servers take as the plain channel protocol.
+  std::vector<std::string> ws_protocols = {kWsProtocolV5, kWsProtocolV4};
 };
 
 // The end of a remote command.
 struct CommandResult {
-  std::string status_json;  // what came on the error channel ("" if nothing)
+  std::string protocol;     // the subprotocol the server chose ("" for none)
+  std::string status_json;  // what came on the error channel ("" if nothing); plain text
+                            // before v4
   int exit_code = 0;        // 0 for Success, the ExitCode cause for NonZeroExitCode, else -1
   std::string message;      // the Status message on failure
 };
@@ -55,7 +62,9 @@ class CommandClient {
 
   // Any thread, while run() is reading.
   bool writeStdin(std::string_view data);
-  bool closeStdin();  // SPDY: FIN; WebSocket v5: the close signal
+  // SPDY: FIN; WebSocket v5: the close signal. False on WebSocket before v5, which has no
+  // way to end stdin but closing the connection.
+  bool closeStdin();
   bool resize(uint16_t width, uint16_t height);
   // Reads output (channel 1 stdout, 2 stderr) until the server ends the command.
   absl::StatusOr<CommandResult> run(const std::function<void(int, std::string_view)>& output);
@@ -74,6 +83,8 @@ class CommandClient {
   std::map<int, uint32_t> streams_;  // channel → stream id
   // WebSocket
   std::unique_ptr<WsParser> ws_parser_;
+  WsCommandProtocol ws_protocol_;
+  std::string protocol_;  // negotiated (both transports)
 };
 
 // Port-forward: one forwarded connection to `port`, bridged through the session.

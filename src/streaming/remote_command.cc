@@ -127,12 +127,18 @@ std::vector<std::pair<uint16_t, uint16_t>> ResizeDecoder::feed(std::string_view 
 
 std::string successStatus() { return R"({"metadata":{},"status":"Success"})"; }
 
+namespace {
+std::string exitCodeMessage(const std::vector<std::string>& cmd, int exit_code) {
+  return absl::StrCat("command terminated with non-zero exit code: error executing command [",
+                      absl::StrJoin(cmd, " "), "], exit code ", exit_code);
+}
+}  // namespace
+
 std::string exitCodeStatus(const std::vector<std::string>& cmd, int exit_code) {
   Json j = Json::object();
   j["metadata"] = Json::object();
   j["status"] = "Failure";
-  j["message"] = absl::StrCat("command terminated with non-zero exit code: error executing command [",
-                              absl::StrJoin(cmd, " "), "], exit code ", exit_code);
+  j["message"] = exitCodeMessage(cmd, exit_code);
   j["reason"] = "NonZeroExitCode";
   Json cause = Json::object();
   cause["reason"] = "ExitCode";
@@ -148,6 +154,45 @@ std::string failureStatus(std::string_view message) {
   j["status"] = "Failure";
   j["message"] = std::string(message);
   return j.dump();
+}
+
+CommandStatus CommandStatus::exitCode(std::vector<std::string> cmd, int code) {
+  CommandStatus s;
+  s.kind = Kind::kExitCode;
+  s.cmd = std::move(cmd);
+  s.exit_code = code;
+  return s;
+}
+
+CommandStatus CommandStatus::failure(std::string message) {
+  CommandStatus s;
+  s.kind = Kind::kFailure;
+  s.message = std::move(message);
+  return s;
+}
+
+std::string CommandStatus::json() const {
+  switch (kind) {
+    case Kind::kSuccess:
+      return successStatus();
+    case Kind::kExitCode:
+      return exitCodeStatus(cmd, exit_code);
+    case Kind::kFailure:
+      break;
+  }
+  return failureStatus(message);
+}
+
+std::string CommandStatus::text() const {
+  switch (kind) {
+    case Kind::kSuccess:
+      return "";
+    case Kind::kExitCode:
+      return exitCodeMessage(cmd, exit_code);
+    case Kind::kFailure:
+      break;
+  }
+  return message;
 }
 
 absl::Status resizeTerminal(int fd, uint16_t width, uint16_t height) {
@@ -235,15 +280,13 @@ void serveCommand(CommandTransport& t, CommandIo io) {
       }
     }
     if (!aborted) {
-      std::string status;
+      CommandStatus status;
       if (exit_code < 0) {
-        status = failureStatus("the exit code of the command could not be read");
-      } else if (exit_code == 0) {
-        status = successStatus();
-      } else {
-        status = exitCodeStatus(io.cmd, exit_code);
+        status = CommandStatus::failure("the exit code of the command could not be read");
+      } else if (exit_code > 0) {
+        status = CommandStatus::exitCode(io.cmd, exit_code);
       }
-      t.send(kErrorChannel, status);
+      t.sendStatus(status);
       t.closeChannel(kErrorChannel);
       t.finish();
     }

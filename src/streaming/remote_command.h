@@ -23,6 +23,24 @@ inline constexpr int kStderrChannel = 2;
 inline constexpr int kErrorChannel = 3;
 inline constexpr int kResizeChannel = 4;
 
+// How a remote command ended: what its error channel reports.
+struct CommandStatus {
+  enum class Kind { kSuccess, kExitCode, kFailure };
+  Kind kind = Kind::kSuccess;
+  int exit_code = 0;             // kExitCode
+  std::vector<std::string> cmd;  // kExitCode: named in the message
+  std::string message;           // kFailure
+
+  static CommandStatus success() { return {}; }
+  static CommandStatus exitCode(std::vector<std::string> cmd, int code);
+  static CommandStatus failure(std::string message);
+  // The metav1.Status JSON (SPDY, and WebSocket from v4 on).
+  std::string json() const;
+  // The plain text of the protocols before v4: its message on failure, "" on success (which
+  // they do not report).
+  std::string text() const;
+};
+
 struct ClientInput {
   enum class Kind { kStdin, kStdinEnd, kResize, kGone };
   Kind kind = Kind::kGone;
@@ -37,6 +55,8 @@ class CommandTransport {
   virtual ClientInput next() = 0;
   // Output on a channel; false when the client is gone. Any thread.
   virtual bool send(int channel, std::string_view data) = 0;
+  // The command's end on the error channel, in the protocol's form (by default the JSON).
+  virtual void sendStatus(const CommandStatus& status) { send(kErrorChannel, status.json()); }
   // No more output on a channel.
   virtual void closeChannel(int channel) = 0;
   // Ends the connection after the last output.

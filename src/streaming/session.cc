@@ -1,6 +1,7 @@
 #include "streaming/session.h"
 
 #include <boost/beast/core/flat_buffer.hpp>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -116,23 +117,34 @@ void serveUpgrade(ByteStream& conn, const HttpRequest& req, std::string rest, St
   http::response<http::empty_body> res{http::status::switching_protocols, 11};
   res.set(http::field::connection, "Upgrade");
   std::string protocol;
+  std::optional<WsCommandProtocol> ws_protocol;  // exec and attach over WebSocket
   if (ws) {
     std::string key(req[http::field::sec_websocket_key]);
     if (key.empty()) return respond(conn, http::status::bad_request, "missing Sec-WebSocket-Key");
     auto offered = headerValues(req, "Sec-WebSocket-Protocol");
-    protocol = exec_like ? firstOf(offered, {kWsProtocolV5, kWsProtocolV4})
-                         : firstOf(offered,
-                                   {kWsSpdyTunnel, kWsPortForwardProtocol, kPortForwardProtocolV1});
-    if (protocol.empty()) {
-      return respond(conn, http::status::bad_request,
-                     absl::StrCat("unable to negotiate a websocket subprotocol; supported: ",
-                                  exec_like ? "v5.channel.k8s.io, v4.channel.k8s.io"
+    bool negotiated = false;
+    if (exec_like) {
+      ws_protocol = negotiateWsCommandProtocol(offered);
+      negotiated = ws_protocol.has_value();
+      if (negotiated) protocol = ws_protocol->name;
+    } else {
+      protocol = firstOf(offered, {kWsSpdyTunnel, kWsPortForwardProtocol, kPortForwardProtocolV1});
+      negotiated = !protocol.empty();
+    }
+    if (!negotiated) {
+      // 403, as Go's websocket server answers a failed subprotocol handshake.
+      return respond(conn, http::status::forbidden,
+                     absl::StrCat("unable to negotiate a websocket subprotocol: client offers [",
+                                  absl::StrJoin(offered, ", "), "], server supports [",
+                                  exec_like ? wsCommandProtocolList()
                                             : "SPDY/3.1+portforward.k8s.io, v4.channel.k8s.io, "
-                                              "portforward.k8s.io"));
+                                              "portforward.k8s.io",
+                                  "]"));
     }
     res.set(http::field::upgrade, "websocket");
     res.set(http::field::sec_websocket_accept, wsAcceptKey(key));
-    res.set(http::field::sec_websocket_protocol, protocol);
+    // A client that offered no subprotocol gets none named back (RFC 6455, 4.2.2).
+    if (!protocol.empty()) res.set(http::field::sec_websocket_protocol, protocol);
   } else {
     auto offered = headerValues(req, "X-Stream-Protocol-Version");
     if (offered.empty()) {
@@ -164,7 +176,8 @@ void serveUpgrade(ByteStream& conn, const HttpRequest& req, std::string rest, St
   if (!conn.writeAll(head.str())) return;
   conn.setReadTimeout(0);
   conn.pushBack(std::move(rest));
-  log().debug("streaming: {} session over {} ({})", kind, ws ? "websocket" : "spdy", protocol);
+  log().debug("streaming: {} session over {} ({})", kind, ws ? "websocket" : "spdy",
+              protocol.empty() ? "no subprotocol" : protocol);
 
   if (auto* pf = std::get_if<PortForwardParams>(&sreq)) {
     PortDialer dial = [&env, pf](int32_t port) {
@@ -220,14 +233,14 @@ void serveUpgrade(ByteStream& conn, const HttpRequest& req, std::string rest, St
     transport = std::move(t);
   } else {
     ws_conn = std::make_unique<WsConn>(conn);
-    auto t = std::make_unique<WsCommandTransport>(*ws_conn, protocol == kWsProtocolV5);
+    auto t = std::make_unique<WsCommandTransport>(*ws_conn, *ws_protocol);
     if (!t->open(want_out, want_err && !tty)) return;
     transport = std::move(t);
   }
 
   auto fail = [&](const absl::Status& st) {
     log().info("streaming: {}: {}", kind, st.ToString());
-    transport->send(kErrorChannel, failureStatus(std::string(st.message())));
+    transport->sendStatus(CommandStatus::failure(std::string(st.message())));
     transport->closeChannel(kErrorChannel);
     transport->finish();
     while (transport->next().kind != ClientInput::Kind::kGone) {
