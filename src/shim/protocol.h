@@ -6,18 +6,18 @@
 // fields, or "ok": false with "code" (an absl::StatusCode value) and "message". After a
 // "subscribe" request the shim also pushes {"v": 1, "event": "exit", ...} frames.
 //
-// Ops (request fields → reply fields): ping → {pid, version, pod_id}; create {container_id,
-// bundle, stdout, stderr, terminal, log_path, max_log_line, stdin, stdin_once} → {pid}; start,
-// kill {signal, all}, delete {force}, state → {status, pid}; wait → exit record; exits →
-// {exits}; ack_exit; subscribe; reopen_log {container_id}; exec {container_id, exec_id, args,
-// env, cwd, user {uid, gid, additional_gids}, tty, timeout_ms, output_limit} → {exit_code,
-// stdout, stderr (base64), truncated}; exec with {stream: true, stdin, tty} → a first reply
-// {started, pid, fds} passing the process's stdio as SCM_RIGHTS descriptors named by "fds"
-// ("stdin", "stdout", "stderr", or one "tty"), then a second reply {exited, exit_code}; closing
-// that connection kills the process. attach {container_id, stdin, stdout, stderr} → {fds
-// ("stdin", "stdout", "stderr", "pty"), tty}: copies of the container's output until the
-// connection closes; close_stdin {container_id} → {closed} (a stdin_once container's stdin
-// closes); shutdown.
+// Ops (request fields → reply fields): ping → {pid, version, pod_id}; create {container_id, bundle,
+// terminal, log_path, max_log_line, stdin, stdin_once} → {pid} (the shim holds every container's
+// output, and writes a CRI log only with a log_path); start, kill {signal, all}, delete {force},
+// state → {status, pid}; wait → exit record; exits → {exits}; ack_exit; subscribe; reopen_log
+// {container_id}; exec {container_id, exec_id, args, env, cwd, user {uid, gid, additional_gids},
+// tty, timeout_ms, output_limit} → {exit_code, stdout, stderr (base64), truncated}; exec with
+// {stream: true, stdin, tty} → a first reply {started, pid, fds} passing the process's stdio as
+// SCM_RIGHTS descriptors named by "fds" ("stdin", "stdout", "stderr", or one "tty"), then a second
+// reply {exited, exit_code}; closing that connection kills the process. attach {container_id,
+// stdin, stdout, stderr} → {fds ("stdin", "stdout", "stderr", "pty"), tty}: copies of the
+// container's output (logged or not) until the connection closes; close_stdin {container_id} →
+// {closed} (a stdin_once container's stdin closes); shutdown.
 //
 // This code deliberately does not depend on Abseil: berth-shim links only libc, libstdc++ and
 // this file, to stay small. The client converts Outcome into absl::Status.

@@ -1,9 +1,9 @@
 // berth-shim's server: one single-threaded poll loop over the listening socket, client
 // connections and a signalfd (SIGCHLD, SIGTERM, SIGINT). It runs the OCI runtime for the pod's
 // containers through RuntimeRunner, reaps every child (it is a subreaper), and records each
-// container init's exit durably in ExitStore before telling anyone. It also holds containers'
-// stdio (CRI log files written from their output pipes, a stdin pipe) and runs execs, capturing
-// their output.
+// container init's exit durably in ExitStore before telling anyone. It also holds every
+// container's stdio (output pipes or a pty, copied to attached clients and, with a log_path,
+// to a CRI log file; a stdin pipe) and runs execs, capturing their output.
 #pragma once
 
 #include <sys/types.h>
@@ -75,10 +75,9 @@ class Server {
     UniqueFd out[2];  // write ends (non-blocking) of the attacher's stdout and stderr pipes
     bool stdin = false;
   };
-  // The stdio the shim holds for a container created with a log_path or stdin. Lives from
-  // create to delete.
+  // The stdio the shim holds for every container, logged or not. Lives from create to delete.
   struct ContainerIo {
-    CriLogWriter log;            // not open without a log_path
+    CriLogWriter log;            // not open without a log_path: output goes to attachers only
     uint64_t pipes[2] = {0, 0};  // PipeReader handles of stdout, stderr (0: none)
     UniqueFd stdin_w;            // the shim's end of the container's stdin, kept for attach
     bool stdin_once = false;
@@ -159,8 +158,9 @@ class Server {
   int onTimers();
 
   // Container stdio (server_io.cc).
-  // With `terminal`, no pipes are made: the container's stdio is the pty whose master the
-  // runtime hands over through the console socket (takeConsole()).
+  // Output pipes for every container (a stdin pipe when asked), and the CRI log when the
+  // request has a log_path. With `terminal`, no pipes are made: the container's stdio is the
+  // pty whose master the runtime hands over through the console socket (takeConsole()).
   [[nodiscard]] Outcome openContainerIo(const std::string& id, const Json& req, bool terminal,
                                         RuntimeIo* io, UniqueFd child_ends[3]);
   // Receives the pty master the runtime sent to `console` and reads it as the container's

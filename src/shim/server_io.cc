@@ -1,6 +1,6 @@
-// Server: the stdio the shim holds for its containers — output pipes written to CRI log files
-// (so that logging goes on while berthd is down), a stdin pipe kept for attach, and the
-// reopen_log op for kubelet's log rotation.
+// Server: the stdio the shim holds for every container — output pipes (or a pty) copied to
+// attached clients and, with a log_path, written to a CRI log file (so that logging goes on
+// while berthd is down); a stdin pipe kept for attach; the reopen_log op for log rotation.
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -52,8 +52,6 @@ Outcome Server::openContainerIo(const std::string& id, const Json& req, bool ter
   getBool(req, "stdin", &want_stdin);
   getBool(req, "stdin_once", &stdin_once);
   getInt(req, "max_log_line", &max_line);
-  // A terminal's output is always read (a full pty would stop the container), logged or not.
-  if (log_path.empty() && !want_stdin && !terminal) return Outcome::success();
   if (!log_path.empty() && log_path.front() != '/') {
     return Outcome::error(Code::kInvalidArgument,
                           "container " + quote(id) + ": log_path must be an absolute path");
@@ -68,7 +66,10 @@ Outcome Server::openContainerIo(const std::string& id, const Json& req, bool ter
   cio.stdin_once = stdin_once;
   Outcome r;
   if (!log_path.empty()) r = cio.log.open(log_path, static_cast<size_t>(max_line));
-  if (!log_path.empty() && !terminal) {
+  // Every container's output goes to the shim, logged or not: attach serves any running
+  // container, and output nobody reads is dropped, never left to fill a pipe and block the
+  // container. (A terminal's output is its pty, read from takeConsole() on.)
+  if (r.ok() && !terminal) {
     for (int s = 0; s < 2 && r.ok(); ++s) {
       UniqueFd read_end;
       r = makePipe(&read_end, &child_ends[1 + s]);
@@ -142,12 +143,16 @@ void Server::onContainerOutput(const std::string& id, LogStream stream, std::str
       w.reset();
     }
   }
-  int64_t now = realtimeNs();
-  if (!eof) {
-    it->second.log.write(stream, data, now);
-    return;
+  // Without a log_path (or once the log is closed) the output goes to attachers only.
+  if (it->second.log.isOpen()) {
+    int64_t now = realtimeNs();
+    if (!eof) {
+      it->second.log.write(stream, data, now);
+      return;
+    }
+    it->second.log.finish(stream, now);
   }
-  it->second.log.finish(stream, now);
+  if (!eof) return;
   if (outputOpen(it->second)) return;
   SHIM_LOG_DEBUG("container %s: output closed", id.c_str());
   // The log file stays open until delete: kubelet may still ask for a reopen.
@@ -212,7 +217,7 @@ void Server::opAttach(uint64_t conn, uint64_t req_id, const Json& req) {
   if (Outcome r = checkRunning(id); !r.ok()) return replyError(conn, req_id, r);
   auto io = ios_.find(id);
   if (io == ios_.end() || !outputOpen(io->second)) {
-    return fail(Code::kFailedPrecondition, "the shim holds no output of it (no log_path)");
+    return fail(Code::kFailedPrecondition, "its output is closed");
   }
   ContainerIo& cio = io->second;
   if (cio.attachers.count(conn) != 0) return fail(Code::kAlreadyExists, "already attached");

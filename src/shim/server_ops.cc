@@ -39,16 +39,6 @@ bool containerIdOf(const Json& req, std::string* id, Outcome* error) {
   return true;
 }
 
-Outcome openOutput(const std::string& path, UniqueFd* fd) {
-  if (path.empty()) {
-    fd->reset();
-    return Outcome::success();
-  }
-  fd->reset(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640));
-  if (!fd->valid()) return Outcome::fromErrno(errno, "open container output " + path);
-  return Outcome::success();
-}
-
 std::string baseName(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -153,7 +143,7 @@ void Server::dispatch(Connection& c, uint64_t req_id, const std::string& op, con
 
 void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
   Outcome err;
-  std::string id, bundle, out_path, err_path;
+  std::string id, bundle;
   if (!containerIdOf(req, &id, &err)) return replyError(conn, req_id, err);
   if (!getString(req, "bundle", &bundle) || bundle.empty() || bundle.front() != '/') {
     return replyError(
@@ -161,8 +151,6 @@ void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
         Outcome::error(Code::kInvalidArgument,
                        "container " + quote(id) + ": bundle must be an absolute path"));
   }
-  getString(req, "stdout", &out_path);
-  getString(req, "stderr", &err_path);
   bool terminal = false, want_stdin = false;
   getBool(req, "terminal", &terminal);
   getBool(req, "stdin", &want_stdin);
@@ -172,9 +160,9 @@ void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
         Outcome::error(Code::kAlreadyExists,
                        "container " + quote(id) + " already exists in pod " + quote(opts_.pod_id)));
   }
-  // The container's init inherits the runtime's stdio: pipes the shim reads (log_path; stdin),
-  // or files (stdout/stderr, when there is no log_path). The runtime's own errors go to a log
-  // file instead of a captured stderr.
+  // The container's init inherits the runtime's stdio: pipes the shim reads and a stdin pipe
+  // (or, for a terminal, the pty set up through the console socket). The runtime's own errors
+  // go to a log file instead of a captured stderr.
   RuntimeIo io;
   UniqueFd child_ends[3];  // stdin, stdout, stderr ends of the shim's pipes
   err = openContainerIo(id, req, terminal, &io, child_ends);
@@ -188,19 +176,6 @@ void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
       err.message = "container " + quote(id) + ": " + err.message;
       return replyError(conn, req_id, err);
     }
-  }
-  std::string log_path;
-  getString(req, "log_path", &log_path);
-  UniqueFd out_fd, err_fd;
-  if (log_path.empty()) {
-    err = openOutput(out_path, &out_fd);
-    if (err.ok()) err = openOutput(err_path, &err_fd);
-    if (!err.ok()) {
-      closeContainerIo(id);
-      return replyError(conn, req_id, err);
-    }
-    io.stdout_fd = out_fd.get();
-    io.stderr_fd = err_fd.valid() ? err_fd.get() : -1;
   }
   UniqueFd devnull;
   if (io.stderr_fd < 0) {
@@ -242,7 +217,7 @@ void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
     closeContainerIo(id);
     replyError(conn, req_id, err);
   }
-  // The child ends, out_fd and err_fd close here; the runtime holds its own copies.
+  // The child ends close here; the runtime holds its own copies.
 }
 
 void Server::afterCreate(const std::string& id, const std::string& bundle, uint64_t conn,

@@ -337,8 +337,6 @@ absl::StatusOr<int> ShimClient::create(const CreateOptions& opts) {
   Json f = Json::object();
   f["container_id"] = opts.container_id;
   f["bundle"] = opts.bundle;
-  f["stdout"] = opts.stdout_path;
-  f["stderr"] = opts.stderr_path;
   f["terminal"] = opts.terminal;
   if (!opts.log_path.empty()) f["log_path"] = opts.log_path;
   if (opts.max_log_line > 0) f["max_log_line"] = opts.max_log_line;

@@ -38,11 +38,11 @@ struct ExitInfo {
 };
 
 struct CreateOptions {
-  std::string container_id, bundle, stdout_path, stderr_path;  // "" output → /dev/null
+  std::string container_id, bundle;
   bool terminal = false;  // a pty (runc --console-socket); its output is logged as stdout
   // The CRI log file (absolute; its directory must exist) the shim writes from the
-  // container's stdout/stderr pipes, also while berthd is down. When set, stdout_path and
-  // stderr_path are ignored.
+  // container's stdout/stderr, also while berthd is down. Empty: no log; the shim still holds
+  // the output for attach (and drops what nobody reads).
   std::string log_path;
   int max_log_line = 0;  // 0: the shim's default (16384); longer lines are split, tagged "P"
   bool stdin = false;    // the shim keeps a pipe to the container's stdin (for attach)
@@ -151,9 +151,9 @@ class ShimClient {
   // `want_stdin`), or with opts.tty one terminal. No timeout applies.
   [[nodiscard]] absl::StatusOr<std::unique_ptr<StreamedProcess>> execStreamed(
       const ExecOptions& opts, bool want_stdin);
-  // Attaches to a running container's output (copies of what goes to its log) and, when it
-  // was created with stdin, its stdin. FailedPrecondition when it is not running or its stdin
-  // is gone (stdin_once).
+  // Attaches to a running container's output (copies of what it writes from now on, logged or
+  // not) and, when it was created with stdin, its stdin. FailedPrecondition when it is not
+  // running or its stdin is gone (stdin_once).
   [[nodiscard]] absl::StatusOr<std::unique_ptr<Attachment>> attach(const std::string& id,
                                                                    bool want_stdin,
                                                                    bool want_stdout,

@@ -405,7 +405,7 @@ TEST_F(ShimIoTest, OomKillIsReportedAndPlainKillIsNot) {
   std::string id = env_->containerId("oom");
   std::string bundle =
       env_->makeBundle(id, {"sh", "-c", "x=a; while true; do x=$x$x; done"}, true, 32 << 20);
-  ASSERT_TRUE(client_->create({id, bundle, "", ""}).ok());
+  ASSERT_TRUE(client_->create({id, bundle}).ok());
   ASSERT_TRUE(client_->start(id).ok());
   auto w = client_->wait(id);
   ASSERT_TRUE(w.ok()) << w.status();
@@ -420,7 +420,7 @@ TEST_F(ShimIoTest, OomKillIsReportedAndPlainKillIsNot) {
 
   std::string plain = env_->containerId("plainkill");
   bundle = env_->makeBundle(plain, {"sleep", "1000"}, true, 32 << 20);
-  ASSERT_TRUE(client_->create({plain, bundle, "", ""}).ok());
+  ASSERT_TRUE(client_->create({plain, bundle}).ok());
   ASSERT_TRUE(client_->start(plain).ok());
   ASSERT_TRUE(client_->kill(plain, SIGKILL, false).ok());
   w = client_->wait(plain);

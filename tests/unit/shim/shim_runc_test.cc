@@ -69,10 +69,11 @@ class ShimRuncTest : public ::testing::Test {
     env_.reset();  // shuts the shim down, deletes containers, removes cgroups and temp dirs
   }
 
-  // create + start; returns the init pid.
+  // create (with a CRI log in the bundle dir) + start; returns the init pid.
   int run(const std::string& id, const std::vector<std::string>& args, bool own_pid_ns = true) {
     std::string bundle = env_->makeBundle(id, args, own_pid_ns);
-    auto pid = client_->create({id, bundle, bundle + "/stdout.log", bundle + "/stderr.log"});
+    auto pid =
+        client_->create({.container_id = id, .bundle = bundle, .log_path = bundle + "/ctr.log"});
     EXPECT_TRUE(pid.ok()) << pid.status();
     if (!pid.ok()) return 0;
     absl::Status st = client_->start(id);
@@ -88,7 +89,7 @@ class ShimRuncTest : public ::testing::Test {
 TEST_F(ShimRuncTest, SleepRunsAndSigtermExitIsRecordedUntilAcked) {
   std::string id = env_->containerId("sleep");
   std::string bundle = env_->makeBundle(id, {"sleep", "1000"}, /*own_pid_ns=*/false);
-  auto pid = client_->create({id, bundle, "", ""});
+  auto pid = client_->create({id, bundle});
   ASSERT_TRUE(pid.ok()) << pid.status();
   auto st = client_->state(id);
   ASSERT_TRUE(st.ok()) << st.status();
@@ -144,11 +145,11 @@ TEST_F(ShimRuncTest, ExitCodeIsReported) {
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(w->exit_code, 7);
   std::string bundle = env_->root() + "/bundles/" + id;
-  auto out = readFile(bundle + "/stdout.log");
-  auto err = readFile(bundle + "/stderr.log");
-  ASSERT_TRUE(out.ok() && err.ok());
-  EXPECT_EQ(*out, "hello\n");
-  EXPECT_EQ(*err, "oops\n");
+  // The output is in the log before the exit is reported.
+  auto log = readFile(bundle + "/ctr.log");
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_NE(log->find(" stdout F hello\n"), std::string::npos) << *log;
+  EXPECT_NE(log->find(" stderr F oops\n"), std::string::npos) << *log;
   ASSERT_TRUE(client_->remove(id, false).ok());
 }
 
@@ -210,7 +211,7 @@ TEST_F(ShimRuncTest, UnknownContainers) {
 TEST_F(ShimRuncTest, CreateFailureCarriesRuntimeError) {
   std::string id = env_->containerId("broken");
   std::string bundle = env_->makeBundle(id, {"/no-such-program"});
-  auto pid = client_->create({id, bundle, "", ""});
+  auto pid = client_->create({id, bundle});
   ASSERT_FALSE(pid.ok());
   EXPECT_NE(pid.status().message().find("runc create"), absl::string_view::npos) << pid.status();
   EXPECT_NE(pid.status().message().find("no-such-program"), absl::string_view::npos)
@@ -221,8 +222,8 @@ TEST_F(ShimRuncTest, CreateFailureCarriesRuntimeError) {
 TEST_F(ShimRuncTest, DuplicateCreateIsAlreadyExists) {
   std::string id = env_->containerId("dup");
   std::string bundle = env_->makeBundle(id, {"sleep", "1000"});
-  ASSERT_TRUE(client_->create({id, bundle, "", ""}).ok());
-  auto again = client_->create({id, bundle, "", ""});
+  ASSERT_TRUE(client_->create({id, bundle}).ok());
+  auto again = client_->create({id, bundle});
   EXPECT_TRUE(absl::IsAlreadyExists(again.status())) << again.status();
   EXPECT_TRUE(client_->remove(id, true).ok());
 }
@@ -323,7 +324,7 @@ TEST_F(ShimRuncTest, ConcurrentCallersShareOneShim) {
   for (int i = 0; i < kContainers; ++i) {
     threads.emplace_back([&, i] {
       std::string bundle = env_->makeBundle(ids[i], {"sh", "-c", "exit " + std::to_string(i + 1)});
-      auto pid = client_->create({ids[i], bundle, "", ""});
+      auto pid = client_->create({ids[i], bundle});
       if (!pid.ok()) {
         results[i] = pid.status();
         return;
