@@ -16,7 +16,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "stats/cgroup_reader.h"
-#include "stats/collector.h"
+#include "stats/sampling.h"
 #include "stats/text_files.h"
 
 namespace berth::stats {
@@ -117,7 +117,7 @@ TEST(RealCgroupTest, SeesCpuMemoryAndPidsOfAMovedChild) {
   ASSERT_EQ(::write(go[1], "x", 1), 1);
   ::close(go[1]);
 
-  CollectorOptions o;
+  SamplingPaths o;
   Target t{.cgroup_path = name, .pid = pid};
   Sample first = sampleTarget(o, t, nullptr, absl::GetCurrentTimeNanos());
   ASSERT_TRUE(first.cpu) << "no cpu usage for " << name;
