@@ -1,6 +1,8 @@
 // The stats collector: the cache, its two threads, and refresh() on the caller's thread.
 #include "stats/collector.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 
 #include "absl/time/clock.h"
@@ -14,9 +16,17 @@ constexpr absl::Duration kMinInterval = absl::Milliseconds(10);
 // the later one keeps the earlier one's, rather than a figure made of a few microseconds.
 constexpr int64_t kMinRateWindowNs = 100'000'000;
 
+int64_t fdBudgetOf(const CollectorOptions& o) {
+  if (o.max_open_files >= 0) return o.max_open_files;
+  struct rlimit r {};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 0;
+  return defaultFdBudget(r.rlim_cur);
+}
+
 }  // namespace
 
-Collector::Collector(CollectorOptions options) : options_(std::move(options)) {}
+Collector::Collector(CollectorOptions options)
+    : options_(std::move(options)), fd_budget_(std::make_shared<FdBudget>(fdBudgetOf(options_))) {}
 
 Collector::~Collector() {
   {
@@ -50,10 +60,13 @@ void Collector::start() {
 }
 
 void Collector::track(const std::string& key, Target target) {
+  auto files = std::make_shared<OpenFiles>(fd_budget_);
   absl::MutexLock lock(&mu_);
   Entry& e = entries_[key];
   if (e.generation != 0 && e.target == target) return;  // already tracked as it is
   e.target = std::move(target);
+  // The old files close when `files` goes, after the lock.
+  std::swap(e.files, files);
   e.sample.reset();
   e.cgroup_read_ns = 0;
   e.generation = next_generation_++;
@@ -64,10 +77,12 @@ void Collector::track(const std::string& key, Target target) {
 }
 
 void Collector::untrack(const std::string& key) {
+  std::shared_ptr<OpenFiles> files;  // closed after the lock
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it == entries_.end()) return;
   if (it->second.pending) --pending_;
+  files = std::move(it->second.files);
   entries_.erase(it);
 }
 
@@ -101,8 +116,12 @@ std::shared_ptr<const CgroupLayout> Collector::layout() {
 
 Collector::Job Collector::jobFor(const std::string& key, const Entry& e, bool cgroup,
                                  bool slow) const {
-  return Job{
-      .key = key, .generation = e.generation, .target = e.target, .cgroup = cgroup, .slow = slow};
+  return Job{.key = key,
+             .generation = e.generation,
+             .target = e.target,
+             .files = e.files,
+             .cgroup = cgroup,
+             .slow = slow};
 }
 
 std::vector<Collector::Job> Collector::staleJobs(const std::vector<std::string>* keys,
@@ -139,7 +158,8 @@ void Collector::readCgroups(const std::vector<Job>& jobs, const CgroupLayout& la
   readings.reserve(jobs.size());
   for (const Job& job : jobs) {
     if (stopping_.load(std::memory_order_relaxed)) break;
-    readings.push_back(readCgroupPart(layout, job.target, now()));
+    OpenFiles::Lease lease = job.files->tryUse();
+    readings.push_back(readCgroupPart(layout, job.target, now(), lease.source()));
   }
   absl::MutexLock lock(&mu_);
   for (size_t i = 0; i < readings.size(); ++i) storeCgroup(jobs[i], std::move(readings[i]));
@@ -185,7 +205,11 @@ void Collector::runSlowJobs(std::vector<Job> jobs, const CgroupLayout& layout) {
   for (const Job& job : jobs) {
     if (stopping_.load(std::memory_order_relaxed)) return;
     if (job.cgroup) {
-      CgroupReading c = readCgroupPart(layout, job.target, now());
+      CgroupReading c;
+      {
+        OpenFiles::Lease lease = job.files->tryUse();
+        c = readCgroupPart(layout, job.target, now(), lease.source());
+      }
       absl::MutexLock lock(&mu_);
       storeCgroup(job, std::move(c));
     }

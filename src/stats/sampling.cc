@@ -16,13 +16,14 @@ uint64_t nanoCores(const CpuSample& prev, const CpuSample& cur) {
   return static_cast<uint64_t>(used * 1e9 / elapsed);
 }
 
-CgroupReading readCgroupPart(const CgroupLayout& layout, const Target& t, int64_t now_ns) {
+CgroupReading readCgroupPart(const CgroupLayout& layout, const Target& t, int64_t now_ns,
+                             FileSource& files) {
   CgroupReading r;
   r.at = now_ns;
   if (std::optional<std::string> path = cleanCgroupPath(t.cgroup_path)) {
-    r.cpu = readCpu(layout, *path, now_ns);
-    r.memory = readMemory(layout, *path, now_ns);
-    r.process_count = readProcessCount(layout, *path);
+    r.cpu = readCpu(layout, *path, now_ns, files);
+    r.memory = readMemory(layout, *path, now_ns, files);
+    r.process_count = readProcessCount(layout, *path, files);
   }
   return r;
 }

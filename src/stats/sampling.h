@@ -38,9 +38,10 @@ struct CgroupReading {
   bool empty() const { return !cpu && !memory && !process_count; }
 };
 
-// Reads `t`'s cgroup files from the hierarchies of `layout`. Never waits on anything but the
-// cgroup filesystem (no shim, no runtime, no disk walk).
-CgroupReading readCgroupPart(const CgroupLayout& layout, const Target& t, int64_t now_ns);
+// Reads `t`'s cgroup files from the hierarchies of `layout`, through `files`. Never waits on
+// anything but the cgroup filesystem (no shim, no runtime, no disk walk).
+CgroupReading readCgroupPart(const CgroupLayout& layout, const Target& t, int64_t now_ns,
+                             FileSource& files = plainFiles());
 
 // Network counters (from /proc/<pid>/net/dev) and the writable layer's usage (a directory walk,
 // given up as soon as `cancel`, which may be null, becomes true). Missing parts stay empty.

@@ -29,6 +29,9 @@ class CollectorTest : public ::testing::Test {
     o.proc_root = dir_ / "proc";
     o.interval = interval;
     o.max_age = max_age;
+    // Plain reads: a fake file stays readable through an open descriptor after it is removed,
+    // unlike a cgroup file (open_files_test.cc and real_cgroup_test.cc cover kept files).
+    o.max_open_files = 0;
     if (!real_clock) o.clock = [this] { return clock_ns_.load(); };
     return o;
   }
