@@ -125,8 +125,7 @@ class Workload {
   bool listContainerStats() {
     v1::ListContainerStatsResponse resp;
     auto ctx = client_.context();
-    if (!check("ListContainerStats",
-               client_.runtime().ListContainerStats(ctx.get(), {}, &resp))) {
+    if (!check("ListContainerStats", client_.runtime().ListContainerStats(ctx.get(), {}, &resp))) {
       return false;
     }
     size_t with_cpu = 0;
@@ -205,7 +204,8 @@ bool run(Workload& w, int pods, int per_pod, int polls, int gap_ms, int idle_s, 
   std::fflush(stdout);
   const std::string n = absl::StrCat(" (", w.containers().size(), ")");
   // The first call finds nothing read yet.
-  printSummary(measure("ListContainerStats first" + n, 0, 1, [&] { return w.listContainerStats(); }));
+  printSummary(
+      measure("ListContainerStats first" + n, 0, 1, [&] { return w.listContainerStats(); }));
   printSummary(measure("ListContainerStats" + n, 10, polls,
                        [&] { return !g_interrupted && w.listContainerStats(); }));
   printSummary(measure(absl::StrCat("ListPodSandboxStats (", w.pods().size(), ")"), 10, polls,
@@ -262,13 +262,15 @@ int main(int argc, char** argv) {
   int server_pid = 0;
   std::string image;
   app.add_option("-r,--runtime-endpoint", options.endpoint, "CRI endpoint")->capture_default_str();
-  app.add_option("-n,--pods", pods, "host-network pods")->capture_default_str()->check(
-      CLI::PositiveNumber);
+  app.add_option("-n,--pods", pods, "host-network pods")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("-c,--containers-per-pod", per_pod, "sleep containers in each pod")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--polls", polls, "calls per measured RPC")->capture_default_str()->check(
-      CLI::PositiveNumber);
+  app.add_option("--polls", polls, "calls per measured RPC")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--poll-gap-ms", gap_ms, "gap between spaced ListContainerStats calls")
       ->capture_default_str();
   app.add_option("--server-pid", server_pid, "the server's pid, to print its CPU time");

@@ -152,8 +152,8 @@ std::optional<MemorySample> readMemory(const CgroupLayout& layout, const std::st
   return m;
 }
 
-std::optional<uint64_t> readProcessCount(const CgroupLayout& layout,
-                                         const std::string& cgroup_path, FileSource& files) {
+std::optional<uint64_t> readProcessCount(const CgroupLayout& layout, const std::string& cgroup_path,
+                                         FileSource& files) {
   std::optional<uint64_t> n;
   if (!layout.pids.empty()) n = files.readUint(layout.pids + cgroup_path + "/pids.current");
   if (!n && !layout.unified.empty()) {

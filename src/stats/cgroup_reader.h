@@ -36,8 +36,7 @@ std::optional<CpuSample> readCpu(const CgroupLayout& layout, const std::string& 
                                  int64_t now_ns, FileSource& files = plainFiles());
 std::optional<MemorySample> readMemory(const CgroupLayout& layout, const std::string& cgroup_path,
                                        int64_t now_ns, FileSource& files = plainFiles());
-std::optional<uint64_t> readProcessCount(const CgroupLayout& layout,
-                                         const std::string& cgroup_path,
+std::optional<uint64_t> readProcessCount(const CgroupLayout& layout, const std::string& cgroup_path,
                                          FileSource& files = plainFiles());
 
 // v1 reports "no limit" as a huge page-aligned number; anything at or above this means none.

@@ -54,8 +54,7 @@ size_t OpenFiles::openCount() const {
 }
 
 // Called only through a Lease, which holds mu_ (the analysis cannot follow a virtual call).
-std::optional<std::string> OpenFiles::read(const std::string& path)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+std::optional<std::string> OpenFiles::read(const std::string& path) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   mu_.AssertHeld();
   if (auto it = fds_.find(path); it != fds_.end()) {
     if (std::optional<std::string> text = preadAll(it->second.get())) return text;

@@ -1,17 +1,16 @@
 // Stats freshness (issue 13): CPU and memory in every answer for a container started a moment
 // ago, readings a second apart that differ, answers that never wait on a stopped shim, and an
 // ImageFsInfo that follows the disk without pulls.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "pod_env.h"
 
@@ -210,9 +209,9 @@ TEST(StatsTest, StatsAnswerAtOnceWithAShimStopped) {
   std::string other_pod;
   ASSERT_TRUE(runPod(e.d, other_config, &other_pod).ok());
   std::string healthy;
-  ASSERT_TRUE(createContainer(e.d, other_pod, sleepContainer("healthy", e.busybox), other_config,
-                              &healthy)
-                  .ok());
+  ASSERT_TRUE(
+      createContainer(e.d, other_pod, sleepContainer("healthy", e.busybox), other_config, &healthy)
+          .ok());
   ASSERT_TRUE(startContainer(e.d, healthy).ok());
 
   int pid = nlohmann::json::parse(e.status(hung, true).info().at("info"))["pid"];
@@ -251,9 +250,10 @@ TEST(StatsTest, ImageFsInfoFollowsWritableLayersWithoutPulls) {
   PodEnv e("imagefs", "[cri]\nstats_collect_period_seconds = 1\n");
   ASSERT_FALSE(e.pod.empty());
   v1::FilesystemUsage before = imageFs(e.d);
-  std::string id = e.run(e.containerConfig(
-      "writer", {"sh", "-c", "dd if=/dev/zero of=/data20 bs=1M count=20 2>/dev/null; sync; "
-                             "sleep 3600"}));
+  std::string id = e.run(
+      e.containerConfig("writer", {"sh", "-c",
+                                   "dd if=/dev/zero of=/data20 bs=1M count=20 2>/dev/null; sync; "
+                                   "sleep 3600"}));
   v1::FilesystemUsage after;
   auto deadline = Clock::now() + std::chrono::seconds(30);
   while (Clock::now() < deadline) {
@@ -262,7 +262,9 @@ TEST(StatsTest, ImageFsInfoFollowsWritableLayersWithoutPulls) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   EXPECT_GE(after.used_bytes().value(), before.used_bytes().value() + (20u << 20))
-      << "before:\n" << before.DebugString() << "after:\n" << after.DebugString();
+      << "before:\n"
+      << before.DebugString() << "after:\n"
+      << after.DebugString();
   EXPECT_GT(after.timestamp(), before.timestamp());
   EXPECT_GT(after.inodes_used().value(), before.inodes_used().value());
   // Current: measured within a few periods, though nothing was pulled.

@@ -166,12 +166,13 @@ TEST(RealCgroupTest, KeptFilesFollowTheirCgroupBeingRemovedAndMadeAgain) {
   auto budget = std::make_shared<FdBudget>(10);
   OpenFiles files(budget);
   {
+    // The cgroup is removed at the end of this block.
     Made made;
     ASSERT_TRUE(made.mkdir(dir)) << dir << ": " << std::strerror(errno);
     OpenFiles::Lease lease = files.tryUse();
     EXPECT_TRUE(readCpu(layout, name, 1, lease.source()));
     EXPECT_TRUE(readCpu(layout, name, 2, lease.source()));  // from the kept descriptor
-  }  // the cgroup is removed
+  }
   EXPECT_EQ(files.openCount(), 1u);
   {
     OpenFiles::Lease lease = files.tryUse();
