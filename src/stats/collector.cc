@@ -162,7 +162,7 @@ void Collector::readCgroups(const std::vector<Job>& jobs, const CgroupLayout& la
     readings.push_back(readCgroupPart(layout, job.target, now(), lease.source()));
   }
   absl::MutexLock lock(&mu_);
-  for (size_t i = 0; i < readings.size(); ++i) storeCgroup(jobs[i], std::move(readings[i]));
+  for (size_t i = 0; i < readings.size(); ++i) storeCgroup(jobs[i], readings[i]);
 }
 
 void Collector::storeCgroup(const Job& job, CgroupReading r) {
@@ -201,7 +201,7 @@ void Collector::storeSlow(const Job& job, SlowReading r) {
   }
 }
 
-void Collector::runSlowJobs(std::vector<Job> jobs, const CgroupLayout& layout) {
+void Collector::runSlowJobs(const std::vector<Job>& jobs, const CgroupLayout& layout) {
   for (const Job& job : jobs) {
     if (stopping_.load(std::memory_order_relaxed)) return;
     if (job.cgroup) {
@@ -211,7 +211,7 @@ void Collector::runSlowJobs(std::vector<Job> jobs, const CgroupLayout& layout) {
         c = readCgroupPart(layout, job.target, now(), lease.source());
       }
       absl::MutexLock lock(&mu_);
-      storeCgroup(job, std::move(c));
+      storeCgroup(job, c);
     }
     if (job.slow) {
       SlowReading slow = readSlowPart(options_.proc_root, job.target, now(), &stopping_);
@@ -246,7 +246,7 @@ void Collector::collectNow() {
     jobs = takeSlowJobs(/*full=*/true);
     for (Job& job : jobs) job.cgroup = true;
   }
-  runSlowJobs(std::move(jobs), *found);
+  runSlowJobs(jobs, *found);
   if (options_.on_slow_round) options_.on_slow_round();
 }
 
@@ -275,7 +275,7 @@ void Collector::runSlow() {
       absl::MutexLock lock(&mu_);
       layout_ = layout;
     }
-    runSlowJobs(std::move(jobs), *layout);
+    runSlowJobs(jobs, *layout);
     if (full && options_.on_slow_round && !stopping_.load()) options_.on_slow_round();
   }
 }

@@ -118,7 +118,7 @@ class Collector {
   // Reads the cgroup part of every job, then stores the readings under one lock.
   void readCgroups(const std::vector<Job>& jobs, const CgroupLayout& layout);
   // Reads each job (slow jobs may walk directories) and stores it as soon as it is read.
-  void runSlowJobs(std::vector<Job> jobs, const CgroupLayout& layout);
+  void runSlowJobs(const std::vector<Job>& jobs, const CgroupLayout& layout);
   // Stores a reading unless its entry was untracked or replaced, or holds a newer one.
   void storeCgroup(const Job& job, CgroupReading r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void storeSlow(const Job& job, SlowReading r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 
 namespace berth::stats {
@@ -15,13 +16,13 @@ constexpr uint64_t kMaxBudget = 8192;
 // The whole file from offset 0: a cgroup file is generated afresh by each read from 0.
 std::optional<std::string> preadAll(int fd) {
   std::string out;
-  char buf[4096];
+  std::array<char, 4096> buf;
   for (;;) {
-    ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(out.size()));
+    ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(out.size()));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return std::nullopt;
     if (n == 0) return out;
-    out.append(buf, static_cast<size_t>(n));
+    out.append(buf.data(), static_cast<size_t>(n));
   }
 }
 

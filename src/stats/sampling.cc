@@ -11,8 +11,8 @@ uint64_t nanoCores(const CpuSample& prev, const CpuSample& cur) {
   if (cur.timestamp_ns <= prev.timestamp_ns) return 0;
   if (cur.usage_core_nano_seconds < prev.usage_core_nano_seconds) return 0;
   // double: the product of two nanosecond counts overflows 64 bits after a few seconds.
-  double used = static_cast<double>(cur.usage_core_nano_seconds - prev.usage_core_nano_seconds);
-  double elapsed = static_cast<double>(cur.timestamp_ns - prev.timestamp_ns);
+  auto used = static_cast<double>(cur.usage_core_nano_seconds - prev.usage_core_nano_seconds);
+  auto elapsed = static_cast<double>(cur.timestamp_ns - prev.timestamp_ns);
   return static_cast<uint64_t>(used * 1e9 / elapsed);
 }
 
