@@ -9,13 +9,14 @@
 namespace berth::bench {
 
 Summary measure(const std::string& name, int warmup, int iterations,
-                const std::function<bool()>& op) {
+                const std::function<bool()>& op, const std::function<void()>& before) {
   for (int i = 0; i < warmup; ++i) op();
   std::vector<absl::Duration> samples;
   samples.reserve(static_cast<size_t>(iterations));
   Summary s{.name = name};
   absl::Duration total;
   for (int i = 0; i < iterations; ++i) {
+    if (before) before();
     absl::Time start = absl::Now();
     bool ok = op();
     absl::Duration d = absl::Now() - start;
@@ -44,12 +45,12 @@ Summary measure(const std::string& name, int warmup, int iterations,
 void printSummary(const Summary& s) {
   static bool header = false;
   if (!header) {
-    std::printf("%-28s %8s %8s %10s %10s %10s %10s %10s\n", "operation", "samples", "failed",
+    std::printf("%-36s %8s %8s %10s %10s %10s %10s %10s\n", "operation", "samples", "failed",
                 "mean_us", "p50_us", "p90_us", "p99_us", "max_us");
     header = true;
   }
   auto us = [](absl::Duration d) { return absl::ToDoubleMicroseconds(d); };
-  std::printf("%-28s %8zu %8zu %10.1f %10.1f %10.1f %10.1f %10.1f\n", s.name.c_str(), s.samples,
+  std::printf("%-36s %8zu %8zu %10.1f %10.1f %10.1f %10.1f %10.1f\n", s.name.c_str(), s.samples,
               s.failures, us(s.mean), us(s.p50), us(s.p90), us(s.p99), us(s.max));
 }
 

@@ -17,8 +17,9 @@ struct Summary {
 };
 
 // Calls `op` `iterations` times (after `warmup` untimed calls); `op` returns false on failure.
+// `before` (may be empty) runs untimed before each timed call, e.g. to space the calls out.
 Summary measure(const std::string& name, int warmup, int iterations,
-                const std::function<bool()>& op);
+                const std::function<bool()>& op, const std::function<void()>& before = {});
 
 // Prints a header once, then one aligned line per summary (microseconds).
 void printSummary(const Summary& s);

@@ -50,6 +50,9 @@ if [ -n "${BENCH_IMAGE:-}" ]; then
   # The tool pulls the image itself (it needs /bin/sh, sleep and /bin/true, e.g. busybox).
   "$build/bin/container_latency" -r "unix://$tmp/state/berth.sock" -n "${CONTAINERS:-100}" \
     --image "$BENCH_IMAGE"
+  # 110 pods x 3 containers, as on a full node; --server-pid adds berthd's CPU time.
+  "$build/bin/stats_latency" -r "unix://$tmp/state/berth.sock" -n "${STATS_PODS:-110}" \
+    --image "$BENCH_IMAGE" --server-pid "$pid"
 else
-  echo "container_latency skipped: set BENCH_IMAGE (e.g. docker.io/library/busybox:1.36)" >&2
+  echo "container_latency and stats_latency skipped: set BENCH_IMAGE (e.g. docker.io/library/busybox:1.36)" >&2
 fi

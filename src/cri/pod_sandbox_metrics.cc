@@ -1,5 +1,5 @@
 // ListMetricDescriptors, ListPodSandboxMetrics and StreamPodSandboxMetrics, from the stats
-// collector's cache like the stats RPCs.
+// collector's cache (freshened first) like the stats RPCs.
 #include "cri/cadvisor_metrics.h"
 #include "cri/stats_handlers.h"
 #include "cri/stream_batches.h"
@@ -34,7 +34,9 @@ absl::Status StatsHandlers::listMetricDescriptors(const v1::ListMetricDescriptor
 absl::Status StatsHandlers::listPodSandboxMetrics(const v1::ListPodSandboxMetricsRequest&,
                                                   v1::ListPodSandboxMetricsResponse* resp) {
   sync();
-  for (const auto& p : pods(nullptr)) toCri(*p, resp->add_pod_metrics());
+  std::vector<store::SandboxPtr> list = pods(nullptr);
+  refresh(list);
+  for (const auto& p : list) toCri(*p, resp->add_pod_metrics());
   return absl::OkStatus();
 }
 
@@ -42,7 +44,9 @@ absl::Status StatsHandlers::streamPodSandboxMetrics(
     const v1::StreamPodSandboxMetricsRequest&,
     grpc::ServerWriter<v1::StreamPodSandboxMetricsResponse>* w) {
   sync();
-  return writeInBatches("StreamPodSandboxMetrics", pods(nullptr), w,
+  std::vector<store::SandboxPtr> list = pods(nullptr);
+  refresh(list);
+  return writeInBatches("StreamPodSandboxMetrics", list, w,
                         [this](const store::SandboxPtr& p, v1::StreamPodSandboxMetricsResponse& b) {
                           toCri(*p, b.add_pod_sandbox_metrics());
                         });

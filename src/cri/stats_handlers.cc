@@ -1,4 +1,4 @@
-// Stats RPCs from the collector's cache.
+// Stats RPCs from the collector's cache, freshened before each answer.
 #include "cri/stats_handlers.h"
 
 #include <set>
@@ -86,6 +86,24 @@ void StatsHandlers::sync() {
     collector_.track(id, t);
     tracked_[id] = t;
   }
+}
+
+void StatsHandlers::refresh(const std::vector<store::ContainerPtr>& containers) {
+  std::vector<std::string> keys;
+  keys.reserve(containers.size());
+  for (const auto& c : containers) keys.push_back(c->id);
+  collector_.refresh(keys);
+}
+
+void StatsHandlers::refresh(const std::vector<store::SandboxPtr>& pods) {
+  std::vector<std::string> keys;
+  for (const auto& p : pods) {
+    keys.push_back(p->id);
+    for (const auto& c : store_.listContainers(p->id)) {
+      if (c->state == store::ContainerState::kRunning) keys.push_back(c->id);
+    }
+  }
+  collector_.refresh(keys);
 }
 
 void StatsHandlers::toCri(const store::ContainerRecord& r, v1::ContainerStats* out) const {
@@ -191,6 +209,7 @@ absl::Status StatsHandlers::containerStats(const v1::ContainerStatsRequest& req,
   BERTH_ASSIGN_OR_RETURN(std::string id, store_.resolveContainerId(req.container_id()));
   BERTH_ASSIGN_OR_RETURN(auto r, store_.getContainer(id));
   sync();
+  if (r->state == store::ContainerState::kRunning) refresh(std::vector<store::ContainerPtr>{r});
   toCri(*r, resp->mutable_stats());
   return absl::OkStatus();
 }
@@ -198,9 +217,9 @@ absl::Status StatsHandlers::containerStats(const v1::ContainerStatsRequest& req,
 absl::Status StatsHandlers::listContainerStats(const v1::ListContainerStatsRequest& req,
                                                v1::ListContainerStatsResponse* resp) {
   sync();
-  for (const auto& c : containers(req.has_filter() ? &req.filter() : nullptr)) {
-    toCri(*c, resp->add_stats());
-  }
+  std::vector<store::ContainerPtr> list = containers(req.has_filter() ? &req.filter() : nullptr);
+  refresh(list);
+  for (const auto& c : list) toCri(*c, resp->add_stats());
   return absl::OkStatus();
 }
 
@@ -208,8 +227,10 @@ absl::Status StatsHandlers::streamContainerStats(
     const v1::StreamContainerStatsRequest& req,
     grpc::ServerWriter<v1::StreamContainerStatsResponse>* w) {
   sync();
-  return writeInBatches("StreamContainerStats", containers(req.has_filter() ? &req.filter() : nullptr),
-                        w, [this](const store::ContainerPtr& c, v1::StreamContainerStatsResponse& b) {
+  std::vector<store::ContainerPtr> list = containers(req.has_filter() ? &req.filter() : nullptr);
+  refresh(list);
+  return writeInBatches("StreamContainerStats", list, w,
+                        [this](const store::ContainerPtr& c, v1::StreamContainerStatsResponse& b) {
                           toCri(*c, b.add_container_stats());
                         });
 }
@@ -222,6 +243,7 @@ absl::Status StatsHandlers::podSandboxStats(const v1::PodSandboxStatsRequest& re
   BERTH_ASSIGN_OR_RETURN(std::string id, store_.resolveSandboxId(req.pod_sandbox_id()));
   BERTH_ASSIGN_OR_RETURN(auto r, store_.getSandbox(id));
   sync();
+  if (r->state == store::SandboxState::kReady) refresh(std::vector<store::SandboxPtr>{r});
   toCri(*r, resp->mutable_stats());
   return absl::OkStatus();
 }
@@ -229,7 +251,9 @@ absl::Status StatsHandlers::podSandboxStats(const v1::PodSandboxStatsRequest& re
 absl::Status StatsHandlers::listPodSandboxStats(const v1::ListPodSandboxStatsRequest& req,
                                                 v1::ListPodSandboxStatsResponse* resp) {
   sync();
-  for (const auto& p : pods(req.has_filter() ? &req.filter() : nullptr)) toCri(*p, resp->add_stats());
+  std::vector<store::SandboxPtr> list = pods(req.has_filter() ? &req.filter() : nullptr);
+  refresh(list);
+  for (const auto& p : list) toCri(*p, resp->add_stats());
   return absl::OkStatus();
 }
 
@@ -237,7 +261,9 @@ absl::Status StatsHandlers::streamPodSandboxStats(
     const v1::StreamPodSandboxStatsRequest& req,
     grpc::ServerWriter<v1::StreamPodSandboxStatsResponse>* w) {
   sync();
-  return writeInBatches("StreamPodSandboxStats", pods(req.has_filter() ? &req.filter() : nullptr), w,
+  std::vector<store::SandboxPtr> list = pods(req.has_filter() ? &req.filter() : nullptr);
+  refresh(list);
+  return writeInBatches("StreamPodSandboxStats", list, w,
                         [this](const store::SandboxPtr& p, v1::StreamPodSandboxStatsResponse& b) {
                           toCri(*p, b.add_pod_sandbox_stats());
                         });

@@ -1,14 +1,16 @@
 // CRI stats RPCs (ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats,
 // ListMetricDescriptors, ListPodSandboxMetrics and their Stream forms), answered from the stats
-// collector's cache: a call never reads a cgroup or waits on a shim. Before answering, the set
-// of tracked targets is brought in line with the store (running containers, ready pods), which
-// is a walk over memory.
+// collector's cache. Before answering, the set of tracked targets is brought in line with the
+// store (running containers, ready pods; a walk over memory), and the collector makes the CPU
+// and memory of what is answered at most max_age old (usually already so; otherwise it reads
+// cgroup files in place). A call never waits on a shim, the OCI runtime or a disk walk.
 #pragma once
 
 #include <grpcpp/support/sync_stream.h>
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -55,6 +57,10 @@ class StatsHandlers {
  private:
   // Tracks what runs and stops tracking what is gone.
   void sync();
+  // Freshens the cgroup part of the containers, or of the pods and their running containers,
+  // about to be answered.
+  void refresh(const std::vector<store::ContainerPtr>& containers);
+  void refresh(const std::vector<store::SandboxPtr>& pods);
   std::vector<store::ContainerPtr> containers(const v1::ContainerStatsFilter* f) const;
   std::vector<store::SandboxPtr> pods(const v1::PodSandboxStatsFilter* f) const;
   void toCri(const store::ContainerRecord& r, v1::ContainerStats* out) const;

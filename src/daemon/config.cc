@@ -117,8 +117,11 @@ const std::vector<TableDef>& configTables() {
            {"default_runtime_handler", "Handler used when a pod names none.",
             [](Config& c) -> FieldRef { return &c.cri.default_runtime_handler; }},
            {"stats_collect_period_seconds",
-            "How often container and pod stats are sampled (CRI stats calls read the samples).",
+            "How often writable layers, network counters and the image filesystem are measured.",
             [](Config& c) -> FieldRef { return &c.cri.stats_collect_period_seconds; }},
+           {"stats_max_age_milliseconds",
+            "CPU, memory and process counts in stats answers are at most this old.",
+            [](Config& c) -> FieldRef { return &c.cri.stats_max_age_milliseconds; }},
            {"max_container_log_line_size",
             "Bytes of a container log line before it is split into partial entries.",
             [](Config& c) -> FieldRef { return &c.cri.max_container_log_line_size; }},
@@ -417,6 +420,9 @@ absl::Status validateConfig(const Config& c) {
   if (c.cni.plugin_timeout_seconds < 1) return badValue("cni.plugin_timeout_seconds", "must be at least 1");
   if (c.cri.stats_collect_period_seconds < 1) {
     return badValue("cri.stats_collect_period_seconds", "must be at least 1");
+  }
+  if (c.cri.stats_max_age_milliseconds < 100 || c.cri.stats_max_age_milliseconds > 60'000) {
+    return badValue("cri.stats_max_age_milliseconds", "must be between 100 and 60000");
   }
   if (c.cri.max_container_log_line_size < 256 || c.cri.max_container_log_line_size > (1 << 20)) {
     return badValue("cri.max_container_log_line_size", "must be between 256 and 1048576");

@@ -81,8 +81,10 @@ struct Config {
     std::string default_runtime_handler = "runc";
     // Longer container log lines are split into partial ("P") entries.
     int max_container_log_line_size = 16384;
-    // How often the stats collector samples every running container and pod.
+    // Stats: how often the slow parts are measured (writable layers, network counters, the
+    // image filesystem), and how old CPU, memory and process counts may be in an answer.
     int stats_collect_period_seconds = 10;
+    int stats_max_age_milliseconds = 1000;
     // Pids limit of a container whose CRI config sets none; 0: none.
     int64_t pids_limit = 4096;
     std::map<std::string, RuntimeHandler> runtimes = {

@@ -188,7 +188,10 @@ absl::Status Daemon::openSandboxes() {
   BERTH_RETURN_IF_ERROR(annotate(containers_->recover(), "recover containers"));
   container_handlers_ = std::make_unique<cri::ContainerHandlers>(*store_, *images_, *containers_);
   collector_ = std::make_unique<stats::Collector>(stats::CollectorOptions{
-      .interval = absl::Seconds(config_.cri.stats_collect_period_seconds)});
+      .interval = absl::Seconds(config_.cri.stats_collect_period_seconds),
+      .max_age = absl::Milliseconds(config_.cri.stats_max_age_milliseconds),
+      // ImageFsInfo reads the last measurement; the walk runs here, off the request path.
+      .on_slow_round = [images = images_.get()] { images->refreshUsage(); }});
   collector_->start();
   stats_handlers_ =
       std::make_unique<cri::StatsHandlers>(*store_, *snapshots_, *collector_);

@@ -456,16 +456,42 @@ FsUsage ImageManager::usage() const {
 }
 
 void ImageManager::refreshUsage() {
-  // Measured without any lock held, then published.
-  auto snap = snapshots_.totalUsage();
-  auto blobs = content_.usage();
+  // Measured without any lock held, then published. Pulls, removals and the periodic refresh
+  // may measure at once: the measurement started last wins.
+  const int64_t started = nowNs();
+  std::map<std::string, LayerUsage> known;
+  {
+    absl::MutexLock lock(&usage_mu_);
+    known = layer_usage_;
+  }
+  std::map<std::string, LayerUsage> layers;
   FsUsage u;
   u.mountpoint = snapshots_.root();
-  u.bytes = snap.bytes + blobs.bytes;
-  u.inodes = snap.inodes + blobs.inodes;
-  u.timestamp_ns = nowNs();
+  u.timestamp_ns = started;
+  for (const store::SnapshotPtr& s : store_.listSnapshots()) {
+    OverlaySnapshotter::Usage su;
+    auto it = known.find(s->key);
+    if (s->kind == store::SnapshotKind::kCommitted && it != known.end() &&
+        it->second.created_at_ns == s->created_at_ns) {
+      su = it->second.usage;
+    } else {
+      absl::StatusOr<OverlaySnapshotter::Usage> measured = snapshots_.usage(s->key);
+      if (!measured.ok()) continue;  // removed meanwhile
+      su = *measured;
+    }
+    if (s->kind == store::SnapshotKind::kCommitted) {
+      layers[s->key] = LayerUsage{.created_at_ns = s->created_at_ns, .usage = su};
+    }
+    u.bytes += su.bytes;
+    u.inodes += su.inodes;
+  }
+  ContentStore::Usage blobs = content_.usage();
+  u.bytes += blobs.bytes;
+  u.inodes += blobs.inodes;
   absl::MutexLock lock(&usage_mu_);
+  if (usage_.timestamp_ns > started) return;
   usage_ = u;
+  layer_usage_ = std::move(layers);
 }
 
 }  // namespace berth::image

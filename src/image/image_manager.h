@@ -104,8 +104,12 @@ class ImageManager {
   // The pull in flight for `ref` (same normalisation as pull()), if any.
   std::optional<PullProgress> progress(absl::string_view ref) const;
 
-  // Last measured usage of the image filesystem (refreshed after pulls and removals).
+  // Last measured usage of the image filesystem: image layers, blobs and containers' writable
+  // layers. A copy from memory, never a disk walk.
   FsUsage usage() const;
+  // Measures it again: called after pulls and removals, and periodically off the request path
+  // (berthd's stats collector). Each committed layer is walked once, as it never changes;
+  // writable layers and blobs every time.
   void refreshUsage();
 
  private:
@@ -143,8 +147,15 @@ class ImageManager {
   mutable absl::Mutex progress_mu_;
   std::map<std::string, std::shared_ptr<PullProgress>> pulls_ ABSL_GUARDED_BY(progress_mu_);
 
+  // The usage of one committed layer, measured once; created_at tells a layer made again
+  // under the same key.
+  struct LayerUsage {
+    int64_t created_at_ns = 0;
+    OverlaySnapshotter::Usage usage;
+  };
   mutable absl::Mutex usage_mu_;
   FsUsage usage_ ABSL_GUARDED_BY(usage_mu_);
+  std::map<std::string, LayerUsage> layer_usage_ ABSL_GUARDED_BY(usage_mu_);
 };
 
 }  // namespace berth::image

@@ -56,12 +56,13 @@ uint64_t statValue(std::string_view stat, std::initializer_list<std::string_view
   return 0;
 }
 
-std::optional<MemorySample> readMemoryV1(const std::string& dir, int64_t now_ns) {
-  std::optional<uint64_t> usage = readUintFile(dir + "/memory.usage_in_bytes");
+std::optional<MemorySample> readMemoryV1(const std::string& dir, int64_t now_ns,
+                                         FileSource& files) {
+  std::optional<uint64_t> usage = files.readUint(dir + "/memory.usage_in_bytes");
   if (!usage) return std::nullopt;
-  std::optional<uint64_t> limit = readUintFile(dir + "/memory.limit_in_bytes");
+  std::optional<uint64_t> limit = files.readUint(dir + "/memory.limit_in_bytes");
   if (limit && *limit >= kV1NoLimit) limit.reset();
-  std::string stat = readTextFile(dir + "/memory.stat").value_or("");
+  std::string stat = files.read(dir + "/memory.stat").value_or("");
   // total_* include descendants (a pod cgroup holds its containers); plain keys are the
   // fallback for kernels or fakes that lack them.
   MemorySample m = finishMemory(*usage, limit,
@@ -72,14 +73,15 @@ std::optional<MemorySample> readMemoryV1(const std::string& dir, int64_t now_ns)
   return m;
 }
 
-std::optional<MemorySample> readMemoryV2(const std::string& dir, int64_t now_ns) {
-  std::optional<uint64_t> usage = readUintFile(dir + "/memory.current");
+std::optional<MemorySample> readMemoryV2(const std::string& dir, int64_t now_ns,
+                                         FileSource& files) {
+  std::optional<uint64_t> usage = files.readUint(dir + "/memory.current");
   if (!usage) return std::nullopt;
   std::optional<uint64_t> limit;
-  if (std::optional<std::string> max = readTextFile(dir + "/memory.max")) {
+  if (std::optional<std::string> max = files.read(dir + "/memory.max")) {
     limit = parseUint(*max);  // "max" does not parse: no limit
   }
-  std::string stat = readTextFile(dir + "/memory.stat").value_or("");
+  std::string stat = files.read(dir + "/memory.stat").value_or("");
   MemorySample m = finishMemory(*usage, limit, statValue(stat, {"inactive_file"}), now_ns);
   m.rss_bytes = statValue(stat, {"anon"});
   m.page_faults = statValue(stat, {"pgfault"});
@@ -122,15 +124,14 @@ std::optional<std::string> cleanCgroupPath(std::string_view path) {
 }
 
 std::optional<CpuSample> readCpu(const CgroupLayout& layout, const std::string& cgroup_path,
-                                 int64_t now_ns) {
+                                 int64_t now_ns, FileSource& files) {
   std::optional<uint64_t> ns;
   if (!layout.cpuacct.empty()) {
-    ns = readUintFile(layout.cpuacct + cgroup_path + "/cpuacct.usage");
+    ns = files.readUint(layout.cpuacct + cgroup_path + "/cpuacct.usage");
   }
   if (!ns && !layout.unified.empty()) {
     // cpu.stat with usage_usec exists in every v2 cgroup, even without the cpu controller.
-    if (std::optional<std::string> stat =
-            readTextFile(layout.unified + cgroup_path + "/cpu.stat")) {
+    if (std::optional<std::string> stat = files.read(layout.unified + cgroup_path + "/cpu.stat")) {
       if (std::optional<uint64_t> usec = keyedValue(*stat, "usage_usec")) ns = *usec * 1000;
     }
   }
@@ -142,19 +143,21 @@ std::optional<CpuSample> readCpu(const CgroupLayout& layout, const std::string& 
 }
 
 std::optional<MemorySample> readMemory(const CgroupLayout& layout, const std::string& cgroup_path,
-                                       int64_t now_ns) {
+                                       int64_t now_ns, FileSource& files) {
   std::optional<MemorySample> m;
-  if (!layout.memory.empty()) m = readMemoryV1(layout.memory + cgroup_path, now_ns);
-  if (!m && !layout.unified.empty()) m = readMemoryV2(layout.unified + cgroup_path, now_ns);
+  if (!layout.memory.empty()) m = readMemoryV1(layout.memory + cgroup_path, now_ns, files);
+  if (!m && !layout.unified.empty()) {
+    m = readMemoryV2(layout.unified + cgroup_path, now_ns, files);
+  }
   return m;
 }
 
-std::optional<uint64_t> readProcessCount(const CgroupLayout& layout,
-                                         const std::string& cgroup_path) {
+std::optional<uint64_t> readProcessCount(const CgroupLayout& layout, const std::string& cgroup_path,
+                                         FileSource& files) {
   std::optional<uint64_t> n;
-  if (!layout.pids.empty()) n = readUintFile(layout.pids + cgroup_path + "/pids.current");
+  if (!layout.pids.empty()) n = files.readUint(layout.pids + cgroup_path + "/pids.current");
   if (!n && !layout.unified.empty()) {
-    n = readUintFile(layout.unified + cgroup_path + "/pids.current");
+    n = files.readUint(layout.unified + cgroup_path + "/pids.current");
   }
   return n;
 }

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "stats/sample.h"
+#include "stats/text_files.h"
 
 namespace berth::stats {
 
@@ -30,13 +31,13 @@ std::optional<std::string> cleanCgroupPath(std::string_view path);
 
 // Each reader tries the v1 hierarchy first (when mounted and the target's file is there), then
 // the v2 one, and returns nullopt when neither has the file. `cgroup_path` must be clean.
-// usage_nano_cores is left 0: it needs the previous sample.
+// usage_nano_cores is left 0: it needs the previous sample. Files come from `files`.
 std::optional<CpuSample> readCpu(const CgroupLayout& layout, const std::string& cgroup_path,
-                                 int64_t now_ns);
+                                 int64_t now_ns, FileSource& files = plainFiles());
 std::optional<MemorySample> readMemory(const CgroupLayout& layout, const std::string& cgroup_path,
-                                       int64_t now_ns);
-std::optional<uint64_t> readProcessCount(const CgroupLayout& layout,
-                                         const std::string& cgroup_path);
+                                       int64_t now_ns, FileSource& files = plainFiles());
+std::optional<uint64_t> readProcessCount(const CgroupLayout& layout, const std::string& cgroup_path,
+                                         FileSource& files = plainFiles());
 
 // v1 reports "no limit" as a huge page-aligned number; anything at or above this means none.
 inline constexpr uint64_t kV1NoLimit = uint64_t{1} << 62;

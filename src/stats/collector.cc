@@ -1,64 +1,32 @@
-// The stats collector: sampling one target, and the thread that keeps the cache fresh.
+// The stats collector: the cache, its two threads, and refresh() on the caller's thread.
 #include "stats/collector.h"
+
+#include <sys/resource.h>
 
 #include <algorithm>
 
 #include "absl/time/clock.h"
-#include "common/logging.h"
-#include "stats/cgroup_reader.h"
-#include "stats/disk_usage.h"
-#include "stats/net_dev.h"
 
 namespace berth::stats {
 namespace {
 
-// Below this an interval would keep the thread busy for nothing.
+// Below this a period would keep a thread busy for nothing.
 constexpr absl::Duration kMinInterval = absl::Milliseconds(10);
+// Two CPU readings closer than this (two callers refreshing at once) give no rate of their own:
+// the later one keeps the earlier one's, rather than a figure made of a few microseconds.
+constexpr int64_t kMinRateWindowNs = 100'000'000;
 
-// Cores used between two CPU readings, in billionths of a core.
-uint64_t nanoCores(const CpuSample& prev, const CpuSample& cur) {
-  if (cur.timestamp_ns <= prev.timestamp_ns) return 0;
-  // A counter that went back means a new cgroup under the same path: no rate this time.
-  if (cur.usage_core_nano_seconds < prev.usage_core_nano_seconds) return 0;
-  // double: the product of two nanosecond counts overflows 64 bits after a few seconds.
-  double used = static_cast<double>(cur.usage_core_nano_seconds - prev.usage_core_nano_seconds);
-  double elapsed = static_cast<double>(cur.timestamp_ns - prev.timestamp_ns);
-  return static_cast<uint64_t>(used * 1e9 / elapsed);
-}
-
-Sample sampleWith(const CgroupLayout& layout, const CollectorOptions& o, const Target& t,
-                  const Sample* previous, int64_t now_ns, const std::atomic<bool>* cancel) {
-  Sample s;
-  s.timestamp_ns = now_ns;
-  if (std::optional<std::string> path = cleanCgroupPath(t.cgroup_path)) {
-    s.cpu = readCpu(layout, *path, now_ns);
-    if (s.cpu && previous != nullptr && previous->cpu) {
-      s.cpu->usage_nano_cores = nanoCores(*previous->cpu, *s.cpu);
-    }
-    s.memory = readMemory(layout, *path, now_ns);
-    s.process_count = readProcessCount(layout, *path);
-  }
-  s.network = readNetwork(o.proc_root, t.pid, now_ns);
-  if (!t.writable_dir.empty()) {
-    absl::StatusOr<DiskUsage> du = diskUsage(t.writable_dir, cancel);
-    if (du.ok()) {
-      s.writable_layer =
-          FsSample{.timestamp_ns = now_ns, .used_bytes = du->bytes, .inodes_used = du->inodes};
-    } else if (!absl::IsNotFound(du.status()) && !absl::IsCancelled(du.status())) {
-      logging::get("stats")->debug("writable layer {}: {}", t.writable_dir, du.status().message());
-    }
-  }
-  return s;
+int64_t fdBudgetOf(const CollectorOptions& o) {
+  if (o.max_open_files >= 0) return o.max_open_files;
+  struct rlimit r {};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 0;
+  return defaultFdBudget(r.rlim_cur);
 }
 
 }  // namespace
 
-Sample sampleTarget(const CollectorOptions& o, const Target& t, const Sample* previous,
-                    int64_t now_ns) {
-  return sampleWith(detectCgroupLayout(o.cgroup_root), o, t, previous, now_ns, nullptr);
-}
-
-Collector::Collector(CollectorOptions options) : options_(std::move(options)) {}
+Collector::Collector(CollectorOptions options)
+    : options_(std::move(options)), fd_budget_(std::make_shared<FdBudget>(fdBudgetOf(options_))) {}
 
 Collector::~Collector() {
   {
@@ -66,21 +34,41 @@ Collector::~Collector() {
     stop_ = true;
   }
   stopping_.store(true);
-  if (thread_.joinable()) thread_.join();
+  if (slow_thread_.joinable()) slow_thread_.join();
+  if (fast_thread_.joinable()) fast_thread_.join();
+}
+
+int64_t Collector::now() const {
+  return options_.clock ? options_.clock() : absl::GetCurrentTimeNanos();
+}
+
+absl::Duration Collector::demandWindow() const {
+  return std::max(absl::Seconds(30), 3 * options_.interval);
+}
+
+absl::Duration Collector::fastInterval() const {
+  // A quarter of max_age is left for a round to finish and the thread to wake, so that a
+  // refresh() rarely finds anything to read itself.
+  return std::max(options_.max_age * 3 / 4, kMinInterval);
 }
 
 void Collector::start() {
   absl::MutexLock lock(&mu_);
-  if (thread_.joinable() || stop_) return;
-  thread_ = std::thread(&Collector::run, this);
+  if (slow_thread_.joinable() || stop_) return;
+  slow_thread_ = std::thread(&Collector::runSlow, this);
+  fast_thread_ = std::thread(&Collector::runFast, this);
 }
 
 void Collector::track(const std::string& key, Target target) {
+  auto files = std::make_shared<OpenFiles>(fd_budget_);
   absl::MutexLock lock(&mu_);
   Entry& e = entries_[key];
   if (e.generation != 0 && e.target == target) return;  // already tracked as it is
   e.target = std::move(target);
+  // The old files close when `files` goes, after the lock.
+  std::swap(e.files, files);
   e.sample.reset();
+  e.cgroup_read_ns = 0;
   e.generation = next_generation_++;
   if (!e.pending) {
     e.pending = true;
@@ -89,10 +77,12 @@ void Collector::track(const std::string& key, Target target) {
 }
 
 void Collector::untrack(const std::string& key) {
+  std::shared_ptr<OpenFiles> files;  // closed after the lock
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it == entries_.end()) return;
   if (it->second.pending) --pending_;
+  files = std::move(it->second.files);
   entries_.erase(it);
 }
 
@@ -113,67 +103,211 @@ std::vector<std::pair<std::string, Sample>> Collector::latestAll() const {
   return out;
 }
 
-void Collector::collectNow() {
-  std::vector<Job> jobs;
+std::shared_ptr<const CgroupLayout> Collector::layout() {
   {
     absl::MutexLock lock(&mu_);
-    jobs = takeJobs(/*all=*/true);
+    if (layout_) return layout_;
   }
-  runJobs(std::move(jobs));
+  auto found = std::make_shared<const CgroupLayout>(detectCgroupLayout(options_.cgroup_root));
+  absl::MutexLock lock(&mu_);
+  if (!layout_) layout_ = found;
+  return layout_;
 }
 
-bool Collector::wakeReady() const { return stop_ || pending_ > 0; }
+Collector::Job Collector::jobFor(const std::string& key, const Entry& e, bool cgroup,
+                                 bool slow) const {
+  return Job{.key = key,
+             .generation = e.generation,
+             .target = e.target,
+             .files = e.files,
+             .cgroup = cgroup,
+             .slow = slow};
+}
 
-std::vector<Collector::Job> Collector::takeJobs(bool all) {
+std::vector<Collector::Job> Collector::staleJobs(const std::vector<std::string>* keys,
+                                                 int64_t read_before) const {
   std::vector<Job> jobs;
-  for (auto& [key, e] : entries_) {
-    if (!all && !e.pending) continue;
-    if (e.pending) {
-      e.pending = false;
-      --pending_;
+  auto consider = [&](const std::string& key, const Entry& e) {
+    if (e.cgroup_read_ns <= read_before) jobs.push_back(jobFor(key, e, true, false));
+  };
+  if (keys == nullptr) {
+    for (const auto& [key, e] : entries_) consider(key, e);
+  } else {
+    for (const std::string& key : *keys) {
+      if (auto it = entries_.find(key); it != entries_.end()) consider(key, it->second);
     }
-    jobs.push_back(
-        Job{.key = key, .generation = e.generation, .target = e.target, .previous = e.sample});
   }
   return jobs;
 }
 
-void Collector::runJobs(std::vector<Job> jobs) {
-  if (jobs.empty()) return;
-  // The layout is looked up once per round: it is one directory read, and mounts rarely change.
-  CgroupLayout layout = detectCgroupLayout(options_.cgroup_root);
-  for (Job& job : jobs) {
-    if (stopping_.load()) return;
-    const Sample* previous = job.previous ? &*job.previous : nullptr;
-    Sample s =
-        sampleWith(layout, options_, job.target, previous, absl::GetCurrentTimeNanos(), &stopping_);
+void Collector::refresh(const std::vector<std::string>& keys) {
+  std::vector<Job> jobs;
+  {
     absl::MutexLock lock(&mu_);
-    auto it = entries_.find(job.key);
-    // Untracked or replaced while we were reading: this sample belongs to nobody.
-    if (it == entries_.end() || it->second.generation != job.generation) continue;
-    Entry& e = it->second;
-    // Another round (collectNow beside the thread) already stored something newer.
-    if (e.sample && e.sample->timestamp_ns > s.timestamp_ns) continue;
-    // The cgroup is gone (the container exited): keep what it had until it is untracked.
-    if (e.sample && e.sample->hasCgroupData() && !s.hasCgroupData()) continue;
-    e.sample = std::move(s);
+    absl::Time real_now = absl::Now();
+    if (real_now >= demand_until_) fast_wake_ = true;  // the fast thread was idle: start it
+    demand_until_ = real_now + demandWindow();
+    jobs = staleJobs(&keys, now() - absl::ToInt64Nanoseconds(options_.max_age));
+  }
+  if (jobs.empty()) return;
+  readCgroups(jobs, *layout());
+}
+
+void Collector::readCgroups(const std::vector<Job>& jobs, const CgroupLayout& layout) {
+  std::vector<CgroupReading> readings;
+  readings.reserve(jobs.size());
+  for (const Job& job : jobs) {
+    if (stopping_.load(std::memory_order_relaxed)) break;
+    OpenFiles::Lease lease = job.files->tryUse();
+    readings.push_back(readCgroupPart(layout, job.target, now(), lease.source()));
+  }
+  absl::MutexLock lock(&mu_);
+  for (size_t i = 0; i < readings.size(); ++i) storeCgroup(jobs[i], readings[i]);
+}
+
+void Collector::storeCgroup(const Job& job, CgroupReading r) {
+  auto it = entries_.find(job.key);
+  // Untracked or replaced while we were reading: this reading belongs to nobody.
+  if (it == entries_.end() || it->second.generation != job.generation) return;
+  Entry& e = it->second;
+  // Another caller already stored a later reading.
+  if (r.at <= e.cgroup_read_ns) return;
+  e.cgroup_read_ns = r.at;
+  Sample& s = e.sample ? *e.sample : e.sample.emplace();
+  // Not created yet, or gone (the container exited): keep what it had.
+  if (r.empty()) return;
+  if (r.cpu && s.cpu) {
+    r.cpu->usage_nano_cores = r.cpu->timestamp_ns - s.cpu->timestamp_ns >= kMinRateWindowNs
+                                  ? nanoCores(*s.cpu, *r.cpu)
+                                  : s.cpu->usage_nano_cores;
+  }
+  if (r.cpu) s.cpu = r.cpu;
+  if (r.memory) s.memory = r.memory;
+  if (r.process_count) s.process_count = r.process_count;
+  s.timestamp_ns = r.at;
+}
+
+void Collector::storeSlow(const Job& job, SlowReading r) {
+  auto it = entries_.find(job.key);
+  if (it == entries_.end() || it->second.generation != job.generation) return;
+  Sample& s = it->second.sample ? *it->second.sample : it->second.sample.emplace();
+  // A part that could not be read (process or directory gone) keeps its last value.
+  if (r.network && (!s.network || s.network->timestamp_ns < r.network->timestamp_ns)) {
+    s.network = std::move(r.network);
+  }
+  if (r.writable_layer &&
+      (!s.writable_layer || s.writable_layer->timestamp_ns < r.writable_layer->timestamp_ns)) {
+    s.writable_layer = r.writable_layer;
   }
 }
 
-void Collector::run() {
+void Collector::runSlowJobs(const std::vector<Job>& jobs, const CgroupLayout& layout) {
+  for (const Job& job : jobs) {
+    if (stopping_.load(std::memory_order_relaxed)) return;
+    if (job.cgroup) {
+      CgroupReading c;
+      {
+        OpenFiles::Lease lease = job.files->tryUse();
+        c = readCgroupPart(layout, job.target, now(), lease.source());
+      }
+      absl::MutexLock lock(&mu_);
+      storeCgroup(job, c);
+    }
+    if (job.slow) {
+      SlowReading slow = readSlowPart(options_.proc_root, job.target, now(), &stopping_);
+      absl::MutexLock lock(&mu_);
+      storeSlow(job, std::move(slow));
+    }
+  }
+}
+
+std::vector<Collector::Job> Collector::takeSlowJobs(bool full) {
+  // The cgroup part rides along only when the fast thread is not keeping it fresh (nobody
+  // asked for stats lately), or was never read.
+  int64_t stale = now() - absl::ToInt64Nanoseconds(fastInterval());
+  std::vector<Job> jobs;
+  for (auto& [key, e] : entries_) {
+    if (!full && !e.pending) continue;
+    if (e.pending) {
+      e.pending = false;
+      --pending_;
+    }
+    jobs.push_back(jobFor(key, e, e.cgroup_read_ns <= stale, true));
+  }
+  return jobs;
+}
+
+void Collector::collectNow() {
+  auto found = std::make_shared<const CgroupLayout>(detectCgroupLayout(options_.cgroup_root));
+  std::vector<Job> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    layout_ = found;
+    jobs = takeSlowJobs(/*full=*/true);
+    for (Job& job : jobs) job.cgroup = true;
+  }
+  runSlowJobs(jobs, *found);
+  if (options_.on_slow_round) options_.on_slow_round();
+}
+
+bool Collector::slowWakeReady() const { return stop_ || pending_ > 0; }
+
+bool Collector::fastWakeReady() const { return stop_ || fast_wake_; }
+
+void Collector::runSlow() {
   absl::Duration interval = std::max(options_.interval, kMinInterval);
   absl::Time next_round = absl::Now();  // the first round right away
   for (;;) {
     std::vector<Job> jobs;
+    std::shared_ptr<const CgroupLayout> layout;
+    bool full = false;
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithDeadline(absl::Condition(this, &Collector::wakeReady), next_round);
+      mu_.AwaitWithDeadline(absl::Condition(this, &Collector::slowWakeReady), next_round);
       if (stop_) return;
-      bool full = absl::Now() >= next_round;
-      jobs = takeJobs(full);
+      full = absl::Now() >= next_round;
       if (full) next_round = absl::Now() + interval;
+      jobs = takeSlowJobs(full);
+      layout = layout_;
     }
-    runJobs(std::move(jobs));
+    if (full || !layout) {
+      layout = std::make_shared<const CgroupLayout>(detectCgroupLayout(options_.cgroup_root));
+      absl::MutexLock lock(&mu_);
+      layout_ = layout;
+    }
+    runSlowJobs(jobs, *layout);
+    if (full && options_.on_slow_round && !stopping_.load()) options_.on_slow_round();
+  }
+}
+
+void Collector::runFast() {
+  const absl::Duration interval = fastInterval();
+  absl::Time next_round = absl::InfiniteFuture();
+  for (;;) {
+    std::vector<Job> jobs;
+    absl::Time started;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithDeadline(absl::Condition(this, &Collector::fastWakeReady), next_round);
+      if (stop_) return;
+      started = absl::Now();
+      if (fast_wake_) {
+        // Demand just began with a refresh() that read what it needed: start a period later.
+        fast_wake_ = false;
+        next_round = started + interval;
+        continue;
+      }
+      if (started < next_round) continue;
+      if (started >= demand_until_) {
+        next_round = absl::InfiniteFuture();  // nobody asks: sleep until someone does
+        continue;
+      }
+      // What a refresh() read in the last half period is left alone.
+      jobs = staleJobs(nullptr, now() - absl::ToInt64Nanoseconds(interval / 2));
+    }
+    if (!jobs.empty()) readCgroups(jobs, *layout());
+    // Late rounds (an overloaded machine) leave a gap rather than run back to back.
+    next_round = std::max(started + interval, absl::Now() + interval / 4);
   }
 }
 

@@ -47,8 +47,12 @@ struct FsSample {
   uint64_t inodes_used = 0;
 };
 
+// What the collector holds for one target. The parts are read at different times (CPU, memory and
+// process count together from cgroup files, often; network and writable layer on the long
+// period), so each carries its own timestamp.
 struct Sample {
-  // When the sample was taken (every part below carries the same time).
+  // When cpu, memory and process_count were last read from the target's cgroup (0: never). A
+  // cgroup that is gone leaves the last values and this time as they were.
   int64_t timestamp_ns = 0;
   std::optional<CpuSample> cpu;
   std::optional<MemorySample> memory;

@@ -61,4 +61,24 @@ std::optional<uint64_t> readUintFile(const std::string& path) {
   return parseUint(*text);
 }
 
+std::optional<uint64_t> FileSource::readUint(const std::string& path) {
+  std::optional<std::string> text = read(path);
+  if (!text) return std::nullopt;
+  return parseUint(*text);
+}
+
+namespace {
+
+class PlainFiles final : public FileSource {
+ public:
+  std::optional<std::string> read(const std::string& path) override { return readTextFile(path); }
+};
+
+}  // namespace
+
+FileSource& plainFiles() {
+  static PlainFiles files;
+  return files;
+}
+
 }  // namespace berth::stats

@@ -27,4 +27,17 @@ std::string_view trimSpace(std::string_view text);
 // readTextFile followed by parseUint.
 std::optional<uint64_t> readUintFile(const std::string& path);
 
+// Where the readers get files from: plainFiles() opens each one afresh; the collector passes a
+// source that keeps a target's cgroup files open between readings (open_files.h).
+class FileSource {
+ public:
+  virtual ~FileSource() = default;
+  // The file's contents, or nullopt when it cannot be read.
+  virtual std::optional<std::string> read(const std::string& path) = 0;
+  std::optional<uint64_t> readUint(const std::string& path);
+};
+
+// readTextFile as a FileSource; stateless, so shared by every thread.
+FileSource& plainFiles();
+
 }  // namespace berth::stats

@@ -3,8 +3,8 @@
 
 #include "common/test_dir.h"
 #include "gtest/gtest.h"
-#include "stats/collector.h"
 #include "stats/fake_tree.h"
+#include "stats/sampling.h"
 
 namespace berth::stats {
 namespace {
@@ -41,7 +41,7 @@ void writeV2(const std::string& unified, const std::string& path, const std::str
 }
 
 Sample sample(const TestDir& dir, const std::string& cgroup_path) {
-  CollectorOptions o;
+  SamplingPaths o;
   o.cgroup_root = dir.path();
   o.proc_root = dir / "proc";
   return sampleTarget(o, Target{.cgroup_path = cgroup_path}, nullptr, kNow);
@@ -235,7 +235,7 @@ TEST(CgroupMissingTest, MissingFilesLeavePartsEmpty) {
   // No cgroup mounts at all, or a root that does not exist.
   TestDir empty;
   EXPECT_FALSE(sample(empty, "/berth/c1").hasCgroupData());
-  CollectorOptions o;
+  SamplingPaths o;
   o.cgroup_root = empty / "nothing-here";
   o.proc_root = empty / "nothing-here";
   Sample none = sampleTarget(o, Target{.cgroup_path = "/x", .pid = 1, .writable_dir = "/nope"},
@@ -247,7 +247,7 @@ TEST(CgroupCpuTest, NanoCoresFromTwoSamples) {
   TestDir dir;
   std::string usage = dir / "cpuacct/berth/c1/cpuacct.usage";
   put(usage, "1000000000\n");
-  CollectorOptions o;
+  SamplingPaths o;
   o.cgroup_root = dir.path();
   Target t{.cgroup_path = "/berth/c1"};
   Sample first = sampleTarget(o, t, nullptr, kNow);

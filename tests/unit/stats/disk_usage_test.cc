@@ -8,8 +8,8 @@
 
 #include "common/test_dir.h"
 #include "gtest/gtest.h"
-#include "stats/collector.h"
 #include "stats/fake_tree.h"
+#include "stats/sampling.h"
 
 namespace berth::stats {
 namespace {
@@ -63,7 +63,7 @@ TEST(DiskUsageTest, EmptyDirIsOneInode) {
 TEST(DiskUsageTest, SampleTargetFillsWritableLayer) {
   TestDir dir;
   put(dir / "upper/etc/conf", std::string(10'000, 'z'));
-  CollectorOptions o;
+  SamplingPaths o;
   o.cgroup_root = dir / "cgroup";
   Sample s = sampleTarget(o, Target{.writable_dir = dir / "upper"}, nullptr, 5);
   ASSERT_TRUE(s.writable_layer);

@@ -3,8 +3,8 @@
 
 #include "common/test_dir.h"
 #include "gtest/gtest.h"
-#include "stats/collector.h"
 #include "stats/fake_tree.h"
+#include "stats/sampling.h"
 
 namespace berth::stats {
 namespace {
@@ -53,7 +53,7 @@ TEST(NetDevTest, NoEth0KeepsFileOrder) {
 TEST(NetDevTest, ReadsFromProcRootByPid) {
   TestDir dir;
   put(dir / "proc/4242/net/dev", kNetDev);
-  CollectorOptions o;
+  SamplingPaths o;
   o.cgroup_root = dir / "cgroup";
   o.proc_root = dir / "proc";
   Sample s = sampleTarget(o, Target{.pid = 4242}, nullptr, 77);

@@ -1,5 +1,6 @@
 // On the machine's real cgroups (root only): a child that burns CPU and holds ~24 MiB is moved
-// into fresh cgroups, and the collector must see it. Every cgroup and the child are removed.
+// into fresh cgroups, and the collector must see it; cgroup files kept open notice their cgroup
+// going away. Every cgroup and the child are removed.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -16,7 +17,8 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "stats/cgroup_reader.h"
-#include "stats/collector.h"
+#include "stats/open_files.h"
+#include "stats/sampling.h"
 #include "stats/text_files.h"
 
 namespace berth::stats {
@@ -117,7 +119,7 @@ TEST(RealCgroupTest, SeesCpuMemoryAndPidsOfAMovedChild) {
   ASSERT_EQ(::write(go[1], "x", 1), 1);
   ::close(go[1]);
 
-  CollectorOptions o;
+  SamplingPaths o;
   Target t{.cgroup_path = name, .pid = pid};
   Sample first = sampleTarget(o, t, nullptr, absl::GetCurrentTimeNanos());
   ASSERT_TRUE(first.cpu) << "no cpu usage for " << name;
@@ -149,6 +151,41 @@ TEST(RealCgroupTest, SeesCpuMemoryAndPidsOfAMovedChild) {
     EXPECT_GE(*last.process_count, 1u);
   }
   EXPECT_TRUE(last.network);  // the child shares our network namespace
+}
+
+// A kept cgroup file stops reading when its cgroup is removed (ENODEV, unlike a removed plain
+// file); OpenFiles then closes it and opens the path afresh, so a cgroup made again under the
+// same path is read, not the old one's last values.
+TEST(RealCgroupTest, KeptFilesFollowTheirCgroupBeingRemovedAndMadeAgain) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make cgroups";
+  CgroupLayout layout = detectCgroupLayout("/sys/fs/cgroup");
+  std::string mount = !layout.cpuacct.empty() ? layout.cpuacct : layout.unified;
+  if (mount.empty()) GTEST_SKIP() << "no cpu accounting hierarchy";
+  const std::string name = "/berth-open-files-test-" + std::to_string(::getpid());
+  const std::string dir = mount + name;
+  auto budget = std::make_shared<FdBudget>(10);
+  OpenFiles files(budget);
+  {
+    // The cgroup is removed at the end of this block.
+    Made made;
+    ASSERT_TRUE(made.mkdir(dir)) << dir << ": " << std::strerror(errno);
+    OpenFiles::Lease lease = files.tryUse();
+    EXPECT_TRUE(readCpu(layout, name, 1, lease.source()));
+    EXPECT_TRUE(readCpu(layout, name, 2, lease.source()));  // from the kept descriptor
+  }
+  EXPECT_EQ(files.openCount(), 1u);
+  {
+    OpenFiles::Lease lease = files.tryUse();
+    EXPECT_FALSE(readCpu(layout, name, 3, lease.source())) << "a removed cgroup has no usage";
+  }
+  EXPECT_EQ(files.openCount(), 0u);
+  EXPECT_EQ(budget->left(), 10);
+  Made again;
+  ASSERT_TRUE(again.mkdir(dir));
+  OpenFiles::Lease lease = files.tryUse();
+  std::optional<CpuSample> fresh = readCpu(layout, name, 4, lease.source());
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->usage_core_nano_seconds, 0u) << "the new cgroup, which ran nothing";
 }
 
 }  // namespace
