@@ -16,6 +16,9 @@ extern char** environ;
 namespace berth {
 namespace {
 
+// About 0.3 s in all (5, 10, ... 45 ms between attempts).
+constexpr int kTextBusyAttempts = 10;
+
 [[noreturn]] void childFailed(int report_fd, int err) {
   (void)!::write(report_fd, &err, sizeof err);
   ::_exit(127);
@@ -61,25 +64,13 @@ namespace {
   childFailed(report_fd, errno);
 }
 
-}  // namespace
-
-int spawnProcess(const SpawnOptions& options, pid_t* pid) {
-  if (options.argv.empty()) return EINVAL;
-  // Everything the child needs is allocated here: it must not allocate.
-  std::vector<char*> argv;
-  for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& e : options.env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  char* const* env = options.inherit_env ? environ : envp.data();
-
+int spawnOnce(const SpawnOptions& options, char* const* argv, char* const* env, pid_t* pid) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return errno;
   UniqueFd report_r(p[0]), report_w(p[1]);
   pid_t child = ::fork();
   if (child < 0) return errno;
-  if (child == 0) childMain(options, report_w.get(), argv.data(), env);
+  if (child == 0) childMain(options, report_w.get(), argv, env);
   report_w.reset();
 
   int child_errno = 0;
@@ -93,6 +84,32 @@ int spawnProcess(const SpawnOptions& options, pid_t* pid) {
   }
   *pid = child;
   return 0;
+}
+
+}  // namespace
+
+int spawnProcess(const SpawnOptions& options, pid_t* pid) {
+  if (options.argv.empty()) return EINVAL;
+  // Everything the child needs is allocated here: it must not allocate.
+  std::vector<char*> argv;
+  for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : options.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  char* const* env = options.inherit_env ? environ : envp.data();
+
+  // ETXTBSY: the program is open for writing somewhere. Most often that is a child forked by
+  // another thread (of berthd, or of whoever just wrote the program and replaced it by rename)
+  // that has not reached its own exec yet and still holds the writer's descriptor; that ends
+  // within milliseconds, so a few short retries get past it.
+  int err = 0;
+  for (int attempt = 0; attempt < kTextBusyAttempts; ++attempt) {
+    if (attempt > 0) ::usleep(static_cast<useconds_t>(attempt) * 5000);
+    err = spawnOnce(options, argv.data(), env, pid);
+    if (err != ETXTBSY) return err;
+  }
+  return err;
 }
 
 }  // namespace berth

@@ -24,7 +24,9 @@ struct SpawnOptions {
 // empty signal mask, default signal dispositions and the fd limit berthd was started with
 // (restoreFdLimitForChild()). Other descriptors are inherited as with posix_spawn (berthd opens
 // them close-on-exec). Returns 0 with `*pid` set, or the errno of what failed (fork, or in the
-// child dup2, setpgid or exec: ENOENT, EACCES, ...); the failed child is reaped.
+// child dup2, setpgid or exec: ENOENT, EACCES, ...); the failed child is reaped. An exec that
+// fails with ETXTBSY (the program still open for writing, for a moment) is tried again for about
+// 0.3 s before that errno is returned.
 int spawnProcess(const SpawnOptions& options, pid_t* pid);
 
 }  // namespace berth

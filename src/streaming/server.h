@@ -89,6 +89,11 @@ class Server {
   // The bound address: "0.0.0.0:10250", "[::]:10250", "127.0.0.1:34567".
   const std::string& listenAddress() const { return listen_address_; }
   RequestCache& cache() { return cache_; }
+  // Sessions being served now.
+  int sessionCount() const {
+    absl::MutexLock lock(&mu_);
+    return sessions_;
+  }
 
  private:
   // One accepted connection and the thread serving it:
@@ -138,7 +143,7 @@ class Server {
   UniqueFd wake_r_, wake_w_;  // a pipe: a connection ended, the accept loop joins its thread
   std::atomic<bool> stopping_{false};
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::list<std::unique_ptr<Connection>> conns_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> pending_by_peer_ ABSL_GUARDED_BY(mu_);
   int pending_ ABSL_GUARDED_BY(mu_) = 0;   // connections in kPending

@@ -106,6 +106,12 @@ TEST(StreamingLimitsTest, IdleConnectionsDoNotHoldSessionSlots) {
   for (int i = 0; i < 10; ++i) idle.push_back(connectTo(port));
   ASSERT_TRUE(probe(idle.back().get(), 200).open);
   expectExecWorks(server);
+  // The one slot comes back once the first session's connection has ended on the server's
+  // side, a moment after its client has the result.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server.sessionCount() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   expectExecWorks(server);
   server.stop();
 }
