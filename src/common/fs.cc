@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
@@ -86,7 +87,62 @@ absl::Status writeFileAtomic(const std::string& path, std::string_view data, mod
   return absl::OkStatus();
 }
 
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescapeMountField(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool octal = s[i] == '\\' && i + 3 < s.size();
+    for (size_t k = 1; octal && k <= 3; ++k) octal = s[i + k] >= '0' && s[i + k] <= '7';
+    if (octal) {
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> mountsUnder(const std::string& path, const std::string& mountinfo) {
+  std::vector<std::string> found;
+  auto text = readFile(mountinfo);
+  if (!text.ok()) return found;
+  std::string prefix = path;
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+  size_t start = 0;
+  while (start < text->size()) {
+    size_t end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    // id parent major:minor root mount-point ...
+    size_t field = start;
+    std::string target;
+    for (int i = 0; i < 5 && field < end; ++i) {
+      size_t sp = text->find(' ', field);
+      if (sp == std::string::npos || sp > end) sp = end;
+      if (i == 4) target = unescapeMountField(text->substr(field, sp - field));
+      field = sp + 1;
+    }
+    start = end + 1;
+    if (target == prefix || prefix == "/" ||
+        (target.size() > prefix.size() && target.compare(0, prefix.size(), prefix) == 0 &&
+         target[prefix.size()] == '/')) {
+      found.push_back(target);
+    }
+  }
+  std::stable_sort(found.begin(), found.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return found;
+}
+
 absl::Status removeAll(const std::string& path) {
+  if (std::vector<std::string> mounts = mountsUnder(path); !mounts.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "remove ", path, ": ", mounts.front(), " is still mounted; nothing removed"));
+  }
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
   if (ec) return errnoStatus(ec.value(), absl::StrCat("remove ", path));

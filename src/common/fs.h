@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -25,8 +26,16 @@ namespace berth {
 [[nodiscard]] absl::Status writeFileAtomic(const std::string& path, std::string_view data,
                                            mode_t mode);
 
-// Removes `path` and everything below it; a missing path is not an error.
+// Removes `path` and everything below it; a missing path is not an error. Never crosses into a
+// mount: when something is mounted at or below `path` nothing is removed and the answer is
+// FailedPrecondition naming the mount (a tree with a rootfs or a tmpfs still mounted below it
+// is never deleted through the mount).
 [[nodiscard]] absl::Status removeAll(const std::string& path);
+
+// Mount points at or below `path` (a lexically clean absolute path), deepest first, read from
+// `mountinfo` (the calling process's by default).
+std::vector<std::string> mountsUnder(const std::string& path,
+                                     const std::string& mountinfo = "/proc/self/mountinfo");
 
 }  // namespace berth
 

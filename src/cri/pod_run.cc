@@ -1,8 +1,11 @@
 // RunPodSandbox: reserve the name and persist the pod, pin its network namespace, then let
-// its controller create and start it; every step is undone if a later one fails.
+// its controller create and start it; every step is undone if a later one fails. The record
+// names what a step acquires before the step runs (the netns path, and with it the CNI
+// attachment), so that after a crash at any instant Stop and Remove find and release it.
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/crash_point.h"
 #include "common/logging.h"
 #include "common/random_id.h"
 #include "common/undo.h"
@@ -35,6 +38,10 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   record.labels = config.labels;
   record.annotations = config.annotations;
   record.config_bytes = req.config().SerializeAsString();
+  // Intent: the namespace (and the CNI attachment in it) this pod is about to get.
+  if (config.network == sandbox::NamespaceMode::kPod) {
+    record.netns_path = options_.netns_dir + "/" + record.id;
+  }
   const std::string id = record.id;
   {
     absl::MutexLock lock(&making_mu_);
@@ -53,6 +60,7 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
     }
     return st;
   }
+  crashPoint("pod.run.after_record");
   Undo undo;
   bool keep_record = false;  // set when an undo fails: the pod stays, in state Unknown
   undo.arm("pod sandbox record", [&]() -> absl::Status {
@@ -69,7 +77,7 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
 
   sandbox::CreateOptions opts{.config = config, .runtime_handler = req.runtime_handler()};
   if (config.network == sandbox::NamespaceMode::kPod) {
-    opts.netns_path = options_.netns_dir + "/" + id;
+    opts.netns_path = record.netns_path;
     if (absl::Status st = network::createNetns(opts.netns_path); !st.ok()) {
       (void)undo.run();
       return annotate(st, absl::StrCat("pod sandbox ", id, ": create network namespace"));
@@ -79,6 +87,7 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
       keep_record = keep_record || !st.ok();
       return st;
     });
+    crashPoint("pod.run.after_netns");
     if (options_.cni == nullptr) {
       (void)undo.run();
       return absl::FailedPreconditionError(
@@ -91,6 +100,7 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
       (void)undo.run();
       return annotate(result.status(), absl::StrCat("pod sandbox ", id, ": set up pod network"));
     }
+    crashPoint("pod.run.after_cni_add");
     undo.arm("pod network", [&, attachment, result]() {
       absl::Status st = options_.cni->del(attachment, *result);
       keep_record = keep_record || !st.ok();
@@ -105,6 +115,7 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
       (void)undo.run();
       return stored.status();
     }
+    crashPoint("pod.run.after_cni_record");
   }
   undo.arm("sandbox", [&]() {
     absl::Status st = controller->shutdown(id);
@@ -120,6 +131,7 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
     return annotate(st, absl::StrCat("run pod sandbox ", id));
   }
   undo.disarm();
+  crashPoint("pod.run.before_reply");
   made();  // listed from now on, with the events' statuses
   publish(id, v1::CONTAINER_CREATED_EVENT);
   publish(id, v1::CONTAINER_STARTED_EVENT);

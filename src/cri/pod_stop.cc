@@ -1,5 +1,6 @@
 // StopPodSandbox and RemovePodSandbox: both idempotent.
 #include "absl/strings/str_cat.h"
+#include "common/crash_point.h"
 #include "common/json_text.h"
 #include "cri/container_handlers.h"
 #include "cri/pod_handlers.h"
@@ -45,11 +46,15 @@ absl::Status PodHandlers::stopSandbox(const std::string& id) {
   if (containers_ != nullptr) {
     BERTH_RETURN_IF_ERROR(annotate(containers_->stopAll(id), absl::StrCat("stop pod sandbox ", id)));
   }
+  crashPoint("pod.stop.after_containers");
   BERTH_RETURN_IF_ERROR(controller->stop(id, std::nullopt));
+  crashPoint("pod.stop.after_sandbox");
   BERTH_RETURN_IF_ERROR(teardownNetwork(*record));
+  crashPoint("pod.stop.after_cni_del");
   if (!record->netns_path.empty()) {
     BERTH_RETURN_IF_ERROR(annotate(network::removeNetns(record->netns_path),
                                    absl::StrCat("pod sandbox ", id, ": remove network namespace")));
+    crashPoint("pod.stop.after_netns");
     // Shown as netNamespaceClosed in verbose status.
     bool was_ready = false;
     auto st = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
@@ -88,13 +93,16 @@ absl::Status PodHandlers::remove(const v1::RemovePodSandboxRequest& req,
   if (absl::IsNotFound(id.status())) return absl::OkStatus();  // already gone
   if (!id.ok()) return id.status();
   BERTH_RETURN_IF_ERROR(stopSandbox(*id));
+  crashPoint("pod.remove.after_stop");
   if (containers_ != nullptr) {
     BERTH_RETURN_IF_ERROR(
         annotate(containers_->removeAll(*id), absl::StrCat("remove pod sandbox ", *id)));
   }
+  crashPoint("pod.remove.after_containers");
   BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(*id));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
   BERTH_RETURN_IF_ERROR(controller->shutdown(*id));
+  crashPoint("pod.remove.after_shutdown");
   // The DELETED event carries the pod's last status, taken while it still has one.
   v1::PodSandboxStatusResponse last;
   bool have_last = false;
@@ -104,6 +112,7 @@ absl::Status PodHandlers::remove(const v1::RemovePodSandboxRequest& req,
     have_last = status(sreq, &last).ok();
   }
   BERTH_RETURN_IF_ERROR(store_.deleteSandbox(*id));
+  crashPoint("pod.remove.after_record");
   if (have_last) {
     options_.events->publish(*id, v1::CONTAINER_DELETED_EVENT, last);
   } else {

@@ -3,11 +3,16 @@
 #include "sandbox/podsandbox.h"
 
 #include <signal.h>
+#include <sys/mount.h>
+
+#include <cerrno>
 
 #include <filesystem>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/crash_point.h"
 #include "common/fs.h"
 #include "common/json_text.h"
 #include "common/logging.h"
@@ -120,7 +125,6 @@ absl::StatusOr<std::string> PodSandboxController::prepareRootfs(const std::strin
   extra["image"] = options_.sandbox_image;
   extra["snapshotKey"] = key;
   extra["snapshotter"] = "overlayfs";
-  extra["rootfsMounted"] = true;
   // The image's entrypoint and command start the pause process.
   nlohmann::json args = nlohmann::json::array();
   nlohmann::json config = parseJsonOr((*image)->config_json, nlohmann::json::object());
@@ -140,6 +144,28 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
   BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(id));
   BERTH_ASSIGN_OR_RETURN(RuntimeBinding rt, binding(opts.runtime_handler));
   std::string dir = podDir(id);
+  nlohmann::json extra = nlohmann::json::object();
+  extra["runtimeHandler"] = opts.runtime_handler;
+  extra["runtimeType"] = rt.runtime_type;
+  extra["shimDir"] = dir + "/shim";
+  extra["bundle"] = dir + "/bundle";
+  extra["netnsClosed"] = false;
+  extra["config"] = parseJsonOr(opts.config.config_json, nlohmann::json::object());
+  if (!options_.sandbox_image.empty()) {
+    extra["image"] = options_.sandbox_image;
+    extra["snapshotKey"] = "sandbox-" + id;
+    extra["snapshotter"] = "overlayfs";
+  }
+  // Intent first: the record names the pod dir's mounts, the rootfs snapshot and the shim dir
+  // before any of them is made, so that shutdown() finds them after a crash at any instant.
+  BERTH_RETURN_IF_ERROR(store_
+                            .updateSandbox(id,
+                                           [&](store::SandboxRecord& r) {
+                                             r.extra_json = extra.dump();
+                                             r.netns_path = opts.netns_path;
+                                             return absl::OkStatus();
+                                           })
+                            .status());
   // The pod's shm (1777), resolv.conf, hosts and shim socket are below: root's alone.
   BERTH_RETURN_IF_ERROR(makeDirWithMode(dir, 0700));
   const SandboxConfig& cfg = opts.config;
@@ -156,13 +182,7 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
     shm = dir + "/shm";
     BERTH_RETURN_IF_ERROR(mountPodShm(shm));
   }
-  nlohmann::json extra = nlohmann::json::object();
-  extra["runtimeHandler"] = opts.runtime_handler;
-  extra["runtimeType"] = rt.runtime_type;
-  extra["shimDir"] = dir + "/shim";
-  extra["bundle"] = dir + "/bundle";
-  extra["netnsClosed"] = false;
-  extra["config"] = parseJsonOr(cfg.config_json, nlohmann::json::object());
+  crashPoint("sandbox.create.after_pod_files");
   BERTH_ASSIGN_OR_RETURN(std::string rootfs, prepareRootfs(id, extra));
 
   oci::SandboxSpecInput in;
@@ -189,6 +209,7 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
                                         .shim_binary = options_.shim_binary,
                                         .log_level = options_.log_level});
   if (!shim.ok()) return annotate(shim.status(), absl::StrCat("start shim for pod sandbox ", id));
+  crashPoint("sandbox.create.after_shim");
   auto l = liveOrCreate(id);
   {
     absl::MutexLock lock(&l->mu);
@@ -201,6 +222,7 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
     r.netns_path = opts.netns_path;
     return absl::OkStatus();
   });
+  if (updated.ok()) crashPoint("sandbox.create.after_record");
   return updated.status();
 }
 
@@ -214,7 +236,9 @@ absl::StatusOr<ControllerInstance> PodSandboxController::start(const std::string
   }
   if (shim == nullptr) return absl::FailedPreconditionError(absl::StrCat("pod sandbox ", id, " has no shim"));
   BERTH_ASSIGN_OR_RETURN(int pid, shim->create({.container_id = id, .bundle = podDir(id) + "/bundle"}));
+  crashPoint("sandbox.start.after_create");
   BERTH_RETURN_IF_ERROR(shim->start(id));
+  crashPoint("sandbox.start.after_start");
   {
     absl::MutexLock lock(&l->mu);
     l->process_status = "running";
@@ -238,7 +262,15 @@ void PodSandboxController::startWaiter(const std::string& id, const std::shared_
     shim = l->shim;
   }
   if (l->waiter.joinable()) l->waiter.join();
+  {
+    absl::MutexLock lock(&l->mu);
+    l->waiting = true;
+  }
   l->waiter = std::thread([this, id, l, shim] {
+    absl::Cleanup done = [&l] {
+      absl::MutexLock lock(&l->mu);
+      l->waiting = false;
+    };
     auto exit = shim->wait(id);
     if (!exit.ok()) {
       absl::MutexLock lock(&l->mu);
@@ -298,7 +330,8 @@ absl::Status PodSandboxController::deleteTask(const std::string& id,
     shim = l->shim;
   }
   if (shim == nullptr) return absl::UnavailableError(absl::StrCat("pod sandbox ", id, ": no shim"));
-  BERTH_RETURN_IF_ERROR(shim->remove(id, /*force=*/true));
+  // NotFound: the shim never created it, or deleted it already.
+  if (absl::Status st = shim->remove(id, /*force=*/true); !st.ok() && !absl::IsNotFound(st)) return st;
   // The exit is in the store: the shim may forget it now.
   (void)shim->ackExit(id);
   absl::MutexLock lock(&l->mu);
@@ -322,6 +355,14 @@ absl::Status PodSandboxController::stop(const std::string& id,
     exited = l->exited || l->process_status == "created";
   }
   if (!exited && shim != nullptr) {
+    bool waiting = false;
+    {
+      absl::MutexLock lock(&l->mu);
+      waiting = l->waiting;
+    }
+    // Only the waiter records the exit this stop waits for. A pod recovered half made (berthd
+    // died between launching its shim and starting the pause) has none yet.
+    if (!waiting) startWaiter(id, l);
     if (timeout.has_value() && *timeout > absl::ZeroDuration()) {
       (void)shim->kill(id, SIGTERM, false);
       absl::MutexLock lock(&l->mu);
@@ -405,8 +446,8 @@ absl::StatusOr<ControllerStatus> PodSandboxController::status(const std::string&
 }
 
 absl::Status PodSandboxController::shutdown(const std::string& id) {
-  auto l = live(id);
-  if (l) {
+  bool shim_ended = false;
+  if (auto l = live(id)) {
     bool exited = false;
     {
       absl::MutexLock lock(&l->mu);
@@ -427,29 +468,37 @@ absl::Status PodSandboxController::shutdown(const std::string& id) {
       // The shim kills what still runs and exits; the waiter then sees its connection end.
       BERTH_RETURN_IF_ERROR(annotate(shim->shutdown(), absl::StrCat("shut down shim of pod sandbox ", id)));
       shim->close();
+      shim_ended = true;
     }
     if (l->waiter.joinable()) l->waiter.join();
     monitor_.cancel("sandbox/" + id);
     absl::MutexLock lock(&mu_);
     live_.erase(id);
-  } else if (auto r = store_.getSandbox(id); r.ok()) {
-    // After a restart a stopped pod may still have a shim: end it.
-    nlohmann::json extra = parseJsonObject((*r)->extra_json);
-    if (auto shim = shim::ShimClient::connect(str(extra, "shimDir")); shim.ok()) {
-      (void)(*shim)->shutdown();
-    }
   }
   std::string dir = podDir(id);
-  if (auto r = store_.getSandbox(id); r.ok()) {
-    nlohmann::json extra = parseJsonObject((*r)->extra_json);
-    if (extra.value("rootfsMounted", false)) {
-      BERTH_RETURN_IF_ERROR(image::unmountAll(dir + "/rootfs", 1));
-    }
-    if (!str(extra, "snapshotKey").empty()) {
-      BERTH_RETURN_IF_ERROR(snapshots_.remove(str(extra, "snapshotKey")));
+  nlohmann::json extra = nlohmann::json::object();
+  if (auto r = store_.getSandbox(id); r.ok()) extra = parseJsonObject((*r)->extra_json);
+  if (!shim_ended) {
+    // A shim this berthd holds no connection to: one launched just before a crash, or one of a
+    // pod stopped before a restart. It ends what it runs and exits.
+    std::string shim_dir = str(extra, "shimDir");
+    if (auto shim = shim::ShimClient::connect(shim_dir.empty() ? dir + "/shim" : shim_dir); shim.ok()) {
+      BERTH_RETURN_IF_ERROR(annotate((*shim)->shutdown(), absl::StrCat("shut down shim of pod sandbox ", id)));
     }
   }
+  crashPoint("sandbox.shutdown.after_shim");
+  // The rootfs mounts are looked up, not taken from a flag: one made just before a crash has
+  // no flag yet. A failed unmount stops here, before anything below it is removed.
+  for (const std::string& m : mountsUnder(dir + "/rootfs")) {
+    if (::umount2(m.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+      return lastErrnoStatus(absl::StrCat("pod sandbox ", id, ": unmount ", m));
+    }
+  }
+  if (!str(extra, "snapshotKey").empty()) {
+    BERTH_RETURN_IF_ERROR(snapshots_.remove(str(extra, "snapshotKey")));
+  }
   BERTH_RETURN_IF_ERROR(unmountPodShm(dir + "/shm"));
+  crashPoint("sandbox.shutdown.after_unmount");
   return removeAll(dir);
 }
 

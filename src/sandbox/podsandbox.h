@@ -82,6 +82,7 @@ class PodSandboxController final : public Controller {
     std::string process_status ABSL_GUARDED_BY(mu) = "created";  // created/running/stopped/deleted/unknown
     bool exited ABSL_GUARDED_BY(mu) = false;
     ExitStatus exit ABSL_GUARDED_BY(mu);
+    bool waiting ABSL_GUARDED_BY(mu) = false;  // the waiter thread is in the shim's wait
     std::thread waiter;  // joined by shutdown() or the destructor
   };
 

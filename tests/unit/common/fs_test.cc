@@ -2,7 +2,10 @@
 #include "common/fs.h"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+
+#include <filesystem>
 
 #include "test_dir.h"
 
@@ -61,6 +64,41 @@ TEST(FsTest, RemoveAllIsIdempotent) {
   ASSERT_TRUE(makeDirs(dir / "x/y", 0700).ok());
   EXPECT_TRUE(removeAll(dir / "x").ok());
   EXPECT_TRUE(removeAll(dir / "x").ok());
+}
+
+TEST(FsTest, MountsUnderReadsMountinfoDeepestFirst) {
+  testing::TestDir dir;
+  ASSERT_TRUE(writeFileAtomic(dir / "mountinfo",
+                              "22 1 0:21 / / rw - ext4 /dev/sda rw\n"
+                              "30 22 0:30 / /r/pods rw - tmpfs t rw\n"
+                              "31 30 0:31 / /r/pods/a/shm rw - tmpfs shm rw\n"
+                              "32 30 0:32 / /r/pods/a/root\\040fs rw - overlay o rw\n"
+                              "33 22 0:33 / /r/podsx rw - tmpfs t rw\n",
+                              0600)
+                  .ok());
+  EXPECT_EQ(mountsUnder("/r/pods/a", dir / "mountinfo"),
+            (std::vector<std::string>{"/r/pods/a/root fs", "/r/pods/a/shm"}));
+  EXPECT_EQ(mountsUnder("/r/pods/", dir / "mountinfo"),
+            (std::vector<std::string>{"/r/pods/a/root fs", "/r/pods/a/shm", "/r/pods"}));
+  EXPECT_TRUE(mountsUnder("/r/pods/b", dir / "mountinfo").empty());
+  EXPECT_TRUE(mountsUnder("/x", dir / "missing").empty());
+}
+
+// The undo of a pod whose rootfs could not be unmounted must not delete through the mount.
+TEST(FsTest, RemoveAllNeverCrossesAMount) {
+  testing::TestDir dir;
+  ASSERT_TRUE(makeDirs(dir / "pod/rootfs", 0700).ok());
+  ASSERT_EQ(::mount("t", (dir / "pod/rootfs").c_str(), "tmpfs", 0, nullptr), 0);
+  ASSERT_TRUE(writeFileAtomic(dir / "pod/rootfs/data", "keep", 0600).ok());
+  ASSERT_TRUE(writeFileAtomic(dir / "pod/file", "x", 0600).ok());
+  absl::Status st = removeAll(dir / "pod");
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find(dir / "pod/rootfs"), std::string::npos) << st;
+  EXPECT_TRUE(std::filesystem::exists(dir / "pod/rootfs/data"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "pod/file")) << "nothing removed";
+  ASSERT_EQ(::umount2((dir / "pod/rootfs").c_str(), MNT_DETACH), 0);
+  EXPECT_TRUE(removeAll(dir / "pod").ok());
+  EXPECT_FALSE(std::filesystem::exists(dir / "pod"));
 }
 
 }  // namespace
