@@ -18,6 +18,8 @@
 #include <sstream>
 #include <thread>
 
+extern char** environ;
+
 namespace berth::testing {
 
 std::string slurp(const std::string& path) {
@@ -210,16 +212,23 @@ Berthd::~Berthd() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-bool Berthd::start() {
+bool Berthd::start(const std::vector<std::string>& env) {
+  // Built before fork: the child of a threaded process must not allocate.
+  std::vector<std::string> vars = env;
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (auto& v : vars) envp.push_back(v.data());
+  envp.push_back(nullptr);
+  std::string bin = berthdPath();
+  std::string cfg = configPath();
+  std::string log_path = dir_ + "/berthd.log";
   pid_ = ::fork();
   if (pid_ == 0) {
-    int log = ::open((dir_ + "/berthd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(log, 1);
     ::dup2(log, 2);
-    std::string bin = berthdPath();
-    std::string cfg = configPath();
     char* args[] = {bin.data(), const_cast<char*>("--config"), cfg.data(), nullptr};
-    ::execv(args[0], args);
+    ::execve(args[0], args, envp.data());
     ::_exit(127);
   }
   // Connect only once the socket exists: a channel that failed its first connection waits out

@@ -33,14 +33,16 @@ class Berthd {
   Berthd& operator=(const Berthd&) = delete;
 
   // Starts berthd and waits until Version answers; false (with the log in `log()`) if it
-  // exited or did not answer within the bound.
-  bool start();
+  // exited or did not answer within the bound. `env` ("KEY=value") is added to its
+  // environment, e.g. BERTH_CRASH_AT.
+  bool start(const std::vector<std::string>& env = {});
   // Sends `sig` and waits for the exit; returns the exit code, or -signal when killed.
   int stop(int sig = SIGTERM);
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
 
   const std::string& dir() const { return dir_; }
+  const std::string& cgroupParent() const { return cgroup_parent_; }
   std::string root() const { return dir_ + "/root"; }
   std::string state() const { return dir_ + "/state"; }
   std::string socket() const { return dir_ + "/state/berth.sock"; }

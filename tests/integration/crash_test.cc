@@ -1,0 +1,167 @@
+// berthd killed at every named crash point of the pod operations (BERTH_CRASH_AT), restarted:
+// what was acknowledged is still there, everything can be stopped and removed in bounded time,
+// and afterwards nothing is left on the host (issue 14).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "berthd_fixture.h"
+#include "common/crash_point.h"
+#include "cri_calls.h"
+#include "leftovers.h"
+#include "test_env.h"
+
+namespace berth::testing {
+namespace {
+
+enum class Op { kRunPod, kStopPod, kRemovePod };
+
+struct CrashCase {
+  const char* point;
+  Op op;
+};
+
+// Every pod crash point and the call that reaches it.
+const std::vector<CrashCase>& podCases() {
+  static const std::vector<CrashCase> cases = {
+      {"pod.run.after_record", Op::kRunPod},
+      {"pod.run.after_netns", Op::kRunPod},
+      {"pod.run.after_cni_add", Op::kRunPod},
+      {"pod.run.after_cni_record", Op::kRunPod},
+      {"sandbox.create.after_pod_files", Op::kRunPod},
+      {"sandbox.create.after_shim", Op::kRunPod},
+      {"sandbox.create.after_record", Op::kRunPod},
+      {"sandbox.start.after_create", Op::kRunPod},
+      {"sandbox.start.after_start", Op::kRunPod},
+      {"pod.run.before_reply", Op::kRunPod},
+      {"pod.stop.after_containers", Op::kStopPod},
+      {"pod.stop.after_sandbox", Op::kStopPod},
+      {"pod.stop.after_cni_del", Op::kStopPod},
+      {"pod.stop.after_netns", Op::kStopPod},
+      {"pod.remove.after_stop", Op::kRemovePod},
+      {"pod.remove.after_containers", Op::kRemovePod},
+      {"sandbox.shutdown.after_shim", Op::kRemovePod},
+      {"sandbox.shutdown.after_unmount", Op::kRemovePod},
+      {"pod.remove.after_shutdown", Op::kRemovePod},
+      {"pod.remove.after_record", Op::kRemovePod},
+  };
+  return cases;
+}
+
+v1::PodSandboxConfig networkPod(const std::string& name) {
+  v1::PodSandboxConfig c;
+  c.mutable_metadata()->set_name(name);
+  c.mutable_metadata()->set_namespace_("crash");
+  c.mutable_metadata()->set_uid("uid-" + name);
+  c.set_hostname(name);
+  c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(v1::POD);
+  return c;
+}
+
+std::vector<v1::PodSandbox> listPods(Berthd& d) {
+  v1::ListPodSandboxResponse resp;
+  auto ctx = Berthd::context();
+  grpc::Status st = d.runtime().ListPodSandbox(ctx.get(), {}, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return {resp.items().begin(), resp.items().end()};
+}
+
+std::vector<v1::Container> listContainers(Berthd& d) {
+  v1::ListContainersResponse resp;
+  auto ctx = Berthd::context();
+  grpc::Status st = d.runtime().ListContainers(ctx.get(), {}, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return {resp.containers().begin(), resp.containers().end()};
+}
+
+// Stop, then remove, every pod, each call within `bound`.
+void removeEverything(Berthd& d, std::chrono::seconds bound) {
+  for (const auto& p : listPods(d)) {
+    auto t0 = std::chrono::steady_clock::now();
+    grpc::Status st = stopPod(d, p.id());
+    EXPECT_TRUE(st.ok()) << "stop " << p.id() << ": " << st.error_message() << "\n" << d.log();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, bound) << "stop of " << p.id();
+    t0 = std::chrono::steady_clock::now();
+    st = removePod(d, p.id());
+    EXPECT_TRUE(st.ok()) << "remove " << p.id() << ": " << st.error_message() << "\n" << d.log();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, bound) << "remove of " << p.id();
+  }
+}
+
+class PodCrashTest : public ::testing::TestWithParam<CrashCase> {};
+
+TEST_P(PodCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemoval) {
+  const CrashCase c = GetParam();
+  Berthd d;
+  ASSERT_TRUE(d.start({std::string("BERTH_CRASH_AT=") + c.point})) << d.log();
+  const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  v1::PodSandboxConfig config = networkPod("crashed");
+  std::string pod, container;
+  if (c.op == Op::kRunPod) {
+    grpc::Status st = runPod(d, config, &pod);
+    EXPECT_FALSE(st.ok()) << "berthd should have died at " << c.point;
+  } else {
+    ASSERT_TRUE(pullImage(d, busybox).ok());
+    ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
+    ASSERT_TRUE(createContainer(d, pod, sleepContainer("app", busybox), config, &container).ok())
+        << d.log();
+    ASSERT_TRUE(startContainer(d, container).ok()) << d.log();
+    grpc::Status st = c.op == Op::kStopPod ? stopPod(d, pod) : removePod(d, pod);
+    EXPECT_FALSE(st.ok()) << "berthd should have died at " << c.point;
+  }
+  d.stop(SIGKILL);  // reaps it; it is dead already when the point was reached
+  ASSERT_NE(d.log().find(std::string("crash point ") + c.point), std::string::npos)
+      << "the crash point was never reached\n"
+      << d.log();
+
+  ASSERT_TRUE(d.start()) << d.log();
+  std::vector<v1::PodSandbox> pods = listPods(d);
+  if (c.op == Op::kRunPod) {
+    // Not acknowledged: gone, or listed so that kubelet can remove it.
+    EXPECT_LE(pods.size(), 1u);
+  } else if (c.op == Op::kStopPod || std::string(c.point) != "pod.remove.after_record") {
+    // Acknowledged and not removed: the pod and its container are still there.
+    ASSERT_EQ(pods.size(), 1u) << d.log();
+    EXPECT_EQ(pods[0].id(), pod);
+    bool found = false;
+    for (const auto& ct : listContainers(d)) found = found || ct.id() == container;
+    // RemovePodSandbox may have removed the container before it died.
+    if (c.op == Op::kStopPod) {
+      EXPECT_TRUE(found) << "container " << container << " lost";
+    }
+  }
+  removeEverything(d, std::chrono::seconds(15));
+  EXPECT_TRUE(listPods(d).empty());
+  EXPECT_TRUE(listContainers(d).empty());
+  // A pod name can be used again.
+  std::string again;
+  EXPECT_TRUE(runPod(d, config, &again).ok()) << d.log();
+  removeEverything(d, std::chrono::seconds(15));
+  std::vector<std::string> left = leftovers(d);
+  EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left) << "\n" << d.log();
+}
+
+std::string caseName(const ::testing::TestParamInfo<CrashCase>& info) {
+  std::string name = info.param.point;
+  for (char& ch : name) {
+    if (ch == '.') ch = '_';
+  }
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, PodCrashTest, ::testing::ValuesIn(podCases()), caseName);
+
+// Every crash point berthd knows is exercised by a test.
+TEST(CrashPointsTest, EveryCrashPointHasACase) {
+  std::set<std::string> covered;
+  for (const auto& c : podCases()) covered.insert(c.point);
+  for (std::string_view p : kCrashPoints) {
+    EXPECT_TRUE(covered.count(std::string(p)) > 0) << "no crash test for " << p;
+  }
+}
+
+}  // namespace
+}  // namespace berth::testing
