@@ -33,18 +33,41 @@ void ContainerManager::startWaiter(const std::string& id, const std::string& san
   }
   std::shared_ptr<shim::ShimClient> shim = task->shim;
   if (l->waiter.joinable()) l->waiter.join();
-  l->waiter = std::thread([this, id, l, shim] {
-    auto exit = shim->wait(id);
-    if (!exit.ok() && closing_) return;  // berthd is stopping: the shim keeps the exit for later
-    shim::ExitInfo e;
-    if (exit.ok()) {
-      e = *exit;
-    } else {
-      log()->error("container {}: cannot read the exit status: {}", id, exit.status().message());
-      e = {.container_id = id, .exit_code = kUnknownExitCode,
-           .exited_at_ns = absl::ToUnixNanos(absl::Now())};
+  l->waiter = std::thread([this, id, sandbox_id, l, shim] {
+    for (;;) {
+      auto exit = shim->wait(id);
+      if (exit.ok()) {
+        handleExit(id, l, *exit);
+        return;
+      }
+      if (closing_) return;  // berthd is stopping: the shim keeps the exit for later
+      // A shim that is gone is not an exit: its processes may run on. The pod's controller
+      // ends them first; only then is the exit reported.
+      auto gone = monitorGone(sandbox_id);
+      if (!gone.ok()) {
+        log()->error("container {}: the pod's shim is gone and ending its processes failed, "
+                     "retrying: {}", id, gone.status().message());
+        monitor_.backoff("container/" + id, [this, id, sandbox_id, l]() -> absl::Status {
+          BERTH_ASSIGN_OR_RETURN(bool ended, monitorGone(sandbox_id));
+          if (!ended) return absl::UnavailableError("the shim answers again");
+          handleExit(id, l, {.container_id = id, .exit_code = kUnknownExitCode,
+                             .exited_at_ns = absl::ToUnixNanos(absl::Now())});
+          return absl::OkStatus();
+        });
+        return;
+      }
+      if (!*gone) {
+        auto state = shim->state(id);
+        if (state.ok() && (state->status == "running" || state->status == "paused")) {
+          absl::SleepFor(absl::Milliseconds(100));
+          continue;  // a broken connection: the container runs on
+        }
+        log()->error("container {}: cannot read the exit status: {}", id, exit.status().message());
+      }
+      handleExit(id, l, {.container_id = id, .exit_code = kUnknownExitCode,
+                         .exited_at_ns = absl::ToUnixNanos(absl::Now())});
+      return;
     }
-    handleExit(id, l, e);
   });
 }
 

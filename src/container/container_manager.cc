@@ -70,6 +70,15 @@ absl::StatusOr<sandbox::TaskContext> ContainerManager::taskContext(const std::st
   return controller->taskContext(sandbox_id);
 }
 
+absl::StatusOr<bool> ContainerManager::monitorGone(const std::string& sandbox_id) {
+  auto pod = store_.getSandbox(sandbox_id);
+  if (absl::IsNotFound(pod.status())) return true;
+  if (!pod.ok()) return pod.status();
+  BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller,
+                         controllers_.get((*pod)->sandboxer.empty() ? "podsandbox" : (*pod)->sandboxer));
+  return controller->monitorGone(sandbox_id);
+}
+
 absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   const oci::ContainerConfig& c = req.config;
   BERTH_ASSIGN_OR_RETURN(auto pod, store_.getSandbox(req.sandbox_id));
@@ -266,16 +275,32 @@ absl::Status ContainerManager::stopLocked(const std::string& id, const std::shar
     absl::MutexLock lock(&l->mu);
     if (l->exited) return absl::OkStatus();
   }
-  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(rec->sandbox_id));
   auto exited = [&l](absl::Duration d) {
     absl::MutexLock lock(&l->mu);
     auto done = [&l]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->exited; };
     return l->mu.AwaitWithTimeout(absl::Condition(&done), d);
   };
+  // Without the pod's shim the stop is berthd's: the controller ends the pod's processes, the
+  // waiter then records the exit.
+  auto without_shim = [&](const absl::Status& why) -> absl::Status {
+    auto gone = monitorGone(rec->sandbox_id);
+    if (!gone.ok()) return annotate(gone.status(), absl::StrCat("stop container ", id));
+    if (!*gone) return annotate(why, absl::StrCat("stop container ", id));
+    if (!exited(options_.kill_timeout)) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "container ", id, ": its pod's shim is gone and its exit was not recorded within ",
+          absl::FormatDuration(options_.kill_timeout)));
+    }
+    return absl::OkStatus();
+  };
+  auto task_or = taskContext(rec->sandbox_id);
+  if (absl::IsUnavailable(task_or.status())) return without_shim(task_or.status());
+  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, std::move(task_or));
   if (timeout > absl::ZeroDuration()) {
     nlohmann::json extra = parseJsonObject(rec->extra_json);
     auto sig = parseSignal(extra.value(extra_keys::kStopSignal, std::string("SIGTERM")));
     absl::Status st = task.shim->kill(id, sig.ok() ? *sig : SIGTERM, /*all=*/false);
+    if (absl::IsUnavailable(st)) return without_shim(st);
     if (!st.ok() && !absl::IsNotFound(st)) {
       return annotate(st, absl::StrCat("stop container ", id));
     }
@@ -284,6 +309,7 @@ absl::Status ContainerManager::stopLocked(const std::string& id, const std::shar
                 absl::FormatDuration(timeout));
   }
   absl::Status st = task.shim->kill(id, SIGKILL, /*all=*/true);
+  if (absl::IsUnavailable(st)) return without_shim(st);
   if (!st.ok() && !absl::IsNotFound(st)) return annotate(st, absl::StrCat("kill container ", id));
   if (!exited(options_.kill_timeout)) {
     return absl::DeadlineExceededError(absl::StrCat(

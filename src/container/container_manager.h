@@ -140,6 +140,8 @@ class ContainerManager {
   std::shared_ptr<Live> live(const std::string& id);
   void dropLive(const std::string& id);
   [[nodiscard]] absl::StatusOr<sandbox::TaskContext> taskContext(const std::string& sandbox_id);
+  // The pod's controller decides whether its shim is gone and, if so, ends what ran under it.
+  [[nodiscard]] absl::StatusOr<bool> monitorGone(const std::string& sandbox_id);
   // For an exec in running container `id`: its pod's context, and `opts` with id and command.
   [[nodiscard]] absl::StatusOr<sandbox::TaskContext> execTarget(const std::string& id,
                                                                 const std::vector<std::string>& cmd,

@@ -90,6 +90,11 @@ class Controller {
                                             const SandboxConfig& config) = 0;
   // The sandbox's task context. Unavailable when its monitor is gone or not connected.
   [[nodiscard]] virtual absl::StatusOr<TaskContext> taskContext(const std::string& id) = 0;
+  // Called when a call to the sandbox's monitor failed. False when the monitor is alive. When
+  // it is gone, ends everything that ran under it (the sandbox's process and its containers)
+  // without it, once, and returns true only when none of it is left running: an exit may be
+  // reported then, never before.
+  [[nodiscard]] virtual absl::StatusOr<bool> monitorGone(const std::string& id) = 0;
   // Resource usage of the sandbox (CRI stats come with the stats collector).
   [[nodiscard]] virtual absl::StatusOr<std::map<std::string, uint64_t>> metrics(
       const std::string& id) = 0;

@@ -60,6 +60,7 @@ PodSandboxController::~PodSandboxController() {
     std::shared_ptr<shim::ShimClient> shim;
     {
       absl::MutexLock lock(&l->mu);
+      l->closing = true;
       shim = std::move(l->shim);
     }
     if (shim) shim->close();
@@ -271,22 +272,45 @@ void PodSandboxController::startWaiter(const std::string& id, const std::shared_
       absl::MutexLock lock(&l->mu);
       l->waiting = false;
     };
-    auto exit = shim->wait(id);
-    if (!exit.ok()) {
-      absl::MutexLock lock(&l->mu);
-      if (l->shim == nullptr || l->exited) return;  // berthd is closing or already handled
+    for (;;) {
+      auto exit = shim->wait(id);
+      if (exit.ok()) {
+        handleExit(id, l, *exit);
+        return;
+      }
+      {
+        absl::MutexLock lock(&l->mu);
+        if (l->exited) return;  // handled already
+        if (l->closing) return;  // berthd or the pod is closing: not an exit
+      }
+      // The exit status cannot be read. A shim that is gone is not an exit of the pod: its
+      // processes may run on. They are ended first, and only then is the exit reported.
+      auto gone = monitorGone(id);
+      if (!gone.ok()) {
+        log()->error("pod sandbox {}: its shim is gone and ending its processes failed, retrying: {}",
+                     id, gone.status().message());
+        monitor_.backoff("sandbox/" + id, [this, id, l]() -> absl::Status {
+          BERTH_ASSIGN_OR_RETURN(bool ended, monitorGone(id));
+          if (!ended) return absl::UnavailableError("the shim answers again");
+          handleExit(id, l, {.container_id = id, .exit_code = static_cast<int>(kUnknownExitCode),
+                             .exited_at_ns = nowNs()});
+          return absl::OkStatus();
+        });
+        return;
+      }
+      if (!*gone) {
+        // The shim is alive: a broken connection, unless the task is gone from it.
+        auto state = shim->state(id);
+        if (state.ok() && (state->status == "running" || state->status == "paused")) {
+          absl::SleepFor(absl::Milliseconds(100));
+          continue;
+        }
+        log()->error("pod sandbox {}: cannot read the exit status: {}", id, exit.status().message());
+      }
+      handleExit(id, l, {.container_id = id, .exit_code = static_cast<int>(kUnknownExitCode),
+                         .exited_at_ns = nowNs()});
+      return;
     }
-    shim::ExitInfo e;
-    if (exit.ok()) {
-      e = *exit;
-    } else {
-      // The exit status cannot be read (the shim is gone): unknown code, now.
-      log()->error("pod sandbox {}: cannot read the exit status: {}", id, exit.status().message());
-      e.container_id = id;
-      e.exit_code = static_cast<int>(kUnknownExitCode);
-      e.exited_at_ns = nowNs();
-    }
-    handleExit(id, l, e);
   });
 }
 
@@ -313,7 +337,7 @@ void PodSandboxController::handleExit(const std::string& id, const std::shared_p
     bool closing = false;  // the sandbox is being shut down: its shim deletes everything
     {
       absl::MutexLock lock(&l->mu);
-      closing = l->shim == nullptr;
+      closing = l->closing || l->shim == nullptr;
     }
     if (closing) return;
     log()->error("pod sandbox {}: clean-up failed, retrying with back-off: {}", id, st.message());
@@ -462,6 +486,7 @@ absl::Status PodSandboxController::shutdown(const std::string& id) {
     std::shared_ptr<shim::ShimClient> shim;
     {
       absl::MutexLock lock(&l->mu);
+      l->closing = true;
       shim = std::move(l->shim);
     }
     if (shim) {

@@ -59,6 +59,7 @@ class PodSandboxController final : public Controller {
   absl::Status shutdown(const std::string& id) override;
   absl::Status update(const std::string& id, const SandboxConfig& config) override;
   absl::StatusOr<TaskContext> taskContext(const std::string& id) override;
+  absl::StatusOr<bool> monitorGone(const std::string& id) override;
   absl::StatusOr<std::map<std::string, uint64_t>> metrics(const std::string& id) override;
 
   // Pids of the shims this controller is connected to (one per pod until it is removed).
@@ -83,6 +84,10 @@ class PodSandboxController final : public Controller {
     bool exited ABSL_GUARDED_BY(mu) = false;
     ExitStatus exit ABSL_GUARDED_BY(mu);
     bool waiting ABSL_GUARDED_BY(mu) = false;  // the waiter thread is in the shim's wait
+    bool closing ABSL_GUARDED_BY(mu) = false;  // shutdown() or the destructor dropped the shim
+    // Set once the shim was found dead and berthd ended what it ran (takeOver).
+    bool taken_over ABSL_GUARDED_BY(mu) = false;
+    absl::Mutex takeover_mu;  // one takeOver at a time; held across it (runtime, cgroups)
     std::thread waiter;  // joined by shutdown() or the destructor
   };
 
@@ -96,6 +101,9 @@ class PodSandboxController final : public Controller {
   // The exit path (seed 003): record exit, delete the task, retry with back-off on failure.
   void handleExit(const std::string& id, const std::shared_ptr<Live>& l, const shim::ExitInfo& e);
   [[nodiscard]] absl::Status deleteTask(const std::string& id, const std::shared_ptr<Live>& l);
+  // The pod's shim is dead: kills every process of the pod through its cgroups, deletes the
+  // runtime's state of the pause and of each container, removes their cgroups. Idempotent.
+  [[nodiscard]] absl::Status takeOver(const std::string& id, const std::shared_ptr<Live>& l);
 
   store::Store& store_;
   image::ImageManager& images_;

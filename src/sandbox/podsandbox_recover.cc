@@ -20,7 +20,14 @@ absl::Status PodSandboxController::recover() {
                                        absl::NotFoundError("no shim"))
                                  : shim::ShimClient::connect(shim_dir);
     if (!shim.ok()) {
-      // No shim: whatever ran is gone. A pod that was ready has exited with an unknown code.
+      // No shim: it died, or berthd died before it was launched. What it ran may still run:
+      // it is ended first (processes, runtime state, cgroups). A pod that was ready has then
+      // exited with an unknown code.
+      if (absl::Status st = takeOver(id, l); !st.ok()) {
+        log->error("pod sandbox {}: its shim is gone and ending its processes failed, retrying: {}",
+                   id, st.message());
+        monitor_.backoff("sandbox/" + id, [this, id, l] { return takeOver(id, l); });
+      }
       absl::MutexLock lock(&l->mu);
       l->exited = true;
       l->process_status = "deleted";

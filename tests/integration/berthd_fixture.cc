@@ -322,9 +322,31 @@ void Berthd::reapLeftovers() {
     ADD_FAILURE() << "mount " << *it << " left behind";
     ::umount2(it->c_str(), MNT_DETACH);
   }
-  // runc removes each pod's cgroup, not this daemon's parent cgroup.
+  // Processes left in this daemon's cgroups (a pause or container whose shim died) are ended
+  // too, then the cgroups are removed; runc removes each pod's cgroup, not the parent.
   for (const auto& c : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
-    ::rmdir((c.path().string() + cgroup_parent_).c_str());
+    std::string parent = c.path().string() + cgroup_parent_;
+    if (c.is_symlink(ec) || !std::filesystem::is_directory(parent, ec)) continue;
+    std::vector<std::string> dirs = {parent};
+    for (auto it = std::filesystem::recursive_directory_iterator(parent, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->is_directory(ec)) dirs.push_back(it->path().string());
+    }
+    for (int round = 0; round < 100; ++round) {
+      bool any = false;
+      for (const auto& dir : dirs) {
+        std::ifstream procs(dir + "/cgroup.procs");
+        for (std::string pid; std::getline(procs, pid);) {
+          if (pid.empty()) continue;
+          if (round == 0) ADD_FAILURE() << "process " << pid << " left in " << dir;
+          ::kill(std::stoi(pid), SIGKILL);
+          any = true;
+        }
+      }
+      if (!any) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) ::rmdir(it->c_str());
   }
 }
 

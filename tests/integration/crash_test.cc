@@ -3,15 +3,21 @@
 // and afterwards nothing is left on the host (issue 14).
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <chrono>
+#include <fstream>
 #include <set>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "berthd_fixture.h"
 #include "common/crash_point.h"
 #include "cri_calls.h"
+#include "event_recorder.h"
 #include "leftovers.h"
+#include "nlohmann/json.hpp"
 #include "test_env.h"
 
 namespace berth::testing {
@@ -161,6 +167,123 @@ TEST(CrashPointsTest, EveryCrashPointHasACase) {
   for (std::string_view p : kCrashPoints) {
     EXPECT_TRUE(covered.count(std::string(p)) > 0) << "no crash test for " << p;
   }
+}
+
+// True while `pid` runs (a zombie waiting for its reaper does not).
+bool processRuns(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return false;
+  size_t close = text.rfind(')');
+  return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
+}
+
+int shimPidOf(Berthd& d) {
+  for (const std::string& item : leftovers(d)) {
+    if (item.rfind("shim pid ", 0) == 0) return std::stoi(item.substr(9));
+  }
+  return -1;
+}
+
+int pidInInfo(const google::protobuf::Map<std::string, std::string>& info) {
+  auto it = info.find("info");
+  if (it == info.end()) return 0;
+  return nlohmann::json::parse(it->second).value("pid", 0);
+}
+
+// kill -9 of a pod's shim: berthd ends the pod's processes itself, reports the exits only once
+// they are gone, sends the events; Stop and Remove work and nothing is left (issue 14).
+TEST(ShimKillTest, DeadShimEndsThePodBeforeReportingExitsAndNothingLeaks) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  ASSERT_TRUE(pullImage(d, busybox).ok());
+  v1::PodSandboxConfig config = networkPod("shimless");
+  std::string pod;
+  ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
+  std::vector<std::string> containers(2);
+  std::vector<int> pids;
+  for (size_t i = 0; i < containers.size(); ++i) {
+    ASSERT_TRUE(createContainer(d, pod, sleepContainer("c" + std::to_string(i), busybox), config,
+                                &containers[i])
+                    .ok())
+        << d.log();
+    ASSERT_TRUE(startContainer(d, containers[i]).ok()) << d.log();
+    pids.push_back(pidInInfo(containerStatus(d, containers[i], true).info()));
+  }
+  pids.push_back(pidInInfo(podStatus(d, pod, true).info()));
+  for (int pid : pids) ASSERT_TRUE(pid > 0 && processRuns(pid)) << pid;
+  int shim = shimPidOf(d);
+  ASSERT_GT(shim, 0);
+  EventRecorder events(d);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // subscribed
+
+  ASSERT_EQ(::kill(shim, SIGKILL), 0);
+  // Each container is reported EXITED only when its process is gone.
+  for (const std::string& c : containers) {
+    bool exited = false;
+    for (int i = 0; i < 500 && !exited; ++i) {
+      v1::ContainerStatus s = containerStatus(d, c).status();
+      if (s.state() == v1::CONTAINER_EXITED) {
+        exited = true;
+        for (int pid : pids) EXPECT_FALSE(processRuns(pid)) << "pid " << pid << " runs on";
+        EXPECT_EQ(s.exit_code(), 255);
+      } else {
+        EXPECT_EQ(s.state(), v1::CONTAINER_RUNNING);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+    EXPECT_TRUE(exited) << c << "\n" << d.log();
+  }
+  for (int i = 0; i < 250 && podStatus(d, pod).status().state() != v1::SANDBOX_NOTREADY; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(podStatus(d, pod).status().state(), v1::SANDBOX_NOTREADY) << d.log();
+  for (int pid : pids) EXPECT_FALSE(processRuns(pid)) << "pid " << pid << " runs on";
+  for (const std::string& id : {containers[0], containers[1], pod}) {
+    EXPECT_TRUE(events.waitFor([&](const v1::ContainerEventResponse& e) {
+      return e.container_id() == id && e.container_event_type() == v1::CONTAINER_STOPPED_EVENT;
+    })) << "no STOPPED event for " << id;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(stopPod(d, pod).ok()) << d.log();
+  EXPECT_TRUE(removePod(d, pod).ok()) << d.log();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  events.stop();
+  std::vector<std::string> left = leftovers(d);
+  EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left) << "\n" << d.log();
+}
+
+// The shim dies while berthd is down: after the restart the pod's processes are ended before
+// anything is reported exited, and it can be removed without leaks.
+TEST(ShimKillTest, ShimThatDiedWhileBerthdWasDownIsTakenOverAtStartUp) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  ASSERT_TRUE(pullImage(d, busybox).ok());
+  v1::PodSandboxConfig config = networkPod("shimless2");
+  std::string pod, container;
+  ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
+  ASSERT_TRUE(createContainer(d, pod, sleepContainer("c", busybox), config, &container).ok());
+  ASSERT_TRUE(startContainer(d, container).ok()) << d.log();
+  std::vector<int> pids = {pidInInfo(containerStatus(d, container, true).info()),
+                           pidInInfo(podStatus(d, pod, true).info())};
+  int shim = shimPidOf(d);
+  ASSERT_GT(shim, 0);
+  d.stop(SIGKILL);
+  ASSERT_EQ(::kill(shim, SIGKILL), 0);
+  for (int pid : pids) EXPECT_TRUE(processRuns(pid)) << "the shim's death alone ends nothing";
+  ASSERT_TRUE(d.start()) << d.log();
+  for (int pid : pids) EXPECT_FALSE(processRuns(pid)) << "pid " << pid << " runs on";
+  EXPECT_EQ(podStatus(d, pod).status().state(), v1::SANDBOX_NOTREADY);
+  for (int i = 0; i < 250 && containerStatus(d, container).status().state() != v1::CONTAINER_EXITED; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(containerStatus(d, container).status().state(), v1::CONTAINER_EXITED);
+  EXPECT_TRUE(stopPod(d, pod).ok()) << d.log();
+  EXPECT_TRUE(removePod(d, pod).ok()) << d.log();
+  std::vector<std::string> left = leftovers(d);
+  EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left) << "\n" << d.log();
 }
 
 }  // namespace
