@@ -15,7 +15,7 @@ namespace berth {
 
 // Every crash point, in the order of the steps of each operation. crashPoint() accepts only
 // these names (a typo would make a test pass without ever crashing).
-inline constexpr std::array<std::string_view, 20> kCrashPoints = {
+inline constexpr std::array<std::string_view, 30> kCrashPoints = {
     // RunPodSandbox
     "pod.run.after_record",
     "pod.run.after_netns",
@@ -39,6 +39,20 @@ inline constexpr std::array<std::string_view, 20> kCrashPoints = {
     "sandbox.shutdown.after_unmount",
     "pod.remove.after_shutdown",
     "pod.remove.after_record",
+    // CreateContainer
+    "container.create.after_name",
+    "container.create.after_rootfs",
+    "container.create.after_record",
+    "container.create.after_task",
+    // StartContainer
+    "container.start.after_start",
+    // StopContainer
+    "container.stop.after_signal",
+    // RemoveContainer
+    "container.remove.after_stop",
+    "container.remove.after_cleanup",
+    "container.remove.after_snapshot",
+    "container.remove.after_dir",
 };
 
 // Dies here when BERTH_CRASH_AT names this point. `name` must be one of kCrashPoints.

@@ -179,6 +179,29 @@ void ContainerManager::removeOrphans() {
   }
 }
 
+void ContainerManager::adoptStarted(const store::ContainerRecord& rec, const std::shared_ptr<Live>& l) {
+  // berthd died between the runtime's start and recording it: the shim knows better. A
+  // container whose process runs (or ran) is RUNNING, with its waiter; never CREATED, which
+  // would make kubelet start it again.
+  auto task = taskContext(rec.sandbox_id);
+  if (!task.ok()) return;
+  auto state = task->shim->state(rec.id);
+  if (!state.ok() || state->status == "created") return;
+  log()->warn("container {}: started before berthd went down ({}); recorded running", rec.id,
+              state->status);
+  auto updated = store_.updateContainer(rec.id, [&](store::ContainerRecord& r) {
+    r.state = store::ContainerState::kRunning;
+    r.started_at_ns = absl::ToUnixNanos(absl::Now());
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) {
+    log()->error("container {}: {}", rec.id, updated.status().message());
+    return;
+  }
+  notify(rec.id, rec.sandbox_id, ContainerEvent::kStarted);
+  startWaiter(rec.id, rec.sandbox_id, l);
+}
+
 absl::Status ContainerManager::recover() {
   removeOrphans();
   for (const auto& rec : store_.listContainers()) {
@@ -192,7 +215,11 @@ absl::Status ContainerManager::recover() {
         startWaiter(id, rec->sandbox_id, l);
         break;
       case store::ContainerState::kCreated:
-        if (rec->removing) cleanUpOrRetry(id, l);
+        if (rec->removing) {
+          cleanUpOrRetry(id, l);
+        } else {
+          adoptStarted(*rec, l);
+        }
         break;
       case store::ContainerState::kExited: {
         absl::MutexLock lock(&l->mu);

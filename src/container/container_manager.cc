@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/crash_point.h"
 #include "common/fs.h"
 #include "common/json_text.h"
 #include "common/logging.h"
@@ -103,6 +104,7 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   }
   Undo undo;
   undo.arm("name reservation", [&] { return store_.releaseName(req.name); });
+  crashPoint("container.create.after_name");
 
   const std::string dir = options_.containers_dir + "/" + id;
   const std::string rootfs = dir + "/rootfs";
@@ -116,6 +118,7 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   undo.arm("snapshot", [this, id] { return snapshots_.remove(id); });
   BERTH_RETURN_IF_ERROR(image::mountAll(*mounts, rootfs));
   undo.arm("rootfs mount", [rootfs, n = mounts->size()] { return image::unmountAll(rootfs, n); });
+  crashPoint("container.create.after_rootfs");
 
   BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(req.sandbox_id));
   nlohmann::json image_config = parseJsonObject((*image)->config_json);
@@ -186,6 +189,7 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   rec.extra_json = extra.dump();
   BERTH_RETURN_IF_ERROR(store_.createContainer(rec));
   undo.arm("container record", [this, id] { return store_.deleteContainer(id); });
+  crashPoint("container.create.after_record");
 
   auto pid = task.shim->create({.container_id = id,
                                 .bundle = dir,
@@ -199,6 +203,7 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
     if (absl::Status u = undo.run(); !u.ok()) log()->error("container {}: undo: {}", id, u.message());
     return annotate(pid.status(), absl::StrCat("create container ", id));
   }
+  crashPoint("container.create.after_task");
   auto updated = store_.updateContainer(id, [&](store::ContainerRecord& r) {
     r.pid = *pid;
     return absl::OkStatus();
@@ -245,6 +250,7 @@ absl::Status ContainerManager::start(const std::string& id) {
     cleanUpOrRetry(id, l);
     return annotate(st, absl::StrCat("start container ", id));
   }
+  crashPoint("container.start.after_start");
   BERTH_RETURN_IF_ERROR(store_
                             .updateContainer(id,
                                              [](store::ContainerRecord& r) {
@@ -304,6 +310,7 @@ absl::Status ContainerManager::stopLocked(const std::string& id, const std::shar
     if (!st.ok() && !absl::IsNotFound(st)) {
       return annotate(st, absl::StrCat("stop container ", id));
     }
+    crashPoint("container.stop.after_signal");
     if (exited(timeout)) return absl::OkStatus();
     log()->info("container {}: still running {} after the stop signal; killing it", id,
                 absl::FormatDuration(timeout));
@@ -343,6 +350,7 @@ absl::Status ContainerManager::remove(const std::string& id) {
     return annotate(st, absl::StrCat("remove container ", id));
   };
   if (absl::Status st = stopLocked(id, l, absl::ZeroDuration()); !st.ok()) return fail(st);
+  crashPoint("container.remove.after_stop");
   // The waiter has recorded the exit and cleaned up (or handed it to the back-off monitor).
   if (l->waiter.joinable()) l->waiter.join();
   // A container that never started has no waiter; its task is deleted here.
@@ -355,8 +363,11 @@ absl::Status ContainerManager::remove(const std::string& id) {
     if (absl::Status st = cleanUp(id, l); !st.ok()) return fail(st);
   }
   monitor_.cancel("container/" + id);
+  crashPoint("container.remove.after_cleanup");
   BERTH_RETURN_IF_ERROR(snapshots_.remove(id));
+  crashPoint("container.remove.after_snapshot");
   BERTH_RETURN_IF_ERROR(removeAll(options_.containers_dir + "/" + id));
+  crashPoint("container.remove.after_dir");
   BERTH_RETURN_IF_ERROR(store_.deleteContainer(id));
   dropLive(id);
   notify(id, (*rec)->sandbox_id, ContainerEvent::kDeleted);

@@ -142,6 +142,8 @@ class ContainerManager {
   [[nodiscard]] absl::StatusOr<sandbox::TaskContext> taskContext(const std::string& sandbox_id);
   // The pod's controller decides whether its shim is gone and, if so, ends what ran under it.
   [[nodiscard]] absl::StatusOr<bool> monitorGone(const std::string& sandbox_id);
+  // Recovery of a CREATED container whose task the shim reports started.
+  void adoptStarted(const store::ContainerRecord& rec, const std::shared_ptr<Live>& l);
   // For an exec in running container `id`: its pod's context, and `opts` with id and command.
   [[nodiscard]] absl::StatusOr<sandbox::TaskContext> execTarget(const std::string& id,
                                                                 const std::vector<std::string>& cmd,

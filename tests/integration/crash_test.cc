@@ -23,15 +23,23 @@
 namespace berth::testing {
 namespace {
 
-enum class Op { kRunPod, kStopPod, kRemovePod };
+enum class Op {
+  kRunPod,
+  kStopPod,
+  kRemovePod,
+  kCreateContainer,
+  kStartContainer,
+  kStopContainer,
+  kRemoveContainer
+};
 
 struct CrashCase {
   const char* point;
   Op op;
 };
 
-// Every pod crash point and the call that reaches it.
-const std::vector<CrashCase>& podCases() {
+// Every crash point and the call that reaches it.
+const std::vector<CrashCase>& crashCases() {
   static const std::vector<CrashCase> cases = {
       {"pod.run.after_record", Op::kRunPod},
       {"pod.run.after_netns", Op::kRunPod},
@@ -53,6 +61,16 @@ const std::vector<CrashCase>& podCases() {
       {"sandbox.shutdown.after_unmount", Op::kRemovePod},
       {"pod.remove.after_shutdown", Op::kRemovePod},
       {"pod.remove.after_record", Op::kRemovePod},
+      {"container.create.after_name", Op::kCreateContainer},
+      {"container.create.after_rootfs", Op::kCreateContainer},
+      {"container.create.after_record", Op::kCreateContainer},
+      {"container.create.after_task", Op::kCreateContainer},
+      {"container.start.after_start", Op::kStartContainer},
+      {"container.stop.after_signal", Op::kStopContainer},
+      {"container.remove.after_stop", Op::kRemoveContainer},
+      {"container.remove.after_cleanup", Op::kRemoveContainer},
+      {"container.remove.after_snapshot", Op::kRemoveContainer},
+      {"container.remove.after_dir", Op::kRemoveContainer},
   };
   return cases;
 }
@@ -97,9 +115,9 @@ void removeEverything(Berthd& d, std::chrono::seconds bound) {
   }
 }
 
-class PodCrashTest : public ::testing::TestWithParam<CrashCase> {};
+class DaemonCrashTest : public ::testing::TestWithParam<CrashCase> {};
 
-TEST_P(PodCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemoval) {
+TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemoval) {
   const CrashCase c = GetParam();
   Berthd d;
   ASSERT_TRUE(d.start({std::string("BERTH_CRASH_AT=") + c.point})) << d.log();
@@ -108,6 +126,22 @@ TEST_P(PodCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemoval)
   std::string pod, container;
   if (c.op == Op::kRunPod) {
     grpc::Status st = runPod(d, config, &pod);
+    EXPECT_FALSE(st.ok()) << "berthd should have died at " << c.point;
+  } else if (c.op == Op::kCreateContainer || c.op == Op::kStartContainer ||
+             c.op == Op::kStopContainer || c.op == Op::kRemoveContainer) {
+    ASSERT_TRUE(pullImage(d, busybox).ok());
+    ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
+    grpc::Status st =
+        createContainer(d, pod, sleepContainer("app", busybox), config, &container);
+    if (c.op != Op::kCreateContainer) {
+      ASSERT_TRUE(st.ok()) << d.log();
+      st = startContainer(d, container);
+    }
+    if (c.op == Op::kStopContainer || c.op == Op::kRemoveContainer) {
+      ASSERT_TRUE(st.ok()) << d.log();
+      st = c.op == Op::kStopContainer ? stopContainer(d, container, 10)
+                                      : removeContainer(d, container);
+    }
     EXPECT_FALSE(st.ok()) << "berthd should have died at " << c.point;
   } else {
     ASSERT_TRUE(pullImage(d, busybox).ok());
@@ -128,6 +162,21 @@ TEST_P(PodCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemoval)
   if (c.op == Op::kRunPod) {
     // Not acknowledged: gone, or listed so that kubelet can remove it.
     EXPECT_LE(pods.size(), 1u);
+  } else if (c.op != Op::kStopPod && c.op != Op::kRemovePod) {
+    // The pod was acknowledged and is untouched.
+    ASSERT_EQ(pods.size(), 1u) << d.log();
+    EXPECT_EQ(pods[0].state(), v1::SANDBOX_READY) << d.log();
+    std::vector<v1::Container> cs = listContainers(d);
+    if (c.op == Op::kStartContainer || c.op == Op::kStopContainer) {
+      // Acknowledged; its process ran: never CREATED again (kubelet would start it twice).
+      ASSERT_EQ(cs.size(), 1u) << d.log();
+      EXPECT_EQ(cs[0].id(), container);
+      EXPECT_NE(cs[0].state(), v1::CONTAINER_CREATED) << d.log();
+    } else if (c.op == Op::kRemoveContainer && std::string(c.point) != "container.remove.after_dir") {
+      ASSERT_EQ(cs.size(), 1u) << d.log();
+    } else {
+      EXPECT_LE(cs.size(), 1u);
+    }
   } else if (c.op == Op::kStopPod || std::string(c.point) != "pod.remove.after_record") {
     // Acknowledged and not removed: the pod and its container are still there.
     ASSERT_EQ(pods.size(), 1u) << d.log();
@@ -158,12 +207,12 @@ std::string caseName(const ::testing::TestParamInfo<CrashCase>& info) {
   return name;
 }
 
-INSTANTIATE_TEST_SUITE_P(Points, PodCrashTest, ::testing::ValuesIn(podCases()), caseName);
+INSTANTIATE_TEST_SUITE_P(Points, DaemonCrashTest, ::testing::ValuesIn(crashCases()), caseName);
 
 // Every crash point berthd knows is exercised by a test.
 TEST(CrashPointsTest, EveryCrashPointHasACase) {
   std::set<std::string> covered;
-  for (const auto& c : podCases()) covered.insert(c.point);
+  for (const auto& c : crashCases()) covered.insert(c.point);
   for (std::string_view p : kCrashPoints) {
     EXPECT_TRUE(covered.count(std::string(p)) > 0) << "no crash test for " << p;
   }
