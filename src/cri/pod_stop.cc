@@ -24,9 +24,13 @@ absl::Status PodHandlers::teardownNetwork(const store::SandboxRecord& record) {
   v1::PodSandboxConfig config;
   (void)config.ParseFromString(record.config_bytes);
   BERTH_ASSIGN_OR_RETURN(sandbox::SandboxConfig c, toSandboxConfig(config, record.runtime_handler));
-  // Also when the namespace is gone already: DEL releases IP leases and port mappings.
+  // Also when the namespace is gone already: DEL releases IP leases and port mappings. A path
+  // that is no namespace any more (a crash between pinning it and using it, or between
+  // unmounting and unlinking it) is not passed on, as containerd does: the plugins then release
+  // what they keep outside it, and the kernel removed what was inside.
   nlohmann::json result = parseJsonOr(record.cni_result_json, nullptr);
-  BERTH_RETURN_IF_ERROR(annotate(options_.cni->del(cniAttachment(record.id, record.netns_path, c), result),
+  const std::string netns = network::netnsClosed(record.netns_path) ? "" : record.netns_path;
+  BERTH_RETURN_IF_ERROR(annotate(options_.cni->del(cniAttachment(record.id, netns, c), result),
                                  absl::StrCat("pod sandbox ", record.id, ": tear down pod network")));
   return store_
       .updateSandbox(record.id,

@@ -62,7 +62,7 @@ size_t killListed(const std::vector<std::string>& dirs) {
 }  // namespace
 
 absl::Status killCgroup(const std::string& cgroup_path, absl::Duration bound,
-                        const std::string& cgroup_root) {
+                        const std::string& cgroup_root, size_t* killed) {
   if (cgroup_path.empty() || cgroup_path[0] != '/' || cgroup_path.find("..") != std::string::npos ||
       cgroup_path == "/") {
     return absl::InvalidArgumentError(
@@ -72,7 +72,8 @@ absl::Status killCgroup(const std::string& cgroup_path, absl::Duration bound,
   std::vector<std::string> dirs = cgroupDirs(cgroup_root, cgroup_path);
   // Exited processes leave cgroup.procs at once (zombies are not listed), so an empty list
   // means nothing of the pod runs any more.
-  while (killListed(dirs) > 0) {
+  for (size_t n; (n = killListed(dirs)) > 0;) {
+    if (killed != nullptr) *killed += n;
     if (absl::Now() > deadline) {
       return absl::DeadlineExceededError(absl::StrCat("processes are left in cgroup ", cgroup_path,
                                                       " after SIGKILL for ", absl::FormatDuration(bound)));

@@ -84,15 +84,20 @@ absl::Status PodSandboxController::takeOver(const std::string& id, const std::sh
     if (c->sandbox_id == id) tasks.emplace_back(c->id, cgroupsPathOf(c->spec_json));
   }
   tasks.emplace_back(id, cgroupsPathOf((*record)->spec_json));
+  size_t killed = 0;
   for (const auto& [task, cgroup] : tasks) {
     if (!cgroup.empty()) {
-      BERTH_RETURN_IF_ERROR(annotate(killCgroup(cgroup, kKillBound),
+      BERTH_RETURN_IF_ERROR(annotate(killCgroup(cgroup, kKillBound, "/sys/fs/cgroup", &killed),
                                      absl::StrCat("pod sandbox ", id, ": end ", task)));
     }
     BERTH_RETURN_IF_ERROR(annotate(runtimeDelete(rt, task), absl::StrCat("pod sandbox ", id)));
   }
-  log()->warn("pod sandbox {}: its shim is gone; ended the pod's {} container(s) and its pause",
-              id, tasks.size() - 1);
+  if (killed > 0) {
+    log()->warn("pod sandbox {}: its shim is gone; killed the {} process(es) left in its {} "
+                "cgroup(s)", id, killed, tasks.size());
+  } else {
+    log()->info("pod sandbox {}: its shim is gone and nothing of the pod runs", id);
+  }
   absl::MutexLock lock(&l->mu);
   l->taken_over = true;
   l->process_status = "deleted";

@@ -4,14 +4,20 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/mount.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
+#include <atomic>
+#include <map>
+#include <random>
 #include <set>
 #include <thread>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "berthd_fixture.h"
 #include "common/crash_point.h"
 #include "cri_calls.h"
@@ -331,6 +337,160 @@ TEST(ShimKillTest, ShimThatDiedWhileBerthdWasDownIsTakenOverAtStartUp) {
   EXPECT_EQ(containerStatus(d, container).status().state(), v1::CONTAINER_EXITED);
   EXPECT_TRUE(stopPod(d, pod).ok()) << d.log();
   EXPECT_TRUE(removePod(d, pod).ok()) << d.log();
+  std::vector<std::string> left = leftovers(d);
+  EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left) << "\n" << d.log();
+}
+
+// The pod's netns pin is a plain file again (a crash between pinning and mounting it, or
+// between unmounting and unlinking it): Stop and Remove still release the IP lease and the veth.
+TEST(NetnsCrashTest, UnmountedNetnsPinStillLetsThePodGoWithoutLeaks) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string pod;
+  ASSERT_TRUE(runPod(d, networkPod("unpinned"), &pod).ok()) << d.log();
+  d.stop(SIGKILL);
+  const std::string pin = d.state() + "/netns/" + pod;
+  ASSERT_EQ(::umount2(pin.c_str(), MNT_DETACH), 0) << pin;
+  ASSERT_TRUE(d.start()) << d.log();
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(stopPod(d, pod).ok()) << d.log();
+  EXPECT_TRUE(removePod(d, pod).ok()) << d.log();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  std::vector<std::string> left = leftovers(d);
+  EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left) << "\n" << d.log();
+}
+
+// A client of its own for a worker: survives berthd's restarts (its channel reconnects within
+// a fraction of a second, not gRPC's default back-off of seconds).
+struct ChurnClient {
+  explicit ChurnClient(const std::string& socket) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+    channel = grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
+    stub = v1::RuntimeService::NewStub(channel);
+  }
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::RuntimeService::Stub> stub;
+};
+
+// What the workers were told succeeded, and what they asked to remove.
+struct Acknowledged {
+  absl::Mutex mu;
+  std::set<std::string> pods ABSL_GUARDED_BY(mu);
+  std::map<std::string, std::string> containers ABSL_GUARDED_BY(mu);  // id -> pod
+  std::set<std::string> removal_asked ABSL_GUARDED_BY(mu);            // pods
+};
+
+void churnWorker(const std::string& socket, const std::string& busybox, int worker,
+                 const std::atomic<bool>& stop, Acknowledged& acked, std::atomic<int>& made) {
+  ChurnClient client(socket);
+  for (int i = 0; !stop.load(); ++i) {
+    v1::PodSandboxConfig config = networkPod("w" + std::to_string(worker) + "-" + std::to_string(i));
+    v1::RunPodSandboxRequest run;
+    *run.mutable_config() = config;
+    v1::RunPodSandboxResponse ran;
+    auto ctx = Berthd::context(20);
+    ctx->set_wait_for_ready(true);
+    if (!client.stub->RunPodSandbox(ctx.get(), run, &ran).ok()) continue;
+    const std::string pod = ran.pod_sandbox_id();
+    {
+      absl::MutexLock lock(&acked.mu);
+      acked.pods.insert(pod);
+    }
+    v1::CreateContainerRequest create;
+    create.set_pod_sandbox_id(pod);
+    *create.mutable_config() = sleepContainer("app", busybox);
+    *create.mutable_sandbox_config() = config;
+    v1::CreateContainerResponse created;
+    ctx = Berthd::context(20);
+    if (client.stub->CreateContainer(ctx.get(), create, &created).ok()) {
+      {
+        absl::MutexLock lock(&acked.mu);
+        acked.containers[created.container_id()] = pod;
+      }
+      v1::StartContainerRequest start;
+      start.set_container_id(created.container_id());
+      v1::StartContainerResponse started;
+      ctx = Berthd::context(20);
+      (void)client.stub->StartContainer(ctx.get(), start, &started);
+    }
+    ++made;
+    {
+      absl::MutexLock lock(&acked.mu);
+      acked.removal_asked.insert(pod);
+    }
+    v1::StopPodSandboxRequest stop_req;
+    stop_req.set_pod_sandbox_id(pod);
+    v1::StopPodSandboxResponse stopped;
+    ctx = Berthd::context(20);
+    ctx->set_wait_for_ready(true);
+    if (!client.stub->StopPodSandbox(ctx.get(), stop_req, &stopped).ok()) continue;
+    v1::RemovePodSandboxRequest remove;
+    remove.set_pod_sandbox_id(pod);
+    v1::RemovePodSandboxResponse removed;
+    ctx = Berthd::context(20);
+    ctx->set_wait_for_ready(true);
+    if (client.stub->RemovePodSandbox(ctx.get(), remove, &removed).ok()) {
+      absl::MutexLock lock(&acked.mu);
+      acked.pods.erase(pod);
+      for (auto it = acked.containers.begin(); it != acked.containers.end();) {
+        it = it->second == pod ? acked.containers.erase(it) : std::next(it);
+      }
+    }
+  }
+}
+
+// Several workers make and remove pods with a container each on the pod network while berthd
+// is SIGKILLed at random moments: nothing acknowledged is lost, everything can be removed, and
+// nothing is left on the host (issue 14).
+TEST(ChurnTest, RandomKillsLoseNothingAcknowledgedAndLeakNothing) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  ASSERT_TRUE(pullImage(d, busybox).ok());
+  constexpr int kWorkers = 4;
+  constexpr int kKills = 10;
+  std::atomic<bool> stop{false};
+  std::atomic<int> made{0};
+  Acknowledged acked;
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back(churnWorker, d.socket(), busybox, w, std::cref(stop), std::ref(acked),
+                         std::ref(made));
+  }
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> pause_ms(300, 1500);
+  for (int k = 0; k < kKills; ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(rng)));
+    d.stop(SIGKILL);
+    ASSERT_TRUE(d.start()) << "restart " << k << "\n" << d.log();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  stop = true;
+  for (auto& t : workers) t.join();
+  EXPECT_GT(made.load(), kKills) << "the workers made too little to test anything";
+  RecordProperty("pods_made", made.load());
+  std::printf("%d pods made across %d kills\n", made.load(), kKills);
+
+  std::set<std::string> listed_pods, listed_containers;
+  for (const auto& p : listPods(d)) listed_pods.insert(p.id());
+  for (const auto& c : listContainers(d)) listed_containers.insert(c.id());
+  {
+    absl::MutexLock lock(&acked.mu);
+    for (const auto& pod : acked.pods) {
+      EXPECT_TRUE(listed_pods.count(pod) > 0 || acked.removal_asked.count(pod) > 0)
+          << "acknowledged pod " << pod << " lost";
+    }
+    for (const auto& [c, pod] : acked.containers) {
+      EXPECT_TRUE(listed_containers.count(c) > 0 || acked.removal_asked.count(pod) > 0)
+          << "acknowledged container " << c << " lost";
+    }
+  }
+  removeEverything(d, std::chrono::seconds(15));
+  EXPECT_TRUE(listPods(d).empty());
+  EXPECT_TRUE(listContainers(d).empty());
   std::vector<std::string> left = leftovers(d);
   EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left) << "\n" << d.log();
 }
