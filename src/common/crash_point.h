@@ -15,7 +15,7 @@ namespace berth {
 
 // Every crash point, in the order of the steps of each operation. crashPoint() accepts only
 // these names (a typo would make a test pass without ever crashing).
-inline constexpr std::array<std::string_view, 30> kCrashPoints = {
+inline constexpr std::array<std::string_view, 35> kCrashPoints = {
     // RunPodSandbox
     "pod.run.after_record",
     "pod.run.after_netns",
@@ -53,6 +53,13 @@ inline constexpr std::array<std::string_view, 30> kCrashPoints = {
     "container.remove.after_cleanup",
     "container.remove.after_snapshot",
     "container.remove.after_dir",
+    // PullImage
+    "image.pull.after_manifest",
+    "image.pull.after_layers",
+    "image.pull.after_unpack",
+    "image.pull.after_record",
+    // RemoveImage
+    "image.remove.after_record",
 };
 
 // Dies here when BERTH_CRASH_AT names this point. `name` must be one of kCrashPoints.

@@ -186,6 +186,10 @@ absl::Status Daemon::openSandboxes() {
     hub->publish(id, pod, kTypes[static_cast<int>(e)]);
   });
   BERTH_RETURN_IF_ERROR(annotate(containers_->recover(), "recover containers"));
+  // Blobs and layers of a pull or an image removal cut off by a crash belong to no image.
+  if (auto gc = images_->garbageCollect(); !gc.ok()) {
+    log_->warn("garbage collection at start-up: {}", gc.message());
+  }
   container_handlers_ = std::make_unique<cri::ContainerHandlers>(*store_, *images_, *containers_);
   collector_ = std::make_unique<stats::Collector>(stats::CollectorOptions{
       .interval = absl::Seconds(config_.cri.stats_collect_period_seconds),

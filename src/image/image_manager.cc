@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/crash_point.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "image/digest.h"
@@ -195,6 +196,7 @@ absl::StatusOr<std::string> ImageManager::pullLeased(const Reference& ref,
   }
   auto manifest = parseManifest(chosen.body);
   if (!manifest.ok()) return annotate(manifest.status(), what);
+  crashPoint("image.pull.after_manifest");
 
   if (static_cast<uint64_t>(manifest->config.size) > kMaxImageJsonBytes) {
     return absl::ResourceExhaustedError(
@@ -239,7 +241,9 @@ absl::StatusOr<std::string> ImageManager::pullLeased(const Reference& ref,
   std::vector<const Descriptor*> missing;
   for (size_t i = first_missing; i < chain.size(); ++i) missing.push_back(&manifest->layers[i]);
   BERTH_RETURN_IF_ERROR(downloadLayers(ref, creds, missing, &tracker));
+  crashPoint("image.pull.after_layers");
   BERTH_RETURN_IF_ERROR(unpackLayers(what, layer_digests, config->diff_ids, chain, first_missing));
+  crashPoint("image.pull.after_unpack");
 
   store::ImageRecord record;
   record.id = config_digest.str();
@@ -270,6 +274,7 @@ absl::StatusOr<std::string> ImageManager::pullLeased(const Reference& ref,
     }
   }
   BERTH_RETURN_IF_ERROR(store_.putImage(record, refs));
+  crashPoint("image.pull.after_record");
   for (const auto& old : previous) {
     if (store_.imageRefs(old).empty()) {
       log()->info("image {} lost its last reference to {}; removing it", old, ref.str());
@@ -369,6 +374,7 @@ absl::Status ImageManager::remove(absl::string_view ref_or_id) {
   if (absl::IsNotFound(image.status())) return absl::OkStatus();
   if (!image.ok()) return image.status();
   BERTH_RETURN_IF_ERROR(store_.deleteImage((*image)->id));
+  crashPoint("image.remove.after_record");
   log()->info("removed image {} ({})", (*image)->id, ref_or_id);
   BERTH_RETURN_IF_ERROR(garbageCollect());
   refreshUsage();

@@ -111,6 +111,9 @@ class ImageManager {
   // (berthd's stats collector). Each committed layer is walked once, as it never changes;
   // writable layers and blobs every time.
   void refreshUsage();
+  // Removes blobs and committed layers that no image needs and no operation holds; after each
+  // pull and removal, and at start-up for what a pull or removal cut off by a crash left.
+  [[nodiscard]] absl::Status garbageCollect();
 
  private:
   struct Tracker;  // progress of one pull, shared with its download threads
@@ -132,7 +135,6 @@ class ImageManager {
                                           const std::vector<std::string>& layer_digests,
                                           const std::vector<std::string>& diff_ids,
                                           const std::vector<std::string>& chain, size_t from);
-  [[nodiscard]] absl::Status garbageCollect();
 
   store::Store& store_;
   ContentStore& content_;

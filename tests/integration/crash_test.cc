@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <atomic>
 #include <map>
@@ -36,7 +37,9 @@ enum class Op {
   kCreateContainer,
   kStartContainer,
   kStopContainer,
-  kRemoveContainer
+  kRemoveContainer,
+  kPullImage,
+  kRemoveImage
 };
 
 struct CrashCase {
@@ -77,6 +80,11 @@ const std::vector<CrashCase>& crashCases() {
       {"container.remove.after_cleanup", Op::kRemoveContainer},
       {"container.remove.after_snapshot", Op::kRemoveContainer},
       {"container.remove.after_dir", Op::kRemoveContainer},
+      {"image.pull.after_manifest", Op::kPullImage},
+      {"image.pull.after_layers", Op::kPullImage},
+      {"image.pull.after_unpack", Op::kPullImage},
+      {"image.pull.after_record", Op::kPullImage},
+      {"image.remove.after_record", Op::kRemoveImage},
   };
   return cases;
 }
@@ -121,12 +129,56 @@ void removeEverything(Berthd& d, std::chrono::seconds bound) {
   }
 }
 
+// Files of the image store: blobs, interrupted downloads, unpacked layers.
+std::vector<std::string> imageFiles(const Berthd& d) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const char* sub : {"/content/blobs/sha256", "/content/ingest", "/snapshots"}) {
+    for (const auto& e : std::filesystem::directory_iterator(d.root() + sub, ec)) {
+      out.push_back(e.path().string());
+    }
+  }
+  return out;
+}
+
+// PullImage or RemoveImage cut off: after the restart the image is there only if its record
+// was written, a pull gets it whole, and once removed nothing of it is left in the store.
+void checkImageCrash(Berthd& d, const CrashCase& c) {
+  nlohmann::json image = pushUniqueImage(std::string("crash-") + c.point);
+  const std::string ref = image["ref"];
+  grpc::Status st = pullImage(d, ref);
+  if (c.op == Op::kRemoveImage) {
+    ASSERT_TRUE(st.ok()) << d.log();
+    st = removeImage(d, ref);
+  }
+  EXPECT_FALSE(st.ok()) << "berthd should have died at " << c.point;
+  d.stop(SIGKILL);
+  ASSERT_NE(d.log().find(std::string("crash point ") + c.point), std::string::npos)
+      << "the crash point was never reached\n"
+      << d.log();
+  ASSERT_TRUE(d.start()) << d.log();
+  const bool recorded = std::string(c.point) == "image.pull.after_record";
+  EXPECT_EQ(imageStatus(d, ref).has_image(), recorded) << d.log();
+  if (!recorded) {
+    EXPECT_TRUE(imageFiles(d).empty()) << ::testing::PrintToString(imageFiles(d));
+  }
+  ASSERT_TRUE(pullImage(d, ref).ok()) << d.log();
+  EXPECT_TRUE(imageStatus(d, ref).has_image());
+  ASSERT_TRUE(removeImage(d, ref).ok()) << d.log();
+  EXPECT_TRUE(listImages(d).empty());
+  EXPECT_TRUE(imageFiles(d).empty()) << ::testing::PrintToString(imageFiles(d));
+}
+
 class DaemonCrashTest : public ::testing::TestWithParam<CrashCase> {};
 
 TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemoval) {
   const CrashCase c = GetParam();
   Berthd d;
   ASSERT_TRUE(d.start({std::string("BERTH_CRASH_AT=") + c.point})) << d.log();
+  if (c.op == Op::kPullImage || c.op == Op::kRemoveImage) {
+    checkImageCrash(d, c);
+    return;
+  }
   const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
   v1::PodSandboxConfig config = networkPod("crashed");
   std::string pod, container;
