@@ -361,6 +361,8 @@ void Daemon::shutdown() {
   collector_.reset();
   // Waiters that lose their shim connection now are not container exits.
   if (containers_) containers_->beginShutdown();
+  // No retry may run against the controllers and the container manager destroyed below.
+  if (monitor_) monitor_->stop();
   controllers_.reset();  // closes shim connections; pods keep running under their shims
   containers_.reset();   // joins the exit waiters
   // The netns dir is a private mount of itself while pods pin namespaces in it; with none

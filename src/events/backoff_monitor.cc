@@ -13,16 +13,20 @@ BackoffMonitor::BackoffMonitor(BackoffPolicy policy) : policy_(policy) {
   thread_ = std::thread([this] { run(); });
 }
 
-BackoffMonitor::~BackoffMonitor() {
+BackoffMonitor::~BackoffMonitor() { stop(); }
+
+void BackoffMonitor::stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    entries_.clear();
   }
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void BackoffMonitor::backoff(const std::string& key, Task task) {
   absl::MutexLock lock(&mu_);
+  if (stopping_) return;  // berthd is shutting down; recovery retries after the restart
   auto it = entries_.find(key);
   if (it != entries_.end()) {
     it->second.task = std::move(task);

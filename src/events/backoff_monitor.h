@@ -24,7 +24,11 @@ class BackoffMonitor {
   using Task = std::function<absl::Status()>;
 
   explicit BackoffMonitor(BackoffPolicy policy = {});
-  ~BackoffMonitor();  // stops the thread; pending retries are dropped
+  ~BackoffMonitor();  // stop()
+  // Stops the thread once a retry in progress has returned; pending retries are dropped and
+  // later backoff() calls ignored. Called first at shutdown, before the components whose
+  // clean-ups it runs are destroyed. Idempotent.
+  void stop();
   BackoffMonitor(const BackoffMonitor&) = delete;
   BackoffMonitor& operator=(const BackoffMonitor&) = delete;
 

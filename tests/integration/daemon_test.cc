@@ -6,10 +6,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "berthd_fixture.h"
+#include "cri_calls.h"
+#include "event_recorder.h"
 #include "nlohmann/json.hpp"
 
 namespace berth::testing {
@@ -35,6 +39,26 @@ TEST(DaemonTest, SigtermExitsCleanlyAndRemovesSocket) {
   EXPECT_EQ(d.stop(SIGTERM), 0) << d.log();
   EXPECT_FALSE(std::filesystem::exists(d.socket()));
   EXPECT_NE(d.log().find("berthd stopped"), std::string::npos) << d.log();
+}
+
+// Shutdown stops the retries and the subscriptions first, then the controllers; with a pod,
+// an event subscriber and a connected client it is still quick, and the pod runs on under its
+// shim and is READY again after the restart (issue 14, point 8).
+TEST(DaemonTest, SigtermWithPodsAndSubscribersIsQuickAndPodsRunOn) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string pod;
+  ASSERT_TRUE(runPod(d, hostNetworkPod("term"), &pod).ok()) << d.log();
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    EventRecorder events(d);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(d.stop(SIGTERM), 0) << d.log();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1)) << d.log();
+  ASSERT_TRUE(d.start()) << d.log();
+  EXPECT_EQ(podStatus(d, pod).status().state(), v1::SANDBOX_READY) << d.log();
 }
 
 TEST(DaemonTest, SigintExitsCleanly) {

@@ -67,5 +67,27 @@ TEST(BackoffMonitorTest, DestructorStopsWithPendingWork) {
   EXPECT_EQ(calls, 0);
 }
 
+// Shutdown: stop() returns only after a retry in progress has returned, and nothing runs or is
+// scheduled afterwards, so that the components the retries use can be destroyed next.
+TEST(BackoffMonitorTest, StopWaitsForARunningRetryAndRefusesNewOnes) {
+  BackoffMonitor m({.initial = absl::Milliseconds(1)});
+  std::atomic<bool> running{false}, finished{false};
+  std::atomic<int> later{0};
+  m.backoff("slow", [&] {
+    running = true;
+    absl::SleepFor(absl::Milliseconds(200));
+    finished = true;
+    return absl::OkStatus();
+  });
+  for (int i = 0; i < 200 && !running; ++i) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_TRUE(running);
+  m.stop();
+  EXPECT_TRUE(finished) << "stop() returned while a retry was still running";
+  m.backoff("late", [&] { ++later; return absl::OkStatus(); });
+  EXPECT_FALSE(m.pending("late"));
+  m.stop();  // idempotent
+  EXPECT_EQ(later, 0);
+}
+
 }  // namespace
 }  // namespace berth::events
