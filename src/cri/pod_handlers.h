@@ -16,6 +16,7 @@
 #include "runtime/v1/api.h"
 #include "network/cni.h"
 #include "sandbox/controller.h"
+#include "sandbox/podsandbox.h"
 #include "store/store.h"
 
 namespace berth::cri {
@@ -58,6 +59,17 @@ class PodHandlers {
                                     grpc::ServerWriter<v1::StreamPodSandboxesResponse>* w) const;
   [[nodiscard]] absl::Status updateResources(const v1::UpdatePodSandboxResourcesRequest& req,
                                              v1::UpdatePodSandboxResourcesResponse* resp);
+
+  struct ReconcileOptions {
+    std::string pods_dir;
+    std::map<std::string, sandbox::RuntimeBinding> runtimes;  // by handler
+    std::string cgroup_parent;  // berth's own, for pods that name none
+    std::string cgroup_root = "/sys/fs/cgroup";
+  };
+  // At start-up, after the controllers and the container manager recovered and before serving:
+  // tears down pod dirs, pinned network namespaces (with CNI DEL), runtime state and cgroups
+  // that no pod or container record names. Returns how many it removed; failures are logged.
+  size_t reconcile(const ReconcileOptions& options);
 
  private:
   [[nodiscard]] absl::StatusOr<sandbox::Controller*> controllerFor(

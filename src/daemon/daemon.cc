@@ -156,6 +156,7 @@ absl::Status Daemon::openSandboxes() {
                            .runtime_type = h.runtime_type};
     pod_opts.sandboxers[name] = h.sandboxer;
   }
+  const std::map<std::string, sandbox::RuntimeBinding> runtimes = opts.runtimes;
   monitor_ = std::make_unique<events::BackoffMonitor>();
   auto podsandbox = std::make_unique<sandbox::PodSandboxController>(*store_, *images_, *snapshots_,
                                                                     *monitor_, opts);
@@ -201,6 +202,13 @@ absl::Status Daemon::openSandboxes() {
       std::make_unique<cri::StatsHandlers>(*store_, *snapshots_, *collector_);
   pod_handlers_ = std::make_unique<cri::PodHandlers>(*store_, *controllers_, pod_opts,
                                                      container_handlers_.get());
+  // Before serving: what no record names (debris of a crash inside one step) is torn down.
+  if (size_t n = pod_handlers_->reconcile({.pods_dir = pods_dir,
+                                           .runtimes = runtimes,
+                                           .cgroup_parent = config_.cgroup_parent});
+      n > 0) {
+    log_->warn("removed {} thing(s) that no pod or container record names", n);
+  }
   stream_handlers_ = std::make_unique<cri::StreamHandlers>(*store_, *containers_);
   streaming_ = std::make_unique<streaming::Server>(
       streaming::ServerOptions{.address = config_.streaming.address,

@@ -27,6 +27,10 @@ struct RuntimeBinding {
   std::string runtime_type;  // reported in verbose info
 };
 
+// `runtime --root R delete --force id`, bounded (10 s): kills what still runs of the container
+// and removes the runtime's state of it. OK once the runtime keeps no state of `id`.
+[[nodiscard]] absl::Status runtimeDelete(const RuntimeBinding& rt, const std::string& id);
+
 struct PodSandboxOptions {
   std::string pods_dir;      // <state>/pods: one folder per pod
   std::string shim_binary;   // berth-shim

@@ -32,6 +32,8 @@ std::string cgroupsPathOf(const std::string& spec_json) {
   return path != linux->end() && path->is_string() ? path->get<std::string>() : "";
 }
 
+}  // namespace
+
 // `runtime --root R delete --force id`, bounded. The state of a container that is gone already
 // is fine ("does not exist").
 absl::Status runtimeDelete(const RuntimeBinding& rt, const std::string& id) {
@@ -62,8 +64,6 @@ absl::Status runtimeDelete(const RuntimeBinding& rt, const std::string& id) {
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::Status PodSandboxController::takeOver(const std::string& id, const std::shared_ptr<Live>& l) {
   absl::MutexLock once(&l->takeover_mu);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/mount.h>
 
 #include <chrono>
@@ -410,6 +411,36 @@ TEST(NetnsCrashTest, UnmountedNetnsPinStillLetsThePodGoWithoutLeaks) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
   std::vector<std::string> left = leftovers(d);
   EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left) << "\n" << d.log();
+}
+
+// A store that lost its pod and container (a store from before intent records, or a crash
+// inside one step): at start-up berthd tears down what nothing names — the shim and what it
+// runs, the netns with its CNI attachment, runtime state, cgroups, dirs — before serving.
+TEST(OrphanTest, WhatNoRecordNamesIsTornDownAtStartUp) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  ASSERT_TRUE(pullImage(d, busybox).ok());
+  v1::PodSandboxConfig config = networkPod("orphan");
+  std::string pod, container;
+  ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
+  ASSERT_TRUE(createContainer(d, pod, sleepContainer("app", busybox), config, &container).ok());
+  ASSERT_TRUE(startContainer(d, container).ok()) << d.log();
+  d.stop(SIGKILL);
+  ASSERT_FALSE(leftovers(d).empty());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((d.root() + "/meta.db").c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, "DELETE FROM names; DELETE FROM containers; DELETE FROM sandboxes;",
+                        nullptr, nullptr, &err);
+  EXPECT_EQ(rc, SQLITE_OK) << (err != nullptr ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+  ASSERT_TRUE(d.start()) << d.log();
+  EXPECT_TRUE(listPods(d).empty());
+  std::vector<std::string> left = leftovers(d);
+  EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left) << "\n" << d.log();
+  EXPECT_NE(d.log().find("which no pod or container record names"), std::string::npos);
 }
 
 // A client of its own for a worker: survives berthd's restarts (its channel reconnects within

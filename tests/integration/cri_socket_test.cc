@@ -274,8 +274,8 @@ TEST(CriSocketTest, ClientStringsCannotForgeOrFloodLogLines) {
     req.set_pod_sandbox_id("abc\n" + forged);
     v1::PodSandboxStatusResponse resp;
     auto ctx = Berthd::context();
-    EXPECT_EQ(d.runtime().PodSandboxStatus(ctx.get(), req, &resp).error_code(),
-              grpc::StatusCode::NOT_FOUND);
+    grpc::Status st = d.runtime().PodSandboxStatus(ctx.get(), req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
   }
   EXPECT_TRUE(versionAnswers(d.channel()));
   EXPECT_EQ(d.stop(SIGTERM), 0);
