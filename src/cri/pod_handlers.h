@@ -4,7 +4,9 @@
 
 #include <grpcpp/support/sync_stream.h>
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -75,6 +77,8 @@ class PodHandlers {
   [[nodiscard]] absl::StatusOr<sandbox::Controller*> controllerFor(
       const store::SandboxRecord& record) const;
   [[nodiscard]] absl::Status stopSandbox(const std::string& id);
+  [[nodiscard]] absl::Status stopSandboxOnce(const std::string& id);
+  [[nodiscard]] absl::Status removeSandbox(const std::string& id);
   // CNI DEL with the stored result, once; recorded so a retry (next Stop or Remove) only
   // happens when it failed.
   [[nodiscard]] absl::Status teardownNetwork(const store::SandboxRecord& record);
@@ -97,6 +101,18 @@ class PodHandlers {
   // off by a crash, is listed (NOTREADY) afterwards, so that kubelet removes it.
   mutable absl::Mutex making_mu_;
   absl::flat_hash_set<std::string> making_ ABSL_GUARDED_BY(making_mu_);
+
+  // One Stop (or the stop inside Remove) and one Remove of a pod run at a time: a second call
+  // joins the one in flight and gets its answer, so that CNI DEL, the controller's stop and
+  // the shutdown run once. No lock is held across the work; a joiner only waits for its end.
+  struct Flight {
+    absl::Mutex mu;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    absl::Status result ABSL_GUARDED_BY(mu);
+  };
+  [[nodiscard]] absl::Status once(const std::string& key, const std::function<absl::Status()>& work);
+  absl::Mutex flights_mu_;
+  std::map<std::string, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(flights_mu_);
 };
 
 // PodSandboxConfig → berth's SandboxConfig (validated: metadata name, namespace and uid).

@@ -43,7 +43,40 @@ absl::Status PodHandlers::teardownNetwork(const store::SandboxRecord& record) {
       .status();
 }
 
+absl::Status PodHandlers::once(const std::string& key,
+                               const std::function<absl::Status()>& work) {
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    absl::MutexLock lock(&flights_mu_);
+    auto& f = flights_[key];
+    if (f == nullptr) {
+      f = std::make_shared<Flight>();
+      leader = true;
+    }
+    flight = f;
+  }
+  if (!leader) {
+    absl::MutexLock lock(&flight->mu);
+    flight->mu.Await(absl::Condition(&flight->done));
+    return flight->result;
+  }
+  absl::Status result = work();
+  {
+    absl::MutexLock lock(&flights_mu_);
+    flights_.erase(key);
+  }
+  absl::MutexLock lock(&flight->mu);
+  flight->result = result;
+  flight->done = true;
+  return result;
+}
+
 absl::Status PodHandlers::stopSandbox(const std::string& id) {
+  return once("stop/" + id, [this, &id] { return stopSandboxOnce(id); });
+}
+
+absl::Status PodHandlers::stopSandboxOnce(const std::string& id) {
   BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(id));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
   // The pod's containers first, at once (as containerd: no grace period left for them).
@@ -96,31 +129,36 @@ absl::Status PodHandlers::remove(const v1::RemovePodSandboxRequest& req,
   auto id = store_.resolveSandboxId(req.pod_sandbox_id());
   if (absl::IsNotFound(id.status())) return absl::OkStatus();  // already gone
   if (!id.ok()) return id.status();
-  BERTH_RETURN_IF_ERROR(stopSandbox(*id));
+  return once("remove/" + *id, [this, &id] { return removeSandbox(*id); });
+}
+
+absl::Status PodHandlers::removeSandbox(const std::string& id) {
+  if (absl::IsNotFound(store_.getSandbox(id).status())) return absl::OkStatus();  // removed meanwhile
+  BERTH_RETURN_IF_ERROR(stopSandbox(id));
   crashPoint("pod.remove.after_stop");
   if (containers_ != nullptr) {
     BERTH_RETURN_IF_ERROR(
-        annotate(containers_->removeAll(*id), absl::StrCat("remove pod sandbox ", *id)));
+        annotate(containers_->removeAll(id), absl::StrCat("remove pod sandbox ", id)));
   }
   crashPoint("pod.remove.after_containers");
-  BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(*id));
+  BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(id));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
-  BERTH_RETURN_IF_ERROR(controller->shutdown(*id));
+  BERTH_RETURN_IF_ERROR(controller->shutdown(id));
   crashPoint("pod.remove.after_shutdown");
   // The DELETED event carries the pod's last status, taken while it still has one.
   v1::PodSandboxStatusResponse last;
   bool have_last = false;
   if (options_.events != nullptr && options_.events->listening()) {
     v1::PodSandboxStatusRequest sreq;
-    sreq.set_pod_sandbox_id(*id);
+    sreq.set_pod_sandbox_id(id);
     have_last = status(sreq, &last).ok();
   }
-  BERTH_RETURN_IF_ERROR(store_.deleteSandbox(*id));
+  BERTH_RETURN_IF_ERROR(store_.deleteSandbox(id));
   crashPoint("pod.remove.after_record");
   if (have_last) {
-    options_.events->publish(*id, v1::CONTAINER_DELETED_EVENT, last);
+    options_.events->publish(id, v1::CONTAINER_DELETED_EVENT, last);
   } else {
-    publish(*id, v1::CONTAINER_DELETED_EVENT);
+    publish(id, v1::CONTAINER_DELETED_EVENT);
   }
   return absl::OkStatus();
 }

@@ -326,6 +326,34 @@ TEST(NetworkTest, PodBeingMadeIsNotListedUntilRunPodSandboxReturns) {
   EXPECT_EQ(list.items(0).state(), v1::SANDBOX_READY);
 }
 
+// Stop and Remove of one pod at once (kubelet and an operator, or two kubelet workers): the
+// network is torn down once, every call succeeds (issue 14, point 5).
+TEST(NetworkTest, ConcurrentStopsAndRemoveRunCniDelOnce) {
+  Berthd d;
+  std::string calls = d.dir() + "/del-calls";
+  writePlugin(d, "berth-slowdel",
+              "conf=$(cat)\n"
+              "if [ \"$CNI_COMMAND\" = DEL ]; then\n"
+              "  echo \"$CNI_CONTAINERID\" >> " + calls + "\n  sleep 0.3\n  exit 0\nfi\n"
+              "echo \"$conf\" | python3 -c 'import json, sys; "
+              "print(json.dumps(json.load(sys.stdin).get(\"prevResult\", {\"cniVersion\": \"1.0.0\"})))'\n");
+  d.writeCniConfig(R"({"type": "berth-slowdel"})");
+  ASSERT_TRUE(d.start()) << d.log();
+  Net n(d);
+  std::string pod = n.runPodOk(n.podConfig("twice"));
+  ASSERT_FALSE(pod.empty());
+  std::vector<grpc::Status> results(3);
+  std::vector<std::thread> callers;
+  callers.emplace_back([&] { results[0] = n.stopPod(pod); });
+  callers.emplace_back([&] { results[1] = n.stopPod(pod); });
+  callers.emplace_back([&] { results[2] = n.removePod(pod); });
+  for (auto& t : callers) t.join();
+  for (const auto& st : results) EXPECT_TRUE(st.ok()) << st.error_message() << "\n" << d.log();
+  EXPECT_EQ(slurp(calls), pod + "\n") << "CNI DEL ran more than once";
+  EXPECT_TRUE(n.leases().empty());
+  EXPECT_EQ(n.bridgePorts(), 0u);
+}
+
 TEST(NetworkTest, FailedDeleteIsRetriedAndAGoneNetnsStillGetsDel) {
   Berthd d;
   std::string marker = d.dir() + "/fail-del";
