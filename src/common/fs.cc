@@ -140,8 +140,8 @@ std::vector<std::string> mountsUnder(const std::string& path, const std::string&
 
 absl::Status removeAll(const std::string& path) {
   if (std::vector<std::string> mounts = mountsUnder(path); !mounts.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "remove ", path, ": ", mounts.front(), " is still mounted; nothing removed"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("remove ", path, ": ", mounts.front(), " is still mounted; nothing removed"));
   }
   std::error_code ec;
   std::filesystem::remove_all(path, ec);

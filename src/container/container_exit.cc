@@ -45,13 +45,17 @@ void ContainerManager::startWaiter(const std::string& id, const std::string& san
       // ends them first; only then is the exit reported.
       auto gone = monitorGone(sandbox_id);
       if (!gone.ok()) {
-        log()->error("container {}: the pod's shim is gone and ending its processes failed, "
-                     "retrying: {}", id, gone.status().message());
+        log()->error(
+            "container {}: the pod's shim is gone and ending its processes failed, "
+            "retrying: {}",
+            id, gone.status().message());
         monitor_.backoff("container/" + id, [this, id, sandbox_id, l]() -> absl::Status {
           BERTH_ASSIGN_OR_RETURN(bool ended, monitorGone(sandbox_id));
           if (!ended) return absl::UnavailableError("the shim answers again");
-          handleExit(id, l, {.container_id = id, .exit_code = kUnknownExitCode,
-                             .exited_at_ns = absl::ToUnixNanos(absl::Now())});
+          handleExit(id, l,
+                     {.container_id = id,
+                      .exit_code = kUnknownExitCode,
+                      .exited_at_ns = absl::ToUnixNanos(absl::Now())});
           return absl::OkStatus();
         });
         return;
@@ -64,8 +68,10 @@ void ContainerManager::startWaiter(const std::string& id, const std::string& san
         }
         log()->error("container {}: cannot read the exit status: {}", id, exit.status().message());
       }
-      handleExit(id, l, {.container_id = id, .exit_code = kUnknownExitCode,
-                         .exited_at_ns = absl::ToUnixNanos(absl::Now())});
+      handleExit(id, l,
+                 {.container_id = id,
+                  .exit_code = kUnknownExitCode,
+                  .exited_at_ns = absl::ToUnixNanos(absl::Now())});
       return;
     }
   });
@@ -179,7 +185,8 @@ void ContainerManager::removeOrphans() {
   }
 }
 
-void ContainerManager::adoptStarted(const store::ContainerRecord& rec, const std::shared_ptr<Live>& l) {
+void ContainerManager::adoptStarted(const store::ContainerRecord& rec,
+                                    const std::shared_ptr<Live>& l) {
   // berthd died between the runtime's start and recording it: the shim knows better. A
   // container whose process runs (or ran) is RUNNING, with its waiter; never CREATED, which
   // would make kubelet start it again.

@@ -75,8 +75,9 @@ absl::StatusOr<bool> ContainerManager::monitorGone(const std::string& sandbox_id
   auto pod = store_.getSandbox(sandbox_id);
   if (absl::IsNotFound(pod.status())) return true;
   if (!pod.ok()) return pod.status();
-  BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller,
-                         controllers_.get((*pod)->sandboxer.empty() ? "podsandbox" : (*pod)->sandboxer));
+  BERTH_ASSIGN_OR_RETURN(
+      sandbox::Controller * controller,
+      controllers_.get((*pod)->sandboxer.empty() ? "podsandbox" : (*pod)->sandboxer));
   return controller->monitorGone(sandbox_id);
 }
 

@@ -7,7 +7,8 @@ namespace berth::cri {
 
 std::string wireMessage(std::string_view message) {
   if (message.size() <= kMaxStatusMessageBytes) return std::string(message);
-  const std::string tail = " ... (cut; the message had " + std::to_string(message.size()) + " bytes)";
+  const std::string tail =
+      " ... (cut; the message had " + std::to_string(message.size()) + " bytes)";
   size_t keep = kMaxStatusMessageBytes - tail.size();
   // Never in the middle of a UTF-8 sequence: back off over continuation bytes.
   while (keep > 0 && (static_cast<unsigned char>(message[keep]) & 0xC0) == 0x80) --keep;

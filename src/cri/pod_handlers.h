@@ -15,8 +15,8 @@
 #include "absl/synchronization/mutex.h"
 #include "common/status.h"
 #include "cri/event_hub.h"
-#include "runtime/v1/api.h"
 #include "network/cni.h"
+#include "runtime/v1/api.h"
 #include "sandbox/controller.h"
 #include "sandbox/podsandbox.h"
 #include "store/store.h"
@@ -110,7 +110,8 @@ class PodHandlers {
     bool done ABSL_GUARDED_BY(mu) = false;
     absl::Status result ABSL_GUARDED_BY(mu);
   };
-  [[nodiscard]] absl::Status once(const std::string& key, const std::function<absl::Status()>& work);
+  [[nodiscard]] absl::Status once(const std::string& key,
+                                  const std::function<absl::Status()>& work);
   absl::Mutex flights_mu_;
   std::map<std::string, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(flights_mu_);
 };

@@ -19,7 +19,8 @@ namespace fs = std::filesystem;
 bool isObjectId(const std::string& name) {
   if (name.size() != 64) return false;
   for (char c : name) {
-    if (!std::isxdigit(static_cast<unsigned char>(c)) || std::isupper(static_cast<unsigned char>(c))) {
+    if (!std::isxdigit(static_cast<unsigned char>(c)) ||
+        std::isupper(static_cast<unsigned char>(c))) {
       return false;
     }
   }
@@ -74,7 +75,8 @@ size_t PodHandlers::reconcile(const ReconcileOptions& o) {
   // The runtime's state of containers nobody knows (kills what still runs of them).
   for (const auto& [handler, rt] : o.runtimes) {
     for (const std::string& id : idsIn(rt.runtime_root)) {
-      if (!known.contains(id)) done(sandbox::runtimeDelete(rt, id), absl::StrCat(handler, " container ", id));
+      if (!known.contains(id))
+        done(sandbox::runtimeDelete(rt, id), absl::StrCat(handler, " container ", id));
     }
   }
   // Cgroups below berth's own parent.

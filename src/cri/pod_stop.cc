@@ -30,8 +30,9 @@ absl::Status PodHandlers::teardownNetwork(const store::SandboxRecord& record) {
   // what they keep outside it, and the kernel removed what was inside.
   nlohmann::json result = parseJsonOr(record.cni_result_json, nullptr);
   const std::string netns = network::netnsClosed(record.netns_path) ? "" : record.netns_path;
-  BERTH_RETURN_IF_ERROR(annotate(options_.cni->del(cniAttachment(record.id, netns, c), result),
-                                 absl::StrCat("pod sandbox ", record.id, ": tear down pod network")));
+  BERTH_RETURN_IF_ERROR(
+      annotate(options_.cni->del(cniAttachment(record.id, netns, c), result),
+               absl::StrCat("pod sandbox ", record.id, ": tear down pod network")));
   return store_
       .updateSandbox(record.id,
                      [](store::SandboxRecord& r) {
@@ -43,8 +44,7 @@ absl::Status PodHandlers::teardownNetwork(const store::SandboxRecord& record) {
       .status();
 }
 
-absl::Status PodHandlers::once(const std::string& key,
-                               const std::function<absl::Status()>& work) {
+absl::Status PodHandlers::once(const std::string& key, const std::function<absl::Status()>& work) {
   std::shared_ptr<Flight> flight;
   bool leader = false;
   {
@@ -133,7 +133,8 @@ absl::Status PodHandlers::remove(const v1::RemovePodSandboxRequest& req,
 }
 
 absl::Status PodHandlers::removeSandbox(const std::string& id) {
-  if (absl::IsNotFound(store_.getSandbox(id).status())) return absl::OkStatus();  // removed meanwhile
+  if (absl::IsNotFound(store_.getSandbox(id).status()))
+    return absl::OkStatus();  // removed meanwhile
   BERTH_RETURN_IF_ERROR(stopSandbox(id));
   crashPoint("pod.remove.after_stop");
   if (containers_ != nullptr) {

@@ -203,9 +203,8 @@ absl::Status Daemon::openSandboxes() {
   pod_handlers_ = std::make_unique<cri::PodHandlers>(*store_, *controllers_, pod_opts,
                                                      container_handlers_.get());
   // Before serving: what no record names (debris of a crash inside one step) is torn down.
-  if (size_t n = pod_handlers_->reconcile({.pods_dir = pods_dir,
-                                           .runtimes = runtimes,
-                                           .cgroup_parent = config_.cgroup_parent});
+  if (size_t n = pod_handlers_->reconcile(
+          {.pods_dir = pods_dir, .runtimes = runtimes, .cgroup_parent = config_.cgroup_parent});
       n > 0) {
     log_->warn("removed {} thing(s) that no pod or container record names", n);
   }

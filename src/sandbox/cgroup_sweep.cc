@@ -35,8 +35,8 @@ std::vector<std::string> cgroupDirs(const std::string& root, const std::string& 
     std::string dir = h + path;
     if (!fs::is_directory(dir, ec)) continue;
     dirs.push_back(dir);
-    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(dir, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (it->is_directory(ec) && !it->is_symlink(ec)) dirs.push_back(it->path().string());
     }
   }
@@ -76,7 +76,8 @@ absl::Status killCgroup(const std::string& cgroup_path, absl::Duration bound,
     if (killed != nullptr) *killed += n;
     if (absl::Now() > deadline) {
       return absl::DeadlineExceededError(absl::StrCat("processes are left in cgroup ", cgroup_path,
-                                                      " after SIGKILL for ", absl::FormatDuration(bound)));
+                                                      " after SIGKILL for ",
+                                                      absl::FormatDuration(bound)));
     }
     absl::SleepFor(absl::Milliseconds(10));
     dirs = cgroupDirs(cgroup_root, cgroup_path);

@@ -6,7 +6,6 @@
 #include <sys/mount.h>
 
 #include <cerrno>
-
 #include <filesystem>
 
 #include "absl/cleanup/cleanup.h"
@@ -280,20 +279,23 @@ void PodSandboxController::startWaiter(const std::string& id, const std::shared_
       }
       {
         absl::MutexLock lock(&l->mu);
-        if (l->exited) return;  // handled already
+        if (l->exited) return;   // handled already
         if (l->closing) return;  // berthd or the pod is closing: not an exit
       }
       // The exit status cannot be read. A shim that is gone is not an exit of the pod: its
       // processes may run on. They are ended first, and only then is the exit reported.
       auto gone = monitorGone(id);
       if (!gone.ok()) {
-        log()->error("pod sandbox {}: its shim is gone and ending its processes failed, retrying: {}",
-                     id, gone.status().message());
+        log()->error(
+            "pod sandbox {}: its shim is gone and ending its processes failed, retrying: {}", id,
+            gone.status().message());
         monitor_.backoff("sandbox/" + id, [this, id, l]() -> absl::Status {
           BERTH_ASSIGN_OR_RETURN(bool ended, monitorGone(id));
           if (!ended) return absl::UnavailableError("the shim answers again");
-          handleExit(id, l, {.container_id = id, .exit_code = static_cast<int>(kUnknownExitCode),
-                             .exited_at_ns = nowNs()});
+          handleExit(id, l,
+                     {.container_id = id,
+                      .exit_code = static_cast<int>(kUnknownExitCode),
+                      .exited_at_ns = nowNs()});
           return absl::OkStatus();
         });
         return;
@@ -305,10 +307,13 @@ void PodSandboxController::startWaiter(const std::string& id, const std::shared_
           absl::SleepFor(absl::Milliseconds(100));
           continue;
         }
-        log()->error("pod sandbox {}: cannot read the exit status: {}", id, exit.status().message());
+        log()->error("pod sandbox {}: cannot read the exit status: {}", id,
+                     exit.status().message());
       }
-      handleExit(id, l, {.container_id = id, .exit_code = static_cast<int>(kUnknownExitCode),
-                         .exited_at_ns = nowNs()});
+      handleExit(id, l,
+                 {.container_id = id,
+                  .exit_code = static_cast<int>(kUnknownExitCode),
+                  .exited_at_ns = nowNs()});
       return;
     }
   });
@@ -355,7 +360,8 @@ absl::Status PodSandboxController::deleteTask(const std::string& id,
   }
   if (shim == nullptr) return absl::UnavailableError(absl::StrCat("pod sandbox ", id, ": no shim"));
   // NotFound: the shim never created it, or deleted it already.
-  if (absl::Status st = shim->remove(id, /*force=*/true); !st.ok() && !absl::IsNotFound(st)) return st;
+  if (absl::Status st = shim->remove(id, /*force=*/true); !st.ok() && !absl::IsNotFound(st))
+    return st;
   // The exit is in the store: the shim may forget it now.
   (void)shim->ackExit(id);
   absl::MutexLock lock(&l->mu);
@@ -507,8 +513,10 @@ absl::Status PodSandboxController::shutdown(const std::string& id) {
     // A shim this berthd holds no connection to: one launched just before a crash, or one of a
     // pod stopped before a restart. It ends what it runs and exits.
     std::string shim_dir = str(extra, "shimDir");
-    if (auto shim = shim::ShimClient::connect(shim_dir.empty() ? dir + "/shim" : shim_dir); shim.ok()) {
-      BERTH_RETURN_IF_ERROR(annotate((*shim)->shutdown(), absl::StrCat("shut down shim of pod sandbox ", id)));
+    if (auto shim = shim::ShimClient::connect(shim_dir.empty() ? dir + "/shim" : shim_dir);
+        shim.ok()) {
+      BERTH_RETURN_IF_ERROR(
+          annotate((*shim)->shutdown(), absl::StrCat("shut down shim of pod sandbox ", id)));
     }
   }
   crashPoint("sandbox.shutdown.after_shim");

@@ -38,8 +38,8 @@ std::string cgroupsPathOf(const std::string& spec_json) {
 // is fine ("does not exist").
 absl::Status runtimeDelete(const RuntimeBinding& rt, const std::string& id) {
   pid_t pid = -1;
-  int err = spawnProcess({.argv = {rt.runtime_path, "--root", rt.runtime_root, "delete", "--force", id}},
-                         &pid);
+  int err = spawnProcess(
+      {.argv = {rt.runtime_path, "--root", rt.runtime_root, "delete", "--force", id}}, &pid);
   if (err != 0) return errnoStatus(err, absl::StrCat("run ", rt.runtime_path, " delete ", id));
   const absl::Time deadline = absl::Now() + kRuntimeBound;
   int status = 0;
@@ -51,9 +51,9 @@ absl::Status runtimeDelete(const RuntimeBinding& rt, const std::string& id) {
       ::kill(pid, SIGKILL);
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
-      return absl::DeadlineExceededError(
-          absl::StrCat(rt.runtime_path, " delete ", id, " did not finish within ",
-                       absl::FormatDuration(kRuntimeBound)));
+      return absl::DeadlineExceededError(absl::StrCat(rt.runtime_path, " delete ", id,
+                                                      " did not finish within ",
+                                                      absl::FormatDuration(kRuntimeBound)));
     }
     absl::SleepFor(absl::Milliseconds(5));
   }
@@ -93,8 +93,10 @@ absl::Status PodSandboxController::takeOver(const std::string& id, const std::sh
     BERTH_RETURN_IF_ERROR(annotate(runtimeDelete(rt, task), absl::StrCat("pod sandbox ", id)));
   }
   if (killed > 0) {
-    log()->warn("pod sandbox {}: its shim is gone; killed the {} process(es) left in its {} "
-                "cgroup(s)", id, killed, tasks.size());
+    log()->warn(
+        "pod sandbox {}: its shim is gone; killed the {} process(es) left in its {} "
+        "cgroup(s)",
+        id, killed, tasks.size());
   } else {
     log()->info("pod sandbox {}: its shim is gone and nothing of the pod runs", id);
   }

@@ -2,21 +2,20 @@
 // what was acknowledged is still there, everything can be stopped and removed in bounded time,
 // and afterwards nothing is left on the host (issue 14).
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/mount.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <atomic>
 #include <map>
 #include <random>
 #include <set>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -190,8 +189,7 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
              c.op == Op::kStopContainer || c.op == Op::kRemoveContainer) {
     ASSERT_TRUE(pullImage(d, busybox).ok());
     ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
-    grpc::Status st =
-        createContainer(d, pod, sleepContainer("app", busybox), config, &container);
+    grpc::Status st = createContainer(d, pod, sleepContainer("app", busybox), config, &container);
     if (c.op != Op::kCreateContainer) {
       ASSERT_TRUE(st.ok()) << d.log();
       st = startContainer(d, container);
@@ -231,7 +229,8 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
       ASSERT_EQ(cs.size(), 1u) << d.log();
       EXPECT_EQ(cs[0].id(), container);
       EXPECT_NE(cs[0].state(), v1::CONTAINER_CREATED) << d.log();
-    } else if (c.op == Op::kRemoveContainer && std::string(c.point) != "container.remove.after_dir") {
+    } else if (c.op == Op::kRemoveContainer &&
+               std::string(c.point) != "container.remove.after_dir") {
       ASSERT_EQ(cs.size(), 1u) << d.log();
     } else {
       EXPECT_LE(cs.size(), 1u);
@@ -351,7 +350,8 @@ TEST(ShimKillTest, DeadShimEndsThePodBeforeReportingExitsAndNothingLeaks) {
   for (const std::string& id : {containers[0], containers[1], pod}) {
     EXPECT_TRUE(events.waitFor([&](const v1::ContainerEventResponse& e) {
       return e.container_id() == id && e.container_event_type() == v1::CONTAINER_STOPPED_EVENT;
-    })) << "no STOPPED event for " << id;
+    })) << "no STOPPED event for "
+        << id;
   }
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_TRUE(stopPod(d, pod).ok()) << d.log();
@@ -384,7 +384,8 @@ TEST(ShimKillTest, ShimThatDiedWhileBerthdWasDownIsTakenOverAtStartUp) {
   ASSERT_TRUE(d.start()) << d.log();
   for (int pid : pids) EXPECT_FALSE(processRuns(pid)) << "pid " << pid << " runs on";
   EXPECT_EQ(podStatus(d, pod).status().state(), v1::SANDBOX_NOTREADY);
-  for (int i = 0; i < 250 && containerStatus(d, container).status().state() != v1::CONTAINER_EXITED; ++i) {
+  for (int i = 0; i < 250 && containerStatus(d, container).status().state() != v1::CONTAINER_EXITED;
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(containerStatus(d, container).status().state(), v1::CONTAINER_EXITED);
@@ -470,7 +471,8 @@ void churnWorker(const std::string& socket, const std::string& busybox, int work
                  const std::atomic<bool>& stop, Acknowledged& acked, std::atomic<int>& made) {
   ChurnClient client(socket);
   for (int i = 0; !stop.load(); ++i) {
-    v1::PodSandboxConfig config = networkPod("w" + std::to_string(worker) + "-" + std::to_string(i));
+    v1::PodSandboxConfig config =
+        networkPod("w" + std::to_string(worker) + "-" + std::to_string(i));
     v1::RunPodSandboxRequest run;
     *run.mutable_config() = config;
     v1::RunPodSandboxResponse ran;

@@ -15,7 +15,8 @@ namespace fs = std::filesystem;
 
 void entriesOf(const std::string& dir, const std::string& what, std::vector<std::string>* out) {
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) out->push_back(what + " " + e.path().string());
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    out->push_back(what + " " + e.path().string());
 }
 
 // Cgroup hierarchies: each v1 controller, the hybrid unified mount, or a pure v2 root.

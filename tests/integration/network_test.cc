@@ -45,6 +45,18 @@ void writePlugin(const Berthd& d, const std::string& name, const std::string& bo
   ::chmod(path.c_str(), 0755);
 }
 
+// A chained plugin that passes the previous result on, records each DEL's container id in
+// `calls` and then runs `del_tail` (which ends the DEL).
+void writeDelRecorder(const Berthd& d, const std::string& name, const std::string& calls,
+                      const std::string& del_tail) {
+  writePlugin(d, name,
+              "conf=$(cat)\n"
+              "if [ \"$CNI_COMMAND\" = DEL ]; then\n"
+              "  echo \"$CNI_CONTAINERID\" >> " + calls + "\n" + del_tail + "fi\n"
+              "echo \"$conf\" | python3 -c 'import json, sys; "
+              "print(json.dumps(json.load(sys.stdin).get(\"prevResult\", {\"cniVersion\": \"1.0.0\"})))'\n");
+}
+
 struct Net {
   explicit Net(Berthd& daemon) : d(daemon) {}
 
@@ -331,12 +343,7 @@ TEST(NetworkTest, PodBeingMadeIsNotListedUntilRunPodSandboxReturns) {
 TEST(NetworkTest, ConcurrentStopsAndRemoveRunCniDelOnce) {
   Berthd d;
   std::string calls = d.dir() + "/del-calls";
-  writePlugin(d, "berth-slowdel",
-              "conf=$(cat)\n"
-              "if [ \"$CNI_COMMAND\" = DEL ]; then\n"
-              "  echo \"$CNI_CONTAINERID\" >> " + calls + "\n  sleep 0.3\n  exit 0\nfi\n"
-              "echo \"$conf\" | python3 -c 'import json, sys; "
-              "print(json.dumps(json.load(sys.stdin).get(\"prevResult\", {\"cniVersion\": \"1.0.0\"})))'\n");
+  writeDelRecorder(d, "berth-slowdel", calls, "  sleep 0.3\n  exit 0\n");
   d.writeCniConfig(R"({"type": "berth-slowdel"})");
   ASSERT_TRUE(d.start()) << d.log();
   Net n(d);
@@ -358,15 +365,10 @@ TEST(NetworkTest, FailedDeleteIsRetriedAndAGoneNetnsStillGetsDel) {
   Berthd d;
   std::string marker = d.dir() + "/fail-del";
   std::string calls = d.dir() + "/del-calls";
-  writePlugin(d, "berth-flaky",
-              "conf=$(cat)\n"
-              "if [ \"$CNI_COMMAND\" = DEL ]; then\n"
-              "  echo \"$CNI_CONTAINERID\" >> " + calls + "\n"
-              "  if [ -e " + marker + " ]; then\n"
-              "    echo '{\"cniVersion\":\"1.0.0\",\"code\":102,\"msg\":\"injected del failure\"}'; exit 1\n"
-              "  fi\n  exit 0\nfi\n"
-              "echo \"$conf\" | python3 -c 'import json, sys; "
-              "print(json.dumps(json.load(sys.stdin).get(\"prevResult\", {\"cniVersion\": \"1.0.0\"})))'\n");
+  writeDelRecorder(d, "berth-flaky", calls,
+                   "  if [ -e " + marker + " ]; then\n"
+                   "    echo '{\"cniVersion\":\"1.0.0\",\"code\":102,\"msg\":\"injected del failure\"}'; exit 1\n"
+                   "  fi\n  exit 0\n");
   d.writeCniConfig(R"({"type": "berth-flaky"})");
   ASSERT_TRUE(d.start()) << d.log();
   Net n(d);

@@ -2,14 +2,13 @@
 #include "common/spawn.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "common/fs.h"
 #include "test_dir.h"

@@ -83,7 +83,10 @@ TEST(BackoffMonitorTest, StopWaitsForARunningRetryAndRefusesNewOnes) {
   ASSERT_TRUE(running);
   m.stop();
   EXPECT_TRUE(finished) << "stop() returned while a retry was still running";
-  m.backoff("late", [&] { ++later; return absl::OkStatus(); });
+  m.backoff("late", [&] {
+    ++later;
+    return absl::OkStatus();
+  });
   EXPECT_FALSE(m.pending("late"));
   m.stop();  // idempotent
   EXPECT_EQ(later, 0);
