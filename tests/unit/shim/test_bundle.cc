@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <thread>
+#include <vector>
 
 #include "common/fs.h"
 #include "nlohmann/json.hpp"
@@ -68,6 +69,28 @@ bool isShimProcess(int pid) {
   return std::string(exe).find("berth-shim") != std::string::npos;
 }
 
+// A test process killed before its TestEnv was destroyed (a timeout) leaves its parent cgroup,
+// with its containers' cgroups below. The next run removes those of processes that are gone;
+// rmdir refuses a cgroup that still has processes.
+void removeStaleParentCgroups() {
+  std::error_code ec;
+  for (const auto& h : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+    if (h.is_symlink(ec) || !h.is_directory(ec)) continue;
+    for (const auto& e : std::filesystem::directory_iterator(h.path(), ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("berth-test-", 0) != 0) continue;
+      const pid_t owner = static_cast<pid_t>(std::atol(name.c_str() + 11));
+      if (owner <= 0 || ::kill(owner, 0) == 0 || errno != ESRCH) continue;
+      std::vector<std::string> dirs = {e.path().string()};
+      for (auto it = std::filesystem::recursive_directory_iterator(e.path(), ec);
+           !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_directory(ec)) dirs.push_back(it->path().string());
+      }
+      for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) ::rmdir(d->c_str());
+    }
+  }
+}
+
 }  // namespace
 
 std::string runcUnavailableReason() {
@@ -94,6 +117,7 @@ bool eventually(int ms, const std::function<bool()>& pred) {
 }
 
 TestEnv::TestEnv() {
+  removeStaleParentCgroups();
   char tmpl[] = "/tmp/berth-shim-test-XXXXXX";
   check(::mkdtemp(tmpl) != nullptr, "mkdtemp");
   root_ = tmpl;
