@@ -3,10 +3,8 @@
 // ListContainers with 500 containers of which half have exited; ExecSync of /bin/true. The
 // image must hold /bin/sh, sleep and /bin/true (busybox does). Whatever the tool made is
 // removed at the end, also after failures and on SIGINT or SIGTERM.
-#include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -24,22 +22,10 @@
 namespace {
 
 namespace v1 = runtime::v1;
+using berth::bench::check;
+using berth::bench::interrupted;
 using berth::bench::measure;
 using berth::bench::printSummary;
-
-std::atomic<bool> g_interrupted{false};
-
-void onSignal(int) { g_interrupted = true; }
-
-// Prints the first failure of each RPC; measure() counts the rest.
-bool check(const std::string& rpc, const grpc::Status& st) {
-  static std::set<std::string> reported;
-  if (st.ok()) return true;
-  if (reported.insert(rpc).second) {
-    std::fprintf(stderr, "%s\n", berth::cli::describeFailure(rpc, st).c_str());
-  }
-  return false;
-}
 
 // The pod and the containers of one run; the destructor removes what is left of them.
 class Workload {
@@ -232,24 +218,24 @@ bool lifecycle(Workload& w, int n) {
   std::vector<std::string> ids;
   int k = 0;
   printSummary(measure("CreateContainer", 0, n, [&] {
-    if (g_interrupted) return false;
+    if (interrupted()) return false;
     auto id = w.create(absl::StrCat("lat-", k++), {"sleep", "3600"});
     if (id) ids.push_back(*id);
     return id.has_value();
   }));
-  if (ids.empty() || g_interrupted) return false;
+  if (ids.empty() || interrupted()) return false;
   auto each = [&](const char* name, bool (Workload::*op)(const std::string&)) {
-    if (g_interrupted) return;
+    if (interrupted()) return;
     size_t i = 0;
     printSummary(measure(name, 0, static_cast<int>(ids.size()), [&] {
-      return !g_interrupted && (w.*op)(ids[i++]);
+      return !interrupted() && (w.*op)(ids[i++]);
     }));
   };
   each("StartContainer", &Workload::start);
   each("ContainerStatus", &Workload::status);
   each("StopContainer", &Workload::stop);
   each("RemoveContainer", &Workload::remove);
-  return !g_interrupted;
+  return !interrupted();
 }
 
 // `total` containers, half of them exiting at once; ListContainers once the exits show, then
@@ -257,7 +243,7 @@ bool lifecycle(Workload& w, int n) {
 bool listAndExec(Workload& w, int total) {
   std::set<std::string> exiting;
   std::vector<std::string> running;
-  for (int k = 0; k < total && !g_interrupted; ++k) {
+  for (int k = 0; k < total && !interrupted(); ++k) {
     bool exits = k % 2 == 0;
     auto id = w.create(absl::StrCat("list-", k),
                        exits ? std::vector<std::string>{"sh", "-c", "exit 0"}
@@ -269,7 +255,7 @@ bool listAndExec(Workload& w, int total) {
       running.push_back(*id);
     }
   }
-  if (g_interrupted) return false;
+  if (interrupted()) return false;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
   for (;;) {
     auto exited = w.listed(v1::CONTAINER_EXITED);
@@ -277,7 +263,7 @@ bool listAndExec(Workload& w, int total) {
     size_t seen = 0;
     for (const auto& id : exiting) seen += exited->count(id);
     if (seen == exiting.size()) break;
-    if (g_interrupted) return false;
+    if (interrupted()) return false;
     if (std::chrono::steady_clock::now() > deadline) {
       std::fprintf(stderr, "only %zu of %zu containers exited within 2 minutes; measuring anyway\n",
                    seen, exiting.size());
@@ -286,12 +272,12 @@ bool listAndExec(Workload& w, int total) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   printSummary(measure(absl::StrCat("ListContainers (", total, ")"), 10, 1000,
-                       [&] { return !g_interrupted && w.list(); }));
+                       [&] { return !interrupted() && w.list(); }));
   if (running.empty()) return true;
   printSummary(measure("ExecSync /bin/true", 5, 200,
-                       [&] { return !g_interrupted && w.execTrue(running.front()); }));
+                       [&] { return !interrupted() && w.execTrue(running.front()); }));
   printSummary(measure("Exec /bin/true (SPDY session)", 5, 200,
-                       [&] { return !g_interrupted && w.execStreamTrue(running.front()); }));
+                       [&] { return !interrupted() && w.execStreamTrue(running.front()); }));
   return true;
 }
 
@@ -315,12 +301,7 @@ int main(int argc, char** argv) {
       ->required();
   CLI11_PARSE(app, argc, argv);
 
-  struct sigaction sa {};
-  sa.sa_handler = onSignal;
-  sa.sa_flags = SA_RESETHAND;  // a second signal ends the tool without the clean-up
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  berth::bench::catchInterrupts();
 
   std::printf("endpoint %s, image %s, %d containers, ListContainers with %d\n",
               options.endpoint.c_str(), image.c_str(), containers, list_containers);
@@ -334,6 +315,6 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "container_latency: %s\n", e.what());
   }
-  if (g_interrupted) std::fprintf(stderr, "interrupted\n");
-  return ok && clean && !g_interrupted ? 0 : 1;
+  if (interrupted()) std::fprintf(stderr, "interrupted\n");
+  return ok && clean && !interrupted() ? 0 : 1;
 }

@@ -1,12 +1,44 @@
 // Percentiles over wall-clock samples.
 #include "latency.h"
 
+#include <signal.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <set>
 
 #include "absl/time/clock.h"
+#include "cli/client.h"
 
 namespace berth::bench {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void onSignal(int) { g_interrupted = true; }
+
+}  // namespace
+
+bool check(const std::string& rpc, const grpc::Status& st) {
+  static std::set<std::string> reported;
+  if (st.ok()) return true;
+  if (reported.insert(rpc).second) {
+    std::fprintf(stderr, "%s\n", cli::describeFailure(rpc, st).c_str());
+  }
+  return false;
+}
+
+void catchInterrupts() {
+  struct sigaction sa {};
+  sa.sa_handler = onSignal;
+  sa.sa_flags = SA_RESETHAND;  // a second signal ends the tool without the clean-up
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool interrupted() { return g_interrupted; }
 
 Summary measure(const std::string& name, int warmup, int iterations,
                 const std::function<bool()>& op, const std::function<void()>& before) {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/support/status.h>
+
 #include "absl/time/time.h"
 
 namespace berth::bench {
@@ -23,5 +25,14 @@ Summary measure(const std::string& name, int warmup, int iterations,
 
 // Prints a header once, then one aligned line per summary (microseconds).
 void printSummary(const Summary& s);
+
+// True when `st` is OK. Prints the first failure of each RPC to stderr; measure() counts the
+// rest.
+bool check(const std::string& rpc, const grpc::Status& st);
+
+// From here on SIGINT and SIGTERM set interrupted(), so that the tool stops and removes what it
+// made; a second signal ends it at once, without the clean-up.
+void catchInterrupts();
+bool interrupted();
 
 }  // namespace berth::bench

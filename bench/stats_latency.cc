@@ -7,14 +7,11 @@
 // --quiet-seconds after them (what keeping stats fresh costs, while asked and once not), and one
 // more ListContainerStats. Whatever the tool made is removed at the end, also after failures
 // and on SIGINT or SIGTERM.
-#include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -29,21 +26,10 @@
 namespace {
 
 namespace v1 = runtime::v1;
+using berth::bench::check;
+using berth::bench::interrupted;
 using berth::bench::measure;
 using berth::bench::printSummary;
-
-std::atomic<bool> g_interrupted{false};
-
-void onSignal(int) { g_interrupted = true; }
-
-bool check(const std::string& rpc, const grpc::Status& st) {
-  static std::set<std::string> reported;
-  if (st.ok()) return true;
-  if (reported.insert(rpc).second) {
-    std::fprintf(stderr, "%s\n", berth::cli::describeFailure(rpc, st).c_str());
-  }
-  return false;
-}
 
 // utime + stime of `pid` in clock ticks, or -1.
 long cpuTicks(int pid) {
@@ -94,7 +80,7 @@ class Workload {
       return false;
     }
     pods_.push_back(run_resp.pod_sandbox_id());
-    for (int k = 0; k < containers && !g_interrupted; ++k) {
+    for (int k = 0; k < containers && !interrupted(); ++k) {
       v1::CreateContainerRequest req;
       req.set_pod_sandbox_id(run_resp.pod_sandbox_id());
       auto* c = req.mutable_config();
@@ -195,10 +181,10 @@ class Workload {
 bool run(Workload& w, int pods, int per_pod, int polls, int gap_ms, int idle_s, int quiet_s,
          int server_pid) {
   absl::Time begin = absl::Now();
-  for (int i = 0; i < pods && !g_interrupted; ++i) {
+  for (int i = 0; i < pods && !interrupted(); ++i) {
     if (!w.addPod(i, per_pod)) return false;
   }
-  if (g_interrupted) return false;
+  if (interrupted()) return false;
   std::printf("%zu pods, %zu running containers started in %.1f s\n", w.pods().size(),
               w.containers().size(), absl::ToDoubleSeconds(absl::Now() - begin));
   std::fflush(stdout);
@@ -207,24 +193,24 @@ bool run(Workload& w, int pods, int per_pod, int polls, int gap_ms, int idle_s, 
   printSummary(
       measure("ListContainerStats first" + n, 0, 1, [&] { return w.listContainerStats(); }));
   printSummary(measure("ListContainerStats" + n, 10, polls,
-                       [&] { return !g_interrupted && w.listContainerStats(); }));
+                       [&] { return !interrupted() && w.listContainerStats(); }));
   printSummary(measure(absl::StrCat("ListPodSandboxStats (", w.pods().size(), ")"), 10, polls,
-                       [&] { return !g_interrupted && w.listPodSandboxStats(); }));
+                       [&] { return !interrupted() && w.listPodSandboxStats(); }));
   size_t i = 0;
   printSummary(measure("ContainerStats", 10, polls, [&] {
-    return !g_interrupted && w.containerStats(w.containers()[i++ % w.containers().size()]);
+    return !interrupted() && w.containerStats(w.containers()[i++ % w.containers().size()]);
   }));
   i = 0;
   printSummary(measure("PodSandboxStats", 10, polls, [&] {
-    return !g_interrupted && w.podSandboxStats(w.pods()[i++ % w.pods().size()]);
+    return !interrupted() && w.podSandboxStats(w.pods()[i++ % w.pods().size()]);
   }));
   // Spaced calls: each finds readings up to gap_ms old, as kubelet's and crictl's polls do.
   int spaced = std::max(1, polls / 30);
   printSummary(measure(
       absl::StrCat("ListContainerStats/", gap_ms, "ms") + n, 0, spaced,
-      [&] { return !g_interrupted && w.listContainerStats(); },
+      [&] { return !interrupted() && w.listContainerStats(); },
       [&] { std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms)); }));
-  if (idle_s <= 0 || g_interrupted) return !g_interrupted;
+  if (idle_s <= 0 || interrupted()) return !interrupted();
   // What keeping stats fresh costs the server while calls come, then once they stopped long
   // enough for it to notice, and the first call after that.
   auto serverCpu = [&](const char* what) {
@@ -238,13 +224,13 @@ bool run(Workload& w, int pods, int per_pod, int polls, int gap_ms, int idle_s, 
     std::fflush(stdout);
   };
   serverCpu("right after the calls");
-  if (quiet_s > idle_s && !g_interrupted) {
+  if (quiet_s > idle_s && !interrupted()) {
     std::this_thread::sleep_for(std::chrono::seconds(quiet_s - idle_s));
     serverCpu(absl::StrCat("from ", quiet_s, " s after the calls").c_str());
     printSummary(measure(absl::StrCat("ListContainerStats after ", quiet_s + idle_s, " s") + n, 0,
-                         1, [&] { return !g_interrupted && w.listContainerStats(); }));
+                         1, [&] { return !interrupted() && w.listContainerStats(); }));
   }
-  return !g_interrupted;
+  return !interrupted();
 }
 
 }  // namespace
@@ -282,12 +268,7 @@ int main(int argc, char** argv) {
   app.add_option("--image", image, "image with sleep (e.g. busybox)")->required();
   CLI11_PARSE(app, argc, argv);
 
-  struct sigaction sa {};
-  sa.sa_handler = onSignal;
-  sa.sa_flags = SA_RESETHAND;  // a second signal ends the tool without the clean-up
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  berth::bench::catchInterrupts();
 
   std::printf("endpoint %s, image %s, %d pods x %d containers\n", options.endpoint.c_str(),
               image.c_str(), pods, per_pod);
@@ -300,6 +281,6 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stats_latency: %s\n", e.what());
   }
-  if (g_interrupted) std::fprintf(stderr, "interrupted\n");
-  return ok && !g_interrupted ? 0 : 1;
+  if (interrupted()) std::fprintf(stderr, "interrupted\n");
+  return ok && !interrupted() ? 0 : 1;
 }
