@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "container/container_manager.h"
 #include "image/snapshot_mount.h"
+#include "sandbox/exit_wait.h"
 
 namespace berth::container {
 namespace {
@@ -34,46 +35,15 @@ void ContainerManager::startWaiter(const std::string& id, const std::string& san
   std::shared_ptr<shim::ShimClient> shim = task->shim;
   if (l->waiter.joinable()) l->waiter.join();
   l->waiter = std::thread([this, id, sandbox_id, l, shim] {
-    for (;;) {
-      auto exit = shim->wait(id);
-      if (exit.ok()) {
-        handleExit(id, l, *exit);
-        return;
-      }
-      if (closing_) return;  // berthd is stopping: the shim keeps the exit for later
-      // A shim that is gone is not an exit: its processes may run on. The pod's controller
-      // ends them first; only then is the exit reported.
-      auto gone = monitorGone(sandbox_id);
-      if (!gone.ok()) {
-        log()->error(
-            "container {}: the pod's shim is gone and ending its processes failed, "
-            "retrying: {}",
-            id, gone.status().message());
-        monitor_.backoff("container/" + id, [this, id, sandbox_id, l]() -> absl::Status {
-          BERTH_ASSIGN_OR_RETURN(bool ended, monitorGone(sandbox_id));
-          if (!ended) return absl::UnavailableError("the shim answers again");
-          handleExit(id, l,
-                     {.container_id = id,
-                      .exit_code = kUnknownExitCode,
-                      .exited_at_ns = absl::ToUnixNanos(absl::Now())});
-          return absl::OkStatus();
-        });
-        return;
-      }
-      if (!*gone) {
-        auto state = shim->state(id);
-        if (state.ok() && (state->status == "running" || state->status == "paused")) {
-          absl::SleepFor(absl::Milliseconds(100));
-          continue;  // a broken connection: the container runs on
-        }
-        log()->error("container {}: cannot read the exit status: {}", id, exit.status().message());
-      }
-      handleExit(id, l,
-                 {.container_id = id,
-                  .exit_code = kUnknownExitCode,
-                  .exited_at_ns = absl::ToUnixNanos(absl::Now())});
-      return;
-    }
+    sandbox::waitForExit(
+        *shim, monitor_,
+        {.what = "container " + id,
+         .task_id = id,
+         .retry_key = "container/" + id,
+         // berthd is stopping: the shim keeps the exit for later.
+         .stop_on_failure = [this] { return closing_.load(); },
+         .monitor_gone = [this, sandbox_id] { return monitorGone(sandbox_id); },
+         .exited = [this, id, l](const shim::ExitInfo& e) { handleExit(id, l, e); }});
   });
 }
 

@@ -22,6 +22,7 @@
 #include "image/snapshot.h"
 #include "oci/container_config.h"
 #include "sandbox/controller.h"
+#include "sandbox/exit_wait.h"
 #include "shim/shim_client.h"
 #include "store/store.h"
 
@@ -55,7 +56,7 @@ inline constexpr char kReasonStartError[] = "StartError";
 inline constexpr char kReasonUnknown[] = "Unknown";
 
 // Exit code recorded when the real one cannot be read (containerd's value).
-inline constexpr int kUnknownExitCode = 255;
+using sandbox::kUnknownExitCode;
 
 // Keys of ContainerRecord::extra_json.
 namespace extra_keys {

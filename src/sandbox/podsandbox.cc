@@ -18,17 +18,13 @@
 #include "common/status.h"
 #include "image/snapshot_mount.h"
 #include "oci/spec.h"
+#include "sandbox/exit_wait.h"
 #include "sandbox/pod_files.h"
 
 namespace berth::sandbox {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() { return logging::get("podsandbox"); }
-
-// What containerd reports when an exit status cannot be read.
-constexpr uint32_t kUnknownExitCode = 255;
-
-int64_t nowNs() { return absl::ToUnixNanos(absl::Now()); }
 
 std::string str(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
@@ -271,51 +267,18 @@ void PodSandboxController::startWaiter(const std::string& id, const std::shared_
       absl::MutexLock lock(&l->mu);
       l->waiting = false;
     };
-    for (;;) {
-      auto exit = shim->wait(id);
-      if (exit.ok()) {
-        handleExit(id, l, *exit);
-        return;
-      }
-      {
-        absl::MutexLock lock(&l->mu);
-        if (l->exited) return;   // handled already
-        if (l->closing) return;  // berthd or the pod is closing: not an exit
-      }
-      // The exit status cannot be read. A shim that is gone is not an exit of the pod: its
-      // processes may run on. They are ended first, and only then is the exit reported.
-      auto gone = monitorGone(id);
-      if (!gone.ok()) {
-        log()->error(
-            "pod sandbox {}: its shim is gone and ending its processes failed, retrying: {}", id,
-            gone.status().message());
-        monitor_.backoff("sandbox/" + id, [this, id, l]() -> absl::Status {
-          BERTH_ASSIGN_OR_RETURN(bool ended, monitorGone(id));
-          if (!ended) return absl::UnavailableError("the shim answers again");
-          handleExit(id, l,
-                     {.container_id = id,
-                      .exit_code = static_cast<int>(kUnknownExitCode),
-                      .exited_at_ns = nowNs()});
-          return absl::OkStatus();
-        });
-        return;
-      }
-      if (!*gone) {
-        // The shim is alive: a broken connection, unless the task is gone from it.
-        auto state = shim->state(id);
-        if (state.ok() && (state->status == "running" || state->status == "paused")) {
-          absl::SleepFor(absl::Milliseconds(100));
-          continue;
-        }
-        log()->error("pod sandbox {}: cannot read the exit status: {}", id,
-                     exit.status().message());
-      }
-      handleExit(id, l,
-                 {.container_id = id,
-                  .exit_code = static_cast<int>(kUnknownExitCode),
-                  .exited_at_ns = nowNs()});
-      return;
-    }
+    waitForExit(*shim, monitor_,
+                {.what = "pod sandbox " + id,
+                 .task_id = id,
+                 .retry_key = "sandbox/" + id,
+                 .stop_on_failure =
+                     [l] {
+                       absl::MutexLock lock(&l->mu);
+                       // Handled already, or berthd or the pod is closing: not an exit.
+                       return l->exited || l->closing;
+                     },
+                 .monitor_gone = [this, id] { return monitorGone(id); },
+                 .exited = [this, id, l](const shim::ExitInfo& e) { handleExit(id, l, e); }});
   });
 }
 
