@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/json_text.h"
 #include "common/status.h"
+#include "oci/spec.h"
 #include "cri/pod_handlers.h"
 #include "cri/stream_batches.h"
 
@@ -38,13 +39,6 @@ void fillInterface(const stats::InterfaceSample& i, v1::NetworkInterfaceUsage* o
   setValue(out->mutable_tx_errors(), i.tx_errors);
 }
 
-std::string cgroupsPathOf(const std::string& spec_json) {
-  nlohmann::json spec = parseJsonObject(spec_json);
-  auto lx = spec.find("linux");
-  if (lx == spec.end() || !lx->is_object()) return "";
-  return lx->value("cgroupsPath", std::string());
-}
-
 }  // namespace
 
 void StatsHandlers::sync() {
@@ -69,7 +63,7 @@ void StatsHandlers::sync() {
     if (tracked_.count(id) != 0) continue;
     stats::Target t;
     if (auto c = store_.getContainer(id); c.ok()) {
-      t.cgroup_path = cgroupsPathOf((*c)->spec_json);
+      t.cgroup_path = oci::cgroupsPathOf((*c)->spec_json);
       t.pid = (*c)->pid;
       if (auto dir = snapshots_.fsDir((*c)->snapshot_key); dir.ok()) t.writable_dir = *dir;
     } else if (auto p = store_.getSandbox(id); p.ok()) {
@@ -78,7 +72,7 @@ void StatsHandlers::sync() {
       v1::PodSandboxConfig config;
       (void)config.ParseFromString((*p)->config_bytes);
       t.cgroup_path = config.linux().cgroup_parent();
-      if (t.cgroup_path.empty()) t.cgroup_path = cgroupsPathOf((*p)->spec_json);
+      if (t.cgroup_path.empty()) t.cgroup_path = oci::cgroupsPathOf((*p)->spec_json);
       t.pid = (*p)->pid;
     } else {
       continue;

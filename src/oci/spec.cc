@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/fs.h"
+#include "common/json_text.h"
 #include "common/status.h"
 #include "oci/capabilities.h"
 
@@ -93,6 +94,14 @@ absl::StatusOr<std::string> cgroupsPath(const std::string& parent, const std::st
   }
   parts.push_back(id);
   return absl::StrCat("/", absl::StrJoin(parts, "/"));
+}
+
+std::string cgroupsPathOf(const std::string& spec_json) {
+  nlohmann::json spec = parseJsonObject(spec_json);
+  auto lx = spec.find("linux");
+  if (lx == spec.end() || !lx->is_object()) return "";
+  auto path = lx->find("cgroupsPath");
+  return path != lx->end() && path->is_string() ? path->get<std::string>() : "";
 }
 
 absl::Status writeBundle(const std::string& bundle_dir, const json& spec) {

@@ -58,6 +58,9 @@ struct SandboxSpecInput {
 [[nodiscard]] absl::StatusOr<std::string> cgroupsPath(const std::string& parent,
                                                       const std::string& id);
 
+// linux.cgroupsPath of a stored spec (JSON text); "" when it has none.
+std::string cgroupsPathOf(const std::string& spec_json);
+
 // Writes `bundle_dir`/config.json atomically with mode 0600, creating `bundle_dir` (0700) if
 // it is missing.
 [[nodiscard]] absl::Status writeBundle(const std::string& bundle_dir, const nlohmann::json& spec);

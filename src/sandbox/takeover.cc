@@ -9,10 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/json_text.h"
 #include "common/logging.h"
 #include "common/spawn.h"
 #include "common/status.h"
+#include "oci/spec.h"
 #include "sandbox/cgroup_sweep.h"
 #include "sandbox/podsandbox.h"
 
@@ -23,14 +23,6 @@ std::shared_ptr<spdlog::logger> log() { return logging::get("podsandbox"); }
 
 constexpr absl::Duration kKillBound = absl::Seconds(5);
 constexpr absl::Duration kRuntimeBound = absl::Seconds(10);
-
-std::string cgroupsPathOf(const std::string& spec_json) {
-  nlohmann::json spec = parseJsonOr(spec_json, nlohmann::json::object());
-  auto linux = spec.find("linux");
-  if (linux == spec.end() || !linux->is_object()) return "";
-  auto path = linux->find("cgroupsPath");
-  return path != linux->end() && path->is_string() ? path->get<std::string>() : "";
-}
 
 }  // namespace
 
@@ -81,9 +73,9 @@ absl::Status PodSandboxController::takeOver(const std::string& id, const std::sh
   // The containers first, then the pause; each by its own cgroup, then its runtime state.
   std::vector<std::pair<std::string, std::string>> tasks;  // id, cgroup
   for (const auto& c : store_.listContainers()) {
-    if (c->sandbox_id == id) tasks.emplace_back(c->id, cgroupsPathOf(c->spec_json));
+    if (c->sandbox_id == id) tasks.emplace_back(c->id, oci::cgroupsPathOf(c->spec_json));
   }
-  tasks.emplace_back(id, cgroupsPathOf((*record)->spec_json));
+  tasks.emplace_back(id, oci::cgroupsPathOf((*record)->spec_json));
   size_t killed = 0;
   for (const auto& [task, cgroup] : tasks) {
     if (!cgroup.empty()) {
