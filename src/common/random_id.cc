@@ -26,4 +26,12 @@ std::string newObjectId() {
   return id;
 }
 
+bool isObjectId(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 }  // namespace berth

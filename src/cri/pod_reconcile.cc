@@ -1,12 +1,12 @@
 // Start-up reconciliation: what no pod or container record names is torn down. With the intent
 // recorded before each step this only finds debris of stores written before that, or of a
 // crash inside a single step; the sweep is cheap and bounded, and it runs before serving.
-#include <cctype>
 #include <filesystem>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/random_id.h"
 #include "cri/pod_handlers.h"
 #include "network/netns.h"
 #include "sandbox/cgroup_sweep.h"
@@ -15,17 +15,6 @@ namespace berth::cri {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool isObjectId(const std::string& name) {
-  if (name.size() != 64) return false;
-  for (char c : name) {
-    if (!std::isxdigit(static_cast<unsigned char>(c)) ||
-        std::isupper(static_cast<unsigned char>(c))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // Names of the entries of `dir` that look like object ids.
 std::vector<std::string> idsIn(const std::string& dir) {
@@ -79,19 +68,20 @@ size_t PodHandlers::reconcile(const ReconcileOptions& o) {
         done(sandbox::runtimeDelete(rt, id), absl::StrCat(handler, " container ", id));
     }
   }
-  // Cgroups below berth's own parent.
+  // Cgroups below berth's own parent, found in any hierarchy (killCgroup clears all of them).
   if (!o.cgroup_parent.empty()) {
-    std::set<std::string> seen;
+    std::set<std::string> ids;
+    std::vector<std::string> parents = {o.cgroup_root + o.cgroup_parent};  // a pure v2 host
     std::error_code ec;
     for (const auto& h : fs::directory_iterator(o.cgroup_root, ec)) {
-      for (const std::string& id : idsIn(h.path().string() + o.cgroup_parent)) {
-        if (known.contains(id) || !seen.insert(id).second) continue;
-        done(sandbox::killCgroup(o.cgroup_parent + "/" + id, absl::Seconds(5), o.cgroup_root),
-             absl::StrCat("cgroup ", o.cgroup_parent, "/", id));
+      parents.push_back(h.path().string() + o.cgroup_parent);
+    }
+    for (const std::string& parent : parents) {
+      for (const std::string& id : idsIn(parent)) {
+        if (!known.contains(id)) ids.insert(id);
       }
     }
-    for (const std::string& id : idsIn(o.cgroup_root + o.cgroup_parent)) {  // a pure v2 host
-      if (known.contains(id) || !seen.insert(id).second) continue;
+    for (const std::string& id : ids) {
       done(sandbox::killCgroup(o.cgroup_parent + "/" + id, absl::Seconds(5), o.cgroup_root),
            absl::StrCat("cgroup ", o.cgroup_parent, "/", id));
     }

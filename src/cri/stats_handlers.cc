@@ -4,11 +4,10 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "common/json_text.h"
 #include "common/status.h"
-#include "oci/spec.h"
 #include "cri/pod_handlers.h"
 #include "cri/stream_batches.h"
+#include "oci/spec.h"
 
 namespace berth::cri {
 namespace {

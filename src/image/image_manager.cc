@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/crash_point.h"
 #include "common/logging.h"
+#include "common/random_id.h"
 #include "common/status.h"
 #include "image/digest.h"
 #include "image/manifest.h"
@@ -20,11 +21,6 @@ namespace {
 
 
 std::shared_ptr<spdlog::logger> log() { return logging::get("image"); }
-
-bool isHex64(absl::string_view s) {
-  return s.size() == 64 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(c) && !std::isupper(c); });
-}
 
 int64_t nowNs() { return absl::ToUnixNanos(absl::Now()); }
 
@@ -342,7 +338,7 @@ absl::StatusOr<store::ImagePtr> ImageManager::resolve(absl::string_view text) co
   if (text.empty()) return absl::InvalidArgumentError("image reference must not be empty");
   absl::string_view hex = text;
   if (absl::StartsWith(hex, "sha256:")) hex.remove_prefix(7);
-  if (isHex64(hex)) {
+  if (isObjectId(std::string_view(hex.data(), hex.size()))) {
     auto image = store_.getImage(absl::StrCat("sha256:", hex));
     if (image.ok()) return image;
     // A 64-hex string could also be a repository name; fall through to that reading.
