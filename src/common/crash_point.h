@@ -15,7 +15,7 @@ namespace berth {
 
 // Every crash point, in the order of the steps of each operation. crashPoint() accepts only
 // these names (a typo would make a test pass without ever crashing).
-inline constexpr std::array<std::string_view, 35> kCrashPoints = {
+inline constexpr auto kCrashPoints = std::to_array<std::string_view>({
     // RunPodSandbox
     "pod.run.after_record",
     "pod.run.after_netns",
@@ -60,7 +60,7 @@ inline constexpr std::array<std::string_view, 35> kCrashPoints = {
     "image.pull.after_record",
     // RemoveImage
     "image.remove.after_record",
-};
+});
 
 // Dies here when BERTH_CRASH_AT names this point. `name` must be one of kCrashPoints.
 void crashPoint(std::string_view name);
