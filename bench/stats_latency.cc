@@ -5,12 +5,15 @@
 // ListContainerStats polled every --poll-gap-ms (as kubelet and `crictl stats` do). Then, with
 // --server-pid, the server's CPU time over --idle-seconds right after the calls and again from
 // --quiet-seconds after them (what keeping stats fresh costs, while asked and once not), and one
-// more ListContainerStats. Whatever the tool made is removed at the end, also after failures
+// more ListContainerStats. With --server-pid it also prints the server's threads, open
+// descriptors and RSS before the pods, with them all running, and after their removal. Whatever
+// the tool made is removed at the end, also after failures
 // and on SIGINT or SIGTERM.
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -43,6 +46,27 @@ long cpuTicks(int pid) {
   long utime = 0, stime = 0;
   fields >> utime >> stime;
   return fields ? utime + stime : -1;
+}
+
+// Threads, open descriptors and RSS of `pid`, printed as one line.
+void printFootprint(int pid, const std::string& when) {
+  if (pid <= 0) return;
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  long threads = -1, rss_kib = -1;
+  while (std::getline(in, line)) {
+    if (line.rfind("Threads:", 0) == 0) threads = std::stol(line.substr(8));
+    if (line.rfind("VmRSS:", 0) == 0) rss_kib = std::stol(line.substr(6));
+  }
+  std::error_code ec;
+  long fds = 0;
+  for (auto it = std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fd"), ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++fds;
+  }
+  std::printf("server %s: %ld threads, %ld open descriptors, RSS %.1f MiB\n", when.c_str(), threads,
+              fds, static_cast<double>(rss_kib) / 1024.0);
+  std::fflush(stdout);
 }
 
 // The pods and containers of one run; the destructor removes what is left of them.
@@ -180,6 +204,7 @@ class Workload {
 
 bool run(Workload& w, int pods, int per_pod, int polls, int gap_ms, int idle_s, int quiet_s,
          int server_pid) {
+  printFootprint(server_pid, "before the pods");
   absl::Time begin = absl::Now();
   for (int i = 0; i < pods && !interrupted(); ++i) {
     if (!w.addPod(i, per_pod)) return false;
@@ -188,6 +213,8 @@ bool run(Workload& w, int pods, int per_pod, int polls, int gap_ms, int idle_s, 
   std::printf("%zu pods, %zu running containers started in %.1f s\n", w.pods().size(),
               w.containers().size(), absl::ToDoubleSeconds(absl::Now() - begin));
   std::fflush(stdout);
+  printFootprint(server_pid, absl::StrCat("with ", w.pods().size(), " pods x ", per_pod,
+                                          " running containers"));
   const std::string n = absl::StrCat(" (", w.containers().size(), ")");
   // The first call finds nothing read yet.
   printSummary(
@@ -278,6 +305,7 @@ int main(int argc, char** argv) {
     Workload w(options, image);
     ok = w.pull() && run(w, pods, per_pod, polls, gap_ms, idle_s, quiet_s, server_pid);
     w.cleanUp();
+    printFootprint(server_pid, "after removing them");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stats_latency: %s\n", e.what());
   }

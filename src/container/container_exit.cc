@@ -1,7 +1,7 @@
-// The container exit path and recovery: a waiter per running container blocks in the shim's
-// wait, records the exit durably, then deletes the task and unmounts the rootfs; a failed
-// clean-up is retried by the back-off monitor. After a restart the waiters are started again;
-// the shim answers at once for exits it recorded while berthd was down.
+// The container exit path and recovery: the pod's controller reports a running container's
+// exit as an event (TaskEvents); it is recorded durably, then the task is deleted and the rootfs
+// unmounted; a failed clean-up is retried by the back-off monitor. After a restart running
+// containers are watched again; the shim replays the exits it recorded while berthd was down.
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -12,7 +12,7 @@
 #include "common/status.h"
 #include "container/container_manager.h"
 #include "image/snapshot_mount.h"
-#include "sandbox/exit_wait.h"
+#include "sandbox/task_events.h"
 
 namespace berth::container {
 namespace {
@@ -21,29 +21,42 @@ std::shared_ptr<spdlog::logger> log() { return logging::get("container"); }
 
 }  // namespace
 
-void ContainerManager::startWaiter(const std::string& id, const std::string& sandbox_id,
-                                   const std::shared_ptr<Live>& l) {
-  auto task = taskContext(sandbox_id);
-  if (!task.ok()) {
-    // No shim to ask: whatever ran is gone, and how it ended is unknown.
-    log()->warn("container {}: {}; reported exited with an unknown code", id, task.status().message());
-    handleExit(id, l,
-               {.container_id = id, .exit_code = kUnknownExitCode,
-                .exited_at_ns = absl::ToUnixNanos(absl::Now())});
-    return;
+absl::StatusOr<sandbox::Controller*> ContainerManager::controllerOf(const std::string& sandbox_id) {
+  BERTH_ASSIGN_OR_RETURN(auto pod, store_.getSandbox(sandbox_id));
+  return controllers_.get(pod->sandboxer.empty() ? "podsandbox" : pod->sandboxer);
+}
+
+void ContainerManager::watchExit(const std::string& id, const std::string& sandbox_id,
+                                 const std::shared_ptr<Live>& l) {
+  auto unknown = [this, id, l] {
+    // No shim to hear it from: what ran is gone (monitorGone said so), how it ended is unknown.
+    (void)handleExit(id, l,
+                     {.container_id = id,
+                      .exit_code = kUnknownExitCode,
+                      .exited_at_ns = absl::ToUnixNanos(absl::Now())});
+  };
+  auto controller = controllerOf(sandbox_id);
+  if (!controller.ok()) {
+    log()->warn("container {}: {}; reported exited with an unknown code", id,
+                controller.status().message());
+    return unknown();
   }
-  std::shared_ptr<shim::ShimClient> shim = task->shim;
-  if (l->waiter.joinable()) l->waiter.join();
-  l->waiter = std::thread([this, id, sandbox_id, l, shim] {
-    sandbox::waitForExit(
-        *shim, monitor_,
-        {.what = "container " + id,
-         .task_id = id,
-         .retry_key = "container/" + id,
-         // berthd is stopping: the shim keeps the exit for later.
-         .stop_on_failure = [this] { return closing_.load(); },
-         .monitor_gone = [this, sandbox_id] { return monitorGone(sandbox_id); },
-         .exited = [this, id, l](const shim::ExitInfo& e) { handleExit(id, l, e); }});
+  absl::Status st =
+      (*controller)->watchTask(sandbox_id, id, [this, id, l](const shim::ExitInfo& e) {
+        return handleExit(id, l, e);
+      });
+  if (st.ok()) return;
+  auto gone = monitorGone(sandbox_id);
+  if (gone.ok() && *gone) {
+    log()->warn("container {}: {}; reported exited with an unknown code", id, st.message());
+    return unknown();
+  }
+  // The shim runs but cannot be heard from now: never report an exit that may not be one.
+  log()->error("container {}: cannot watch its exit, retrying: {}", id, st.message());
+  monitor_.backoff("watch/" + id, [this, id, sandbox_id, l]() -> absl::Status {
+    BERTH_ASSIGN_OR_RETURN(sandbox::Controller * c, controllerOf(sandbox_id));
+    return c->watchTask(sandbox_id, id,
+                        [this, id, l](const shim::ExitInfo& e) { return handleExit(id, l, e); });
   });
 }
 
@@ -65,8 +78,12 @@ absl::Status ContainerManager::recordExit(const std::string& id, const shim::Exi
       .status();
 }
 
-void ContainerManager::handleExit(const std::string& id, const std::shared_ptr<Live>& l,
-                                  const shim::ExitInfo& e) {
+absl::Status ContainerManager::handleExit(const std::string& id, const std::shared_ptr<Live>& l,
+                                          const shim::ExitInfo& e) {
+  {
+    absl::MutexLock lock(&l->mu);
+    if (l->exited) return absl::OkStatus();  // reported already (e.g. the shim was gone)
+  }
   log()->info("container {}: exited with status {}{}", id, e.exit_code, e.oom ? " (OOM-killed)" : "");
   std::string reason = e.oom ? kReasonOomKilled : "";
   std::string message;
@@ -74,16 +91,22 @@ void ContainerManager::handleExit(const std::string& id, const std::shared_ptr<L
     reason = kReasonUnknown;
     message = "the container's monitor is gone; its exit status is unknown";
   }
-  if (absl::Status st = recordExit(id, e, reason, message); !st.ok()) {
-    log()->error("container {}: record exit: {}", id, st.message());
-  } else if (auto rec = store_.getContainer(id); rec.ok()) {
-    notify(id, (*rec)->sandbox_id, ContainerEvent::kStopped);
+  absl::Status st = recordExit(id, e, reason, message);
+  if (!st.ok() && !absl::IsNotFound(st)) {
+    return annotate(st, absl::StrCat("container ", id, ": record its exit"));
   }
   {
     absl::MutexLock lock(&l->mu);
+    if (l->exited) return absl::OkStatus();
     l->exited = true;
   }
+  if (st.ok()) {
+    if (auto rec = store_.getContainer(id); rec.ok()) {
+      notify(id, (*rec)->sandbox_id, ContainerEvent::kStopped);
+    }
+  }
   cleanUpOrRetry(id, l);
+  return absl::OkStatus();
 }
 
 void ContainerManager::cleanUpOrRetry(const std::string& id, const std::shared_ptr<Live>& l) {
@@ -176,7 +199,7 @@ void ContainerManager::adoptStarted(const store::ContainerRecord& rec,
     return;
   }
   notify(rec.id, rec.sandbox_id, ContainerEvent::kStarted);
-  startWaiter(rec.id, rec.sandbox_id, l);
+  watchExit(rec.id, rec.sandbox_id, l);
 }
 
 absl::Status ContainerManager::recover() {
@@ -188,8 +211,8 @@ absl::Status ContainerManager::recover() {
     switch (rec->state) {
       case store::ContainerState::kRunning:
       case store::ContainerState::kUnknown:
-        // The shim answers at once with an exit it recorded while berthd was down.
-        startWaiter(id, rec->sandbox_id, l);
+        // The shim replays an exit it recorded while berthd was down.
+        watchExit(id, rec->sandbox_id, l);
         break;
       case store::ContainerState::kCreated:
         if (rec->removing) {

@@ -36,19 +36,7 @@ ContainerManager::ContainerManager(store::Store& store, image::ImageManager& ima
       monitor_(monitor),
       options_(std::move(options)) {}
 
-ContainerManager::~ContainerManager() {
-  closing_ = true;
-  std::map<std::string, std::shared_ptr<Live>> all;
-  {
-    absl::MutexLock lock(&mu_);
-    all.swap(live_);
-  }
-  // The controllers closed the shim connections first (beginShutdown), so waiters are done
-  // or about to be.
-  for (auto& [id, l] : all) {
-    if (l->waiter.joinable()) l->waiter.join();
-  }
-}
+ContainerManager::~ContainerManager() { closing_ = true; }
 
 void ContainerManager::beginShutdown() { closing_ = true; }
 
@@ -65,20 +53,15 @@ void ContainerManager::dropLive(const std::string& id) {
 }
 
 absl::StatusOr<sandbox::TaskContext> ContainerManager::taskContext(const std::string& sandbox_id) {
-  BERTH_ASSIGN_OR_RETURN(auto pod, store_.getSandbox(sandbox_id));
-  BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller,
-                         controllers_.get(pod->sandboxer.empty() ? "podsandbox" : pod->sandboxer));
+  BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerOf(sandbox_id));
   return controller->taskContext(sandbox_id);
 }
 
 absl::StatusOr<bool> ContainerManager::monitorGone(const std::string& sandbox_id) {
-  auto pod = store_.getSandbox(sandbox_id);
-  if (absl::IsNotFound(pod.status())) return true;
-  if (!pod.ok()) return pod.status();
-  BERTH_ASSIGN_OR_RETURN(
-      sandbox::Controller * controller,
-      controllers_.get((*pod)->sandboxer.empty() ? "podsandbox" : (*pod)->sandboxer));
-  return controller->monitorGone(sandbox_id);
+  auto controller = controllerOf(sandbox_id);
+  if (absl::IsNotFound(controller.status())) return true;
+  BERTH_RETURN_IF_ERROR(controller.status());
+  return (*controller)->monitorGone(sandbox_id);
 }
 
 absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
@@ -261,7 +244,7 @@ absl::Status ContainerManager::start(const std::string& id) {
                                              })
                             .status());
   notify(id, rec->sandbox_id, ContainerEvent::kStarted);
-  startWaiter(id, rec->sandbox_id, l);
+  watchExit(id, rec->sandbox_id, l);
   return absl::OkStatus();
 }
 
@@ -287,18 +270,17 @@ absl::Status ContainerManager::stopLocked(const std::string& id, const std::shar
     auto done = [&l]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->exited; };
     return l->mu.AwaitWithTimeout(absl::Condition(&done), d);
   };
-  // Without the pod's shim the stop is berthd's: the controller ends the pod's processes, the
-  // waiter then records the exit.
+  // Without the pod's shim the stop is berthd's: the controller ends the pod's processes; then
+  // nothing of the container runs, and its exit is recorded (as unknown, unless the shim's
+  // event got there first).
   auto without_shim = [&](const absl::Status& why) -> absl::Status {
     auto gone = monitorGone(rec->sandbox_id);
     if (!gone.ok()) return annotate(gone.status(), absl::StrCat("stop container ", id));
     if (!*gone) return annotate(why, absl::StrCat("stop container ", id));
-    if (!exited(options_.kill_timeout)) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "container ", id, ": its pod's shim is gone and its exit was not recorded within ",
-          absl::FormatDuration(options_.kill_timeout)));
-    }
-    return absl::OkStatus();
+    return annotate(
+        handleExit(id, l,
+                   {.container_id = id, .exit_code = kUnknownExitCode, .exited_at_ns = nowNs()}),
+        absl::StrCat("stop container ", id));
   };
   auto task_or = taskContext(rec->sandbox_id);
   if (absl::IsUnavailable(task_or.status())) return without_shim(task_or.status());
@@ -352,9 +334,10 @@ absl::Status ContainerManager::remove(const std::string& id) {
   };
   if (absl::Status st = stopLocked(id, l, absl::ZeroDuration()); !st.ok()) return fail(st);
   crashPoint("container.remove.after_stop");
-  // The waiter has recorded the exit and cleaned up (or handed it to the back-off monitor).
-  if (l->waiter.joinable()) l->waiter.join();
-  // A container that never started has no waiter; its task is deleted here.
+  // The exit is recorded; its clean-up may still run (or be retried): it is done here too
+  // (serialised with it), as for a container that never started.
+  if (auto c = controllerOf((*rec)->sandbox_id); c.ok()) (*c)->unwatchTask((*rec)->sandbox_id, id);
+  monitor_.cancel("watch/" + id);
   bool deleted = false;
   {
     absl::MutexLock lock(&l->mu);

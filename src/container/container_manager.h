@@ -10,7 +10,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,7 +21,7 @@
 #include "image/snapshot.h"
 #include "oci/container_config.h"
 #include "sandbox/controller.h"
-#include "sandbox/exit_wait.h"
+#include "sandbox/task_events.h"
 #include "shim/shim_client.h"
 #include "store/store.h"
 
@@ -83,12 +82,11 @@ class ContainerManager {
                    events::BackoffMonitor& monitor, ContainerOptions options);
   ~ContainerManager();
 
-  // At start-up, after the sandbox controllers recovered: restarts the exit waiters of
-  // running containers (exits while berthd was down are reported with their real code and
+  // At start-up, after the sandbox controllers recovered: watches the exits of running
+  // containers again (exits while berthd was down are reported with their real code and
   // time) and finishes clean-ups that were pending.
   [[nodiscard]] absl::Status recover();
-  // Before the controllers close their shim connections: waiters that lose their
-  // connection from now on are not exits.
+  // berthd is stopping: a failed clean-up is left for recovery after the restart.
   void beginShutdown();
   // Set once at start-up, before recover().
   void setObserver(ContainerObserver observer) { observer_ = std::move(observer); }
@@ -133,7 +131,6 @@ class ContainerManager {
     absl::Mutex mu;
     bool exited ABSL_GUARDED_BY(mu) = false;
     bool task_deleted ABSL_GUARDED_BY(mu) = false;
-    std::thread waiter;  // joined by remove() or the destructor
   };
 
   // Start-up: names reserved and rootfs folders left by a create that never finished.
@@ -151,9 +148,13 @@ class ContainerManager {
                                                                 shim::ExecOptions* opts);
   [[nodiscard]] absl::StatusOr<std::string> createTask(const CreateRequest& req,
                                                        const std::string& id);
-  void startWaiter(const std::string& id, const std::string& sandbox_id,
-                   const std::shared_ptr<Live>& l);
-  void handleExit(const std::string& id, const std::shared_ptr<Live>& l, const shim::ExitInfo& e);
+  [[nodiscard]] absl::StatusOr<sandbox::Controller*> controllerOf(const std::string& sandbox_id);
+  // Has the pod's controller report the container's exit to handleExit().
+  void watchExit(const std::string& id, const std::string& sandbox_id,
+                 const std::shared_ptr<Live>& l);
+  // Records the exit (once) and cleans up. An error: the exit is not persisted.
+  [[nodiscard]] absl::Status handleExit(const std::string& id, const std::shared_ptr<Live>& l,
+                                        const shim::ExitInfo& e);
   // Deletes the task in the shim and unmounts the rootfs; idempotent.
   [[nodiscard]] absl::Status cleanUp(const std::string& id, const std::shared_ptr<Live>& l);
   void cleanUpOrRetry(const std::string& id, const std::shared_ptr<Live>& l);

@@ -157,9 +157,10 @@ absl::Status Daemon::openSandboxes() {
     pod_opts.sandboxers[name] = h.sandboxer;
   }
   const std::map<std::string, sandbox::RuntimeBinding> runtimes = opts.runtimes;
-  monitor_ = std::make_unique<events::BackoffMonitor>();
+  loop_ = std::make_unique<events::EventLoop>();
+  monitor_ = std::make_unique<events::BackoffMonitor>(*loop_);
   auto podsandbox = std::make_unique<sandbox::PodSandboxController>(*store_, *images_, *snapshots_,
-                                                                    *monitor_, opts);
+                                                                    *loop_, *monitor_, opts);
   // A pod whose pause exits (on its own, or stopped) gets its STOPPED event.
   podsandbox->setExitObserver([hub = events_.get()](const std::string& id) {
     hub->publish(id, id, cri::v1::CONTAINER_STOPPED_EVENT);
@@ -366,12 +367,13 @@ void Daemon::shutdown() {
   container_handlers_.reset();
   stats_handlers_.reset();
   collector_.reset();
-  // Waiters that lose their shim connection now are not container exits.
   if (containers_) containers_->beginShutdown();
-  // No retry may run against the controllers and the container manager destroyed below.
+  // No exit and no retry may be handled by the controllers and the container manager
+  // destroyed below: the loop stops first (work in progress finishes).
   if (monitor_) monitor_->stop();
+  if (loop_) loop_->stop();
   controllers_.reset();  // closes shim connections; pods keep running under their shims
-  containers_.reset();   // joins the exit waiters
+  containers_.reset();
   // The netns dir is a private mount of itself while pods pin namespaces in it; with none
   // left, berthd leaves no mount behind.
   std::string netns_dir = config_.state + "/netns";
@@ -383,6 +385,7 @@ void Daemon::shutdown() {
     }
   }
   monitor_.reset();
+  loop_.reset();
   cni_.reset();
   image_handlers_.reset();
   images_.reset();

@@ -57,6 +57,7 @@ class Daemon {
   std::unique_ptr<image::ImageManager> images_;
   std::unique_ptr<cri::ImageHandlers> image_handlers_;
   std::unique_ptr<network::CniManager> cni_;
+  std::unique_ptr<events::EventLoop> loop_;  // shim events and back-off retries
   std::unique_ptr<events::BackoffMonitor> monitor_;
   std::unique_ptr<sandbox::ControllerRegistry> controllers_;
   std::unique_ptr<cri::EventHub> events_;

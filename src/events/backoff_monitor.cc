@@ -1,27 +1,30 @@
-// The retry loop: sleep until the earliest due entry, run it without the lock, reschedule
-// it with a doubled delay if it failed again.
+// Back-off on the event loop: each pending key has one loop timer; when it fires, a worker runs
+// the key's task, and a failure sets a new timer with the doubled delay.
 #include "events/backoff_monitor.h"
 
 #include <algorithm>
 
-#include "absl/time/clock.h"
 #include "common/logging.h"
 
 namespace berth::events {
 
-BackoffMonitor::BackoffMonitor(BackoffPolicy policy) : policy_(policy) {
-  thread_ = std::thread([this] { run(); });
-}
+BackoffMonitor::BackoffMonitor(EventLoop& loop, BackoffPolicy policy)
+    : loop_(loop), policy_(policy) {}
 
 BackoffMonitor::~BackoffMonitor() { stop(); }
 
 void BackoffMonitor::stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    entries_.clear();
-  }
-  if (thread_.joinable()) thread_.join();
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+  for (auto& [key, e] : entries_) loop_.cancel(e.timer);
+  entries_.clear();
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return running_ == 0; };
+  mu_.Await(absl::Condition(&idle));
+}
+
+void BackoffMonitor::schedule(const std::string& key, Entry& e) {
+  uint64_t serial = e.serial;
+  e.timer = loop_.after(e.delay, [this, key, serial] { fire(key, serial); });
 }
 
 void BackoffMonitor::backoff(const std::string& key, Task task) {
@@ -32,14 +35,17 @@ void BackoffMonitor::backoff(const std::string& key, Task task) {
     it->second.task = std::move(task);
     return;
   }
-  entries_[key] = Entry{.task = std::move(task),
-                        .due = absl::Now() + policy_.initial,
-                        .delay = policy_.initial};
+  Entry& e = entries_[key];
+  e = Entry{.task = std::move(task), .delay = policy_.initial, .serial = next_serial_++};
+  schedule(key, e);
 }
 
 void BackoffMonitor::cancel(const std::string& key) {
   absl::MutexLock lock(&mu_);
-  entries_.erase(key);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  loop_.cancel(it->second.timer);
+  entries_.erase(it);
 }
 
 bool BackoffMonitor::pending(const std::string& key) const {
@@ -53,47 +59,32 @@ int BackoffMonitor::attempts(const std::string& key) const {
   return it == entries_.end() ? 0 : it->second.attempts;
 }
 
-void BackoffMonitor::run() {
-  auto log = logging::get("events");
-  for (;;) {
-    std::string key;
-    Task task;
-    {
-      absl::MutexLock lock(&mu_);
-      for (;;) {
-        if (stopping_) return;
-        absl::Time next = absl::InfiniteFuture();
-        for (const auto& [k, e] : entries_) next = std::min(next, e.due);
-        if (next <= absl::Now()) break;
-        // Wake for the next due entry, a new entry, or shutdown.
-        size_t count = entries_.size();
-        auto changed = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return stopping_ || entries_.size() != count;
-        };
-        mu_.AwaitWithDeadline(absl::Condition(&changed), next);
-      }
-      auto it = std::min_element(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) {
-        return a.second.due < b.second.due;
-      });
-      key = it->first;
-      task = it->second.task;
-    }
-    absl::Status st = task();
+void BackoffMonitor::fire(const std::string& key, uint64_t serial) {
+  Task task;
+  {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(key);
-    if (it == entries_.end()) continue;  // cancelled meanwhile
-    if (st.ok()) {
-      log->info("{}: clean-up succeeded after {} retries", key, it->second.attempts + 1);
-      entries_.erase(it);
-      continue;
-    }
-    Entry& e = it->second;
-    ++e.attempts;
-    e.delay = std::min(e.delay * 2, policy_.max);
-    e.due = absl::Now() + e.delay;
-    log->warn("{}: clean-up failed again ({}), next try in {}", key, st.message(),
-              absl::FormatDuration(e.delay));
+    if (stopping_ || it == entries_.end() || it->second.serial != serial) return;
+    task = it->second.task;
+    ++running_;
   }
+  absl::Status st = task();
+  auto log = logging::get("events");
+  absl::MutexLock lock(&mu_);
+  --running_;
+  auto it = entries_.find(key);
+  if (it == entries_.end() || it->second.serial != serial) return;  // cancelled meanwhile
+  Entry& e = it->second;
+  if (st.ok()) {
+    log->info("{}: clean-up succeeded after {} retries", key, e.attempts + 1);
+    entries_.erase(it);
+    return;
+  }
+  ++e.attempts;
+  e.delay = std::min(e.delay * 2, policy_.max);
+  log->warn("{}: clean-up failed again ({}), next try in {}", key, st.message(),
+            absl::FormatDuration(e.delay));
+  schedule(key, e);
 }
 
 }  // namespace berth::events

@@ -1,15 +1,16 @@
 // Retries clean-ups that failed (architecture rule 7): each key gets its own back-off, 1 s
-// doubling to 5 min, until its task succeeds. One thread runs all retries.
+// doubling to 5 min, until its task succeeds. Retries run on berthd's event loop: its timers
+// say when, its workers run them; one key's retries never overlap.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <string>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "events/event_loop.h"
 
 namespace berth::events {
 
@@ -18,16 +19,16 @@ struct BackoffPolicy {
   absl::Duration max = absl::Minutes(5);
 };
 
-// Thread-safe. Tasks run on the monitor's own thread, never under its lock.
+// Thread-safe. Tasks run on the loop's workers, never under the monitor's lock.
 class BackoffMonitor {
  public:
   using Task = std::function<absl::Status()>;
 
-  explicit BackoffMonitor(BackoffPolicy policy = {});
+  explicit BackoffMonitor(EventLoop& loop, BackoffPolicy policy = {});
   ~BackoffMonitor();  // stop()
-  // Stops the thread once a retry in progress has returned; pending retries are dropped and
-  // later backoff() calls ignored. Called first at shutdown, before the components whose
-  // clean-ups it runs are destroyed. Idempotent.
+  // Drops pending retries, waits for retries in progress to return, and ignores later
+  // backoff() calls. Called at shutdown, before the components whose clean-ups it runs are
+  // destroyed. Idempotent.
   void stop();
   BackoffMonitor(const BackoffMonitor&) = delete;
   BackoffMonitor& operator=(const BackoffMonitor&) = delete;
@@ -44,17 +45,21 @@ class BackoffMonitor {
  private:
   struct Entry {
     Task task;
-    absl::Time due;
     absl::Duration delay;
     int attempts = 0;
+    EventLoop::TimerId timer = 0;
+    uint64_t serial = 0;  // tells a cancelled and re-added key from the one a retry ran for
   };
-  void run();
+  void schedule(const std::string& key, Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void fire(const std::string& key, uint64_t serial);
 
+  EventLoop& loop_;
   BackoffPolicy policy_;
   mutable absl::Mutex mu_;
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_serial_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
 };
 
 }  // namespace berth::events

@@ -3,6 +3,7 @@
 // are registered by name; a runtime handler names its controller ("sandboxer").
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -95,6 +96,14 @@ class Controller {
   // without it, once, and returns true only when none of it is left running: an exit may be
   // reported then, never before.
   [[nodiscard]] virtual absl::StatusOr<bool> monitorGone(const std::string& id) = 0;
+  // Records a task's exit; OK once it is persisted.
+  using ExitHandler = std::function<absl::Status(const shim::ExitInfo&)>;
+  // Calls `exited` once, off the caller's thread, when task `task_id` run by the sandbox's
+  // monitor has exited: with its real exit, or, when the monitor died, with an unknown code
+  // once nothing of the sandbox runs any more. Unavailable when the sandbox has no monitor.
+  [[nodiscard]] virtual absl::Status watchTask(const std::string& id, const std::string& task_id,
+                                               ExitHandler exited) = 0;
+  virtual void unwatchTask(const std::string& id, const std::string& task_id) = 0;
   // Resource usage of the sandbox (CRI stats come with the stats collector).
   [[nodiscard]] virtual absl::StatusOr<std::map<std::string, uint64_t>> metrics(
       const std::string& id) = 0;

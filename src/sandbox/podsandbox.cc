@@ -18,7 +18,6 @@
 #include "common/status.h"
 #include "image/snapshot_mount.h"
 #include "oci/spec.h"
-#include "sandbox/exit_wait.h"
 #include "sandbox/pod_files.h"
 
 namespace berth::sandbox {
@@ -35,17 +34,18 @@ std::string str(const nlohmann::json& j, const char* key) {
 
 PodSandboxController::PodSandboxController(store::Store& store, image::ImageManager& images,
                                            image::OverlaySnapshotter& snapshots,
-                                           events::BackoffMonitor& monitor,
+                                           events::EventLoop& loop, events::BackoffMonitor& monitor,
                                            PodSandboxOptions options)
     : store_(store),
       images_(images),
       snapshots_(snapshots),
       monitor_(monitor),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      events_(loop, monitor) {}
 
 PodSandboxController::~PodSandboxController() {
-  // Waiters block in the shim's wait; dropping the shim connections ends them. Shims and
-  // pause processes keep running: berthd reconnects after a restart.
+  // The event loop stopped first: no exit is handled any more. Shims and pause processes keep
+  // running: berthd reconnects after a restart.
   std::map<std::string, std::shared_ptr<Live>> all;
   {
     absl::MutexLock lock(&mu_);
@@ -59,7 +59,6 @@ PodSandboxController::~PodSandboxController() {
       shim = std::move(l->shim);
     }
     if (shim) shim->close();
-    if (l->waiter.joinable()) l->waiter.join();
   }
 }
 
@@ -206,12 +205,14 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
                                         .log_level = options_.log_level});
   if (!shim.ok()) return annotate(shim.status(), absl::StrCat("start shim for pod sandbox ", id));
   crashPoint("sandbox.create.after_shim");
+  std::shared_ptr<shim::ShimClient> client = std::move(*shim);
   auto l = liveOrCreate(id);
   {
     absl::MutexLock lock(&l->mu);
-    l->shim = std::move(*shim);
+    l->shim = client;
     l->process_status = "created";
   }
+  BERTH_RETURN_IF_ERROR(subscribe(id, client));
   auto updated = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
     r.spec_json = spec.dump();
     r.extra_json = extra.dump();
@@ -247,43 +248,52 @@ absl::StatusOr<ControllerInstance> PodSandboxController::start(const std::string
     return absl::OkStatus();
   });
   if (!updated.ok()) return updated.status();
-  startWaiter(id, l);
+  BERTH_RETURN_IF_ERROR(watchPause(id, l));
   return ControllerInstance{.sandbox_id = id, .pid = pid, .created_at_ns = created};
 }
 
-void PodSandboxController::startWaiter(const std::string& id, const std::shared_ptr<Live>& l) {
+absl::Status PodSandboxController::subscribe(const std::string& id,
+                                             const std::shared_ptr<shim::ShimClient>& shim) {
+  return annotate(
+      events_.open(id, {.subscribe = [shim] { return shim->subscribe(); },
+                        .ack = [shim](const std::string& task,
+                                      uint64_t seq) { return shim->ackExit(task, seq); },
+                        .gone = [this, id] { return monitorGone(id); }}),
+      absl::StrCat("pod sandbox ", id, ": subscribe to its shim's events"));
+}
+
+absl::Status PodSandboxController::watchPause(const std::string& id,
+                                              const std::shared_ptr<Live>& l) {
+  return watchTask(id, id, [this, id, l](const shim::ExitInfo& e) { return handleExit(id, l, e); });
+}
+
+absl::Status PodSandboxController::watchTask(const std::string& id, const std::string& task_id,
+                                             ExitHandler exited) {
+  absl::Status st = events_.watch(id, task_id, exited);
+  if (!absl::IsFailedPrecondition(st)) return st;
+  // Not subscribed (a subscription that failed at start-up): once more, with the shim there is.
   std::shared_ptr<shim::ShimClient> shim;
-  {
+  if (auto l = live(id)) {
     absl::MutexLock lock(&l->mu);
     shim = l->shim;
   }
-  if (l->waiter.joinable()) l->waiter.join();
-  {
-    absl::MutexLock lock(&l->mu);
-    l->waiting = true;
+  if (shim == nullptr) {
+    return absl::UnavailableError(absl::StrCat("pod sandbox ", id, " has no running shim"));
   }
-  l->waiter = std::thread([this, id, l, shim] {
-    absl::Cleanup done = [&l] {
-      absl::MutexLock lock(&l->mu);
-      l->waiting = false;
-    };
-    waitForExit(*shim, monitor_,
-                {.what = "pod sandbox " + id,
-                 .task_id = id,
-                 .retry_key = "sandbox/" + id,
-                 .stop_on_failure =
-                     [l] {
-                       absl::MutexLock lock(&l->mu);
-                       // Handled already, or berthd or the pod is closing: not an exit.
-                       return l->exited || l->closing;
-                     },
-                 .monitor_gone = [this, id] { return monitorGone(id); },
-                 .exited = [this, id, l](const shim::ExitInfo& e) { handleExit(id, l, e); }});
-  });
+  BERTH_RETURN_IF_ERROR(subscribe(id, shim));
+  return events_.watch(id, task_id, std::move(exited));
 }
 
-void PodSandboxController::handleExit(const std::string& id, const std::shared_ptr<Live>& l,
-                                      const shim::ExitInfo& e) {
+void PodSandboxController::unwatchTask(const std::string& id, const std::string& task_id) {
+  events_.unwatch(id, task_id);
+}
+
+absl::Status PodSandboxController::handleExit(const std::string& id, const std::shared_ptr<Live>& l,
+                                              const shim::ExitInfo& e) {
+  {
+    absl::MutexLock lock(&l->mu);
+    if (l->exited) return absl::OkStatus();  // reported already
+  }
   log()->info("pod sandbox {}: pause exited with status {}", id, e.exit_code);
   bool was_ready = false;
   auto updated = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
@@ -293,7 +303,10 @@ void PodSandboxController::handleExit(const std::string& id, const std::shared_p
     r.exited_at_ns = e.exited_at_ns;
     return absl::OkStatus();
   });
-  if (!updated.ok()) log()->error("pod sandbox {}: record exit: {}", id, updated.status().message());
+  // A pod removed meanwhile has nothing left to record.
+  if (!updated.ok() && !absl::IsNotFound(updated.status())) {
+    return annotate(updated.status(), absl::StrCat("pod sandbox ", id, ": record its exit"));
+  }
   if (updated.ok() && was_ready && exit_observer_) exit_observer_(id);
   {
     absl::MutexLock lock(&l->mu);
@@ -307,10 +320,11 @@ void PodSandboxController::handleExit(const std::string& id, const std::shared_p
       absl::MutexLock lock(&l->mu);
       closing = l->closing || l->shim == nullptr;
     }
-    if (closing) return;
+    if (closing) return absl::OkStatus();
     log()->error("pod sandbox {}: clean-up failed, retrying with back-off: {}", id, st.message());
     monitor_.backoff("sandbox/" + id, [this, id, l] { return deleteTask(id, l); });
   }
+  return absl::OkStatus();
 }
 
 absl::Status PodSandboxController::deleteTask(const std::string& id,
@@ -348,14 +362,10 @@ absl::Status PodSandboxController::stop(const std::string& id,
     exited = l->exited || l->process_status == "created";
   }
   if (!exited && shim != nullptr) {
-    bool waiting = false;
-    {
-      absl::MutexLock lock(&l->mu);
-      waiting = l->waiting;
-    }
-    // Only the waiter records the exit this stop waits for. A pod recovered half made (berthd
-    // died between launching its shim and starting the pause) has none yet.
-    if (!waiting) startWaiter(id, l);
+    // Only the exit event records the exit this stop waits for. A pod recovered half made
+    // (berthd died between launching its shim and starting the pause) is not watched yet.
+    if (absl::Status st = watchPause(id, l); !st.ok())
+      return annotate(st, absl::StrCat("stop pod sandbox ", id));
     if (timeout.has_value() && *timeout > absl::ZeroDuration()) {
       (void)shim->kill(id, SIGTERM, false);
       absl::MutexLock lock(&l->mu);
@@ -365,7 +375,15 @@ absl::Status PodSandboxController::stop(const std::string& id,
     }
     if (!exited) {
       absl::Status st = shim->kill(id, SIGKILL, true);
-      if (!st.ok() && !absl::IsNotFound(st)) return annotate(st, absl::StrCat("stop pod sandbox ", id));
+      if (absl::IsNotFound(st)) {
+        // The shim never ran the pause (berthd died before it was created): no exit will come.
+        BERTH_RETURN_IF_ERROR(handleExit(id, l,
+                                         {.container_id = id,
+                                          .exit_code = kUnknownExitCode,
+                                          .exited_at_ns = absl::ToUnixNanos(absl::Now())}));
+      } else if (!st.ok()) {
+        return annotate(st, absl::StrCat("stop pod sandbox ", id));
+      }
       absl::MutexLock lock(&l->mu);
       auto done = [&l]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->exited; };
       if (!l->mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(10))) {
@@ -459,12 +477,14 @@ absl::Status PodSandboxController::shutdown(const std::string& id) {
       shim = std::move(l->shim);
     }
     if (shim) {
-      // The shim kills what still runs and exits; the waiter then sees its connection end.
+      // The shim kills what still runs, reports those exits, and exits: the end of its
+      // subscription is then no dead shim.
+      events_.ending(id);
       BERTH_RETURN_IF_ERROR(annotate(shim->shutdown(), absl::StrCat("shut down shim of pod sandbox ", id)));
       shim->close();
       shim_ended = true;
     }
-    if (l->waiter.joinable()) l->waiter.join();
+    events_.close(id);
     monitor_.cancel("sandbox/" + id);
     absl::MutexLock lock(&mu_);
     live_.erase(id);

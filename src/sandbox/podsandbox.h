@@ -1,20 +1,21 @@
 // The `podsandbox` controller: a pod is a pause process in its own namespaces, run as an
-// OCI container by the pod's berth-shim. Exit handling follows containerd's podsandbox:
-// a waiter per sandbox records the exit, deletes the task, and hands a failed clean-up to
-// the back-off monitor.
+// OCI container by the pod's berth-shim. Exits come as events from the shim (TaskEvents, one
+// subscription per pod on berthd's event loop); as in containerd's podsandbox, the pause's exit
+// is recorded, its task deleted, and a failed clean-up handed to the back-off monitor.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "events/backoff_monitor.h"
+#include "events/event_loop.h"
 #include "image/image_manager.h"
 #include "sandbox/controller.h"
+#include "sandbox/task_events.h"
 #include "shim/shim_client.h"
 #include "store/store.h"
 
@@ -46,12 +47,12 @@ struct PodSandboxOptions {
 class PodSandboxController final : public Controller {
  public:
   PodSandboxController(store::Store& store, image::ImageManager& images,
-                       image::OverlaySnapshotter& snapshots, events::BackoffMonitor& monitor,
-                       PodSandboxOptions options);
+                       image::OverlaySnapshotter& snapshots, events::EventLoop& loop,
+                       events::BackoffMonitor& monitor, PodSandboxOptions options);
   ~PodSandboxController() override;
 
-  // At start-up: reconnects to the shims of running sandboxes, records exits that happened
-  // while berthd was down, and restarts the waiters.
+  // At start-up: reconnects and subscribes to the shims of the sandboxes (exits that happened
+  // while berthd was down are replayed), and ends what ran under shims that died.
   [[nodiscard]] absl::Status recover();
 
   absl::Status create(const std::string& id, const CreateOptions& opts) override;
@@ -64,6 +65,9 @@ class PodSandboxController final : public Controller {
   absl::Status update(const std::string& id, const SandboxConfig& config) override;
   absl::StatusOr<TaskContext> taskContext(const std::string& id) override;
   absl::StatusOr<bool> monitorGone(const std::string& id) override;
+  absl::Status watchTask(const std::string& id, const std::string& task_id,
+                         ExitHandler exited) override;
+  void unwatchTask(const std::string& id, const std::string& task_id) override;
   absl::StatusOr<std::map<std::string, uint64_t>> metrics(const std::string& id) override;
 
   // Pids of the shims this controller is connected to (one per pod until it is removed).
@@ -72,8 +76,8 @@ class PodSandboxController final : public Controller {
 
   // Told when a READY sandbox's pause has exited and the pod is recorded NOTREADY (it died on
   // its own, or a stop ended it), once per pod, after the store has the change; from a waiter
-  // thread. Set before recover(); must be cheap and must not call back into this controller
-  // for the same pod synchronously with a lock held.
+  // worker of the event loop. Set before recover(); must be cheap and must not call back into this
+  // controller for the same pod synchronously with a lock held.
   using ExitObserver = std::function<void(const std::string& id)>;
   void setExitObserver(ExitObserver observer) { exit_observer_ = std::move(observer); }
 
@@ -87,12 +91,10 @@ class PodSandboxController final : public Controller {
     std::string process_status ABSL_GUARDED_BY(mu) = "created";  // created/running/stopped/deleted/unknown
     bool exited ABSL_GUARDED_BY(mu) = false;
     ExitStatus exit ABSL_GUARDED_BY(mu);
-    bool waiting ABSL_GUARDED_BY(mu) = false;  // the waiter thread is in the shim's wait
     bool closing ABSL_GUARDED_BY(mu) = false;  // shutdown() or the destructor dropped the shim
     // Set once the shim was found dead and berthd ended what it ran (takeOver).
     bool taken_over ABSL_GUARDED_BY(mu) = false;
     absl::Mutex takeover_mu;  // one takeOver at a time; held across it (runtime, cgroups)
-    std::thread waiter;  // joined by shutdown() or the destructor
   };
 
   std::shared_ptr<Live> live(const std::string& id) const;
@@ -101,9 +103,15 @@ class PodSandboxController final : public Controller {
   [[nodiscard]] absl::StatusOr<RuntimeBinding> binding(const std::string& handler) const;
   [[nodiscard]] absl::StatusOr<std::string> prepareRootfs(const std::string& id,
                                                           nlohmann::json& extra);
-  void startWaiter(const std::string& id, const std::shared_ptr<Live>& l);
+  // Subscribes to the pod's shim; what the events need of it.
+  [[nodiscard]] absl::Status subscribe(const std::string& id,
+                                       const std::shared_ptr<shim::ShimClient>& shim);
+  // Watches the pause's exit (subscribing first if needed); idempotent.
+  [[nodiscard]] absl::Status watchPause(const std::string& id, const std::shared_ptr<Live>& l);
   // The exit path (seed 003): record exit, delete the task, retry with back-off on failure.
-  void handleExit(const std::string& id, const std::shared_ptr<Live>& l, const shim::ExitInfo& e);
+  // An error: the exit is not persisted.
+  [[nodiscard]] absl::Status handleExit(const std::string& id, const std::shared_ptr<Live>& l,
+                                        const shim::ExitInfo& e);
   [[nodiscard]] absl::Status deleteTask(const std::string& id, const std::shared_ptr<Live>& l);
   // The pod's shim is dead: kills every process of the pod through its cgroups, deletes the
   // runtime's state of the pause and of each container, removes their cgroups. Idempotent.
@@ -114,6 +122,7 @@ class PodSandboxController final : public Controller {
   image::OverlaySnapshotter& snapshots_;
   events::BackoffMonitor& monitor_;
   PodSandboxOptions options_;
+  TaskEvents events_;
   ExitObserver exit_observer_;
 
   mutable absl::Mutex mu_;

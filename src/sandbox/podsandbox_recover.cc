@@ -1,5 +1,6 @@
-// podsandbox recovery after a berthd restart: reconnect to shims, pick up exits recorded
-// while berthd was down, restart waiters.
+// podsandbox recovery after a berthd restart: reconnect and subscribe to the shims (they replay
+// the exits recorded while berthd was down), watch the pauses that run, end what ran under a
+// shim that died.
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/json_text.h"
@@ -46,15 +47,14 @@ absl::Status PodSandboxController::recover() {
       }
       continue;
     }
+    std::shared_ptr<shim::ShimClient> client = std::move(*shim);
     {
       absl::MutexLock lock(&l->mu);
-      l->shim = std::move(*shim);
+      l->shim = client;
     }
-    std::shared_ptr<shim::ShimClient> client;
-    {
-      absl::MutexLock lock(&l->mu);
-      client = l->shim;
-    }
+    // Also for a stopped pod: its containers may still run. A failure is tried again when a
+    // task is watched.
+    if (absl::Status st = subscribe(id, client); !st.ok()) log->error("{}", st.message());
     if (r->state == store::SandboxState::kNotReady) {
       // Stopped before the restart. A task whose clean-up had not finished is deleted now
       // (its back-off did not survive the restart).
@@ -72,18 +72,20 @@ absl::Status PodSandboxController::recover() {
       }
       continue;
     }
-    // Exits the shim recorded while berthd was down.
+    // An exit the shim recorded while berthd was down is replayed to the watch.
     auto exits = client->exits();
     bool exited = false;
     if (exits.ok()) {
       for (const auto& e : *exits) {
         if (e.container_id != id) continue;
         log->info("pod sandbox {}: exited with {} while berthd was down", id, e.exit_code);
-        handleExit(id, l, e);
         exited = true;
       }
     }
-    if (exited) continue;
+    if (exited) {
+      if (absl::Status st = watchPause(id, l); !st.ok()) log->error("{}", st.message());
+      continue;
+    }
     auto state = client->state(id);
     if (state.ok() && (state->status == "running" || state->status == "paused")) {
       {
@@ -99,7 +101,7 @@ absl::Status PodSandboxController::recover() {
         });
         if (!st.ok()) log->error("pod sandbox {}: {}", id, st.status().message());
       }
-      startWaiter(id, l);
+      if (absl::Status st = watchPause(id, l); !st.ok()) log->error("{}", st.message());
       continue;
     }
     // Created but never started, or in a state we cannot use: kubelet will remove it.

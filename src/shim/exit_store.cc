@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string_view>
 
@@ -92,14 +93,20 @@ Outcome ExitStore::open(const std::string& dir) {
     records_[rec.container_id] = rec;
   }
   ::closedir(d);
+  for (const auto& [id, rec] : records_) last_seq_ = std::max(last_seq_, rec.seq);
+  // Records from before sequence numbers get theirs now, after the others.
+  for (auto& [id, rec] : records_) {
+    if (rec.seq == 0) rec.seq = ++last_seq_;
+  }
   return Outcome::success();
 }
 
-Outcome ExitStore::put(const ExitRecord& rec) {
+Outcome ExitStore::put(ExitRecord& rec) {
   if (!validContainerId(rec.container_id)) {
     return Outcome::error(Code::kInvalidArgument,
                           "invalid container id \"" + rec.container_id + "\"");
   }
+  rec.seq = ++last_seq_;
   records_[rec.container_id] = rec;
   std::string name = rec.container_id + std::string(kSuffix);
   std::string tmp = name + ".tmp";
@@ -122,8 +129,11 @@ Outcome ExitStore::put(const ExitRecord& rec) {
   return Outcome::success();
 }
 
-Outcome ExitStore::remove(const std::string& container_id) {
-  records_.erase(container_id);
+Outcome ExitStore::remove(const std::string& container_id, uint64_t seq) {
+  auto it = records_.find(container_id);
+  if (it == records_.end()) return Outcome::success();
+  if (seq > 0 && it->second.seq != seq) return Outcome::success();  // a newer record
+  records_.erase(it);
   if (!validContainerId(container_id)) return Outcome::success();
   std::string name = container_id + std::string(kSuffix);
   if (::unlinkat(dir_fd_.get(), name.c_str(), 0) != 0 && errno != ENOENT) {

@@ -18,10 +18,12 @@ class ExitStore {
   // and skipped).
   [[nodiscard]] Outcome open(const std::string& dir);
 
-  // Persists `rec` (replacing a record of the same container) and keeps it in memory.
-  [[nodiscard]] Outcome put(const ExitRecord& rec);
-  // Removes a record; a missing one is not an error.
-  [[nodiscard]] Outcome remove(const std::string& container_id);
+  // Gives `rec` the next sequence number, persists it (replacing a record of the same
+  // container) and keeps it in memory. The number is given also when the disk refuses.
+  [[nodiscard]] Outcome put(ExitRecord& rec);
+  // Removes a record; a missing one is not an error. With `seq` > 0, only the record of that
+  // number (a newer record of the container stays).
+  [[nodiscard]] Outcome remove(const std::string& container_id, uint64_t seq = 0);
 
   const ExitRecord* find(const std::string& container_id) const;
   const std::map<std::string, ExitRecord>& all() const { return records_; }
@@ -32,6 +34,7 @@ class ExitStore {
   std::string dir_;
   UniqueFd dir_fd_;
   std::map<std::string, ExitRecord> records_;
+  uint64_t last_seq_ = 0;
 };
 
 }  // namespace berth::shim

@@ -362,6 +362,7 @@ Json exitToJson(const ExitRecord& rec) {
   j["exit_code"] = rec.exit_code;
   j["exited_at_ns"] = rec.exited_at_ns;
   j["oom"] = rec.oom;
+  j["seq"] = rec.seq;
   return j;
 }
 
@@ -374,6 +375,9 @@ Outcome exitFromJson(const Json& obj, ExitRecord* out) {
     return Outcome::error(Code::kInvalidArgument, "malformed exit record");
   }
   getBool(obj, "oom", &oom);
+  int64_t seq = 0;
+  getInt(obj, "seq", &seq);  // records of shims before sequence numbers have none
+  out->seq = seq > 0 ? static_cast<uint64_t>(seq) : 0;
   out->pid = static_cast<int>(pid);
   out->exit_code = static_cast<int>(code);
   out->exited_at_ns = at;

@@ -4,12 +4,15 @@
 // A frame is a 4-byte big-endian body length followed by one UTF-8 JSON object. Requests carry
 // {"v": 1, "id": N, "op": "..."}; replies echo {"v": 1, "id": N} with "ok": true plus the op's
 // fields, or "ok": false with "code" (an absl::StatusCode value) and "message". After a
-// "subscribe" request the shim also pushes {"v": 1, "event": "exit", ...} frames.
+// "subscribe" request the shim pushes {"v": 1, "event": "exit", <exit record>} frames on that
+// connection: first every record not yet acknowledged (in seq order), then each exit as it is
+// recorded. A record stays (and is replayed to the next subscriber) until ack_exit.
 //
 // Ops (request fields → reply fields): ping → {pid, version, pod_id}; create {container_id, bundle,
 // terminal, log_path, max_log_line, stdin, stdin_once} → {pid} (the shim holds every container's
 // output, and writes a CRI log only with a log_path); start, kill {signal, all}, delete {force},
-// state → {status, pid}; wait → exit record; exits → {exits}; ack_exit; subscribe; reopen_log
+// state → {status, pid}; wait → exit record; exits → {exits}; ack_exit {container_id, seq}
+// (removes the record; with a seq only that record, not a newer one); subscribe; reopen_log
 // {container_id}; exec {container_id, exec_id, args, env, cwd, user {uid, gid, additional_gids},
 // tty, timeout_ms, output_limit} → {exit_code, stdout, stderr (base64), truncated}; exec with
 // {stream: true, stdin, tty} → a first reply {started, pid, fds} passing the process's stdio as
@@ -144,6 +147,8 @@ struct ExitRecord {
   int exit_code = 0;
   int64_t exited_at_ns = 0;
   bool oom = false;
+  // Order of the shim's exit records, from 1; the daemon acknowledges a record by it.
+  uint64_t seq = 0;
 };
 Json exitToJson(const ExitRecord& rec);
 [[nodiscard]] Outcome exitFromJson(const Json& obj, ExitRecord* out);

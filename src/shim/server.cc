@@ -394,6 +394,13 @@ void Server::onInitExit(const std::string& container_id, int pid, int wait_statu
   recordExit(rec);
 }
 
+Json Server::exitEvent(const ExitRecord& rec) {
+  Json event = exitToJson(rec);
+  event["v"] = kProtocolVersion;
+  event["event"] = "exit";
+  return event;
+}
+
 // `rec` is a copy: it may come from pending_exits_, which this erases.
 void Server::recordExit(ExitRecord rec) {
   const std::string& container_id = rec.container_id;
@@ -415,9 +422,7 @@ void Server::recordExit(ExitRecord rec) {
     waiters_.erase(w);
     for (const Waiter& waiter : list) reply(waiter.conn, waiter.req, fields);
   }
-  Json event = fields;
-  event["v"] = kProtocolVersion;
-  event["event"] = "exit";
+  Json event = exitEvent(rec);
   std::vector<uint64_t> subs;
   for (auto& [id, conn] : conns_) {
     if (conn->subscriber && !conn->closed) subs.push_back(id);

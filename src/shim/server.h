@@ -203,6 +203,9 @@ class Server {
   void opWait(uint64_t conn, uint64_t req_id, const Json& req);
   void opExits(uint64_t conn, uint64_t req_id);
   void opAckExit(uint64_t conn, uint64_t req_id, const Json& req);
+  void opSubscribe(uint64_t conn, uint64_t req_id);
+  // The frame pushed to subscribers for an exit record.
+  static Json exitEvent(const ExitRecord& rec);
   void opShutdown(uint64_t conn, uint64_t req_id);
   void afterCreate(const std::string& id, const std::string& bundle, uint64_t conn, uint64_t req_id,
                    const RuntimeResult& res);

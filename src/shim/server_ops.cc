@@ -6,14 +6,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 
 #include "common/build_info.h"
-#include "shim/oom_counter.h"
 #include "shim/console.h"
+#include "shim/oom_counter.h"
 #include "shim/server.h"
 #include "shim/shim_log.h"
 
@@ -123,8 +124,7 @@ void Server::dispatch(Connection& c, uint64_t req_id, const std::string& op, con
   } else if (op == "ack_exit") {
     opAckExit(c.id, req_id, req);
   } else if (op == "subscribe") {
-    c.subscriber = true;
-    reply(c.id, req_id, Json::object());
+    opSubscribe(c.id, req_id);
   } else if (op == "exec") {
     opExec(c.id, req_id, req);
   } else if (op == "reopen_log") {
@@ -407,9 +407,26 @@ void Server::opAckExit(uint64_t conn, uint64_t req_id, const Json& req) {
   Outcome err;
   std::string id;
   if (!containerIdOf(req, &id, &err)) return replyError(conn, req_id, err);
-  err = exits_.remove(id);
+  int64_t seq = 0;
+  if (req.contains("seq") && (!getInt(req, "seq", &seq) || seq < 0)) {
+    return replyError(conn, req_id, Outcome::error(Code::kInvalidArgument, "bad \"seq\""));
+  }
+  err = exits_.remove(id, static_cast<uint64_t>(seq));
   if (!err.ok()) return replyError(conn, req_id, err);
   reply(conn, req_id, Json::object());
+}
+
+void Server::opSubscribe(uint64_t conn, uint64_t req_id) {
+  auto c = conns_.find(conn);
+  if (c == conns_.end()) return;
+  c->second->subscriber = true;
+  reply(conn, req_id, Json::object());
+  // Replay what the daemon has not acknowledged, oldest first.
+  std::vector<const ExitRecord*> records;
+  for (const auto& [id, rec] : exits_.all()) records.push_back(&rec);
+  std::sort(records.begin(), records.end(),
+            [](const ExitRecord* a, const ExitRecord* b) { return a->seq < b->seq; });
+  for (const ExitRecord* rec : records) send(conn, exitEvent(*rec));
 }
 
 void Server::opShutdown(uint64_t conn, uint64_t req_id) {

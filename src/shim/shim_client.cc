@@ -85,16 +85,7 @@ std::string logTail(const std::string& dir) {
   return out;
 }
 
-absl::Status exitFromReply(const Json& j, ExitInfo* out) {
-  ExitRecord rec;
-  BERTH_RETURN_IF_ERROR(toStatus(exitFromJson(j, &rec)));
-  out->container_id = rec.container_id;
-  out->pid = rec.pid;
-  out->exit_code = rec.exit_code;
-  out->exited_at_ns = rec.exited_at_ns;
-  out->oom = rec.oom;
-  return absl::OkStatus();
-}
+absl::Status exitFromReply(const Json& j, ExitInfo* out) { return toStatus(exitFromJson(j, out)); }
 
 // Kills a shim daemon that did not become ready, if `pid` is still a berth-shim.
 void killStuckShim(const std::string& dir, const std::string& binary) {
@@ -482,10 +473,29 @@ absl::Status ShimClient::reopenLog(const std::string& id) {
   return callTimed("reopen_log", std::move(f)).status();
 }
 
-absl::Status ShimClient::ackExit(const std::string& id) {
+absl::Status ShimClient::ackExit(const std::string& id, uint64_t seq) {
   Json f = Json::object();
   f["container_id"] = id;
+  if (seq > 0) f["seq"] = seq;
   return callTimed("ack_exit", std::move(f)).status();
+}
+
+absl::StatusOr<UniqueFd> ShimClient::subscribe() {
+  auto dialed = dial(dir_);
+  if (!dialed.ok()) {
+    return absl::UnavailableError(absl::StrCat("shim of pod \"", pod_id_,
+                                               "\" is not reachable: ", dialed.status().message()));
+  }
+  absl::Duration timeout;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_)
+      return absl::CancelledError(absl::StrCat("shim client of pod \"", pod_id_, "\" is closed"));
+    timeout = call_timeout_;
+  }
+  BERTH_ASSIGN_OR_RETURN(Json reply, exchange(dialed->get(), "subscribe", Json::object(), timeout));
+  BERTH_RETURN_IF_ERROR(toStatus(replyOutcome(reply)));
+  return std::move(dialed).value();
 }
 
 absl::Status ShimClient::ping() { return callTimed("ping", Json::object()).status(); }

@@ -29,13 +29,8 @@ struct ShimConfig {
   absl::Duration call_timeout = absl::Seconds(30);   // every call except wait()
 };
 
-struct ExitInfo {
-  std::string container_id;
-  int pid = 0;
-  int exit_code = 0;  // exit status, or 128 + signal
-  int64_t exited_at_ns = 0;
-  bool oom = false;
-};
+// An exit as the shim recorded it (exit_code: the status, or 128 + signal).
+using ExitInfo = ExitRecord;
 
 struct CreateOptions {
   std::string container_id, bundle;
@@ -165,7 +160,13 @@ class ShimClient {
   [[nodiscard]] absl::Status reopenLog(const std::string& id);
   // Exit records not yet acknowledged.
   [[nodiscard]] absl::StatusOr<std::vector<ExitInfo>> exits();
-  [[nodiscard]] absl::Status ackExit(const std::string& id);
+  // The exit is persisted by the daemon: the shim may forget the record (with `seq` > 0, only
+  // the record of that number).
+  [[nodiscard]] absl::Status ackExit(const std::string& id, uint64_t seq = 0);
+  // A connection of its own on which the shim pushes exit events (protocol.h: "subscribe"),
+  // replaying first the records not yet acknowledged. The caller reads it (non-blocking) with
+  // a FrameReader; EOF means the shim closed it (it exited, or was killed).
+  [[nodiscard]] absl::StatusOr<UniqueFd> subscribe();
   // Kills and deletes the pod's remaining containers and stops the shim; returns once the shim
   // has closed its connections (it has exited). Idempotent: a shim already gone is OK.
   [[nodiscard]] absl::Status shutdown();

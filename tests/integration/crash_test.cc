@@ -395,6 +395,92 @@ TEST(ShimKillTest, ShimThatDiedWhileBerthdWasDownIsTakenOverAtStartUp) {
   EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left) << "\n" << d.log();
 }
 
+int threadsOf(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+// Exits come as events over one subscription per shim on one event loop: berthd's threads do
+// not grow with pods or containers (a waiter thread each made 316 at 100 pods x 2 containers).
+TEST(ExitEventsTest, ThreadsDoNotGrowWithPodsOrContainers) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  ASSERT_TRUE(pullImage(d, busybox).ok());
+  std::string first;
+  ASSERT_TRUE(runPod(d, hostNetworkPod("threads-0"), &first).ok()) << d.log();
+  int idle = threadsOf(d.pid());
+  ASSERT_GT(idle, 0);
+  constexpr int kPods = 12, kPerPod = 2;
+  std::vector<std::string> containers;
+  for (int p = 1; p <= kPods; ++p) {
+    v1::PodSandboxConfig config = hostNetworkPod("threads-" + std::to_string(p));
+    std::string pod;
+    ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
+    for (int c = 0; c < kPerPod; ++c) {
+      std::string id;
+      ASSERT_TRUE(
+          createContainer(d, pod, sleepContainer("c" + std::to_string(c), busybox), config, &id)
+              .ok())
+          << d.log();
+      ASSERT_TRUE(startContainer(d, id).ok()) << d.log();
+      containers.push_back(id);
+    }
+  }
+  int busy = threadsOf(d.pid());
+  EXPECT_LE(busy, idle + 4) << "berthd went from " << idle << " to " << busy << " threads with "
+                            << kPods << " more pods and " << containers.size()
+                            << " running containers";
+  // Their exits still arrive, each as its own event.
+  for (const std::string& id : containers) {
+    ASSERT_TRUE(stopContainer(d, id, 0).ok()) << d.log();
+    EXPECT_EQ(containerStatus(d, id).status().state(), v1::CONTAINER_EXITED);
+    EXPECT_EQ(containerStatus(d, id).status().exit_code(), 137);
+  }
+}
+
+// An exit the shim recorded while berthd was down is replayed to the restarted berthd, which
+// persists it and only then acknowledges it: the shim's record is gone afterwards.
+TEST(ExitEventsTest, AnExitWhileBerthdIsDownIsReplayedPersistedAndAcknowledged) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  ASSERT_TRUE(pullImage(d, busybox).ok());
+  v1::PodSandboxConfig config = hostNetworkPod("replay");
+  std::string pod, container;
+  ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
+  ASSERT_TRUE(createContainer(d, pod, sleepContainer("c", busybox), config, &container).ok());
+  ASSERT_TRUE(startContainer(d, container).ok()) << d.log();
+  int pid = pidInInfo(containerStatus(d, container, true).info());
+  ASSERT_GT(pid, 0);
+  d.stop(SIGKILL);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  const std::string record = d.state() + "/pods/" + pod + "/shim/exits/" + container + ".json";
+  for (int i = 0; i < 500 && !std::filesystem::exists(record); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(std::filesystem::exists(record)) << "the shim did not record the exit";
+  ASSERT_TRUE(d.start()) << d.log();
+  for (int i = 0; i < 250 && containerStatus(d, container).status().state() != v1::CONTAINER_EXITED;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  v1::ContainerStatus s = containerStatus(d, container).status();
+  EXPECT_EQ(s.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(s.exit_code(), 137) << "the real exit code, replayed";
+  for (int i = 0; i < 250 && std::filesystem::exists(record); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(std::filesystem::exists(record)) << "the persisted exit was not acknowledged";
+  EXPECT_EQ(podStatus(d, pod).status().state(), v1::SANDBOX_READY);
+  EXPECT_TRUE(stopPod(d, pod).ok()) << d.log();
+  EXPECT_TRUE(removePod(d, pod).ok()) << d.log();
+}
+
 // The pod's netns pin is a plain file again (a crash between pinning and mounting it, or
 // between unmounting and unlinking it): Stop and Remove still release the IP lease and the veth.
 TEST(NetnsCrashTest, UnmountedNetnsPinStillLetsThePodGoWithoutLeaks) {

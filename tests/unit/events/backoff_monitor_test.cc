@@ -12,7 +12,8 @@ namespace berth::events {
 namespace {
 
 TEST(BackoffMonitorTest, RetriesWithDoublingDelayUntilSuccess) {
-  BackoffMonitor m({.initial = absl::Milliseconds(20), .max = absl::Milliseconds(200)});
+  EventLoop loop;
+  BackoffMonitor m(loop, {.initial = absl::Milliseconds(20), .max = absl::Milliseconds(200)});
   std::atomic<int> calls{0};
   std::vector<absl::Time> times;
   absl::Mutex mu;
@@ -36,7 +37,8 @@ TEST(BackoffMonitorTest, RetriesWithDoublingDelayUntilSuccess) {
 }
 
 TEST(BackoffMonitorTest, DelayIsCapped) {
-  BackoffMonitor m({.initial = absl::Milliseconds(10), .max = absl::Milliseconds(30)});
+  EventLoop loop;
+  BackoffMonitor m(loop, {.initial = absl::Milliseconds(10), .max = absl::Milliseconds(30)});
   std::atomic<int> calls{0};
   m.backoff("k", [&] { return ++calls < 6 ? absl::InternalError("x") : absl::OkStatus(); });
   absl::Time start = absl::Now();
@@ -47,7 +49,8 @@ TEST(BackoffMonitorTest, DelayIsCapped) {
 }
 
 TEST(BackoffMonitorTest, CancelDropsAndKeysAreIndependent) {
-  BackoffMonitor m({.initial = absl::Milliseconds(30), .max = absl::Seconds(1)});
+  EventLoop loop;
+  BackoffMonitor m(loop, {.initial = absl::Milliseconds(30), .max = absl::Seconds(1)});
   std::atomic<int> a{0}, b{0};
   m.backoff("a", [&] { ++a; return absl::OkStatus(); });
   m.backoff("b", [&] { ++b; return absl::OkStatus(); });
@@ -61,7 +64,8 @@ TEST(BackoffMonitorTest, CancelDropsAndKeysAreIndependent) {
 TEST(BackoffMonitorTest, DestructorStopsWithPendingWork) {
   std::atomic<int> calls{0};
   {
-    BackoffMonitor m({.initial = absl::Seconds(60)});
+    EventLoop loop;
+    BackoffMonitor m(loop, {.initial = absl::Seconds(60)});
     m.backoff("x", [&] { ++calls; return absl::OkStatus(); });
   }
   EXPECT_EQ(calls, 0);
@@ -70,7 +74,8 @@ TEST(BackoffMonitorTest, DestructorStopsWithPendingWork) {
 // Shutdown: stop() returns only after a retry in progress has returned, and nothing runs or is
 // scheduled afterwards, so that the components the retries use can be destroyed next.
 TEST(BackoffMonitorTest, StopWaitsForARunningRetryAndRefusesNewOnes) {
-  BackoffMonitor m({.initial = absl::Milliseconds(1)});
+  EventLoop loop;
+  BackoffMonitor m(loop, {.initial = absl::Milliseconds(1)});
   std::atomic<bool> running{false}, finished{false};
   std::atomic<int> later{0};
   m.backoff("slow", [&] {

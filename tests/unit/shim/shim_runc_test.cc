@@ -262,6 +262,50 @@ TEST_F(ShimRuncTest, SubscribersReceiveExitEvents) {
   ASSERT_TRUE(client_->remove(id, false).ok());
 }
 
+// Exits carry increasing sequence numbers; a new subscriber first gets every exit not yet
+// acknowledged (oldest first); an acknowledgement by number removes only that record.
+TEST_F(ShimRuncTest, UnacknowledgedExitsAreReplayedToTheNextSubscriberInOrder) {
+  std::string a = env_->containerId("first"), b = env_->containerId("second");
+  ASSERT_GT(run(a, {"sh", "-c", "exit 4"}), 0);
+  ASSERT_TRUE(eventually(10000, [&] { return findExit(exitsOf(*client_), a) != nullptr; }));
+  ASSERT_GT(run(b, {"sh", "-c", "exit 5"}), 0);
+  ASSERT_TRUE(eventually(10000, [&] { return findExit(exitsOf(*client_), b) != nullptr; }));
+  auto replayed = [&](std::vector<Json>* out, size_t n) {
+    auto sub = client_->subscribe();
+    ASSERT_TRUE(sub.ok()) << sub.status();
+    for (size_t i = 0; i < n; ++i) {
+      Json event;
+      Outcome r = readFrame(sub->get(), &event, monotonicMs() + 5000);
+      ASSERT_TRUE(r.ok()) << r.message;
+      out->push_back(event);
+    }
+    Json more;
+    EXPECT_EQ(readFrame(sub->get(), &more, monotonicMs() + 200).code, Code::kDeadlineExceeded)
+        << "replayed more than the unacknowledged exits: " << more.dump();
+  };
+  std::vector<Json> first;
+  replayed(&first, 2);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0]["container_id"], a);
+  EXPECT_EQ(first[0]["exit_code"], 4);
+  EXPECT_EQ(first[1]["container_id"], b);
+  uint64_t seq_a = first[0]["seq"], seq_b = first[1]["seq"];
+  EXPECT_GT(seq_a, 0u);
+  EXPECT_GT(seq_b, seq_a);
+  // An acknowledgement of another number (an older incarnation) keeps the record.
+  ASSERT_TRUE(client_->ackExit(a, seq_a + 100).ok());
+  ASSERT_TRUE(client_->ackExit(a, seq_a).ok());
+  std::vector<Json> second;
+  replayed(&second, 1);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0]["container_id"], b);
+  EXPECT_EQ(second[0]["seq"], seq_b);
+  ASSERT_TRUE(client_->ackExit(b, seq_b).ok());
+  EXPECT_TRUE(exitsOf(*client_).empty());
+  ASSERT_TRUE(client_->remove(a, false).ok());
+  ASSERT_TRUE(client_->remove(b, false).ok());
+}
+
 TEST_F(ShimRuncTest, ShimSurvivesItsLauncher) {
   ShimConfig cfg = env_->shimConfig("orphan-pod");
   pid_t child = ::fork();
