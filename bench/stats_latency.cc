@@ -6,9 +6,8 @@
 // --server-pid, the server's CPU time over --idle-seconds right after the calls and again from
 // --quiet-seconds after them (what keeping stats fresh costs, while asked and once not), and one
 // more ListContainerStats. With --server-pid it also prints the server's threads, open
-// descriptors and RSS before the pods, with them all running, and after their removal. Whatever
-// the tool made is removed at the end, also after failures
-// and on SIGINT or SIGTERM.
+// descriptors and RSS before the pods, with them all running, and 12 s after their removal.
+// Whatever the tool made is removed at the end, also after failures and on SIGINT or SIGTERM.
 #include <unistd.h>
 
 #include <chrono>
@@ -305,7 +304,9 @@ int main(int argc, char** argv) {
     Workload w(options, image);
     ok = w.pull() && run(w, pods, per_pod, polls, gap_ms, idle_s, quiet_s, server_pid);
     w.cleanUp();
-    printFootprint(server_pid, "after removing them");
+    // The stats collector lets go of removed containers' cgroup files on its next round.
+    if (server_pid > 0 && !interrupted()) std::this_thread::sleep_for(std::chrono::seconds(12));
+    printFootprint(server_pid, "12 s after removing them");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stats_latency: %s\n", e.what());
   }

@@ -160,6 +160,7 @@ void Collector::readCgroups(const std::vector<Job>& jobs, const CgroupLayout& la
     if (stopping_.load(std::memory_order_relaxed)) break;
     OpenFiles::Lease lease = job.files->tryUse();
     readings.push_back(readCgroupPart(layout, job.target, now(), lease.source()));
+    if (readings.back().empty()) lease.closeAll();  // gone: nothing is to pin its cgroup
   }
   absl::MutexLock lock(&mu_);
   for (size_t i = 0; i < readings.size(); ++i) storeCgroup(jobs[i], readings[i]);
@@ -209,6 +210,7 @@ void Collector::runSlowJobs(const std::vector<Job>& jobs, const CgroupLayout& la
       {
         OpenFiles::Lease lease = job.files->tryUse();
         c = readCgroupPart(layout, job.target, now(), lease.source());
+        if (c.empty()) lease.closeAll();
       }
       absl::MutexLock lock(&mu_);
       storeCgroup(job, c);

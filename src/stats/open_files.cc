@@ -47,6 +47,11 @@ OpenFiles::~OpenFiles() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   for (size_t i = 0; i < fds_.size(); ++i) budget_->give();
 }
 
+void OpenFiles::closeAllLocked() {
+  for (size_t i = 0; i < fds_.size(); ++i) budget_->give();
+  fds_.clear();
+}
+
 OpenFiles::Lease OpenFiles::tryUse() { return Lease(mu_.TryLock() ? this : nullptr); }
 
 size_t OpenFiles::openCount() const {

@@ -59,6 +59,10 @@ class OpenFiles final : public FileSource {
     Lease& operator=(Lease&&) = delete;
     // The source to read with: this one, or plainFiles() when it was busy.
     FileSource& source() { return files_ != nullptr ? *files_ : plainFiles(); }
+    // The target's cgroup is gone: closes its files (they would pin the removed cgroup).
+    void closeAll() {
+      if (files_ != nullptr) files_->closeAllLocked();
+    }
 
    private:
     OpenFiles* files_;
@@ -66,6 +70,7 @@ class OpenFiles final : public FileSource {
   Lease tryUse();
 
   std::optional<std::string> read(const std::string& path) override;
+  void closeAllLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   size_t openCount() const;
 
  private:

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "stats/cgroup_reader.h"
+#include "stats/collector.h"
 #include "stats/open_files.h"
 #include "stats/sampling.h"
 #include "stats/text_files.h"
@@ -186,6 +188,47 @@ TEST(RealCgroupTest, KeptFilesFollowTheirCgroupBeingRemovedAndMadeAgain) {
   std::optional<CpuSample> fresh = readCpu(layout, name, 4, lease.source());
   ASSERT_TRUE(fresh);
   EXPECT_EQ(fresh->usage_core_nano_seconds, 0u) << "the new cgroup, which ran nothing";
+}
+
+// Descriptors of this process open on files whose path starts with `prefix`.
+size_t openBelow(const std::string& prefix) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    std::string target = std::filesystem::read_symlink(e.path(), ec).string();
+    if (!ec && target.rfind(prefix, 0) == 0) ++n;
+  }
+  return n;
+}
+
+// The collector lets go of every kept file of a cgroup that was removed, at its next round
+// and with nobody asking for stats: kept open, they would hold the removed cgroup in the
+// kernel. (Reads stop at the first file that is gone, so the others were never closed.)
+TEST(RealCgroupTest, CollectorClosesAllFilesOfARemovedCgroup) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make cgroups";
+  CgroupLayout layout = detectCgroupLayout("/sys/fs/cgroup");
+  std::set<std::string> mounts;
+  for (const std::string* m : {&layout.cpuacct, &layout.memory, &layout.pids, &layout.unified}) {
+    if (!m->empty()) mounts.insert(*m);
+  }
+  if (mounts.empty()) GTEST_SKIP() << "no cgroup hierarchy found";
+  const std::string name = "/berth-collector-test-" + std::to_string(::getpid());
+  Collector c(CollectorOptions{.interval = absl::Hours(1)});
+  auto open_files = [&] {
+    size_t n = 0;
+    for (const std::string& m : mounts) n += openBelow(m + name + "/");
+    return n;
+  };
+  {
+    Made made;
+    for (const std::string& m : mounts) ASSERT_TRUE(made.mkdir(m + name)) << m + name;
+    c.track("t", Target{.cgroup_path = name});
+    c.collectNow();
+    ASSERT_GT(open_files(), 1u) << "the files were not kept open";
+  }  // the cgroups are removed here
+  c.collectNow();
+  EXPECT_EQ(open_files(), 0u);
+  EXPECT_TRUE(c.latest("t").has_value()) << "the last values stay";
 }
 
 }  // namespace
