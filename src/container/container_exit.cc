@@ -118,14 +118,17 @@ void ContainerManager::cleanUpOrRetry(const std::string& id, const std::shared_p
 }
 
 absl::Status ContainerManager::cleanUp(const std::string& id, const std::shared_ptr<Live>& l) {
-  absl::MutexLock cleanup(&l->cleanup_mu);
+  // The exit path, its back-off retry and remove may clean up at once: they join.
+  return flights_.run("cleanup/" + id, [&] { return cleanUpOnce(id, l); });
+}
+
+absl::Status ContainerManager::cleanUpOnce(const std::string& id, const std::shared_ptr<Live>& l) {
   {
     absl::MutexLock lock(&l->mu);
     if (l->task_deleted) return absl::OkStatus();
   }
   BERTH_ASSIGN_OR_RETURN(auto rec, store_.getContainer(id));
-  nlohmann::json extra = parseJsonObject(rec->extra_json);
-  if (!extra.value(extra_keys::kTaskDeleted, false)) {
+  if (!rec->task_deleted) {
     auto task = taskContext(rec->sandbox_id);
     if (task.ok()) {
       BERTH_RETURN_IF_ERROR(task->shim->remove(id, /*force=*/true));
@@ -134,18 +137,15 @@ absl::Status ContainerManager::cleanUp(const std::string& id, const std::shared_
       return task.status();
     }
     // With no shim there is no task left to delete.
-    std::string rootfs = extra.value(extra_keys::kRootfs, std::string());
-    if (!rootfs.empty()) {
-      absl::Status st = image::unmountAll(rootfs, extra.value(extra_keys::kRootfsMounts, 1u));
+    if (!rec->rootfs.empty()) {
+      absl::Status st = image::unmountAll(rec->rootfs, rec->rootfs_mounts);
       // EINVAL: not mounted (any more): an earlier attempt got that far.
       if (!st.ok() && !absl::IsInvalidArgument(st)) return st;
     }
     BERTH_RETURN_IF_ERROR(store_
                               .updateContainer(id,
                                                [](store::ContainerRecord& r) {
-                                                 nlohmann::json x = parseJsonObject(r.extra_json);
-                                                 x[extra_keys::kTaskDeleted] = true;
-                                                 r.extra_json = x.dump();
+                                                 r.task_deleted = true;
                                                  return absl::OkStatus();
                                                })
                               .status());
@@ -186,9 +186,9 @@ void ContainerManager::adoptStarted(const store::ContainerRecord& rec,
   auto task = taskContext(rec.sandbox_id);
   if (!task.ok()) return;
   auto state = task->shim->state(rec.id);
-  if (!state.ok() || state->status == "created") return;
+  if (!state.ok() || state->status == shim::ProcessStatus::kCreated) return;
   log()->warn("container {}: started before berthd went down ({}); recorded running", rec.id,
-              state->status);
+              shim::toString(state->status));
   auto updated = store_.updateContainer(rec.id, [&](store::ContainerRecord& r) {
     r.state = store::ContainerState::kRunning;
     r.started_at_ns = absl::ToUnixNanos(absl::Now());
@@ -207,7 +207,6 @@ absl::Status ContainerManager::recover() {
   for (const auto& rec : store_.listContainers()) {
     const std::string id = rec->id;
     auto l = live(id);
-    nlohmann::json extra = parseJsonObject(rec->extra_json);
     switch (rec->state) {
       case store::ContainerState::kRunning:
       case store::ContainerState::kUnknown:
@@ -225,7 +224,7 @@ absl::Status ContainerManager::recover() {
         absl::MutexLock lock(&l->mu);
         l->exited = true;
       }
-        if (!extra.value(extra_keys::kTaskDeleted, false)) cleanUpOrRetry(id, l);
+        if (!rec->task_deleted) cleanUpOrRetry(id, l);
         break;
     }
   }

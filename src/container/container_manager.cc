@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/crash_point.h"
@@ -163,14 +164,12 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   rec.annotations = c.annotations;
   rec.config_bytes = req.config_bytes;
   rec.spec_json = spec.dump();
-  nlohmann::json extra = {{extra_keys::kRootfs, rootfs},
-                          {extra_keys::kRootfsMounts, mounts->size()},
-                          {extra_keys::kBundle, dir},
-                          {extra_keys::kStopSignal, stop_signal},
-                          {extra_keys::kRuntimeType, task.runtime_type},
-                          {extra_keys::kSnapshotter, "overlayfs"},
-                          {extra_keys::kTaskDeleted, false}};
-  rec.extra_json = extra.dump();
+  rec.rootfs = rootfs;
+  rec.rootfs_mounts = static_cast<uint32_t>(mounts->size());
+  rec.bundle_dir = dir;
+  rec.stop_signal = stop_signal;
+  rec.runtime_type = task.runtime_type;
+  rec.snapshotter = "overlayfs";
   BERTH_RETURN_IF_ERROR(store_.createContainer(rec));
   undo.arm("container record", [this, id] { return store_.deleteContainer(id); });
   crashPoint("container.create.after_record");
@@ -203,9 +202,50 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   return id;
 }
 
+namespace {
+
+const char* opName(int op) {
+  static constexpr const char* kNames[] = {"idle", "started", "updated", "removed"};
+  return kNames[op];
+}
+
+// How long remove waits for a start or update in progress, stop for a start.
+constexpr absl::Duration kOpWait = absl::Minutes(2);
+
+}  // namespace
+
+absl::Status ContainerManager::beginOp(const std::string& id, const std::shared_ptr<Live>& l, Op op,
+                                       bool wait) {
+  absl::MutexLock lock(&l->mu);
+  auto idle = [&l]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->op == Op::kNone; };
+  if (!idle() && wait) l->mu.AwaitWithTimeout(absl::Condition(&idle), kOpWait);
+  if (!idle()) {
+    auto busy = wait ? absl::DeadlineExceededError : absl::FailedPreconditionError;
+    return busy(absl::StrCat("container ", id, " is being ", opName(static_cast<int>(l->op))));
+  }
+  l->op = op;
+  return absl::OkStatus();
+}
+
+void ContainerManager::endOp(const std::shared_ptr<Live>& l) {
+  absl::MutexLock lock(&l->mu);
+  l->op = Op::kNone;
+}
+
+absl::Status ContainerManager::awaitNotStarting(const std::string& id,
+                                                const std::shared_ptr<Live>& l) {
+  absl::MutexLock lock(&l->mu);
+  auto started = [&l]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->op != Op::kStarting; };
+  if (!l->mu.AwaitWithTimeout(absl::Condition(&started), kOpWait)) {
+    return absl::DeadlineExceededError(absl::StrCat("container ", id, " is still being started"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ContainerManager::start(const std::string& id) {
   auto l = live(id);
-  absl::MutexLock op(&l->op_mu);
+  BERTH_RETURN_IF_ERROR(beginOp(id, l, Op::kStarting, /*wait=*/false));
+  absl::Cleanup end = [this, &l] { endOp(l); };
   BERTH_ASSIGN_OR_RETURN(auto rec, store_.getContainer(id));
   if (rec->removing) {
     return absl::FailedPreconditionError(absl::StrCat("container ", id, " is being removed"));
@@ -250,12 +290,16 @@ absl::Status ContainerManager::start(const std::string& id) {
 
 absl::Status ContainerManager::stop(const std::string& id, absl::Duration timeout) {
   auto l = live(id);
-  absl::MutexLock op(&l->op_mu);
-  return stopLocked(id, l, timeout);
+  // A start in progress ends first, so that the stop finds what it started.
+  BERTH_RETURN_IF_ERROR(awaitNotStarting(id, l));
+  // A graceful stop already under way is joined. A kill (no grace, e.g. from StopPodSandbox)
+  // does not wait for someone else's grace period: it kills at once, alongside.
+  if (timeout <= absl::ZeroDuration()) return stopNow(id, l, timeout);
+  return flights_.run("stop/" + id, [&] { return stopNow(id, l, timeout); });
 }
 
-absl::Status ContainerManager::stopLocked(const std::string& id, const std::shared_ptr<Live>& l,
-                                          absl::Duration timeout) {
+absl::Status ContainerManager::stopNow(const std::string& id, const std::shared_ptr<Live>& l,
+                                       absl::Duration timeout) {
   BERTH_ASSIGN_OR_RETURN(auto rec, store_.getContainer(id));
   if (rec->state != store::ContainerState::kRunning &&
       rec->state != store::ContainerState::kUnknown) {
@@ -286,8 +330,7 @@ absl::Status ContainerManager::stopLocked(const std::string& id, const std::shar
   if (absl::IsUnavailable(task_or.status())) return without_shim(task_or.status());
   BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, std::move(task_or));
   if (timeout > absl::ZeroDuration()) {
-    nlohmann::json extra = parseJsonObject(rec->extra_json);
-    auto sig = parseSignal(extra.value(extra_keys::kStopSignal, std::string("SIGTERM")));
+    auto sig = parseSignal(rec->stop_signal.empty() ? "SIGTERM" : rec->stop_signal);
     absl::Status st = task.shim->kill(id, sig.ok() ? *sig : SIGTERM, /*all=*/false);
     if (absl::IsUnavailable(st)) return without_shim(st);
     if (!st.ok() && !absl::IsNotFound(st)) {
@@ -310,8 +353,13 @@ absl::Status ContainerManager::stopLocked(const std::string& id, const std::shar
 }
 
 absl::Status ContainerManager::remove(const std::string& id) {
+  return flights_.run("remove/" + id, [&] { return removeOnce(id); });
+}
+
+absl::Status ContainerManager::removeOnce(const std::string& id) {
   auto l = live(id);
-  absl::MutexLock op(&l->op_mu);
+  BERTH_RETURN_IF_ERROR(beginOp(id, l, Op::kRemoving, /*wait=*/true));
+  absl::Cleanup end = [this, &l] { endOp(l); };
   auto rec = store_.getContainer(id);
   if (absl::IsNotFound(rec.status())) {
     dropLive(id);
@@ -332,7 +380,7 @@ absl::Status ContainerManager::remove(const std::string& id) {
     (void)set_removing(false);
     return annotate(st, absl::StrCat("remove container ", id));
   };
-  if (absl::Status st = stopLocked(id, l, absl::ZeroDuration()); !st.ok()) return fail(st);
+  if (absl::Status st = stopNow(id, l, absl::ZeroDuration()); !st.ok()) return fail(st);
   crashPoint("container.remove.after_stop");
   // The exit is recorded; its clean-up may still run (or be retried): it is done here too
   // (serialised with it), as for a container that never started.

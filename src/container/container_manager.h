@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/flights.h"
 #include "events/backoff_monitor.h"
 #include "image/image_manager.h"
 #include "image/snapshot.h"
@@ -57,24 +58,13 @@ inline constexpr char kReasonUnknown[] = "Unknown";
 // Exit code recorded when the real one cannot be read (containerd's value).
 using sandbox::kUnknownExitCode;
 
-// Keys of ContainerRecord::extra_json.
-namespace extra_keys {
-inline constexpr char kRootfs[] = "rootfs";              // mount point of the rootfs
-inline constexpr char kRootfsMounts[] = "rootfsMounts";  // number of mounts stacked there
-inline constexpr char kBundle[] = "bundle";
-inline constexpr char kStopSignal[] = "stopSignal";
-inline constexpr char kRuntimeType[] = "runtimeType";
-inline constexpr char kSnapshotter[] = "snapshotter";
-inline constexpr char kTaskDeleted[] = "taskDeleted";  // the runtime no longer knows it
-}  // namespace extra_keys
-
 // Lifecycle events, reported after the change is persisted.
 enum class ContainerEvent { kCreated, kStarted, kStopped, kDeleted };
 using ContainerObserver =
     std::function<void(const std::string& id, const std::string& sandbox_id, ContainerEvent)>;
 
-// Thread-safe. Operations on one container are serialised; different containers proceed in
-// parallel. No lock is held across a shim or runtime call.
+// Thread-safe. Operations on one container are serialised by its Op state and joined calls;
+// different containers proceed in parallel. No lock is held across a shim or runtime call.
 class ContainerManager {
  public:
   ContainerManager(store::Store& store, image::ImageManager& images,
@@ -125,10 +115,13 @@ class ContainerManager {
                                              const std::string& config_bytes);
 
  private:
+  // What is being done to a container. Start and update are refused while another operation
+  // runs; remove waits for it; stop waits for a start. Set and cleared under Live::mu, never
+  // held as a lock across the work (architecture rule 2).
+  enum class Op { kNone, kStarting, kUpdating, kRemoving };
   struct Live {
-    absl::Mutex op_mu;       // serialises start/stop/remove of this container
-    absl::Mutex cleanup_mu;  // serialises clean-ups (waiter, back-off retry, remove)
     absl::Mutex mu;
+    Op op ABSL_GUARDED_BY(mu) = Op::kNone;
     bool exited ABSL_GUARDED_BY(mu) = false;
     bool task_deleted ABSL_GUARDED_BY(mu) = false;
   };
@@ -157,9 +150,19 @@ class ContainerManager {
                                         const shim::ExitInfo& e);
   // Deletes the task in the shim and unmounts the rootfs; idempotent.
   [[nodiscard]] absl::Status cleanUp(const std::string& id, const std::shared_ptr<Live>& l);
+  [[nodiscard]] absl::Status cleanUpOnce(const std::string& id, const std::shared_ptr<Live>& l);
   void cleanUpOrRetry(const std::string& id, const std::shared_ptr<Live>& l);
-  [[nodiscard]] absl::Status stopLocked(const std::string& id, const std::shared_ptr<Live>& l,
-                                        absl::Duration timeout);
+  [[nodiscard]] absl::Status removeOnce(const std::string& id);
+  [[nodiscard]] absl::Status stopNow(const std::string& id, const std::shared_ptr<Live>& l,
+                                     absl::Duration timeout);
+  // Sets l->op to `op`: at once when nothing else runs, else FailedPrecondition naming what
+  // runs (`wait` false), or once it has ended (`wait` true; bounded).
+  [[nodiscard]] absl::Status beginOp(const std::string& id, const std::shared_ptr<Live>& l, Op op,
+                                     bool wait);
+  void endOp(const std::shared_ptr<Live>& l);
+  // Waits (bounded) until no start of the container runs.
+  [[nodiscard]] absl::Status awaitNotStarting(const std::string& id,
+                                              const std::shared_ptr<Live>& l);
   [[nodiscard]] absl::Status recordExit(const std::string& id, const shim::ExitInfo& e,
                                         const std::string& reason, const std::string& message);
 
@@ -177,6 +180,8 @@ class ContainerManager {
 
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Live>> live_ ABSL_GUARDED_BY(mu_);
+  // Joined calls: "stop/<id>" (a graceful stop), "remove/<id>", "cleanup/<id>".
+  Flights flights_;
 };
 
 // A signal number from a name ("SIGTERM", "TERM", "SIGRTMIN+3") or a number ("15").

@@ -6,6 +6,7 @@
 
 #include <cctype>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -112,7 +113,8 @@ absl::Status ContainerManager::updateResources(const std::string& id,
                                                const oci::ContainerResources& resources,
                                                const std::string& config_bytes) {
   auto l = live(id);
-  absl::MutexLock op(&l->op_mu);
+  BERTH_RETURN_IF_ERROR(beginOp(id, l, Op::kUpdating, /*wait=*/false));
+  absl::Cleanup end = [this, &l] { endOp(l); };
   BERTH_ASSIGN_OR_RETURN(auto rec, store_.getContainer(id));
   if (rec->state != store::ContainerState::kCreated &&
       rec->state != store::ContainerState::kRunning) {

@@ -104,9 +104,7 @@ void ContainerHandlers::toCriStatus(const store::ContainerRecord& r,
     }
   }
   // The signal a stop sends: the config's, else the image's, else SIGTERM (stored at create).
-  nlohmann::json extra = parseJsonObject(r.extra_json);
-  out->set_stop_signal(
-      criSignal(extra.value(container::extra_keys::kStopSignal, std::string("SIGTERM"))));
+  out->set_stop_signal(criSignal(r.stop_signal.empty() ? "SIGTERM" : r.stop_signal));
 }
 
 absl::Status ContainerHandlers::status(const v1::ContainerStatusRequest& req,
@@ -115,7 +113,6 @@ absl::Status ContainerHandlers::status(const v1::ContainerStatusRequest& req,
   BERTH_ASSIGN_OR_RETURN(auto r, store_.getContainer(id));
   toCriStatus(*r, resp->mutable_status());
   if (!req.verbose()) return absl::OkStatus();
-  nlohmann::json extra = parseJsonObject(r->extra_json);
   v1::ContainerConfig config;
   (void)config.ParseFromString(r->config_bytes);
   std::string config_json;
@@ -127,8 +124,8 @@ absl::Status ContainerHandlers::status(const v1::ContainerStatusRequest& req,
       {"pid", r->pid},
       {"removing", r->removing},
       {"snapshotKey", r->snapshot_key},
-      {"snapshotter", extra.value(container::extra_keys::kSnapshotter, std::string())},
-      {"runtimeType", extra.value(container::extra_keys::kRuntimeType, std::string())},
+      {"snapshotter", r->snapshotter},
+      {"runtimeType", r->runtime_type},
       {"runtimeOptions", nlohmann::json::object()},
       {"config", parseJsonOr(config_json, nlohmann::json::object())},
       {"runtimeSpec", parseJsonOr(r->spec_json, nullptr)},

@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "common/flights.h"
 #include "common/status.h"
 #include "cri/event_hub.h"
 #include "network/cni.h"
@@ -105,15 +106,7 @@ class PodHandlers {
   // One Stop (or the stop inside Remove) and one Remove of a pod run at a time: a second call
   // joins the one in flight and gets its answer, so that CNI DEL, the controller's stop and
   // the shutdown run once. No lock is held across the work; a joiner only waits for its end.
-  struct Flight {
-    absl::Mutex mu;
-    bool done ABSL_GUARDED_BY(mu) = false;
-    absl::Status result ABSL_GUARDED_BY(mu);
-  };
-  [[nodiscard]] absl::Status once(const std::string& key,
-                                  const std::function<absl::Status()>& work);
-  absl::Mutex flights_mu_;
-  std::map<std::string, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(flights_mu_);
+  Flights flights_;
 };
 
 // PodSandboxConfig → berth's SandboxConfig (validated: metadata name, namespace and uid).

@@ -50,7 +50,7 @@ absl::Status PodHandlers::status(const v1::PodSandboxStatusRequest& req,
   auto* st = resp->mutable_status();
   st->set_id(id);
   fillMetadata(*r, st->mutable_metadata());
-  st->set_state(cs.state == "SANDBOX_READY" ? v1::SANDBOX_READY : v1::SANDBOX_NOTREADY);
+  st->set_state(cs.ready ? v1::SANDBOX_READY : v1::SANDBOX_NOTREADY);
   st->set_created_at(r->created_at_ns);
   v1::PodSandboxConfig config;
   bool have_config = config.ParseFromString(r->config_bytes);
@@ -59,8 +59,7 @@ absl::Status PodHandlers::status(const v1::PodSandboxStatusRequest& req,
   auto* network = st->mutable_network();
   bool host_network = have_config && config.linux().security_context().namespace_options()
                                              .network() == v1::NODE;
-  bool closed = parseJsonObject(r->extra_json).value("netnsClosed", false);
-  if (!r->ips.empty() && !host_network && !closed) {
+  if (!r->ips.empty() && !host_network && !r->netns_closed) {
     network->set_ip(r->ips[0]);
     for (size_t i = 1; i < r->ips.size(); ++i) network->add_additional_ips()->set_ip(r->ips[i]);
   }

@@ -15,8 +15,7 @@ absl::StatusOr<sandbox::Controller*> PodHandlers::controllerFor(
 }
 
 absl::Status PodHandlers::teardownNetwork(const store::SandboxRecord& record) {
-  nlohmann::json extra = parseJsonObject(record.extra_json);
-  if (record.netns_path.empty() || extra.value("networkTornDown", false)) return absl::OkStatus();
+  if (record.netns_path.empty() || record.network_torn_down) return absl::OkStatus();
   if (options_.cni == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("pod sandbox ", record.id, ": no pod network is configured to tear it down"));
@@ -36,44 +35,14 @@ absl::Status PodHandlers::teardownNetwork(const store::SandboxRecord& record) {
   return store_
       .updateSandbox(record.id,
                      [](store::SandboxRecord& r) {
-                       nlohmann::json x = parseJsonObject(r.extra_json);
-                       x["networkTornDown"] = true;
-                       r.extra_json = x.dump();
+                       r.network_torn_down = true;
                        return absl::OkStatus();
                      })
       .status();
 }
 
-absl::Status PodHandlers::once(const std::string& key, const std::function<absl::Status()>& work) {
-  std::shared_ptr<Flight> flight;
-  bool leader = false;
-  {
-    absl::MutexLock lock(&flights_mu_);
-    auto& f = flights_[key];
-    if (f == nullptr) {
-      f = std::make_shared<Flight>();
-      leader = true;
-    }
-    flight = f;
-  }
-  if (!leader) {
-    absl::MutexLock lock(&flight->mu);
-    flight->mu.Await(absl::Condition(&flight->done));
-    return flight->result;
-  }
-  absl::Status result = work();
-  {
-    absl::MutexLock lock(&flights_mu_);
-    flights_.erase(key);
-  }
-  absl::MutexLock lock(&flight->mu);
-  flight->result = result;
-  flight->done = true;
-  return result;
-}
-
 absl::Status PodHandlers::stopSandbox(const std::string& id) {
-  return once("stop/" + id, [this, &id] { return stopSandboxOnce(id); });
+  return flights_.run("stop/" + id, [this, &id] { return stopSandboxOnce(id); });
 }
 
 absl::Status PodHandlers::stopSandboxOnce(const std::string& id) {
@@ -95,9 +64,7 @@ absl::Status PodHandlers::stopSandboxOnce(const std::string& id) {
     // Shown as netNamespaceClosed in verbose status.
     bool was_ready = false;
     auto st = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
-      nlohmann::json extra = parseJsonObject(r.extra_json);
-      extra["netnsClosed"] = true;
-      r.extra_json = extra.dump();
+      r.netns_closed = true;
       was_ready = r.state == store::SandboxState::kReady;
       if (was_ready) r.state = store::SandboxState::kNotReady;
       return absl::OkStatus();
@@ -129,7 +96,7 @@ absl::Status PodHandlers::remove(const v1::RemovePodSandboxRequest& req,
   auto id = store_.resolveSandboxId(req.pod_sandbox_id());
   if (absl::IsNotFound(id.status())) return absl::OkStatus();  // already gone
   if (!id.ok()) return id.status();
-  return once("remove/" + *id, [this, &id] { return removeSandbox(*id); });
+  return flights_.run("remove/" + *id, [this, &id] { return removeSandbox(*id); });
 }
 
 absl::Status PodHandlers::removeSandbox(const std::string& id) {

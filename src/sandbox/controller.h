@@ -35,7 +35,7 @@ struct ExitStatus {
 struct ControllerStatus {
   std::string sandbox_id;
   int pid = 0;
-  std::string state;  // "SANDBOX_READY" or "SANDBOX_NOTREADY"
+  bool ready = false;  // the sandbox runs and can take containers
   int64_t created_at_ns = 0;
   int64_t exited_at_ns = 0;
   std::map<std::string, std::string> info;

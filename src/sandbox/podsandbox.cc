@@ -25,11 +25,6 @@ namespace {
 
 std::shared_ptr<spdlog::logger> log() { return logging::get("podsandbox"); }
 
-std::string str(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 }  // namespace
 
 PodSandboxController::PodSandboxController(store::Store& store, image::ImageManager& images,
@@ -100,38 +95,33 @@ absl::StatusOr<RuntimeBinding> PodSandboxController::binding(const std::string& 
 }
 
 absl::StatusOr<std::string> PodSandboxController::prepareRootfs(const std::string& id,
-                                                                nlohmann::json& extra) {
+                                                                store::SandboxRecord& made) {
   if (options_.sandbox_image.empty()) {
-    extra["image"] = "";
-    extra["snapshotKey"] = "";
-    extra["snapshotter"] = "";
-    extra["args"] = {"/pause"};
+    made.pause_args = {"/pause"};
     return options_.pause_rootfs;
   }
   auto image = images_.resolve(options_.sandbox_image);
   if (absl::IsNotFound(image.status())) image = images_.pull(options_.sandbox_image, {});
-  if (!image.ok()) return annotate(image.status(), absl::StrCat("sandbox image \"", options_.sandbox_image, "\""));
-  std::string key = "sandbox-" + id;
+  if (!image.ok())
+    return annotate(image.status(), absl::StrCat("sandbox image \"", options_.sandbox_image, "\""));
   BERTH_ASSIGN_OR_RETURN(auto in_use, images_.useImage(**image));
-  BERTH_ASSIGN_OR_RETURN(auto mounts, snapshots_.prepare(key, (*image)->chain_id));
+  BERTH_ASSIGN_OR_RETURN(auto mounts, snapshots_.prepare(made.snapshot_key, (*image)->chain_id));
   std::string rootfs = podDir(id) + "/rootfs";
   BERTH_RETURN_IF_ERROR(makeDirs(rootfs, 0755));
   BERTH_RETURN_IF_ERROR(image::mountAll(mounts, rootfs));
-  extra["image"] = options_.sandbox_image;
-  extra["snapshotKey"] = key;
-  extra["snapshotter"] = "overlayfs";
   // The image's entrypoint and command start the pause process.
-  nlohmann::json args = nlohmann::json::array();
+  made.pause_args.clear();
   nlohmann::json config = parseJsonOr((*image)->config_json, nlohmann::json::object());
   if (auto c = config.find("config"); c != config.end() && c->is_object()) {
     for (const char* k : {"Entrypoint", "Cmd"}) {
       if (auto v = c->find(k); v != c->end() && v->is_array()) {
-        for (const auto& a : *v) args.push_back(a);
+        for (const auto& a : *v) {
+          if (a.is_string()) made.pause_args.push_back(a.get<std::string>());
+        }
       }
     }
   }
-  if (args.empty()) args.push_back("/pause");
-  extra["args"] = args;
+  if (made.pause_args.empty()) made.pause_args.push_back("/pause");
   return rootfs;
 }
 
@@ -139,28 +129,32 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
   BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(id));
   BERTH_ASSIGN_OR_RETURN(RuntimeBinding rt, binding(opts.runtime_handler));
   std::string dir = podDir(id);
-  nlohmann::json extra = nlohmann::json::object();
-  extra["runtimeHandler"] = opts.runtime_handler;
-  extra["runtimeType"] = rt.runtime_type;
-  extra["shimDir"] = dir + "/shim";
-  extra["bundle"] = dir + "/bundle";
-  extra["netnsClosed"] = false;
-  extra["config"] = parseJsonOr(opts.config.config_json, nlohmann::json::object());
+  // What this controller makes for the pod.
+  store::SandboxRecord made;
+  made.runtime_type = rt.runtime_type;
+  made.shim_dir = dir + "/shim";
+  made.bundle_dir = dir + "/bundle";
+  made.config_json = opts.config.config_json;
   if (!options_.sandbox_image.empty()) {
-    extra["image"] = options_.sandbox_image;
-    extra["snapshotKey"] = "sandbox-" + id;
-    extra["snapshotter"] = "overlayfs";
+    made.image = options_.sandbox_image;
+    made.snapshot_key = "sandbox-" + id;
+    made.snapshotter = "overlayfs";
   }
+  auto record_made = [&](store::SandboxRecord& r) {
+    r.netns_path = opts.netns_path;
+    r.runtime_type = made.runtime_type;
+    r.shim_dir = made.shim_dir;
+    r.bundle_dir = made.bundle_dir;
+    r.config_json = made.config_json;
+    r.image = made.image;
+    r.snapshot_key = made.snapshot_key;
+    r.snapshotter = made.snapshotter;
+    r.pause_args = made.pause_args;
+    return absl::OkStatus();
+  };
   // Intent first: the record names the pod dir's mounts, the rootfs snapshot and the shim dir
   // before any of them is made, so that shutdown() finds them after a crash at any instant.
-  BERTH_RETURN_IF_ERROR(store_
-                            .updateSandbox(id,
-                                           [&](store::SandboxRecord& r) {
-                                             r.extra_json = extra.dump();
-                                             r.netns_path = opts.netns_path;
-                                             return absl::OkStatus();
-                                           })
-                            .status());
+  BERTH_RETURN_IF_ERROR(store_.updateSandbox(id, record_made).status());
   // The pod's shm (1777), resolv.conf, hosts and shim socket are below: root's alone.
   BERTH_RETURN_IF_ERROR(makeDirWithMode(dir, 0700));
   const SandboxConfig& cfg = opts.config;
@@ -178,7 +172,7 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
     BERTH_RETURN_IF_ERROR(mountPodShm(shm));
   }
   crashPoint("sandbox.create.after_pod_files");
-  BERTH_ASSIGN_OR_RETURN(std::string rootfs, prepareRootfs(id, extra));
+  BERTH_ASSIGN_OR_RETURN(std::string rootfs, prepareRootfs(id, made));
 
   oci::SandboxSpecInput in;
   in.id = id;
@@ -191,8 +185,7 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
   in.hosts = dir + "/hosts";
   in.hostname_file = dir + "/hostname";
   in.shm_path = shm;
-  in.args.clear();
-  for (const auto& a : extra["args"]) in.args.push_back(a.get<std::string>());
+  in.args = made.pause_args;
   BERTH_ASSIGN_OR_RETURN(nlohmann::json spec, oci::buildSandboxSpec(in));
   BERTH_RETURN_IF_ERROR(makeDirs(dir + "/bundle", 0700));
   BERTH_RETURN_IF_ERROR(oci::writeBundle(dir + "/bundle", spec));
@@ -210,14 +203,12 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
   {
     absl::MutexLock lock(&l->mu);
     l->shim = client;
-    l->process_status = "created";
+    l->process_status = shim::ProcessStatus::kCreated;
   }
   BERTH_RETURN_IF_ERROR(subscribe(id, client));
   auto updated = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
     r.spec_json = spec.dump();
-    r.extra_json = extra.dump();
-    r.netns_path = opts.netns_path;
-    return absl::OkStatus();
+    return record_made(r);
   });
   if (updated.ok()) crashPoint("sandbox.create.after_record");
   return updated.status();
@@ -238,7 +229,7 @@ absl::StatusOr<ControllerInstance> PodSandboxController::start(const std::string
   crashPoint("sandbox.start.after_start");
   {
     absl::MutexLock lock(&l->mu);
-    l->process_status = "running";
+    l->process_status = shim::ProcessStatus::kRunning;
   }
   int64_t created = 0;
   auto updated = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
@@ -312,7 +303,8 @@ absl::Status PodSandboxController::handleExit(const std::string& id, const std::
     absl::MutexLock lock(&l->mu);
     l->exited = true;
     l->exit = {.exit_status = static_cast<uint32_t>(e.exit_code), .exited_at_ns = e.exited_at_ns};
-    if (l->process_status != "deleted") l->process_status = "stopped";
+    if (l->process_status != shim::ProcessStatus::kDeleted)
+      l->process_status = shim::ProcessStatus::kStopped;
   }
   if (absl::Status st = deleteTask(id, l); !st.ok()) {
     bool closing = false;  // the sandbox is being shut down: its shim deletes everything
@@ -332,7 +324,7 @@ absl::Status PodSandboxController::deleteTask(const std::string& id,
   std::shared_ptr<shim::ShimClient> shim;
   {
     absl::MutexLock lock(&l->mu);
-    if (l->process_status == "deleted") return absl::OkStatus();
+    if (l->process_status == shim::ProcessStatus::kDeleted) return absl::OkStatus();
     shim = l->shim;
   }
   if (shim == nullptr) return absl::UnavailableError(absl::StrCat("pod sandbox ", id, ": no shim"));
@@ -342,7 +334,7 @@ absl::Status PodSandboxController::deleteTask(const std::string& id,
   // The exit is in the store: the shim may forget it now.
   (void)shim->ackExit(id);
   absl::MutexLock lock(&l->mu);
-  l->process_status = "deleted";
+  l->process_status = shim::ProcessStatus::kDeleted;
   return absl::OkStatus();
 }
 
@@ -359,7 +351,7 @@ absl::Status PodSandboxController::stop(const std::string& id,
   {
     absl::MutexLock lock(&l->mu);
     shim = l->shim;
-    exited = l->exited || l->process_status == "created";
+    exited = l->exited || l->process_status == shim::ProcessStatus::kCreated;
   }
   if (!exited && shim != nullptr) {
     // Only the exit event records the exit this stop waits for. A pod recovered half made
@@ -416,27 +408,26 @@ absl::StatusOr<ControllerStatus> PodSandboxController::status(const std::string&
   ControllerStatus cs;
   cs.sandbox_id = id;
   cs.pid = r->pid;
-  cs.state = r->state == store::SandboxState::kReady ? "SANDBOX_READY" : "SANDBOX_NOTREADY";
+  cs.ready = r->state == store::SandboxState::kReady;
   cs.created_at_ns = r->created_at_ns;
   cs.exited_at_ns = r->exited_at_ns;
   if (!verbose) return cs;
-  std::string process_status = "deleted";
+  shim::ProcessStatus process_status = shim::ProcessStatus::kDeleted;
   if (auto l = live(id)) {
     absl::MutexLock lock(&l->mu);
     process_status = l->process_status;
   }
-  nlohmann::json extra = parseJsonObject(r->extra_json);
   nlohmann::json cni = parseJsonOr(r->cni_result_json, nullptr);
-  nlohmann::json config = extra.value("config", nlohmann::json::object());
+  nlohmann::json config = parseJsonOr(r->config_json, nlohmann::json::object());
   nlohmann::json info = {
       {"pid", r->pid},
-      {"processStatus", process_status},
-      {"netNamespaceClosed", extra.value("netnsClosed", false)},
-      {"image", str(extra, "image")},
-      {"snapshotKey", str(extra, "snapshotKey")},
-      {"snapshotter", str(extra, "snapshotter")},
-      {"runtimeHandler", str(extra, "runtimeHandler")},
-      {"runtimeType", str(extra, "runtimeType")},
+      {"processStatus", shim::toString(process_status)},
+      {"netNamespaceClosed", r->netns_closed},
+      {"image", r->image},
+      {"snapshotKey", r->snapshot_key},
+      {"snapshotter", r->snapshotter},
+      {"runtimeHandler", r->runtime_handler},
+      {"runtimeType", r->runtime_type},
       {"runtimeOptions", nlohmann::json::object()},
       {"config", config},
       {"runtimeSpec", parseJsonOr(r->spec_json, nullptr)},
@@ -447,8 +438,10 @@ absl::StatusOr<ControllerStatus> PodSandboxController::status(const std::string&
         {"Config", config},
         {"NetNSPath", r->netns_path},
         {"IP", r->ips.empty() ? "" : r->ips[0]},
-        {"AdditionalIPs", r->ips.size() > 1 ? nlohmann::json(std::vector<std::string>(r->ips.begin() + 1, r->ips.end())) : nlohmann::json(nullptr)},
-        {"RuntimeHandler", str(extra, "runtimeHandler")},
+        {"AdditionalIPs", r->ips.size() > 1 ? nlohmann::json(std::vector<std::string>(
+                                                  r->ips.begin() + 1, r->ips.end()))
+                                            : nlohmann::json(nullptr)},
+        {"RuntimeHandler", r->runtime_handler},
         {"CNIResult", cni},
         {"ProcessLabel", ""}}},
   };
@@ -462,7 +455,7 @@ absl::Status PodSandboxController::shutdown(const std::string& id) {
     bool exited = false;
     {
       absl::MutexLock lock(&l->mu);
-      exited = l->exited || l->process_status == "created";
+      exited = l->exited || l->process_status == shim::ProcessStatus::kCreated;
     }
     // Through the normal exit path first, so the exit is recorded and the task deleted.
     if (!exited) {
@@ -490,12 +483,14 @@ absl::Status PodSandboxController::shutdown(const std::string& id) {
     live_.erase(id);
   }
   std::string dir = podDir(id);
-  nlohmann::json extra = nlohmann::json::object();
-  if (auto r = store_.getSandbox(id); r.ok()) extra = parseJsonObject((*r)->extra_json);
+  std::string shim_dir, snapshot_key;
+  if (auto r = store_.getSandbox(id); r.ok()) {
+    shim_dir = (*r)->shim_dir;
+    snapshot_key = (*r)->snapshot_key;
+  }
   if (!shim_ended) {
     // A shim this berthd holds no connection to: one launched just before a crash, or one of a
     // pod stopped before a restart. It ends what it runs and exits.
-    std::string shim_dir = str(extra, "shimDir");
     if (auto shim = shim::ShimClient::connect(shim_dir.empty() ? dir + "/shim" : shim_dir);
         shim.ok()) {
       BERTH_RETURN_IF_ERROR(
@@ -510,9 +505,7 @@ absl::Status PodSandboxController::shutdown(const std::string& id) {
       return lastErrnoStatus(absl::StrCat("pod sandbox ", id, ": unmount ", m));
     }
   }
-  if (!str(extra, "snapshotKey").empty()) {
-    BERTH_RETURN_IF_ERROR(snapshots_.remove(str(extra, "snapshotKey")));
-  }
+  if (!snapshot_key.empty()) BERTH_RETURN_IF_ERROR(snapshots_.remove(snapshot_key));
   BERTH_RETURN_IF_ERROR(unmountPodShm(dir + "/shm"));
   crashPoint("sandbox.shutdown.after_unmount");
   return removeAll(dir);
@@ -532,7 +525,6 @@ absl::StatusOr<TaskContext> PodSandboxController::taskContext(const std::string&
   if (ctx.shim == nullptr) {
     return absl::UnavailableError(absl::StrCat("pod sandbox ", id, " has no running shim"));
   }
-  nlohmann::json extra = parseJsonObject(r->extra_json);
   BERTH_ASSIGN_OR_RETURN(RuntimeBinding rt, binding(r->runtime_handler));
   std::string dir = podDir(id);
   ctx.pid = r->pid;
@@ -542,7 +534,7 @@ absl::StatusOr<TaskContext> PodSandboxController::taskContext(const std::string&
   ctx.hostname_path = dir + "/hostname";
   std::error_code ec;
   if (std::filesystem::exists(dir + "/shm", ec)) ctx.shm_path = dir + "/shm";
-  ctx.runtime_type = str(extra, "runtimeType");
+  ctx.runtime_type = r->runtime_type;
   ctx.runtime_path = rt.runtime_path;
   ctx.runtime_root = rt.runtime_root;
   return ctx;

@@ -88,7 +88,7 @@ class PodSandboxController final : public Controller {
     // Shared so that a call in progress (waiter, back-off retry) keeps the client alive
     // while shutdown() drops it.
     std::shared_ptr<shim::ShimClient> shim ABSL_GUARDED_BY(mu);
-    std::string process_status ABSL_GUARDED_BY(mu) = "created";  // created/running/stopped/deleted/unknown
+    shim::ProcessStatus process_status ABSL_GUARDED_BY(mu) = shim::ProcessStatus::kCreated;
     bool exited ABSL_GUARDED_BY(mu) = false;
     ExitStatus exit ABSL_GUARDED_BY(mu);
     bool closing ABSL_GUARDED_BY(mu) = false;  // shutdown() or the destructor dropped the shim
@@ -101,8 +101,9 @@ class PodSandboxController final : public Controller {
   std::shared_ptr<Live> liveOrCreate(const std::string& id);
   std::string podDir(const std::string& id) const { return options_.pods_dir + "/" + id; }
   [[nodiscard]] absl::StatusOr<RuntimeBinding> binding(const std::string& handler) const;
+  // Mounts the sandbox image's rootfs (made.snapshot_key) and sets made.pause_args.
   [[nodiscard]] absl::StatusOr<std::string> prepareRootfs(const std::string& id,
-                                                          nlohmann::json& extra);
+                                                          store::SandboxRecord& made);
   // Subscribes to the pod's shim; what the events need of it.
   [[nodiscard]] absl::Status subscribe(const std::string& id,
                                        const std::shared_ptr<shim::ShimClient>& shim);

@@ -14,8 +14,7 @@ absl::Status PodSandboxController::recover() {
   for (const auto& r : store_.listSandboxes()) {
     if (r->sandboxer != "podsandbox") continue;
     const std::string id = r->id;
-    nlohmann::json extra = parseJsonObject(r->extra_json);
-    std::string shim_dir = extra.value("shimDir", "");
+    const std::string& shim_dir = r->shim_dir;
     auto l = liveOrCreate(id);
     auto shim = shim_dir.empty() ? absl::StatusOr<std::unique_ptr<shim::ShimClient>>(
                                        absl::NotFoundError("no shim"))
@@ -31,7 +30,7 @@ absl::Status PodSandboxController::recover() {
       }
       absl::MutexLock lock(&l->mu);
       l->exited = true;
-      l->process_status = "deleted";
+      l->process_status = shim::ProcessStatus::kDeleted;
       l->exit = {.exit_status = static_cast<uint32_t>(r->exit_code), .exited_at_ns = r->exited_at_ns};
       if (r->state == store::SandboxState::kReady || r->state == store::SandboxState::kCreated) {
         int64_t now = absl::ToUnixNanos(absl::Now());
@@ -63,7 +62,7 @@ absl::Status PodSandboxController::recover() {
         absl::MutexLock lock(&l->mu);
         l->exited = true;
         l->exit = {.exit_status = static_cast<uint32_t>(r->exit_code), .exited_at_ns = r->exited_at_ns};
-        l->process_status = task.ok() ? task->status : "deleted";
+        l->process_status = task.ok() ? task->status : shim::ProcessStatus::kDeleted;
       }
       if (task.ok()) {
         if (absl::Status st = deleteTask(id, l); !st.ok()) {
@@ -87,7 +86,8 @@ absl::Status PodSandboxController::recover() {
       continue;
     }
     auto state = client->state(id);
-    if (state.ok() && (state->status == "running" || state->status == "paused")) {
+    if (state.ok() && (state->status == shim::ProcessStatus::kRunning ||
+                       state->status == shim::ProcessStatus::kPaused)) {
       {
         absl::MutexLock lock(&l->mu);
         l->process_status = state->status;
@@ -107,7 +107,7 @@ absl::Status PodSandboxController::recover() {
     // Created but never started, or in a state we cannot use: kubelet will remove it.
     {
       absl::MutexLock lock(&l->mu);
-      l->process_status = state.ok() ? state->status : "unknown";
+      l->process_status = state.ok() ? state->status : shim::ProcessStatus::kUnknown;
     }
     auto st = store_.updateSandbox(id, [&](store::SandboxRecord& rec) {
       rec.state = store::SandboxState::kUnknown;

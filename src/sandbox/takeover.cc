@@ -94,7 +94,7 @@ absl::Status PodSandboxController::takeOver(const std::string& id, const std::sh
   }
   absl::MutexLock lock(&l->mu);
   l->taken_over = true;
-  l->process_status = "deleted";
+  l->process_status = shim::ProcessStatus::kDeleted;
   return absl::OkStatus();
 }
 

@@ -363,13 +363,29 @@ absl::Status ShimClient::remove(const std::string& id, bool force) {
   return callTimed("delete", std::move(f)).status();
 }
 
+const char* toString(ProcessStatus s) {
+  static constexpr const char* kWords[] = {"created", "running", "paused",
+                                           "stopped", "deleted", "unknown"};
+  return kWords[static_cast<int>(s)];
+}
+
+ProcessStatus processStatusOf(std::string_view word) {
+  for (ProcessStatus s : {ProcessStatus::kCreated, ProcessStatus::kRunning, ProcessStatus::kPaused,
+                          ProcessStatus::kStopped}) {
+    if (word == toString(s)) return s;
+  }
+  return ProcessStatus::kUnknown;
+}
+
 absl::StatusOr<RuntimeState> ShimClient::state(const std::string& id) {
   Json f = Json::object();
   f["container_id"] = id;
   BERTH_ASSIGN_OR_RETURN(Json reply, callTimed("state", std::move(f)));
   RuntimeState st;
   int64_t pid = 0;
-  getString(reply, "status", &st.status);
+  std::string word;
+  getString(reply, "status", &word);
+  st.status = processStatusOf(word);
   getInt(reply, "pid", &pid);
   st.pid = static_cast<int>(pid);
   return st;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -104,8 +105,16 @@ struct ExecResult {
   bool truncated = false;  // a stream had more than output_limit bytes
 };
 
+// A task's process: what the OCI runtime reports (created, running, paused, stopped), and
+// kDeleted once the runtime no longer knows it; kUnknown when it could not be told.
+enum class ProcessStatus { kCreated, kRunning, kPaused, kStopped, kDeleted, kUnknown };
+// containerd's words for it ("created", "running", ..., "deleted", "unknown").
+const char* toString(ProcessStatus s);
+// The runtime's word; anything else is kUnknown.
+ProcessStatus processStatusOf(std::string_view word);
+
 struct RuntimeState {
-  std::string status;  // created, running, stopped, paused
+  ProcessStatus status = ProcessStatus::kUnknown;
   int pid = 0;
 };
 

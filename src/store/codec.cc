@@ -69,7 +69,16 @@ void sandboxFields(R& r, F&& f) {
   f("annotations", r.annotations);
   f("spec_json", r.spec_json);
   f("cni_result_json", r.cni_result_json);
-  f("extra_json", r.extra_json);
+  f("shim_dir", r.shim_dir);
+  f("bundle_dir", r.bundle_dir);
+  f("image", r.image);
+  f("snapshot_key", r.snapshot_key);
+  f("snapshotter", r.snapshotter);
+  f("runtime_type", r.runtime_type);
+  f("pause_args", r.pause_args);
+  f("config_json", r.config_json);
+  f("network_torn_down", r.network_torn_down);
+  f("netns_closed", r.netns_closed);
 }
 
 // id, sandbox_id, name, state and config_bytes are columns.
@@ -91,7 +100,13 @@ void containerFields(R& r, F&& f) {
   f("annotations", r.annotations);
   f("spec_json", r.spec_json);
   f("removing", r.removing);
-  f("extra_json", r.extra_json);
+  f("rootfs", r.rootfs);
+  f("rootfs_mounts", r.rootfs_mounts);
+  f("bundle_dir", r.bundle_dir);
+  f("stop_signal", r.stop_signal);
+  f("runtime_type", r.runtime_type);
+  f("snapshotter", r.snapshotter);
+  f("task_deleted", r.task_deleted);
 }
 
 // id is a column; references live in the image_refs table.

@@ -73,6 +73,38 @@ constexpr auto kMigrations = std::to_array<Migration>({
         key = CASE WHEN kind = 'committed' THEN 'unverified/' || key ELSE key END,
         parent = CASE WHEN parent IS NULL THEN NULL ELSE 'unverified/' || parent END;
     )sql"},
+    // Free-form `extra_json` text (camelCase keys) becomes typed fields of the records.
+    {4, "typed pod and container fields instead of free-form extra_json", R"sql(
+      UPDATE sandboxes SET data = json_set(data, '$.extra_json', '{}')
+        WHERE NOT json_valid(coalesce(data ->> '$.extra_json', ''));
+      UPDATE sandboxes SET data = json_remove(json_set(data,
+          '$.shim_dir', coalesce((data ->> '$.extra_json') ->> '$.shimDir', ''),
+          '$.bundle_dir', coalesce((data ->> '$.extra_json') ->> '$.bundle', ''),
+          '$.image', coalesce((data ->> '$.extra_json') ->> '$.image', ''),
+          '$.snapshot_key', coalesce((data ->> '$.extra_json') ->> '$.snapshotKey', ''),
+          '$.snapshotter', coalesce((data ->> '$.extra_json') ->> '$.snapshotter', ''),
+          '$.runtime_type', coalesce((data ->> '$.extra_json') ->> '$.runtimeType', ''),
+          '$.pause_args', json(coalesce((data ->> '$.extra_json') -> '$.args', '[]')),
+          -- `|| ''` makes it text: stored as a string, not as the JSON object it holds
+          '$.config_json', coalesce(((data ->> '$.extra_json') -> '$.config') || '', '{}'),
+          '$.network_torn_down', json(CASE WHEN (data ->> '$.extra_json') ->> '$.networkTornDown'
+                                      THEN 'true' ELSE 'false' END),
+          '$.netns_closed', json(CASE WHEN (data ->> '$.extra_json') ->> '$.netnsClosed'
+                                 THEN 'true' ELSE 'false' END)),
+        '$.extra_json');
+      UPDATE containers SET data = json_set(data, '$.extra_json', '{}')
+        WHERE NOT json_valid(coalesce(data ->> '$.extra_json', ''));
+      UPDATE containers SET data = json_remove(json_set(data,
+          '$.rootfs', coalesce((data ->> '$.extra_json') ->> '$.rootfs', ''),
+          '$.rootfs_mounts', coalesce((data ->> '$.extra_json') ->> '$.rootfsMounts', 1),
+          '$.bundle_dir', coalesce((data ->> '$.extra_json') ->> '$.bundle', ''),
+          '$.stop_signal', coalesce((data ->> '$.extra_json') ->> '$.stopSignal', ''),
+          '$.runtime_type', coalesce((data ->> '$.extra_json') ->> '$.runtimeType', ''),
+          '$.snapshotter', coalesce((data ->> '$.extra_json') ->> '$.snapshotter', ''),
+          '$.task_deleted', json(CASE WHEN (data ->> '$.extra_json') ->> '$.taskDeleted'
+                                 THEN 'true' ELSE 'false' END)),
+        '$.extra_json');
+    )sql"},
 });
 
 static_assert(kMigrations.size() == kSchemaVersion, "one migration step per version");

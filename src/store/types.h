@@ -41,7 +41,19 @@ struct SandboxRecord {
   std::string config_bytes;  // serialized runtime.v1.PodSandboxConfig
   std::string spec_json;     // OCI runtime spec of the pause container
   std::string cni_result_json;
-  std::string extra_json;  // controller-specific data, free-form JSON text
+  // What the sandbox controller makes for the pod, named in the record before it is made, so
+  // that a crash at any instant leaves it reachable (podsandbox: the pod dir's shim and bundle,
+  // the sandbox image's snapshot).
+  std::string shim_dir;
+  std::string bundle_dir;
+  std::string image;         // the sandbox image; empty: berth's built-in pause rootfs
+  std::string snapshot_key;  // the sandbox image's rootfs snapshot
+  std::string snapshotter;
+  std::string runtime_type;  // of the runtime handler, for verbose info
+  std::vector<std::string> pause_args;
+  std::string config_json;         // the pod's config as verbose info shows it
+  bool network_torn_down = false;  // CNI DEL has run for the pod's attachment
+  bool netns_closed = false;       // the pod's network namespace is removed
 
   bool operator==(const SandboxRecord&) const = default;
 };
@@ -75,7 +87,13 @@ struct ContainerRecord {
   std::string config_bytes;  // serialized runtime.v1.ContainerConfig
   std::string spec_json;     // OCI runtime spec
   bool removing = false;     // RemoveContainer in progress; new operations are refused
-  std::string extra_json;
+  std::string rootfs;        // mount point of the rootfs
+  uint32_t rootfs_mounts = 1;  // mounts stacked there
+  std::string bundle_dir;
+  std::string stop_signal;   // from the config or the image ("SIGTERM" when neither says)
+  std::string runtime_type;  // of the pod's runtime handler, for verbose info
+  std::string snapshotter;
+  bool task_deleted = false;  // the runtime no longer knows the container
 
   bool operator==(const ContainerRecord&) const = default;
 };

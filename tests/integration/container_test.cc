@@ -538,6 +538,40 @@ TEST(ContainerTest, StopSignalFromImageIsHonoured) {
   EXPECT_EQ(e.status(id).status().state(), v1::CONTAINER_EXITED);
 }
 
+// Stops of one container do not queue behind each other (issue 14): a kill (StopPodSandbox's,
+// or StopContainer with no grace) ends a container at once even while another call's grace
+// period runs; graceful stops of one container join; status answers throughout.
+TEST(ContainerTest, AKillDoesNotWaitForAnotherStopsGracePeriod) {
+  PodEnv e("stopjoin");
+  ASSERT_FALSE(e.pod.empty());
+  auto cfg = e.containerConfig(
+      "stubborn", {"sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"});
+  std::string id = e.run(cfg);
+  for (int i = 0; i < 250 && logLines(e.logPath("stubborn")).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  grpc::Status graceful[2];
+  std::thread first([&] { graceful[0] = e.stop(id, 60); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::thread second([&] { graceful[1] = e.stop(id, 60); });  // joins the first
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(e.status(id).status().state(), v1::CONTAINER_RUNNING);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500))
+      << "status waited for the stop";
+  EXPECT_TRUE(stopPod(e.d, e.pod).ok()) << e.d.log();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10))
+      << "StopPodSandbox waited for StopContainer's grace period";
+  first.join();
+  second.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_TRUE(graceful[0].ok()) << graceful[0].error_message();
+  EXPECT_TRUE(graceful[1].ok()) << graceful[1].error_message();
+  auto st = e.status(id).status();
+  EXPECT_EQ(st.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(st.exit_code(), 128 + SIGKILL);
+}
+
 TEST(ContainerTest, CriLogsWithPartialLinesAndReopen) {
   PodEnv e("logs", "[cri]\nmax_container_log_line_size = 256\n");
   ASSERT_FALSE(e.pod.empty());

@@ -235,7 +235,7 @@ TEST_F(ShimIoTest, StdinIsHeldOpen) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto st = client_->state(id);
   ASSERT_TRUE(st.ok()) << st.status();
-  EXPECT_EQ(st->status, "running");
+  EXPECT_EQ(st->status, ProcessStatus::kRunning);
   ASSERT_TRUE(client_->kill(id, SIGKILL, false).ok());
   ASSERT_TRUE(client_->wait(id).ok());
   ASSERT_TRUE(client_->remove(id, false).ok());

@@ -93,12 +93,12 @@ TEST_F(ShimRuncTest, SleepRunsAndSigtermExitIsRecordedUntilAcked) {
   ASSERT_TRUE(pid.ok()) << pid.status();
   auto st = client_->state(id);
   ASSERT_TRUE(st.ok()) << st.status();
-  EXPECT_EQ(st->status, "created");
+  EXPECT_EQ(st->status, ProcessStatus::kCreated);
   EXPECT_EQ(st->pid, *pid);
   ASSERT_TRUE(client_->start(id).ok());
   st = client_->state(id);
   ASSERT_TRUE(st.ok()) << st.status();
-  EXPECT_EQ(st->status, "running");
+  EXPECT_EQ(st->status, ProcessStatus::kRunning);
 
   // wait() blocks on its own connection while other calls go on.
   absl::StatusOr<ExitInfo> waited = absl::UnknownError("not run");
@@ -125,7 +125,7 @@ TEST_F(ShimRuncTest, SleepRunsAndSigtermExitIsRecordedUntilAcked) {
   EXPECT_EQ(again->exit_code, 143);
   st = client_->state(id);
   ASSERT_TRUE(st.ok());
-  EXPECT_EQ(st->status, "stopped");
+  EXPECT_EQ(st->status, ProcessStatus::kStopped);
   // Killing a stopped container is fine.
   EXPECT_TRUE(client_->kill(id, SIGKILL, false).ok());
   ASSERT_TRUE(client_->ackExit(id).ok());
@@ -158,13 +158,13 @@ TEST_F(ShimRuncTest, PauseExitsZeroOnSigterm) {
   ASSERT_GT(run(id, {"/pause"}), 0);
   auto st = client_->state(id);
   ASSERT_TRUE(st.ok()) << st.status();
-  EXPECT_EQ(st->status, "running");
+  EXPECT_EQ(st->status, ProcessStatus::kRunning);
   // pause is pid 1 of its namespace: a SIGTERM that lands before it has installed its handler
   // is ignored by the kernel, so it is repeated until pause stops (it hung the test once).
   ASSERT_TRUE(eventually(10000, [&] {
     (void)client_->kill(id, SIGTERM, false);
     auto now = client_->state(id);
-    return now.ok() && now->status != "running";
+    return now.ok() && now->status != ProcessStatus::kRunning;
   }));
   auto w = client_->wait(id);
   ASSERT_TRUE(w.ok()) << w.status();

@@ -190,5 +190,65 @@ TEST(MigrationTest, LayersNeverCheckedAgainstTheirDiffIdsAreQuarantined) {
   EXPECT_EQ(raw.query("PRAGMA foreign_key_check"), "");
 }
 
+// Version 3's step exactly as berth 0.3 ran it (the rows below do not care what it did).
+constexpr absl::string_view kSchemaV3Step = "PRAGMA user_version = 3;";
+
+// Records of a version-3 berth kept controller and container data as free-form JSON text in
+// `extra_json`; version 4 turns it into typed fields, and a record without it gets defaults.
+TEST(MigrationTest, ExtraJsonBecomesTypedFields) {
+  TempDir dir;
+  std::string path = dir.file("store.db");
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec(std::string(kSchemaV1)), "");
+    ASSERT_EQ(raw.exec(std::string(kSchemaV2Step)), "");
+    ASSERT_EQ(raw.exec(std::string(kSchemaV3Step)), "");
+    ASSERT_EQ(raw.exec(R"sql(
+      INSERT INTO sandboxes VALUES ('sb1', 'web_default_u1_0', 'ready', x'',
+        '{"runtime_handler":"runc","netns_path":"/run/netns/x","extra_json":"{\"runtimeHandler\":\"runc\",\"runtimeType\":\"io.containerd.runc.v2\",\"shimDir\":\"/s/pods/sb1/shim\",\"bundle\":\"/s/pods/sb1/bundle\",\"netnsClosed\":true,\"networkTornDown\":true,\"config\":{\"hostname\":\"web\"},\"image\":\"pause:3.10\",\"snapshotKey\":\"sandbox-sb1\",\"snapshotter\":\"overlayfs\",\"args\":[\"/pause\"]}"}');
+      INSERT INTO sandboxes VALUES ('sb2', 'db_default_u2_0', 'ready', x'', '{"extra_json":""}');
+      INSERT INTO containers VALUES ('ct1', 'sb1', 'app_web_0', 'running', x'',
+        '{"extra_json":"{\"rootfs\":\"/s/containers/ct1/rootfs\",\"rootfsMounts\":2,\"bundle\":\"/s/containers/ct1\",\"stopSignal\":\"SIGUSR1\",\"runtimeType\":\"io.containerd.runc.v2\",\"snapshotter\":\"overlayfs\",\"taskDeleted\":true}"}');
+      INSERT INTO containers VALUES ('ct2', 'sb2', 'app_db_0', 'created', x'', '{}');
+    )sql"),
+              "");
+  }
+  absl::StatusOr<std::unique_ptr<Store>> opened = Store::open(path);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  Store& store = **opened;
+  SandboxPtr sb1 = *store.getSandbox("sb1");
+  EXPECT_EQ(sb1->shim_dir, "/s/pods/sb1/shim");
+  EXPECT_EQ(sb1->bundle_dir, "/s/pods/sb1/bundle");
+  EXPECT_EQ(sb1->runtime_type, "io.containerd.runc.v2");
+  EXPECT_EQ(sb1->image, "pause:3.10");
+  EXPECT_EQ(sb1->snapshot_key, "sandbox-sb1");
+  EXPECT_EQ(sb1->snapshotter, "overlayfs");
+  EXPECT_THAT(sb1->pause_args, ElementsAre("/pause"));
+  EXPECT_EQ(sb1->config_json, R"({"hostname":"web"})");
+  EXPECT_TRUE(sb1->netns_closed);
+  EXPECT_TRUE(sb1->network_torn_down);
+  EXPECT_EQ(sb1->netns_path, "/run/netns/x");
+  SandboxPtr sb2 = *store.getSandbox("sb2");
+  EXPECT_EQ(sb2->shim_dir, "");
+  EXPECT_FALSE(sb2->netns_closed);
+  EXPECT_FALSE(sb2->network_torn_down);
+  ContainerPtr ct1 = *store.getContainer("ct1");
+  EXPECT_EQ(ct1->rootfs, "/s/containers/ct1/rootfs");
+  EXPECT_EQ(ct1->rootfs_mounts, 2u);
+  EXPECT_EQ(ct1->bundle_dir, "/s/containers/ct1");
+  EXPECT_EQ(ct1->stop_signal, "SIGUSR1");
+  EXPECT_EQ(ct1->runtime_type, "io.containerd.runc.v2");
+  EXPECT_EQ(ct1->snapshotter, "overlayfs");
+  EXPECT_TRUE(ct1->task_deleted);
+  ContainerPtr ct2 = *store.getContainer("ct2");
+  EXPECT_EQ(ct2->rootfs_mounts, 1u);
+  EXPECT_FALSE(ct2->task_deleted);
+  opened->reset();
+  RawDb raw(path);
+  EXPECT_EQ(raw.query("PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(raw.query("SELECT count(*) FROM sandboxes WHERE data LIKE '%extra_json%'"), "0");
+  EXPECT_EQ(raw.query("SELECT count(*) FROM containers WHERE data LIKE '%extra_json%'"), "0");
+}
+
 }  // namespace
 }  // namespace berth::store::testing

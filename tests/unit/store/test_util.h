@@ -103,7 +103,16 @@ inline SandboxRecord fullSandbox(const std::string& id, const std::string& pod =
   r.config_bytes = std::string("\x0a\x03web\x00\xff\x10", 8);  // binary, with NUL and 0xff
   r.spec_json = R"({"ociVersion":"1.1.0","process":{"args":["/pause"]}})";
   r.cni_result_json = R"({"cniVersion":"1.0.0","ips":[{"address":"10.88.0.7/16"}]})";
-  r.extra_json = R"({"shim_socket":"/run/berth/s/abc.sock"})";
+  r.shim_dir = "/run/berth/pods/" + id + "/shim";
+  r.bundle_dir = "/run/berth/pods/" + id + "/bundle";
+  r.image = "registry.k8s.io/pause:3.10";
+  r.snapshot_key = "sandbox-" + id;
+  r.snapshotter = "overlayfs";
+  r.runtime_type = "io.containerd.runc.v2";
+  r.pause_args = {"/pause", "-v"};
+  r.config_json = R"({"metadata":{"name":"web"}})";
+  r.network_torn_down = true;
+  r.netns_closed = true;
   return r;
 }
 
@@ -131,7 +140,13 @@ inline ContainerRecord fullContainer(const std::string& id, const std::string& s
   r.config_bytes = std::string("\x12\x00\x01\xfe", 4);
   r.spec_json = R"({"ociVersion":"1.1.0"})";
   r.removing = true;
-  r.extra_json = R"({"tty":false})";
+  r.rootfs = "/run/berth/containers/" + id + "/rootfs";
+  r.rootfs_mounts = 2;
+  r.bundle_dir = "/run/berth/containers/" + id;
+  r.stop_signal = "SIGUSR1";
+  r.runtime_type = "io.containerd.runc.v2";
+  r.snapshotter = "overlayfs";
+  r.task_deleted = true;
   return r;
 }
 
