@@ -10,17 +10,28 @@
 
 namespace berth {
 
-// Maps an errno value to the status code class a client should see, keeping the context.
-// ENOENT → NotFound, EEXIST → AlreadyExists, EACCES/EPERM → PermissionDenied,
-// EINVAL → InvalidArgument, EBUSY/EAGAIN → Unavailable, anything else → Internal.
+// Maps an errno value to a status code class, keeping the context: ENOENT → NotFound,
+// EEXIST → AlreadyExists, EACCES/EPERM → PermissionDenied, EINVAL → InvalidArgument,
+// EBUSY/EAGAIN → Unavailable, anything else → Internal. Inside berth the class drives
+// decisions (a missing file, a busy mount). The status carries the errno (kErrnoPayload): at
+// the service edge it reaches a client as Internal, with the errno named, unless aboutObject()
+// said it describes the object the client named. EBUSY from an unmount is not "runtime down".
 [[nodiscard]] absl::Status errnoStatus(int err, absl::string_view context);
+
+// The payload that marks a status made from an errno; its value is the errno in decimal.
+inline constexpr char kErrnoPayload[] = "type.berth.dev/errno";
+// The errno `status` was made from, or 0.
+int errnoOf(const absl::Status& status);
+// `status`, marked as describing the object the client named (a path it gave, say): its code
+// stands at the service edge.
+[[nodiscard]] absl::Status aboutObject(absl::Status status);
 
 // errnoStatus(errno, context), for use right after a failed libc call.
 [[nodiscard]] inline absl::Status lastErrnoStatus(absl::string_view context) {
   return errnoStatus(errno, context);
 }
 
-// Returns `status` with `context: ` prefixed to its message; the code is kept.
+// Returns `status` with `context: ` prefixed to its message; the code and payloads are kept.
 [[nodiscard]] absl::Status annotate(const absl::Status& status, absl::string_view context);
 
 }  // namespace berth

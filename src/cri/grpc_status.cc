@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "common/status.h"
+
 namespace berth::cri {
 
 std::string wireMessage(std::string_view message) {
@@ -20,7 +22,14 @@ grpc::Status toGrpcStatus(const absl::Status& status) {
   auto code = static_cast<grpc::StatusCode>(status.code());
   if (status.code() == absl::StatusCode::kUnknown) code = grpc::StatusCode::INTERNAL;
   const absl::string_view m = status.message();
-  return grpc::Status(code, wireMessage(std::string_view(m.data(), m.size())));
+  std::string message(m.data(), m.size());
+  // An errno met on the way says nothing of the object the client named: a busy unmount is
+  // no "runtime down" (UNAVAILABLE), a missing file of berth's is no missing container.
+  if (int err = errnoOf(status); err != 0 && code != grpc::StatusCode::INTERNAL) {
+    code = grpc::StatusCode::INTERNAL;
+    message += " (errno " + std::to_string(err) + ")";
+  }
+  return grpc::Status(code, wireMessage(message));
 }
 
 }  // namespace berth::cri

@@ -45,7 +45,8 @@ absl::StatusOr<UniqueFd> dialLoopback(int32_t port) {
       r = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len);
     } while (r != 0 && errno == EINTR);
     if (r == 0) return fd;
-    last = lastErrnoStatus(absl::StrCat("dial ", family == AF_INET ? "127.0.0.1:" : "[::1]:", port));
+    last = aboutObject(
+        lastErrnoStatus(absl::StrCat("dial ", family == AF_INET ? "127.0.0.1:" : "[::1]:", port)));
   }
   return last;
 }

@@ -150,7 +150,8 @@ absl::StatusOr<json> ociMount(const ContainerSpecInput& in, const PlannedMount& 
   }
   struct stat st {};
   if (::stat(src.c_str(), &st) != 0) {
-    if (errno != ENOENT) return lastErrnoStatus(absl::StrCat("stat mount host_path ", src));
+    if (errno != ENOENT)
+      return aboutObject(lastErrnoStatus(absl::StrCat("stat mount host_path ", src)));
     if (pm.pod_file) {
       return absl::FailedPreconditionError(absl::StrCat("pod file ", src, " is missing"));
     }
@@ -162,7 +163,7 @@ absl::StatusOr<json> ociMount(const ContainerSpecInput& in, const PlannedMount& 
   }
   char resolved[PATH_MAX];
   if (::realpath(src.c_str(), resolved) == nullptr) {
-    return lastErrnoStatus(absl::StrCat("resolve mount host_path ", src));
+    return aboutObject(lastErrnoStatus(absl::StrCat("resolve mount host_path ", src)));
   }
   BERTH_RETURN_IF_ERROR(checkPropagation(in.mountinfo_path, resolved, m.propagation));
   json options = {"rbind"};
@@ -205,7 +206,7 @@ absl::Status collectDevices(const std::string& host_path, const std::string& con
                             std::vector<json>* out) {
   struct stat st {};
   if (::stat(host_path.c_str(), &st) != 0) {
-    return lastErrnoStatus(absl::StrCat("device ", host_path));
+    return aboutObject(lastErrnoStatus(absl::StrCat("device ", host_path)));
   }
   if (!S_ISDIR(st.st_mode)) {
     BERTH_ASSIGN_OR_RETURN(json dev, deviceFromPath(host_path, container_path));
@@ -213,7 +214,8 @@ absl::Status collectDevices(const std::string& host_path, const std::string& con
     return absl::OkStatus();
   }
   DIR* dir = ::opendir(host_path.c_str());
-  if (dir == nullptr) return lastErrnoStatus(absl::StrCat("open device directory ", host_path));
+  if (dir == nullptr)
+    return aboutObject(lastErrnoStatus(absl::StrCat("open device directory ", host_path)));
   std::vector<std::string> names;
   while (dirent* e = ::readdir(dir)) {
     std::string name = e->d_name;
@@ -259,7 +261,7 @@ absl::StatusOr<json> deviceFromPath(const std::string& host_path,
                                     const std::string& container_path) {
   struct stat st {};
   if (::lstat(host_path.c_str(), &st) != 0) {
-    return lastErrnoStatus(absl::StrCat("device ", host_path));
+    return aboutObject(lastErrnoStatus(absl::StrCat("device ", host_path)));
   }
   const char* type = nullptr;
   if (S_ISCHR(st.st_mode)) {

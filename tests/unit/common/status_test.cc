@@ -30,6 +30,15 @@ INSTANTIATE_TEST_SUITE_P(Codes, ErrnoStatusTest,
                                            ErrnoCase{EBUSY, absl::StatusCode::kUnavailable},
                                            ErrnoCase{EIO, absl::StatusCode::kInternal}));
 
+TEST(ErrnoPayloadTest, AnErrnoStatusCarriesItsErrnoThroughAnnotate) {
+  absl::Status st = annotate(errnoStatus(EBUSY, "unmount /x"), "remove container c");
+  EXPECT_EQ(errnoOf(st), EBUSY);
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(errnoOf(aboutObject(st)), 0);
+  EXPECT_EQ(aboutObject(st).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(errnoOf(absl::NotFoundError("x")), 0);
+}
+
 TEST(AnnotateTest, PrefixesMessageAndKeepsCode) {
   absl::Status st = annotate(absl::NotFoundError("image x"), "pull");
   EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);

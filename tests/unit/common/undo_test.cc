@@ -28,15 +28,27 @@ TEST(UndoTest, DisarmedStepsDoNotRun) {
   EXPECT_EQ(order, "");
 }
 
-TEST(UndoTest, RunReportsTheFirstFailureAndStillRunsEveryStep) {
+// A failed step stops the older ones: they would undo what it still stands on (a snapshot
+// below a rootfs that did not unmount).
+TEST(UndoTest, AFailedStepStopsTheOlderOnes) {
   std::string order;
   Undo undo;
-  undo.arm("netns", [&] { order += "n"; return absl::InternalError("busy"); });
-  undo.arm("shim", [&] { order += "s"; return absl::UnavailableError("gone"); });
+  undo.arm("snapshot", [&] {
+    order += "s";
+    return absl::OkStatus();
+  });
+  undo.arm("rootfs mount", [&] {
+    order += "m";
+    return absl::UnavailableError("busy");
+  });
+  undo.arm("task", [&] {
+    order += "t";
+    return absl::OkStatus();
+  });
   absl::Status st = undo.run();
-  EXPECT_EQ(order, "sn");
+  EXPECT_EQ(order, "tm") << "the snapshot below the still-mounted rootfs was removed";
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(st.message(), "undo shim: gone");
+  EXPECT_EQ(st.message(), "undo rootfs mount: busy (1 older step(s) left for recovery)");
   EXPECT_TRUE(undo.run().ok()) << "steps run once";
 }
 

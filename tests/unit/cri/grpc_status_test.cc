@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+
+#include "common/status.h"
+
 namespace berth::cri {
 namespace {
 
@@ -12,6 +16,26 @@ TEST(GrpcStatusTest, CodesCarryOverAndUnknownBecomesInternal) {
   EXPECT_EQ(nf.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(nf.error_message(), "pod sandbox \"x\" not found");
   EXPECT_EQ(toGrpcStatus(absl::UnknownError("?")).error_code(), grpc::StatusCode::INTERNAL);
+}
+
+// An errno met on the way is no statement about the object the client named: EBUSY from an
+// unmount must not tell kubelet the runtime is down (UNAVAILABLE), ENOENT of a file of berth's
+// is no missing container. It reaches the client as INTERNAL with the errno, unless the code
+// said it describes the client's object.
+TEST(GrpcStatusTest, AnErrnoIsInternalUnlessItIsAboutTheNamedObject) {
+  absl::Status busy = annotate(errnoStatus(EBUSY, "unmount /x/rootfs"), "remove container c1");
+  EXPECT_TRUE(absl::IsUnavailable(busy)) << "inside berth the class still drives decisions";
+  grpc::Status g = toGrpcStatus(busy);
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(g.error_message(),
+            "remove container c1: unmount /x/rootfs: Device or resource busy (errno 16)");
+  grpc::Status missing = toGrpcStatus(aboutObject(errnoStatus(ENOENT, "mount host_path /data")));
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(missing.error_message(), "mount host_path /data: No such file or directory");
+  // Not from an errno: as it is.
+  EXPECT_EQ(toGrpcStatus(absl::UnavailableError("shim of pod p is not reachable")).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(toGrpcStatus(errnoStatus(EIO, "read x")).error_message(), "read x: Input/output error");
 }
 
 // A message echoing a megabyte of client input would make the client drop the call with
