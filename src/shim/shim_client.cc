@@ -496,22 +496,25 @@ absl::Status ShimClient::ackExit(const std::string& id, uint64_t seq) {
   return callTimed("ack_exit", std::move(f)).status();
 }
 
-absl::StatusOr<UniqueFd> ShimClient::subscribe() {
+absl::StatusOr<UniqueFd> ShimClient::ownConnection(absl::Duration* timeout) {
   auto dialed = dial(dir_);
   if (!dialed.ok()) {
     return absl::UnavailableError(absl::StrCat("shim of pod \"", pod_id_,
                                                "\" is not reachable: ", dialed.status().message()));
   }
-  absl::Duration timeout;
-  {
-    absl::MutexLock lock(&mu_);
-    if (closed_)
-      return absl::CancelledError(absl::StrCat("shim client of pod \"", pod_id_, "\" is closed"));
-    timeout = call_timeout_;
-  }
-  BERTH_ASSIGN_OR_RETURN(Json reply, exchange(dialed->get(), "subscribe", Json::object(), timeout));
-  BERTH_RETURN_IF_ERROR(toStatus(replyOutcome(reply)));
+  absl::MutexLock lock(&mu_);
+  if (closed_)
+    return absl::CancelledError(absl::StrCat("shim client of pod \"", pod_id_, "\" is closed"));
+  *timeout = call_timeout_;
   return std::move(dialed).value();
+}
+
+absl::StatusOr<UniqueFd> ShimClient::subscribe() {
+  absl::Duration timeout;
+  BERTH_ASSIGN_OR_RETURN(UniqueFd fd, ownConnection(&timeout));
+  BERTH_ASSIGN_OR_RETURN(Json reply, exchange(fd.get(), "subscribe", Json::object(), timeout));
+  BERTH_RETURN_IF_ERROR(toStatus(replyOutcome(reply)));
+  return fd;
 }
 
 absl::Status ShimClient::ping() { return callTimed("ping", Json::object()).status(); }
@@ -637,19 +640,11 @@ absl::Status takeStdio(const Json& reply, std::vector<UniqueFd>* fds, StdioFds* 
 
 absl::StatusOr<Json> ShimClient::callWithFds(absl::string_view op, Json fields, UniqueFd* conn,
                                              uint64_t* request_id, std::vector<UniqueFd>* fds) {
-  auto dialed = dial(dir_);
-  if (!dialed.ok()) {
-    return absl::UnavailableError(absl::StrCat("shim of pod \"", pod_id_,
-                                               "\" is not reachable: ", dialed.status().message()));
-  }
-  *conn = std::move(dialed).value();
   absl::Duration timeout;
+  BERTH_ASSIGN_OR_RETURN(*conn, ownConnection(&timeout));
   {
     absl::MutexLock lock(&mu_);
-    if (closed_)
-      return absl::CancelledError(absl::StrCat("shim client of pod \"", pod_id_, "\" is closed"));
     *request_id = next_request_id_++;
-    timeout = call_timeout_;
   }
   Json req = makeRequest(*request_id, std::string(op));
   for (auto& [k, v] : fields.items()) req[k] = v;

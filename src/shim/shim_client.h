@@ -207,6 +207,9 @@ class ShimClient {
   [[nodiscard]] absl::StatusOr<Json> callAlone(absl::string_view op, Json fields,
                                                absl::Duration timeout, size_t max_frame);
   [[nodiscard]] absl::StatusOr<UniqueFd> takeConnection();
+  // A new connection of the caller's own, and the call timeout now. Unavailable when the shim
+  // does not answer, Cancelled after close().
+  [[nodiscard]] absl::StatusOr<UniqueFd> ownConnection(absl::Duration* timeout);
   void giveBack(UniqueFd fd);
   // Sends `op` on a new connection of its own and reads the first reply with the descriptors
   // that came with it.
