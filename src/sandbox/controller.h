@@ -58,7 +58,7 @@ struct CreateOptions {
 // What an application container of a sandbox needs from it: the monitor that runs the
 // container's processes, the namespaces to join and the pod's files.
 struct TaskContext {
-  std::shared_ptr<shim::ShimClient> shim;
+  std::shared_ptr<shim::TaskApi> shim;
   int pid = 0;  // the sandbox's init (pause) process
   std::string netns_path;
   std::string hosts_path, resolv_conf_path, hostname_path;

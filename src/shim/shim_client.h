@@ -118,10 +118,51 @@ struct RuntimeState {
   int pid = 0;
 };
 
+// What berthd asks of a pod's monitor about its tasks. ShimClient speaks to a real berth-shim;
+// unit tests of failure paths put fakes behind it (a shim that dies mid-stop, a start that
+// fails). A monitor that is gone answers Unavailable naming the pod.
+class TaskApi {
+ public:
+  virtual ~TaskApi() = default;
+  // Runs `runtime create`; returns the container init's pid.
+  [[nodiscard]] virtual absl::StatusOr<int> create(const CreateOptions& opts) = 0;
+  [[nodiscard]] virtual absl::Status start(const std::string& id) = 0;
+  // Killing a stopped container is OK; NotFound if the runtime does not know it.
+  [[nodiscard]] virtual absl::Status kill(const std::string& id, int signal, bool all) = 0;
+  // Idempotent: removing an unknown container is OK.
+  [[nodiscard]] virtual absl::Status remove(const std::string& id, bool force) = 0;
+  // NotFound for an unknown container.
+  [[nodiscard]] virtual absl::StatusOr<RuntimeState> state(const std::string& id) = 0;
+  // Runs a process in a running container (with the container's process spec, overridden by
+  // `opts`) and returns its exit code and output once it has exited. Uses its own connection;
+  // no call timeout beyond opts.timeout_ms plus the call timeout as a margin. NotFound for an
+  // unknown container, FailedPrecondition if it is not running, DeadlineExceeded on timeout.
+  [[nodiscard]] virtual absl::StatusOr<ExecResult> exec(const ExecOptions& opts) = 0;
+  // Starts a process like exec() but hands its stdio to the caller: pipes (stdin only with
+  // `want_stdin`), or with opts.tty one terminal. No timeout applies.
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<StreamedProcess>> execStreamed(
+      const ExecOptions& opts, bool want_stdin) = 0;
+  // Attaches to a running container's output (copies of what it writes from now on, logged or
+  // not) and, when it was created with stdin, its stdin. FailedPrecondition when it is not
+  // running or its stdin is gone (stdin_once).
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<Attachment>> attach(const std::string& id,
+                                                                           bool want_stdin,
+                                                                           bool want_stdout,
+                                                                           bool want_stderr) = 0;
+  // An attached client ended its stdin: closes the container's stdin if it is stdin_once.
+  [[nodiscard]] virtual absl::Status closeStdinOnce(const std::string& id) = 0;
+  // Closes and reopens the container's CRI log file at the same path (after kubelet rotated
+  // it). FailedPrecondition if the container is not running or has no log file.
+  [[nodiscard]] virtual absl::Status reopenLog(const std::string& id) = 0;
+  // The exit is persisted by the daemon: the monitor may forget its record (with `seq` > 0,
+  // only the record of that number).
+  [[nodiscard]] virtual absl::Status ackExit(const std::string& id, uint64_t seq = 0) = 0;
+};
+
 // Thread-safe: any thread may call any method. Each call takes an idle connection from a small
 // pool (or opens one), so a slow call does not hold up others; wait() uses its own connection.
 // A shim that is gone maps to Unavailable naming the pod.
-class ShimClient {
+class ShimClient final : public TaskApi {
  public:
   // Starts a shim for cfg.id (it daemonizes and outlives the caller) and waits, bounded by
   // cfg.start_timeout, until it listens. AlreadyExists if a shim already serves cfg.dir.
@@ -135,43 +176,23 @@ class ShimClient {
   ShimClient& operator=(const ShimClient&) = delete;
   ~ShimClient();
 
-  // Runs `runtime create`; returns the container init's pid.
-  [[nodiscard]] absl::StatusOr<int> create(const CreateOptions& opts);
-  [[nodiscard]] absl::Status start(const std::string& id);
-  // Killing a stopped container is OK; NotFound if the runtime does not know it.
-  [[nodiscard]] absl::Status kill(const std::string& id, int signal, bool all);
-  // Idempotent: removing an unknown container is OK.
-  [[nodiscard]] absl::Status remove(const std::string& id, bool force);
-  // NotFound for an unknown container.
-  [[nodiscard]] absl::StatusOr<RuntimeState> state(const std::string& id);
+  absl::StatusOr<int> create(const CreateOptions& opts) override;
+  absl::Status start(const std::string& id) override;
+  absl::Status kill(const std::string& id, int signal, bool all) override;
+  absl::Status remove(const std::string& id, bool force) override;
+  absl::StatusOr<RuntimeState> state(const std::string& id) override;
   // Blocks until the container's init has exited (at once if its exit is recorded); no timeout.
   [[nodiscard]] absl::StatusOr<ExitInfo> wait(const std::string& id);
-  // Runs a process in a running container (with the container's process spec, overridden by
-  // `opts`) and returns its exit code and output once it has exited. Uses its own connection;
-  // no call timeout beyond opts.timeout_ms plus the call timeout as a margin. NotFound for an
-  // unknown container, FailedPrecondition if it is not running, DeadlineExceeded on timeout.
-  [[nodiscard]] absl::StatusOr<ExecResult> exec(const ExecOptions& opts);
-  // Starts a process like exec() but hands its stdio to the caller: pipes (stdin only with
-  // `want_stdin`), or with opts.tty one terminal. No timeout applies.
-  [[nodiscard]] absl::StatusOr<std::unique_ptr<StreamedProcess>> execStreamed(
-      const ExecOptions& opts, bool want_stdin);
-  // Attaches to a running container's output (copies of what it writes from now on, logged or
-  // not) and, when it was created with stdin, its stdin. FailedPrecondition when it is not
-  // running or its stdin is gone (stdin_once).
-  [[nodiscard]] absl::StatusOr<std::unique_ptr<Attachment>> attach(const std::string& id,
-                                                                   bool want_stdin,
-                                                                   bool want_stdout,
-                                                                   bool want_stderr);
-  // An attached client ended its stdin: closes the container's stdin if it is stdin_once.
-  [[nodiscard]] absl::Status closeStdinOnce(const std::string& id);
-  // Closes and reopens the container's CRI log file at the same path (after kubelet rotated
-  // it). FailedPrecondition if the container is not running or has no log file.
-  [[nodiscard]] absl::Status reopenLog(const std::string& id);
+  absl::StatusOr<ExecResult> exec(const ExecOptions& opts) override;
+  absl::StatusOr<std::unique_ptr<StreamedProcess>> execStreamed(const ExecOptions& opts,
+                                                                bool want_stdin) override;
+  absl::StatusOr<std::unique_ptr<Attachment>> attach(const std::string& id, bool want_stdin,
+                                                     bool want_stdout, bool want_stderr) override;
+  absl::Status closeStdinOnce(const std::string& id) override;
+  absl::Status reopenLog(const std::string& id) override;
+  absl::Status ackExit(const std::string& id, uint64_t seq = 0) override;
   // Exit records not yet acknowledged.
   [[nodiscard]] absl::StatusOr<std::vector<ExitInfo>> exits();
-  // The exit is persisted by the daemon: the shim may forget the record (with `seq` > 0, only
-  // the record of that number).
-  [[nodiscard]] absl::Status ackExit(const std::string& id, uint64_t seq = 0);
   // A connection of its own on which the shim pushes exit events (protocol.h: "subscribe"),
   // replaying first the records not yet acknowledged. The caller reads it (non-blocking) with
   // a FrameReader; EOF means the shim closed it (it exited, or was killed).

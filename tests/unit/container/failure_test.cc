@@ -1,0 +1,232 @@
+// Failure paths of the container manager, driven through its seams with fakes: the pod's
+// monitor behind shim::TaskApi and the pod's controller behind sandbox::Controller (issue 14
+// point 9). A shim that dies mid-stop, a shim call that fails while the shim lives, a start
+// that fails, a task delete that fails during removal.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../store/test_util.h"
+#include "absl/synchronization/mutex.h"
+#include "container/container_manager.h"
+#include "events/backoff_monitor.h"
+#include "events/event_loop.h"
+#include "image/content_store.h"
+#include "image/image_manager.h"
+#include "image/registry_client.h"
+#include "image/snapshot.h"
+#include "store/store.h"
+
+namespace berth::container {
+namespace {
+
+using store::testing::fullContainer;
+using store::testing::fullSandbox;
+using store::testing::hexId;
+using store::testing::TempDir;
+
+// A pod's monitor whose answers the test sets.
+class FakeTask final : public shim::TaskApi {
+ public:
+  absl::Status kill_result, start_result, remove_result;
+  std::atomic<int> kills{0}, removes{0};
+
+  absl::StatusOr<int> create(const shim::CreateOptions&) override { return 42; }
+  absl::Status start(const std::string&) override { return start_result; }
+  absl::Status kill(const std::string&, int, bool) override {
+    ++kills;
+    return kill_result;
+  }
+  absl::Status remove(const std::string&, bool) override {
+    ++removes;
+    return remove_result;
+  }
+  absl::StatusOr<shim::RuntimeState> state(const std::string&) override {
+    return shim::RuntimeState{.status = shim::ProcessStatus::kRunning, .pid = 42};
+  }
+  absl::StatusOr<shim::ExecResult> exec(const shim::ExecOptions&) override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::StatusOr<std::unique_ptr<shim::StreamedProcess>> execStreamed(const shim::ExecOptions&,
+                                                                      bool) override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::StatusOr<std::unique_ptr<shim::Attachment>> attach(const std::string&, bool, bool,
+                                                           bool) override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::Status closeStdinOnce(const std::string&) override { return absl::OkStatus(); }
+  absl::Status reopenLog(const std::string&) override { return absl::OkStatus(); }
+  absl::Status ackExit(const std::string&, uint64_t) override { return absl::OkStatus(); }
+};
+
+// The pod's controller: hands out the fake monitor, says whether it is gone, and notes the
+// container's state when it is asked (nothing may be reported exited before that answer).
+class FakeController final : public sandbox::Controller {
+ public:
+  FakeController(store::Store& store, std::shared_ptr<FakeTask> task)
+      : store_(store), task_(std::move(task)) {}
+  bool gone = false;
+  std::atomic<int> gone_calls{0};
+  std::vector<store::ContainerState> states_when_asked;
+
+  absl::Status create(const std::string&, const sandbox::CreateOptions&) override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::StatusOr<sandbox::ControllerInstance> start(const std::string&) override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::StatusOr<sandbox::Platform> platform(const std::string&) override {
+    return sandbox::Platform{};
+  }
+  absl::Status stop(const std::string&, std::optional<absl::Duration>) override {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<sandbox::ExitStatus> wait(const std::string&) override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::StatusOr<sandbox::ControllerStatus> status(const std::string&, bool) override {
+    return absl::UnimplementedError("fake");
+  }
+  absl::Status shutdown(const std::string&) override { return absl::OkStatus(); }
+  absl::Status update(const std::string&, const sandbox::SandboxConfig&) override {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<sandbox::TaskContext> taskContext(const std::string&) override {
+    return sandbox::TaskContext{.shim = task_};
+  }
+  absl::StatusOr<bool> monitorGone(const std::string&) override {
+    ++gone_calls;
+    for (const auto& c : store_.listContainers()) states_when_asked.push_back(c->state);
+    return gone;
+  }
+  absl::Status watchTask(const std::string&, const std::string&, ExitHandler) override {
+    return absl::OkStatus();  // exits come from the test, or not at all
+  }
+  void unwatchTask(const std::string&, const std::string&) override {}
+  absl::StatusOr<std::map<std::string, uint64_t>> metrics(const std::string&) override {
+    return absl::UnimplementedError("fake");
+  }
+
+ private:
+  store::Store& store_;
+  std::shared_ptr<FakeTask> task_;
+};
+
+class ContainerFailureTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = *store::Store::open(dir_.file("meta.db"));
+    content_ = *image::ContentStore::open(dir_.file("content"));
+    snapshots_ = *image::OverlaySnapshotter::open(dir_.file("snapshots"), store_.get());
+    registry_ = std::make_unique<image::RegistryClient>(image::RegistryOptions{});
+    images_ = std::make_unique<image::ImageManager>(*store_, *content_, *snapshots_, *registry_,
+                                                    image::ImageManagerOptions{});
+    task_ = std::make_shared<FakeTask>();
+    auto controller = std::make_unique<FakeController>(*store_, task_);
+    controller_ = controller.get();
+    controllers_.add("fake", std::move(controller));
+    manager_ = std::make_unique<ContainerManager>(
+        *store_, *images_, *snapshots_, controllers_, monitor_,
+        ContainerOptions{.containers_dir = dir_.file("containers"),
+                         .kill_timeout = absl::Seconds(2)});
+    store::SandboxRecord pod = fullSandbox(pod_id_);
+    pod.sandboxer = "fake";
+    ASSERT_TRUE(store_->reserveName(pod.name, pod.id).ok());
+    ASSERT_TRUE(store_->createSandbox(pod).ok());
+  }
+  // A container record in `state`, as if created (and started) by the manager.
+  std::string addContainer(store::ContainerState state) {
+    store::ContainerRecord c = fullContainer(hexId('c'), pod_id_);
+    c.state = state;
+    c.removing = false;
+    c.task_deleted = false;
+    c.rootfs.clear();  // nothing mounted
+    c.exit_code = 0;
+    c.reason.clear();
+    EXPECT_TRUE(store_->reserveName(c.name, c.id).ok());
+    EXPECT_TRUE(store_->createContainer(c).ok());
+    return c.id;
+  }
+  store::ContainerPtr record(const std::string& id) { return *store_->getContainer(id); }
+
+  TempDir dir_;
+  const std::string pod_id_ = hexId('a');
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<image::ContentStore> content_;
+  std::unique_ptr<image::OverlaySnapshotter> snapshots_;
+  std::unique_ptr<image::RegistryClient> registry_;
+  std::unique_ptr<image::ImageManager> images_;
+  std::shared_ptr<FakeTask> task_;
+  FakeController* controller_ = nullptr;
+  sandbox::ControllerRegistry controllers_;
+  events::EventLoop loop_;
+  events::BackoffMonitor monitor_{loop_, {.initial = absl::Milliseconds(20)}};
+  std::unique_ptr<ContainerManager> manager_;
+};
+
+// The shim dies in the middle of a stop: the stop is berthd's. Only once the controller has
+// ended the pod's processes (monitorGone true) is the container reported exited, unknown code.
+TEST_F(ContainerFailureTest, AShimThatDiesMidStopEndsInAnUnknownExitAfterTheTakeover) {
+  std::string id = addContainer(store::ContainerState::kRunning);
+  task_->kill_result = absl::UnavailableError("shim of pod a is not reachable");
+  task_->remove_result = absl::UnavailableError("shim of pod a is not reachable");
+  controller_->gone = true;
+  ASSERT_TRUE(manager_->stop(id, absl::ZeroDuration()).ok());
+  EXPECT_EQ(controller_->gone_calls, 1);
+  ASSERT_EQ(controller_->states_when_asked.size(), 1u);
+  EXPECT_EQ(controller_->states_when_asked[0], store::ContainerState::kRunning)
+      << "reported exited before the pod's processes were ended";
+  store::ContainerPtr r = record(id);
+  EXPECT_EQ(r->state, store::ContainerState::kExited);
+  EXPECT_EQ(r->exit_code, kUnknownExitCode);
+  EXPECT_EQ(r->reason, kReasonUnknown);
+}
+
+// A shim call that fails while the shim still answers is no exit: the stop fails, the
+// container stays RUNNING (kubelet would start a second copy of one reported exited).
+TEST_F(ContainerFailureTest, AFailedCallToALiveShimIsNoExit) {
+  std::string id = addContainer(store::ContainerState::kRunning);
+  task_->kill_result = absl::UnavailableError("connection reset");
+  controller_->gone = false;
+  absl::Status st = manager_->stop(id, absl::ZeroDuration());
+  EXPECT_TRUE(absl::IsUnavailable(st)) << st;
+  EXPECT_EQ(record(id)->state, store::ContainerState::kRunning);
+}
+
+// A start the runtime refuses: the container is EXITED with StartError (as containerd), its
+// task is deleted, and the error names it.
+TEST_F(ContainerFailureTest, AFailedStartIsAStartErrorAndItsTaskIsDeleted) {
+  std::string id = addContainer(store::ContainerState::kCreated);
+  task_->start_result = absl::InternalError("runc start: exec: \"/nope\": not found");
+  absl::Status st = manager_->start(id);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(id), std::string::npos) << st;
+  store::ContainerPtr r = record(id);
+  EXPECT_EQ(r->state, store::ContainerState::kExited);
+  EXPECT_EQ(r->reason, kReasonStartError);
+  EXPECT_EQ(r->exit_code, 128);
+  EXPECT_GE(task_->removes, 1);
+  EXPECT_TRUE(r->task_deleted);
+}
+
+// Removal whose task delete fails stops there: the record stays (not removing any more), for a
+// later RemoveContainer to finish; nothing after the failed step ran.
+TEST_F(ContainerFailureTest, ARemovalWhoseTaskDeleteFailsKeepsTheRecord) {
+  std::string id = addContainer(store::ContainerState::kExited);
+  task_->remove_result = absl::InternalError("runc delete: device busy");
+  absl::Status st = manager_->remove(id);
+  EXPECT_FALSE(st.ok());
+  store::ContainerPtr r = record(id);
+  EXPECT_FALSE(r->removing);
+  EXPECT_FALSE(r->task_deleted);
+  task_->remove_result = absl::OkStatus();
+  EXPECT_TRUE(manager_->remove(id).ok());
+  EXPECT_FALSE(store_->getContainer(id).ok());
+}
+
+}  // namespace
+}  // namespace berth::container
