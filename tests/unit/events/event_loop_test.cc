@@ -10,18 +10,12 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/eventually.h"
 
 namespace berth::events {
 namespace {
 
-bool eventually(const std::function<bool()>& cond, absl::Duration limit = absl::Seconds(5)) {
-  absl::Time end = absl::Now() + limit;
-  while (absl::Now() < end) {
-    if (cond()) return true;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return cond();
-}
+using berth::testing::eventually;
 
 struct Pipe {
   int r = -1, w = -1;

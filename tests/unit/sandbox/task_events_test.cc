@@ -13,18 +13,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/eventually.h"
 
 namespace berth::sandbox {
 namespace {
 
-bool eventually(const std::function<bool()>& cond, absl::Duration limit = absl::Seconds(5)) {
-  absl::Time end = absl::Now() + limit;
-  while (absl::Now() < end) {
-    if (cond()) return true;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return cond();
-}
+using berth::testing::eventually;
 
 // The shim's side: each subscribe() makes a socket pair and keeps the far end to push frames on.
 class FakeShim {
