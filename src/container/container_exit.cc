@@ -28,12 +28,10 @@ absl::StatusOr<sandbox::Controller*> ContainerManager::controllerOf(const std::s
 
 void ContainerManager::watchExit(const std::string& id, const std::string& sandbox_id,
                                  const std::shared_ptr<Live>& l) {
-  auto unknown = [this, id, l] {
-    // No shim to hear it from: what ran is gone (monitorGone said so), how it ended is unknown.
-    (void)handleExit(id, l,
-                     {.container_id = id,
-                      .exit_code = kUnknownExitCode,
-                      .exited_at_ns = absl::ToUnixNanos(absl::Now())});
+  // No shim to hear it from: what ran is gone (monitorGone said so), how it ended is unknown.
+  auto unknown = [this, id, l] { (void)handleExit(id, l, sandbox::unknownExit(id)); };
+  sandbox::Controller::ExitHandler exited = [this, id, l](const shim::ExitInfo& e) {
+    return handleExit(id, l, e);
   };
   auto controller = controllerOf(sandbox_id);
   if (!controller.ok()) {
@@ -41,10 +39,7 @@ void ContainerManager::watchExit(const std::string& id, const std::string& sandb
                 controller.status().message());
     return unknown();
   }
-  absl::Status st =
-      (*controller)->watchTask(sandbox_id, id, [this, id, l](const shim::ExitInfo& e) {
-        return handleExit(id, l, e);
-      });
+  absl::Status st = (*controller)->watchTask(sandbox_id, id, exited);
   if (st.ok()) return;
   auto gone = monitorGone(sandbox_id);
   if (gone.ok() && *gone) {
@@ -53,10 +48,9 @@ void ContainerManager::watchExit(const std::string& id, const std::string& sandb
   }
   // The shim runs but cannot be heard from now: never report an exit that may not be one.
   log()->error("container {}: cannot watch its exit, retrying: {}", id, st.message());
-  monitor_.backoff("watch/" + id, [this, id, sandbox_id, l]() -> absl::Status {
+  monitor_.backoff("watch/" + id, [this, id, sandbox_id, exited]() -> absl::Status {
     BERTH_ASSIGN_OR_RETURN(sandbox::Controller * c, controllerOf(sandbox_id));
-    return c->watchTask(sandbox_id, id,
-                        [this, id, l](const shim::ExitInfo& e) { return handleExit(id, l, e); });
+    return c->watchTask(sandbox_id, id, exited);
   });
 }
 
@@ -181,7 +175,7 @@ void ContainerManager::removeOrphans() {
 void ContainerManager::adoptStarted(const store::ContainerRecord& rec,
                                     const std::shared_ptr<Live>& l) {
   // berthd died between the runtime's start and recording it: the shim knows better. A
-  // container whose process runs (or ran) is RUNNING, with its waiter; never CREATED, which
+  // container whose process runs (or ran) is RUNNING, its exit watched; never CREATED, which
   // would make kubelet start it again.
   auto task = taskContext(rec.sandbox_id);
   if (!task.ok()) return;

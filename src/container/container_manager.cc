@@ -37,7 +37,7 @@ ContainerManager::ContainerManager(store::Store& store, image::ImageManager& ima
       monitor_(monitor),
       options_(std::move(options)) {}
 
-ContainerManager::~ContainerManager() { closing_ = true; }
+ContainerManager::~ContainerManager() = default;
 
 void ContainerManager::beginShutdown() { closing_ = true; }
 
@@ -321,10 +321,8 @@ absl::Status ContainerManager::stopNow(const std::string& id, const std::shared_
     auto gone = monitorGone(rec->sandbox_id);
     if (!gone.ok()) return annotate(gone.status(), absl::StrCat("stop container ", id));
     if (!*gone) return annotate(why, absl::StrCat("stop container ", id));
-    return annotate(
-        handleExit(id, l,
-                   {.container_id = id, .exit_code = kUnknownExitCode, .exited_at_ns = nowNs()}),
-        absl::StrCat("stop container ", id));
+    return annotate(handleExit(id, l, sandbox::unknownExit(id)),
+                    absl::StrCat("stop container ", id));
   };
   auto task_or = taskContext(rec->sandbox_id);
   if (absl::IsUnavailable(task_or.status())) return without_shim(task_or.status());

@@ -369,10 +369,7 @@ absl::Status PodSandboxController::stop(const std::string& id,
       absl::Status st = shim->kill(id, SIGKILL, true);
       if (absl::IsNotFound(st)) {
         // The shim never ran the pause (berthd died before it was created): no exit will come.
-        BERTH_RETURN_IF_ERROR(handleExit(id, l,
-                                         {.container_id = id,
-                                          .exit_code = kUnknownExitCode,
-                                          .exited_at_ns = absl::ToUnixNanos(absl::Now())}));
+        BERTH_RETURN_IF_ERROR(handleExit(id, l, unknownExit(id)));
       } else if (!st.ok()) {
         return annotate(st, absl::StrCat("stop pod sandbox ", id));
       }

@@ -75,7 +75,7 @@ class PodSandboxController final : public Controller {
   std::vector<int> shimPids() const;
 
   // Told when a READY sandbox's pause has exited and the pod is recorded NOTREADY (it died on
-  // its own, or a stop ended it), once per pod, after the store has the change; from a waiter
+  // its own, or a stop ended it), once per pod, after the store has the change; from a
   // worker of the event loop. Set before recover(); must be cheap and must not call back into this
   // controller for the same pod synchronously with a lock held.
   using ExitObserver = std::function<void(const std::string& id)>;
@@ -85,7 +85,7 @@ class PodSandboxController final : public Controller {
   // In-memory state of one sandbox. `mu` guards the fields below it.
   struct Live {
     absl::Mutex mu;
-    // Shared so that a call in progress (waiter, back-off retry) keeps the client alive
+    // Shared so that a call in progress (exit handler, back-off retry) keeps the client alive
     // while shutdown() drops it.
     std::shared_ptr<shim::ShimClient> shim ABSL_GUARDED_BY(mu);
     shim::ProcessStatus process_status ABSL_GUARDED_BY(mu) = shim::ProcessStatus::kCreated;

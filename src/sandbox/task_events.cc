@@ -16,13 +16,13 @@ namespace {
 
 std::shared_ptr<spdlog::logger> log() { return logging::get("exit"); }
 
+}  // namespace
+
 shim::ExitInfo unknownExit(const std::string& task) {
   return {.container_id = task,
           .exit_code = kUnknownExitCode,
           .exited_at_ns = absl::ToUnixNanos(absl::Now())};
 }
-
-}  // namespace
 
 TaskEvents::TaskEvents(events::EventLoop& loop, events::BackoffMonitor& monitor)
     : loop_(loop), monitor_(monitor) {}

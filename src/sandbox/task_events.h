@@ -24,6 +24,9 @@ namespace berth::sandbox {
 
 // The exit code reported when it cannot be read (as containerd).
 inline constexpr int kUnknownExitCode = 255;
+// The exit of `task` reported when nothing of it runs any more but how it ended is unknown (its
+// monitor died, or never ran it): kUnknownExitCode, now, no pid.
+shim::ExitInfo unknownExit(const std::string& task);
 
 // What TaskEvents needs of a pod's shim; a narrow seam, so tests can drive it with fakes.
 struct ShimLink {
