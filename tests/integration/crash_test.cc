@@ -362,18 +362,28 @@ TEST(ShimKillTest, DeadShimEndsThePodBeforeReportingExitsAndNothingLeaks) {
   EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left) << "\n" << d.log();
 }
 
+// A pod (`config`) with one running `sleep` container of the test busybox image.
+struct SleepingPod {
+  std::string pod, container;
+};
+void runSleepingPod(Berthd& d, const v1::PodSandboxConfig& config, SleepingPod* out) {
+  const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  ASSERT_TRUE(pullImage(d, busybox).ok());
+  ASSERT_TRUE(runPod(d, config, &out->pod).ok()) << d.log();
+  ASSERT_TRUE(
+      createContainer(d, out->pod, sleepContainer("c", busybox), config, &out->container).ok())
+      << d.log();
+  ASSERT_TRUE(startContainer(d, out->container).ok()) << d.log();
+}
+
 // The shim dies while berthd is down: after the restart the pod's processes are ended before
 // anything is reported exited, and it can be removed without leaks.
 TEST(ShimKillTest, ShimThatDiedWhileBerthdWasDownIsTakenOverAtStartUp) {
   Berthd d;
   ASSERT_TRUE(d.start()) << d.log();
-  const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
-  ASSERT_TRUE(pullImage(d, busybox).ok());
-  v1::PodSandboxConfig config = networkPod("shimless2");
-  std::string pod, container;
-  ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
-  ASSERT_TRUE(createContainer(d, pod, sleepContainer("c", busybox), config, &container).ok());
-  ASSERT_TRUE(startContainer(d, container).ok()) << d.log();
+  SleepingPod p;
+  ASSERT_NO_FATAL_FAILURE(runSleepingPod(d, networkPod("shimless2"), &p));
+  const std::string &pod = p.pod, &container = p.container;
   std::vector<int> pids = {pidInInfo(containerStatus(d, container, true).info()),
                            pidInInfo(podStatus(d, pod, true).info())};
   int shim = shimPidOf(d);
@@ -448,13 +458,9 @@ TEST(ExitEventsTest, ThreadsDoNotGrowWithPodsOrContainers) {
 TEST(ExitEventsTest, AnExitWhileBerthdIsDownIsReplayedPersistedAndAcknowledged) {
   Berthd d;
   ASSERT_TRUE(d.start()) << d.log();
-  const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
-  ASSERT_TRUE(pullImage(d, busybox).ok());
-  v1::PodSandboxConfig config = hostNetworkPod("replay");
-  std::string pod, container;
-  ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
-  ASSERT_TRUE(createContainer(d, pod, sleepContainer("c", busybox), config, &container).ok());
-  ASSERT_TRUE(startContainer(d, container).ok()) << d.log();
+  SleepingPod p;
+  ASSERT_NO_FATAL_FAILURE(runSleepingPod(d, hostNetworkPod("replay"), &p));
+  const std::string &pod = p.pod, &container = p.container;
   int pid = pidInInfo(containerStatus(d, container, true).info());
   ASSERT_GT(pid, 0);
   d.stop(SIGKILL);
