@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/flights.h"
 #include "events/backoff_monitor.h"
 #include "events/event_loop.h"
 #include "image/image_manager.h"
@@ -94,7 +95,6 @@ class PodSandboxController final : public Controller {
     bool closing ABSL_GUARDED_BY(mu) = false;  // shutdown() or the destructor dropped the shim
     // Set once the shim was found dead and berthd ended what it ran (takeOver).
     bool taken_over ABSL_GUARDED_BY(mu) = false;
-    absl::Mutex takeover_mu;  // one takeOver at a time; held across it (runtime, cgroups)
   };
 
   std::shared_ptr<Live> live(const std::string& id) const;
@@ -117,6 +117,7 @@ class PodSandboxController final : public Controller {
   // The pod's shim is dead: kills every process of the pod through its cgroups, deletes the
   // runtime's state of the pause and of each container, removes their cgroups. Idempotent.
   [[nodiscard]] absl::Status takeOver(const std::string& id, const std::shared_ptr<Live>& l);
+  [[nodiscard]] absl::Status takeOverOnce(const std::string& id, const std::shared_ptr<Live>& l);
 
   store::Store& store_;
   image::ImageManager& images_;
@@ -124,6 +125,7 @@ class PodSandboxController final : public Controller {
   events::BackoffMonitor& monitor_;
   PodSandboxOptions options_;
   TaskEvents events_;
+  Flights flights_;  // joined calls: "takeover/<id>"
   ExitObserver exit_observer_;
 
   mutable absl::Mutex mu_;

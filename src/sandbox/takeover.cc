@@ -58,7 +58,12 @@ absl::Status runtimeDelete(const RuntimeBinding& rt, const std::string& id) {
 }
 
 absl::Status PodSandboxController::takeOver(const std::string& id, const std::shared_ptr<Live>& l) {
-  absl::MutexLock once(&l->takeover_mu);
+  // Callers at once (the pause's and each container's exit path, recovery) join the first.
+  return flights_.run("takeover/" + id, [&] { return takeOverOnce(id, l); });
+}
+
+absl::Status PodSandboxController::takeOverOnce(const std::string& id,
+                                                const std::shared_ptr<Live>& l) {
   std::shared_ptr<shim::ShimClient> dead;
   {
     absl::MutexLock lock(&l->mu);
