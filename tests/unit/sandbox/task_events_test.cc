@@ -133,13 +133,23 @@ class TaskEventsTest : public ::testing::Test {
       return absl::OkStatus();
     };
   }
+  // A fake shim that lives until the loop has stopped: it must not close its end (an EOF the
+  // loop would take for a dead shim) or be called after the test body returned.
+  FakeShim& newShim() { return *shims_.emplace_back(std::make_unique<FakeShim>()); }
+  // As berthd shuts down: the loop stops before what its work uses goes away.
+  void TearDown() override {
+    monitor_.stop();
+    loop_.stop();
+  }
+
+  std::vector<std::unique_ptr<FakeShim>> shims_;  // destroyed after the loop
   events::EventLoop loop_;
   events::BackoffMonitor monitor_{loop_, {.initial = absl::Milliseconds(20)}};
   TaskEvents events_{loop_, monitor_};
 };
 
 TEST_F(TaskEventsTest, AnExitIsHandledOnceAndAcknowledgedOnlyAfterItWasPersisted) {
-  FakeShim shim;
+  FakeShim& shim = newShim();
   Seen seen;
   ASSERT_TRUE(events_.open("pod", shim.link()).ok());
   ASSERT_TRUE(events_.watch("pod", "c1", record(seen, shim)).ok());
@@ -155,7 +165,7 @@ TEST_F(TaskEventsTest, AnExitIsHandledOnceAndAcknowledgedOnlyAfterItWasPersisted
 }
 
 TEST_F(TaskEventsTest, AnExitBeforeTheWatchIsKeptForIt) {
-  FakeShim shim;
+  FakeShim& shim = newShim();
   Seen seen;
   shim.exit("c1", 0);  // recorded while nobody listened: replayed at subscribe
   ASSERT_TRUE(events_.open("pod", shim.link()).ok());
@@ -167,7 +177,7 @@ TEST_F(TaskEventsTest, AnExitBeforeTheWatchIsKeptForIt) {
 }
 
 TEST_F(TaskEventsTest, AFailedHandlerIsNotAcknowledgedAndIsRetried) {
-  FakeShim shim;
+  FakeShim& shim = newShim();
   std::atomic<int> calls{0};
   ASSERT_TRUE(events_.open("pod", shim.link()).ok());
   ASSERT_TRUE(events_
@@ -185,7 +195,7 @@ TEST_F(TaskEventsTest, AFailedHandlerIsNotAcknowledgedAndIsRetried) {
 }
 
 TEST_F(TaskEventsTest, ABrokenConnectionToALiveShimSubscribesAgainAndGetsTheReplay) {
-  FakeShim shim;
+  FakeShim& shim = newShim();
   shim.setGone(false);
   shim.releaseGone();
   Seen seen;
@@ -206,7 +216,7 @@ TEST_F(TaskEventsTest, ABrokenConnectionToALiveShimSubscribesAgainAndGetsTheRepl
 // A dead shim: no exit is reported while its processes may run; once `gone` has ended them,
 // every watched task gets an unknown exit, and so does one watched later.
 TEST_F(TaskEventsTest, ADeadShimReportsUnknownExitsOnlyAfterItsProcessesAreEnded) {
-  FakeShim shim;
+  FakeShim& shim = newShim();
   shim.setGone(true, /*errors_first=*/1);
   Seen seen;
   ASSERT_TRUE(events_.open("pod", shim.link()).ok());
@@ -231,7 +241,7 @@ TEST_F(TaskEventsTest, ADeadShimReportsUnknownExitsOnlyAfterItsProcessesAreEnded
 }
 
 TEST_F(TaskEventsTest, AShimShutDownOnPurposeIsNoDeadShimAndItsLastExitsCount) {
-  FakeShim shim;
+  FakeShim& shim = newShim();
   Seen seen;
   ASSERT_TRUE(events_.open("pod", shim.link()).ok());
   ASSERT_TRUE(events_.watch("pod", "c1", record(seen, shim)).ok());
@@ -249,16 +259,15 @@ TEST_F(TaskEventsTest, AShimShutDownOnPurposeIsNoDeadShimAndItsLastExitsCount) {
 
 // One loop thread for all subscriptions: threads do not grow with pods.
 TEST_F(TaskEventsTest, ManyPodsNeedNoThreadEach) {
-  std::vector<std::unique_ptr<FakeShim>> shims;
   Seen seen;
   for (int i = 0; i < 200; ++i) {
-    shims.push_back(std::make_unique<FakeShim>());
+    FakeShim& shim = newShim();
     std::string pod = "pod" + std::to_string(i);
-    ASSERT_TRUE(events_.open(pod, shims.back()->link()).ok());
-    ASSERT_TRUE(events_.watch(pod, "pause", record(seen, *shims.back())).ok());
+    ASSERT_TRUE(events_.open(pod, shim.link()).ok());
+    ASSERT_TRUE(events_.watch(pod, "pause", record(seen, shim)).ok());
   }
   EXPECT_LE(loop_.threads(), 2);
-  for (auto& s : shims) s->exit("pause", 0);
+  for (auto& s : shims_) s->exit("pause", 0);
   ASSERT_TRUE(eventually([&] { return seen.count() == 200; }));
   EXPECT_LE(loop_.threads(), 33);
   for (int i = 0; i < 200; ++i) events_.close("pod" + std::to_string(i));
