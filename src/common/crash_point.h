@@ -28,11 +28,13 @@ inline constexpr auto kCrashPoints = std::to_array<std::string_view>({
     "sandbox.start.after_start",
     "pod.run.before_reply",
     // StopPodSandbox
+    "pod.stop.after_intent",
     "pod.stop.after_containers",
     "pod.stop.after_sandbox",
     "pod.stop.after_cni_del",
     "pod.stop.after_netns",
     // RemovePodSandbox
+    "pod.remove.after_intent",
     "pod.remove.after_stop",
     "pod.remove.after_containers",
     "sandbox.shutdown.after_shim",
@@ -45,10 +47,13 @@ inline constexpr auto kCrashPoints = std::to_array<std::string_view>({
     "container.create.after_record",
     "container.create.after_task",
     // StartContainer
+    "container.start.before_start",
     "container.start.after_start",
     // StopContainer
+    "container.stop.after_intent",
     "container.stop.after_signal",
     // RemoveContainer
+    "container.remove.after_intent",
     "container.remove.after_stop",
     "container.remove.after_cleanup",
     "container.remove.after_snapshot",

@@ -67,6 +67,11 @@ absl::Status ContainerManager::recordExit(const std::string& id, const shim::Exi
                          r.finished_at_ns = e.exited_at_ns;
                          r.reason = reason;
                          r.message = message;
+                         // A start or stop under way ends with the exit.
+                         if (r.pending == store::Pending::kStarting ||
+                             r.pending == store::Pending::kStopping) {
+                           r.pending = store::Pending::kNone;
+                         }
                          return absl::OkStatus();
                        })
       .status();
@@ -176,16 +181,19 @@ void ContainerManager::adoptStarted(const store::ContainerRecord& rec,
                                     const std::shared_ptr<Live>& l) {
   // berthd died between the runtime's start and recording it: the shim knows better. A
   // container whose process runs (or ran) is RUNNING, its exit watched; never CREATED, which
-  // would make kubelet start it again.
+  // would make kubelet start it again. One that never started stays CREATED.
   auto task = taskContext(rec.sandbox_id);
-  if (!task.ok()) return;
-  auto state = task->shim->state(rec.id);
-  if (!state.ok() || state->status == shim::ProcessStatus::kCreated) return;
+  auto state = task.ok() ? task->shim->state(rec.id) : task.status();
+  if (!state.ok() || state->status == shim::ProcessStatus::kCreated) {
+    if (rec.pending == store::Pending::kStarting) endOp(rec.id, l, store::Pending::kStarting);
+    return;
+  }
   log()->warn("container {}: started before berthd went down ({}); recorded running", rec.id,
               shim::toString(state->status));
   auto updated = store_.updateContainer(rec.id, [&](store::ContainerRecord& r) {
     r.state = store::ContainerState::kRunning;
     r.started_at_ns = absl::ToUnixNanos(absl::Now());
+    if (r.pending == store::Pending::kStarting) r.pending = store::Pending::kNone;
     return absl::OkStatus();
   });
   if (!updated.ok()) {
@@ -196,11 +204,48 @@ void ContainerManager::adoptStarted(const store::ContainerRecord& rec,
   watchExit(rec.id, rec.sandbox_id, l);
 }
 
+void ContainerManager::finishStop(const std::string& id, const std::shared_ptr<Live>& l) {
+  log()->warn("container {}: a stop was cut off by a crash; finishing it", id);
+  monitor_.soon("stop/" + id, [this, id, l]() -> absl::Status {
+    auto rec = store_.getContainer(id);
+    if (absl::IsNotFound(rec.status())) return absl::OkStatus();
+    BERTH_RETURN_IF_ERROR(rec.status());
+    if ((*rec)->pending != store::Pending::kStopping) return absl::OkStatus();  // done since
+    // The grace period began before the crash: what is left of it is unknown, so it ends now.
+    BERTH_RETURN_IF_ERROR(stopNow(id, l, absl::ZeroDuration()));
+    endOp(id, l, store::Pending::kStopping);
+    return absl::OkStatus();
+  });
+}
+
+void ContainerManager::finishRemoval(const std::string& id) {
+  log()->warn(
+      "container {}: a removal (or a creation never acknowledged) was cut off by a "
+      "crash; removing it",
+      id);
+  monitor_.soon("remove/" + id, [this, id] { return remove(id); });
+}
+
 absl::Status ContainerManager::recover() {
   removeOrphans();
   for (const auto& rec : store_.listContainers()) {
     const std::string id = rec->id;
     auto l = live(id);
+    if (rec->pending == store::Pending::kCreating) {
+      // CreateContainer never answered: nobody knows this container; it is undone.
+      auto st = store_.updateContainer(id, [](store::ContainerRecord& r) {
+        r.pending = store::Pending::kRemoving;
+        return absl::OkStatus();
+      });
+      if (!st.ok()) log()->error("container {}: {}", id, st.status().message());
+    }
+    if (rec->pending == store::Pending::kUpdating) {
+      log()->warn(
+          "container {}: an update of its resources was cut off by a crash; the runtime "
+          "may hold the new limits, the record keeps the old ones",
+          id);
+      endOp(id, l, store::Pending::kUpdating);
+    }
     switch (rec->state) {
       case store::ContainerState::kRunning:
       case store::ContainerState::kUnknown:
@@ -208,9 +253,7 @@ absl::Status ContainerManager::recover() {
         watchExit(id, rec->sandbox_id, l);
         break;
       case store::ContainerState::kCreated:
-        if (rec->removing) {
-          cleanUpOrRetry(id, l);
-        } else {
+        if (rec->pending == store::Pending::kNone || rec->pending == store::Pending::kStarting) {
           adoptStarted(*rec, l);
         }
         break;
@@ -219,6 +262,17 @@ absl::Status ContainerManager::recover() {
         l->exited = true;
       }
         if (!rec->task_deleted) cleanUpOrRetry(id, l);
+        break;
+    }
+    switch (rec->pending) {
+      case store::Pending::kCreating:
+      case store::Pending::kRemoving:
+        finishRemoval(id);
+        break;
+      case store::Pending::kStopping:
+        finishStop(id, l);
+        break;
+      default:
         break;
     }
   }

@@ -148,7 +148,8 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   }
 
   // The record exists before the task so that a crash in between leaves something to find
-  // and remove; it is CREATED from the start (the runtime's create is the last step).
+  // and remove. It is CREATED and pending Creating until the runtime has made the task: the
+  // CRI neither lists it nor gives it a status before that, and recovery undoes it.
   store::ContainerRecord rec;
   rec.id = id;
   rec.sandbox_id = req.sandbox_id;
@@ -170,6 +171,7 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   rec.stop_signal = stop_signal;
   rec.runtime_type = task.runtime_type;
   rec.snapshotter = "overlayfs";
+  rec.pending = store::Pending::kCreating;
   BERTH_RETURN_IF_ERROR(store_.createContainer(rec));
   undo.arm("container record", [this, id] { return store_.deleteContainer(id); });
   crashPoint("container.create.after_record");
@@ -189,6 +191,7 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   crashPoint("container.create.after_task");
   auto updated = store_.updateContainer(id, [&](store::ContainerRecord& r) {
     r.pid = *pid;
+    r.pending = store::Pending::kNone;
     return absl::OkStatus();
   });
   if (!updated.ok()) {
@@ -197,69 +200,94 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
     return updated.status();
   }
   undo.disarm();
-  live(id);
+  settled(live(id));
   notify(id, req.sandbox_id, ContainerEvent::kCreated);
   return id;
 }
 
 namespace {
 
-const char* opName(int op) {
-  static constexpr const char* kNames[] = {"idle", "started", "updated", "removed"};
-  return kNames[op];
-}
-
-// How long remove waits for a start or update in progress, stop for a start.
+// How long an operation waits for another one to end (remove for a start, stop for an update).
 constexpr absl::Duration kOpWait = absl::Minutes(2);
 
 }  // namespace
 
-absl::Status ContainerManager::beginOp(const std::string& id, const std::shared_ptr<Live>& l, Op op,
-                                       bool wait) {
-  absl::MutexLock lock(&l->mu);
-  auto idle = [&l]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->op == Op::kNone; };
-  if (!idle() && wait) l->mu.AwaitWithTimeout(absl::Condition(&idle), kOpWait);
-  if (!idle()) {
-    auto busy = wait ? absl::DeadlineExceededError : absl::FailedPreconditionError;
-    return busy(absl::StrCat("container ", id, " is being ", opName(static_cast<int>(l->op))));
-  }
-  l->op = op;
-  return absl::OkStatus();
+absl::Status ContainerManager::idle(const store::ContainerRecord& r, absl::string_view what) {
+  if (r.pending == store::Pending::kNone) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "container ", r.id, " is ", store::toString(r.pending), ": cannot be ", what, " now"));
 }
 
-void ContainerManager::endOp(const std::shared_ptr<Live>& l) {
-  absl::MutexLock lock(&l->mu);
-  l->op = Op::kNone;
+absl::StatusOr<bool> ContainerManager::beginOp(const std::string& id,
+                                               const std::shared_ptr<Live>& l, store::Pending op,
+                                               const ClaimFn& decide) {
+  const absl::Time deadline = absl::Now() + kOpWait;
+  for (;;) {
+    uint64_t seen = 0;
+    {
+      absl::MutexLock lock(&l->mu);
+      seen = l->settled;
+    }
+    Claim claim = Claim::kShare;
+    store::Pending busy = store::Pending::kNone;
+    auto updated = store_.updateContainer(id, [&](store::ContainerRecord& r) -> absl::Status {
+      BERTH_ASSIGN_OR_RETURN(claim, decide(r));
+      busy = r.pending;
+      if (claim == Claim::kTake) r.pending = op;
+      return absl::OkStatus();
+    });
+    if (!updated.ok()) return updated.status();
+    if (claim != Claim::kWait) return claim == Claim::kTake;
+    absl::MutexLock lock(&l->mu);
+    auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->settled != seen; };
+    if (!l->mu.AwaitWithDeadline(absl::Condition(&changed), deadline)) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("container ", id, " is still ", store::toString(busy)));
+    }
+  }
 }
 
-absl::Status ContainerManager::awaitNotStarting(const std::string& id,
-                                                const std::shared_ptr<Live>& l) {
-  absl::MutexLock lock(&l->mu);
-  auto started = [&l]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->op != Op::kStarting; };
-  if (!l->mu.AwaitWithTimeout(absl::Condition(&started), kOpWait)) {
-    return absl::DeadlineExceededError(absl::StrCat("container ", id, " is still being started"));
+void ContainerManager::endOp(const std::string& id, const std::shared_ptr<Live>& l,
+                             store::Pending op) {
+  auto st = store_.updateContainer(id, [op](store::ContainerRecord& r) {
+    if (r.pending == op) r.pending = store::Pending::kNone;
+    return absl::OkStatus();
+  });
+  if (!st.ok() && !absl::IsNotFound(st.status())) {
+    // Left for recovery, which finishes or clears it after a restart.
+    log()->error("container {}: end {}: {}", id, store::toString(op), st.status().message());
   }
-  return absl::OkStatus();
+  settled(l);
+}
+
+void ContainerManager::settled(const std::shared_ptr<Live>& l) {
+  absl::MutexLock lock(&l->mu);
+  ++l->settled;
 }
 
 absl::Status ContainerManager::start(const std::string& id) {
   auto l = live(id);
-  BERTH_RETURN_IF_ERROR(beginOp(id, l, Op::kStarting, /*wait=*/false));
-  absl::Cleanup end = [this, &l] { endOp(l); };
+  BERTH_ASSIGN_OR_RETURN(bool took,
+                         beginOp(id, l, store::Pending::kStarting,
+                                 [](const store::ContainerRecord& r) -> absl::StatusOr<Claim> {
+                                   BERTH_RETURN_IF_ERROR(idle(r, "started"));
+                                   if (r.state != store::ContainerState::kCreated) {
+                                     return absl::FailedPreconditionError(
+                                         absl::StrCat("container ", r.id, " is in state ",
+                                                      store::toString(r.state), ", not created"));
+                                   }
+                                   return Claim::kTake;
+                                 }));
+  (void)took;  // always taken
+  absl::Cleanup end = [this, &id, &l] { endOp(id, l, store::Pending::kStarting); };
   BERTH_ASSIGN_OR_RETURN(auto rec, store_.getContainer(id));
-  if (rec->removing) {
-    return absl::FailedPreconditionError(absl::StrCat("container ", id, " is being removed"));
-  }
-  if (rec->state != store::ContainerState::kCreated) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "container ", id, " is in state ", store::toString(rec->state), ", not created"));
-  }
   BERTH_ASSIGN_OR_RETURN(auto pod, store_.getSandbox(rec->sandbox_id));
   if (pod->state != store::SandboxState::kReady) {
     return absl::FailedPreconditionError(
         absl::StrCat("container ", id, ": pod sandbox ", rec->sandbox_id, " is not ready"));
   }
   BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(rec->sandbox_id));
+  crashPoint("container.start.before_start");
   if (absl::Status st = task.shim->start(id); !st.ok()) {
     // As containerd: the container is exited with a start error, kubelet sees why.
     shim::ExitInfo e{.container_id = id, .exit_code = 128, .exited_at_ns = nowNs()};
@@ -280,6 +308,7 @@ absl::Status ContainerManager::start(const std::string& id) {
                                              [](store::ContainerRecord& r) {
                                                r.state = store::ContainerState::kRunning;
                                                r.started_at_ns = nowNs();
+                                               r.pending = store::Pending::kNone;
                                                return absl::OkStatus();
                                              })
                             .status());
@@ -290,11 +319,33 @@ absl::Status ContainerManager::start(const std::string& id) {
 
 absl::Status ContainerManager::stop(const std::string& id, absl::Duration timeout) {
   auto l = live(id);
-  // A start in progress ends first, so that the stop finds what it started.
-  BERTH_RETURN_IF_ERROR(awaitNotStarting(id, l));
-  // A graceful stop already under way is joined. A kill (no grace, e.g. from StopPodSandbox)
-  // does not wait for someone else's grace period: it kills at once, alongside.
-  if (timeout <= absl::ZeroDuration()) return stopNow(id, l, timeout);
+  const bool graceful = timeout > absl::ZeroDuration();
+  // A create, start or update in progress ends first, so that the stop finds what it made. A
+  // graceful stop is recorded (recovery finishes it); a kill, or a stop beside a removal or
+  // another stop, goes ahead beside it. (Graceful stops of one container also join below.)
+  auto claim = beginOp(id, l, store::Pending::kStopping,
+                       [graceful](const store::ContainerRecord& r) -> absl::StatusOr<Claim> {
+                         switch (r.pending) {
+                           case store::Pending::kNone:
+                             if (r.state != store::ContainerState::kRunning &&
+                                 r.state != store::ContainerState::kUnknown) {
+                               return Claim::kShare;  // nothing to stop
+                             }
+                             return graceful ? Claim::kTake : Claim::kShare;
+                           case store::Pending::kStopping:
+                           case store::Pending::kRemoving:
+                             return Claim::kShare;
+                           default:
+                             return Claim::kWait;
+                         }
+                       });
+  BERTH_RETURN_IF_ERROR(claim.status());
+  if (!*claim) {
+    if (!graceful) return stopNow(id, l, timeout);
+    return flights_.run("stop/" + id, [&] { return stopNow(id, l, timeout); });
+  }
+  absl::Cleanup end = [this, &id, &l] { endOp(id, l, store::Pending::kStopping); };
+  crashPoint("container.stop.after_intent");
   return flights_.run("stop/" + id, [&] { return stopNow(id, l, timeout); });
 }
 
@@ -356,33 +407,36 @@ absl::Status ContainerManager::remove(const std::string& id) {
 
 absl::Status ContainerManager::removeOnce(const std::string& id) {
   auto l = live(id);
-  BERTH_RETURN_IF_ERROR(beginOp(id, l, Op::kRemoving, /*wait=*/true));
-  absl::Cleanup end = [this, &l] { endOp(l); };
-  auto rec = store_.getContainer(id);
-  if (absl::IsNotFound(rec.status())) {
+  // A create, start or update in progress ends first; a stop is taken over. (A removal found
+  // pending here was cut off by a crash: removals of one container join in remove().)
+  auto took = beginOp(id, l, store::Pending::kRemoving,
+                      [](const store::ContainerRecord& r) -> absl::StatusOr<Claim> {
+                        switch (r.pending) {
+                          case store::Pending::kNone:
+                          case store::Pending::kStopping:
+                          case store::Pending::kRemoving:
+                            return Claim::kTake;
+                          default:
+                            return Claim::kWait;
+                        }
+                      });
+  if (absl::IsNotFound(took.status())) {
     dropLive(id);
     return absl::OkStatus();
   }
-  if (!rec.ok()) return rec.status();
-  auto set_removing = [&](bool v) {
-    return store_
-        .updateContainer(id,
-                         [v](store::ContainerRecord& r) {
-                           r.removing = v;
-                           return absl::OkStatus();
-                         })
-        .status();
-  };
-  BERTH_RETURN_IF_ERROR(set_removing(true));
+  BERTH_RETURN_IF_ERROR(took.status());
+  BERTH_ASSIGN_OR_RETURN(auto rec, store_.getContainer(id));
+  crashPoint("container.remove.after_intent");
+  // A failed step leaves the container as it was, for a later RemoveContainer.
   auto fail = [&](const absl::Status& st) {
-    (void)set_removing(false);
+    endOp(id, l, store::Pending::kRemoving);
     return annotate(st, absl::StrCat("remove container ", id));
   };
   if (absl::Status st = stopNow(id, l, absl::ZeroDuration()); !st.ok()) return fail(st);
   crashPoint("container.remove.after_stop");
   // The exit is recorded; its clean-up may still run (or be retried): it is done here too
   // (serialised with it), as for a container that never started.
-  if (auto c = controllerOf((*rec)->sandbox_id); c.ok()) (*c)->unwatchTask((*rec)->sandbox_id, id);
+  if (auto c = controllerOf(rec->sandbox_id); c.ok()) (*c)->unwatchTask(rec->sandbox_id, id);
   monitor_.cancel("watch/" + id);
   bool deleted = false;
   {
@@ -400,7 +454,8 @@ absl::Status ContainerManager::removeOnce(const std::string& id) {
   crashPoint("container.remove.after_dir");
   BERTH_RETURN_IF_ERROR(store_.deleteContainer(id));
   dropLive(id);
-  notify(id, (*rec)->sandbox_id, ContainerEvent::kDeleted);
+  settled(l);
+  notify(id, rec->sandbox_id, ContainerEvent::kDeleted);
   return absl::OkStatus();
 }
 

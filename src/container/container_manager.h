@@ -115,16 +115,21 @@ class ContainerManager {
                                              const std::string& config_bytes);
 
  private:
-  // What is being done to a container. Start and update are refused while another operation
-  // runs; remove waits for it; stop waits for a start. Set and cleared under Live::mu, never
-  // held as a lock across the work (architecture rule 2).
-  enum class Op { kNone, kStarting, kUpdating, kRemoving };
+  // What is being done to a container is its record's pending operation (store/state.h),
+  // checked and set by the operation's first store update and cleared by its last, so that
+  // recovery sees what a crash cut off. Live holds what only this process needs: a counter
+  // that wakes operations waiting for another one to end, and what the exit path did.
   struct Live {
     absl::Mutex mu;
-    Op op ABSL_GUARDED_BY(mu) = Op::kNone;
+    uint64_t settled ABSL_GUARDED_BY(mu) = 0;  // bumped whenever a pending operation ends
     bool exited ABSL_GUARDED_BY(mu) = false;
     bool task_deleted ABSL_GUARDED_BY(mu) = false;
   };
+  // What an operation does about the record as it finds it: kTake sets its own pending
+  // operation, kShare goes ahead beside the one under way (a kill beside a graceful stop), kWait
+  // waits (bounded) until that one ends. An error refuses the operation.
+  enum class Claim { kTake, kShare, kWait };
+  using ClaimFn = std::function<absl::StatusOr<Claim>(const store::ContainerRecord&)>;
 
   // Start-up: names reserved and rootfs folders left by a create that never finished.
   void removeOrphans();
@@ -155,14 +160,20 @@ class ContainerManager {
   [[nodiscard]] absl::Status removeOnce(const std::string& id);
   [[nodiscard]] absl::Status stopNow(const std::string& id, const std::shared_ptr<Live>& l,
                                      absl::Duration timeout);
-  // Sets l->op to `op`: at once when nothing else runs, else FailedPrecondition naming what
-  // runs (`wait` false), or once it has ended (`wait` true; bounded).
-  [[nodiscard]] absl::Status beginOp(const std::string& id, const std::shared_ptr<Live>& l, Op op,
-                                     bool wait);
-  void endOp(const std::shared_ptr<Live>& l);
-  // Waits (bounded) until no start of the container runs.
-  [[nodiscard]] absl::Status awaitNotStarting(const std::string& id,
-                                              const std::shared_ptr<Live>& l);
+  // Claims container `id` for operation `op` as `decide` says, in one store update. Returns
+  // whether it took it (then endOp must follow); NotFound if the record is gone.
+  [[nodiscard]] absl::StatusOr<bool> beginOp(const std::string& id, const std::shared_ptr<Live>& l,
+                                             store::Pending op, const ClaimFn& decide);
+  // What a start or an update asks of the record: no other operation under way.
+  [[nodiscard]] static absl::Status idle(const store::ContainerRecord& r, absl::string_view what);
+  // Clears `op` if it is still the record's pending operation, and wakes waiters.
+  void endOp(const std::string& id, const std::shared_ptr<Live>& l, store::Pending op);
+  void settled(const std::shared_ptr<Live>& l);
+  // Recovery: finishes a stop or removal that a crash cut off, at once on the event loop's
+  // workers, retried with back-off.
+  void finishStop(const std::string& id, const std::shared_ptr<Live>& l);
+  void finishRemoval(const std::string& id);
+  // Records the exit (ending a pending start or stop with it).
   [[nodiscard]] absl::Status recordExit(const std::string& id, const shim::ExitInfo& e,
                                         const std::string& reason, const std::string& message);
 

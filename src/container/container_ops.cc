@@ -113,15 +113,21 @@ absl::Status ContainerManager::updateResources(const std::string& id,
                                                const oci::ContainerResources& resources,
                                                const std::string& config_bytes) {
   auto l = live(id);
-  BERTH_RETURN_IF_ERROR(beginOp(id, l, Op::kUpdating, /*wait=*/false));
-  absl::Cleanup end = [this, &l] { endOp(l); };
+  BERTH_ASSIGN_OR_RETURN(
+      bool took, beginOp(id, l, store::Pending::kUpdating,
+                         [](const store::ContainerRecord& r) -> absl::StatusOr<Claim> {
+                           BERTH_RETURN_IF_ERROR(idle(r, "updated"));
+                           if (r.state != store::ContainerState::kCreated &&
+                               r.state != store::ContainerState::kRunning) {
+                             return absl::FailedPreconditionError(absl::StrCat(
+                                 "container ", r.id, " is in state ", store::toString(r.state),
+                                 ": only a created or running container can be updated"));
+                           }
+                           return Claim::kTake;
+                         }));
+  (void)took;  // always taken
+  absl::Cleanup end = [this, &id, &l] { endOp(id, l, store::Pending::kUpdating); };
   BERTH_ASSIGN_OR_RETURN(auto rec, store_.getContainer(id));
-  if (rec->state != store::ContainerState::kCreated &&
-      rec->state != store::ContainerState::kRunning) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "container ", id, " is in state ", store::toString(rec->state),
-        ": only a created or running container can be updated"));
-  }
   BERTH_ASSIGN_OR_RETURN(nlohmann::json limits, oci::linuxResources(resources, options_.host));
   nlohmann::json spec = parseJsonOr(rec->spec_json, nullptr);
   if (!spec.is_object()) return absl::InternalError(absl::StrCat("container ", id, ": stored spec is unreadable"));
@@ -146,6 +152,9 @@ absl::Status ContainerManager::updateResources(const std::string& id,
                        [&](store::ContainerRecord& r) {
                          r.spec_json = spec.dump();
                          r.config_bytes = config_bytes;
+                         if (r.pending == store::Pending::kUpdating) {
+                           r.pending = store::Pending::kNone;
+                         }
                          return absl::OkStatus();
                        })
       .status();

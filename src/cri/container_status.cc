@@ -11,6 +11,10 @@
 namespace berth::cri {
 namespace {
 
+// As containerd, a container is neither listed nor given a status until CreateContainer has
+// made it (its record exists from the start: the intent).
+bool beingMade(const store::ContainerRecord& r) { return r.pending == store::Pending::kCreating; }
+
 v1::ContainerState toCriState(store::ContainerState s) {
   switch (s) {
     case store::ContainerState::kCreated:
@@ -111,6 +115,9 @@ absl::Status ContainerHandlers::status(const v1::ContainerStatusRequest& req,
                                        v1::ContainerStatusResponse* resp) const {
   BERTH_ASSIGN_OR_RETURN(std::string id, resolve("ContainerStatus", req.container_id()));
   BERTH_ASSIGN_OR_RETURN(auto r, store_.getContainer(id));
+  if (beingMade(*r)) {
+    return absl::NotFoundError(absl::StrCat("container \"", id, "\" is still being created"));
+  }
   toCriStatus(*r, resp->mutable_status());
   if (!req.verbose()) return absl::OkStatus();
   v1::ContainerConfig config;
@@ -122,7 +129,7 @@ absl::Status ContainerHandlers::status(const v1::ContainerStatusRequest& req,
   nlohmann::json info = {
       {"sandboxID", r->sandbox_id},
       {"pid", r->pid},
-      {"removing", r->removing},
+      {"removing", r->pending == store::Pending::kRemoving},
       {"snapshotKey", r->snapshot_key},
       {"snapshotter", r->snapshotter},
       {"runtimeType", r->runtime_type},
@@ -149,7 +156,10 @@ std::vector<store::ContainerPtr> ContainerHandlers::filtered(const v1::Container
   } else {
     out = store_.listContainers();
   }
-  if (f == nullptr) return out;
+  if (f == nullptr) {
+    std::erase_if(out, [](const store::ContainerPtr& r) { return beingMade(*r); });
+    return out;
+  }
   std::string pod;
   if (!f->pod_sandbox_id().empty()) {
     auto p = store_.resolveSandboxId(f->pod_sandbox_id());
@@ -158,6 +168,7 @@ std::vector<store::ContainerPtr> ContainerHandlers::filtered(const v1::Container
   }
   std::vector<store::ContainerPtr> kept;
   for (auto& r : out) {
+    if (beingMade(*r)) continue;
     if (!pod.empty() && r->sandbox_id != pod) continue;
     if (f->has_state() && toCriState(r->state) != f->state().state()) continue;
     if (!matchLabels(f->label_selector(), r->labels)) continue;
@@ -185,7 +196,9 @@ absl::Status ContainerHandlers::stream(const v1::StreamContainersRequest& req,
 void ContainerHandlers::podContainerStatuses(
     const std::string& sandbox_id,
     google::protobuf::RepeatedPtrField<v1::ContainerStatus>* out) const {
-  for (const auto& r : store_.listContainers(sandbox_id)) toCriStatus(*r, out->Add());
+  for (const auto& r : store_.listContainers(sandbox_id)) {
+    if (!beingMade(*r)) toCriStatus(*r, out->Add());
+  }
 }
 
 }  // namespace berth::cri

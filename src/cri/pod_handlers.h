@@ -10,12 +10,12 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "common/flights.h"
 #include "common/status.h"
 #include "cri/event_hub.h"
+#include "events/backoff_monitor.h"
 #include "network/cni.h"
 #include "runtime/v1/api.h"
 #include "sandbox/controller.h"
@@ -73,19 +73,27 @@ class PodHandlers {
   // tears down pod dirs, pinned network namespaces (with CNI DEL), runtime state and cgroups
   // that no pod or container record names. Returns how many it removed; failures are logged.
   size_t reconcile(const ReconcileOptions& options);
+  // At start-up, after reconcile(): finishes on `monitor` (at once, retried with back-off)
+  // what a crash cut off: a Stop or Remove under way, and a RunPodSandbox that never answered
+  // (its pod is stopped, releasing what it holds, and listed NOTREADY for kubelet to remove).
+  // Returns how many it started.
+  size_t finishCutOff(events::BackoffMonitor& monitor);
 
  private:
   [[nodiscard]] absl::StatusOr<sandbox::Controller*> controllerFor(
       const store::SandboxRecord& record) const;
   [[nodiscard]] absl::Status stopSandbox(const std::string& id);
   [[nodiscard]] absl::Status stopSandboxOnce(const std::string& id);
+  // Sets the record's pending operation to `to` if it is `from`; OK if the pod is gone.
+  [[nodiscard]] absl::Status setPending(const std::string& id, store::Pending from,
+                                        store::Pending to);
   [[nodiscard]] absl::Status removeSandbox(const std::string& id);
   // CNI DEL with the stored result, once; recorded so a retry (next Stop or Remove) only
   // happens when it failed.
   [[nodiscard]] absl::Status teardownNetwork(const store::SandboxRecord& record);
   std::vector<store::SandboxPtr> filtered(const v1::PodSandboxFilter* filter) const;
-  // Whether RunPodSandbox is still making pod `id`.
-  bool beingMade(const std::string& id) const;
+  // Whether RunPodSandbox is still making the pod (not listed, no status).
+  static bool beingMade(const store::SandboxRecord& r);
   void publish(const std::string& id, v1::ContainerEventType type) const {
     if (options_.events != nullptr) options_.events->publish(id, id, type);
   }
@@ -94,14 +102,6 @@ class PodHandlers {
   sandbox::ControllerRegistry& controllers_;
   PodHandlerOptions options_;
   ContainerHandlers* containers_;
-
-  // Pods whose RunPodSandbox is in progress. Their record exists from the start (the intent,
-  // before anything is acquired), but like containerd berth neither lists them nor gives them
-  // a status until RunPodSandbox has made them: a relist must not see a pod being made as
-  // NOTREADY, which kubelet takes for a pod that died. One whose creation failed, or was cut
-  // off by a crash, is listed (NOTREADY) afterwards, so that kubelet removes it.
-  mutable absl::Mutex making_mu_;
-  absl::flat_hash_set<std::string> making_ ABSL_GUARDED_BY(making_mu_);
 
   // One Stop (or the stop inside Remove) and one Remove of a pod run at a time: a second call
   // joins the one in flight and gets its answer, so that CNI DEL, the controller's stop and

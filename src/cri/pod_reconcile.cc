@@ -89,4 +89,26 @@ size_t PodHandlers::reconcile(const ReconcileOptions& o) {
   return removed;
 }
 
+size_t PodHandlers::finishCutOff(events::BackoffMonitor& monitor) {
+  auto log = logging::get("cri");
+  size_t started = 0;
+  for (const auto& p : store_.listSandboxes()) {
+    const std::string id = p->id;
+    if (p->pending == store::Pending::kRemoving) {
+      log->warn("pod sandbox {}: a removal was cut off by a crash; finishing it", id);
+      monitor.soon("pod-remove/" + id, [this, id] {
+        return flights_.run("remove/" + id, [this, &id] { return removeSandbox(id); });
+      });
+    } else if (p->pending == store::Pending::kStopping || p->pending == store::Pending::kCreating) {
+      log->warn("pod sandbox {}: {} was cut off by a crash; stopping the pod", id,
+                p->pending == store::Pending::kStopping ? "a stop" : "its RunPodSandbox");
+      monitor.soon("pod-stop/" + id, [this, id] { return stopSandbox(id); });
+    } else {
+      continue;
+    }
+    ++started;
+  }
+  return started;
+}
+
 }  // namespace berth::cri

@@ -2,7 +2,6 @@
 // its controller create and start it; every step is undone if a later one fails. The record
 // names what a step acquires before the step runs (the netns path, and with it the CNI
 // attachment), so that after a crash at any instant Stop and Remove find and release it.
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/crash_point.h"
@@ -42,16 +41,13 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   if (config.network == sandbox::NamespaceMode::kPod) {
     record.netns_path = options_.netns_dir + "/" + record.id;
   }
+  // Like containerd, berth neither lists a pod nor gives it a status until RunPodSandbox has
+  // made it: a relist must not see a pod being made as NOTREADY, which kubelet takes for a pod
+  // that died. Its controller ends the Creating when it records the pod ready. One whose
+  // creation failed is listed afterwards, so that kubelet removes it; one cut off by a crash is
+  // stopped by recovery (which ends the Creating).
+  record.pending = store::Pending::kCreating;
   const std::string id = record.id;
-  {
-    absl::MutexLock lock(&making_mu_);
-    making_.insert(id);
-  }
-  auto made = [this, &id] {
-    absl::MutexLock lock(&making_mu_);
-    making_.erase(id);
-  };
-  absl::Cleanup made_on_return = made;  // on every way out
 
   if (absl::Status st = store_.createSandbox(record); !st.ok()) {
     if (absl::IsAlreadyExists(st)) {
@@ -68,6 +64,7 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
       return store_
           .updateSandbox(id, [](store::SandboxRecord& r) {
             r.state = store::SandboxState::kUnknown;
+            r.pending = store::Pending::kNone;  // listed, for kubelet to remove
             return absl::OkStatus();
           })
           .status();
@@ -132,7 +129,6 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   }
   undo.disarm();
   crashPoint("pod.run.before_reply");
-  made();  // listed from now on, with the events' statuses
   publish(id, v1::CONTAINER_CREATED_EVENT);
   publish(id, v1::CONTAINER_STARTED_EVENT);
   resp->set_pod_sandbox_id(id);

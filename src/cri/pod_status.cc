@@ -41,10 +41,10 @@ absl::Status PodHandlers::status(const v1::PodSandboxStatusRequest& req,
   // When the statuses were recorded: before anything is read (kubelet's cache time).
   const int64_t now_ns = absl::ToUnixNanos(absl::Now());
   BERTH_ASSIGN_OR_RETURN(std::string id, store_.resolveSandboxId(req.pod_sandbox_id()));
-  if (beingMade(id)) {
+  BERTH_ASSIGN_OR_RETURN(auto r, store_.getSandbox(id));
+  if (beingMade(*r)) {
     return absl::NotFoundError(absl::StrCat("pod sandbox \"", id, "\" is still being made"));
   }
-  BERTH_ASSIGN_OR_RETURN(auto r, store_.getSandbox(id));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*r));
   BERTH_ASSIGN_OR_RETURN(sandbox::ControllerStatus cs, controller->status(id, req.verbose()));
   auto* st = resp->mutable_status();
@@ -80,9 +80,8 @@ absl::Status PodHandlers::status(const v1::PodSandboxStatusRequest& req,
   return absl::OkStatus();
 }
 
-bool PodHandlers::beingMade(const std::string& id) const {
-  absl::ReaderMutexLock lock(&making_mu_);
-  return making_.contains(id);
+bool PodHandlers::beingMade(const store::SandboxRecord& r) {
+  return r.pending == store::Pending::kCreating;
 }
 
 std::vector<store::SandboxPtr> PodHandlers::filtered(const v1::PodSandboxFilter* f) const {
@@ -98,9 +97,8 @@ std::vector<store::SandboxPtr> PodHandlers::filtered(const v1::PodSandboxFilter*
     out = store_.listSandboxes();
   }
   std::vector<store::SandboxPtr> kept;
-  absl::ReaderMutexLock lock(&making_mu_);
   for (auto& r : out) {
-    if (making_.contains(r->id)) continue;
+    if (beingMade(*r)) continue;
     if (f == nullptr) {
       kept.push_back(std::move(r));
       continue;

@@ -1,7 +1,10 @@
-// StopPodSandbox and RemovePodSandbox: both idempotent.
+// StopPodSandbox and RemovePodSandbox: both idempotent, both recorded as the pod's pending
+// operation before they act, and finished by recovery when a crash cuts them off.
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/crash_point.h"
 #include "common/json_text.h"
+#include "common/logging.h"
 #include "cri/container_handlers.h"
 #include "cri/pod_handlers.h"
 #include "network/netns.h"
@@ -45,7 +48,33 @@ absl::Status PodHandlers::stopSandbox(const std::string& id) {
   return flights_.run("stop/" + id, [this, &id] { return stopSandboxOnce(id); });
 }
 
+absl::Status PodHandlers::setPending(const std::string& id, store::Pending from,
+                                     store::Pending to) {
+  auto st = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
+    if (r.pending == from) r.pending = to;
+    return absl::OkStatus();
+  });
+  return absl::IsNotFound(st.status()) ? absl::OkStatus() : st.status();
+}
+
 absl::Status PodHandlers::stopSandboxOnce(const std::string& id) {
+  // The intent first, so that recovery finishes a stop a crash cut off. Inside a removal the
+  // pending operation is the removal's.
+  // A creation that a crash cut off is undone by this stop.
+  auto intent = store_.updateSandbox(id, [](store::SandboxRecord& r) {
+    if (r.pending == store::Pending::kNone || r.pending == store::Pending::kCreating) {
+      r.pending = store::Pending::kStopping;
+    }
+    return absl::OkStatus();
+  });
+  BERTH_RETURN_IF_ERROR(intent.status());
+  absl::Cleanup end = [&] {
+    if (absl::Status st = setPending(id, store::Pending::kStopping, store::Pending::kNone);
+        !st.ok()) {
+      logging::get("cri")->error("pod sandbox {}: end stop: {}", id, st.message());
+    }
+  };
+  crashPoint("pod.stop.after_intent");
   BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(id));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
   // The pod's containers first, at once (as containerd: no grace period left for them).
@@ -65,6 +94,7 @@ absl::Status PodHandlers::stopSandboxOnce(const std::string& id) {
     bool was_ready = false;
     auto st = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
       r.netns_closed = true;
+      if (r.pending == store::Pending::kStopping) r.pending = store::Pending::kNone;
       was_ready = r.state == store::SandboxState::kReady;
       if (was_ready) r.state = store::SandboxState::kNotReady;
       return absl::OkStatus();
@@ -100,8 +130,23 @@ absl::Status PodHandlers::remove(const v1::RemovePodSandboxRequest& req,
 }
 
 absl::Status PodHandlers::removeSandbox(const std::string& id) {
-  if (absl::IsNotFound(store_.getSandbox(id).status()))
-    return absl::OkStatus();  // removed meanwhile
+  // The intent first (taking over from a stop), so that recovery finishes a removal a crash cut
+  // off. A failed step leaves the pod as it is, for kubelet's next RemovePodSandbox.
+  auto intent = store_.updateSandbox(id, [](store::SandboxRecord& r) {
+    r.pending = store::Pending::kRemoving;
+    return absl::OkStatus();
+  });
+  if (absl::IsNotFound(intent.status())) return absl::OkStatus();  // removed meanwhile
+  BERTH_RETURN_IF_ERROR(intent.status());
+  bool removed = false;
+  absl::Cleanup end = [&] {
+    if (removed) return;
+    if (absl::Status st = setPending(id, store::Pending::kRemoving, store::Pending::kNone);
+        !st.ok()) {
+      logging::get("cri")->error("pod sandbox {}: end removal: {}", id, st.message());
+    }
+  };
+  crashPoint("pod.remove.after_intent");
   BERTH_RETURN_IF_ERROR(stopSandbox(id));
   crashPoint("pod.remove.after_stop");
   if (containers_ != nullptr) {
@@ -122,6 +167,7 @@ absl::Status PodHandlers::removeSandbox(const std::string& id) {
     have_last = status(sreq, &last).ok();
   }
   BERTH_RETURN_IF_ERROR(store_.deleteSandbox(id));
+  removed = true;
   crashPoint("pod.remove.after_record");
   if (have_last) {
     options_.events->publish(id, v1::CONTAINER_DELETED_EVENT, last);

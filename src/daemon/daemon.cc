@@ -209,6 +209,11 @@ absl::Status Daemon::openSandboxes() {
       n > 0) {
     log_->warn("removed {} thing(s) that no pod or container record names", n);
   }
+  // What a crash cut off (a Stop or Remove, a RunPodSandbox that never answered) is finished
+  // in the background: start-up does not wait for it.
+  if (size_t n = pod_handlers_->finishCutOff(*monitor_); n > 0) {
+    log_->warn("finishing {} pod operation(s) cut off by a crash", n);
+  }
   stream_handlers_ = std::make_unique<cri::StreamHandlers>(*store_, *containers_);
   streaming_ = std::make_unique<streaming::Server>(
       streaming::ServerOptions{.address = config_.streaming.address,
@@ -357,6 +362,10 @@ void Daemon::shutdown() {
     listener_.reset();
     ::unlink(config_.grpc.address.c_str());
   }
+  // Retries and the work recovery finishes use the handlers and the container manager: they end
+  // (work in progress finishes; the rest is finished after the restart) before those go.
+  if (containers_) containers_->beginShutdown();
+  if (monitor_) monitor_->stop();
   // No subscriber is left to build events for: the handlers the events read can go.
   if (events_) events_->close();
   // Streaming sessions end here; their exec'd processes are killed by their shims.
@@ -367,10 +376,8 @@ void Daemon::shutdown() {
   container_handlers_.reset();
   stats_handlers_.reset();
   collector_.reset();
-  if (containers_) containers_->beginShutdown();
-  // No exit and no retry may be handled by the controllers and the container manager
-  // destroyed below: the loop stops first (work in progress finishes).
-  if (monitor_) monitor_->stop();
+  // No exit may be handled by the controllers and the container manager destroyed below: the
+  // loop stops first (work in progress finishes).
   if (loop_) loop_->stop();
   controllers_.reset();  // closes shim connections; pods keep running under their shims
   containers_.reset();

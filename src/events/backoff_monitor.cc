@@ -22,13 +22,12 @@ void BackoffMonitor::stop() {
   mu_.Await(absl::Condition(&idle));
 }
 
-void BackoffMonitor::schedule(const std::string& key, Entry& e) {
+void BackoffMonitor::schedule(const std::string& key, Entry& e, absl::Duration delay) {
   uint64_t serial = e.serial;
-  e.timer = loop_.after(e.delay, [this, key, serial] { fire(key, serial); });
+  e.timer = loop_.after(delay, [this, key, serial] { fire(key, serial); });
 }
 
-void BackoffMonitor::backoff(const std::string& key, Task task) {
-  absl::MutexLock lock(&mu_);
+void BackoffMonitor::add(const std::string& key, Task task, bool at_once) {
   if (stopping_) return;  // berthd is shutting down; recovery retries after the restart
   auto it = entries_.find(key);
   if (it != entries_.end()) {
@@ -37,7 +36,18 @@ void BackoffMonitor::backoff(const std::string& key, Task task) {
   }
   Entry& e = entries_[key];
   e = Entry{.task = std::move(task), .delay = policy_.initial, .serial = next_serial_++};
-  schedule(key, e);
+  e.first_is_retry = !at_once;
+  schedule(key, e, at_once ? absl::ZeroDuration() : e.delay);
+}
+
+void BackoffMonitor::backoff(const std::string& key, Task task) {
+  absl::MutexLock lock(&mu_);
+  add(key, std::move(task), /*at_once=*/false);
+}
+
+void BackoffMonitor::soon(const std::string& key, Task task) {
+  absl::MutexLock lock(&mu_);
+  add(key, std::move(task), /*at_once=*/true);
 }
 
 void BackoffMonitor::cancel(const std::string& key) {
@@ -76,7 +86,8 @@ void BackoffMonitor::fire(const std::string& key, uint64_t serial) {
   if (it == entries_.end() || it->second.serial != serial) return;  // cancelled meanwhile
   Entry& e = it->second;
   if (st.ok()) {
-    log->info("{}: clean-up succeeded after {} retries", key, e.attempts + 1);
+    int retries = e.attempts + (e.first_is_retry ? 1 : 0);
+    if (retries > 0) log->info("{}: clean-up succeeded after {} retries", key, retries);
     entries_.erase(it);
     return;
   }
@@ -84,7 +95,7 @@ void BackoffMonitor::fire(const std::string& key, uint64_t serial) {
   e.delay = std::min(e.delay * 2, policy_.max);
   log->warn("{}: clean-up failed again ({}), next try in {}", key, st.message(),
             absl::FormatDuration(e.delay));
-  schedule(key, e);
+  schedule(key, e, e.delay);
 }
 
 }  // namespace berth::events

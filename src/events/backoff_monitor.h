@@ -36,6 +36,9 @@ class BackoffMonitor {
   // Schedules `task` for `key` after the current back-off; a key already waiting keeps its
   // back-off and gets the newer task.
   void backoff(const std::string& key, Task task);
+  // As backoff(), but the first try runs at once, on a worker: the work recovery finishes after
+  // a restart (a stop or removal that a crash cut off), retried with back-off if it fails.
+  void soon(const std::string& key, Task task);
   // Drops a pending retry (e.g. the object was removed).
   void cancel(const std::string& key);
   bool pending(const std::string& key) const;
@@ -47,10 +50,13 @@ class BackoffMonitor {
     Task task;
     absl::Duration delay;
     int attempts = 0;
+    bool first_is_retry = true;  // false for soon(): its first run is the first try
     EventLoop::TimerId timer = 0;
     uint64_t serial = 0;  // tells a cancelled and re-added key from the one a retry ran for
   };
-  void schedule(const std::string& key, Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void add(const std::string& key, Task task, bool at_once) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void schedule(const std::string& key, Entry& e, absl::Duration delay)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void fire(const std::string& key, uint64_t serial);
 
   EventLoop& loop_;

@@ -235,6 +235,8 @@ absl::StatusOr<ControllerInstance> PodSandboxController::start(const std::string
   auto updated = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
     r.state = store::SandboxState::kReady;
     r.pid = pid;
+    // The pod is made: RunPodSandbox's creation ends with this write (no extra one).
+    if (r.pending == store::Pending::kCreating) r.pending = store::Pending::kNone;
     created = r.created_at_ns;
     return absl::OkStatus();
   });

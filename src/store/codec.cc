@@ -16,6 +16,8 @@ void to_json(json& out, const SandboxMetadata& m);
 void from_json(const json& in, SandboxMetadata& m);
 void to_json(json& out, const ContainerMetadata& m);
 void from_json(const json& in, ContainerMetadata& m);
+void to_json(json& out, Pending p);
+void from_json(const json& in, Pending& p);
 // NOLINTEND(readability-identifier-naming)
 
 namespace {
@@ -77,6 +79,7 @@ void sandboxFields(R& r, F&& f) {
   f("runtime_type", r.runtime_type);
   f("pause_args", r.pause_args);
   f("config_json", r.config_json);
+  f("pending", r.pending);
   f("network_torn_down", r.network_torn_down);
   f("netns_closed", r.netns_closed);
 }
@@ -99,7 +102,7 @@ void containerFields(R& r, F&& f) {
   f("labels", r.labels);
   f("annotations", r.annotations);
   f("spec_json", r.spec_json);
-  f("removing", r.removing);
+  f("pending", r.pending);
   f("rootfs", r.rootfs);
   f("rootfs_mounts", r.rootfs_mounts);
   f("bundle_dir", r.bundle_dir);
@@ -172,6 +175,14 @@ void to_json(json& out, const ContainerMetadata& m) {
   containerMetadataFields(m, Writer{out});
 }
 void from_json(const json& in, ContainerMetadata& m) { containerMetadataFields(m, Reader{in}); }
+void to_json(json& out, Pending p) { out = std::string(toString(p)); }
+void from_json(const json& in, Pending& p) {
+  auto parsed = parsePending(in.get<std::string>());
+  if (!parsed.ok()) {
+    throw json::other_error::create(501, std::string(parsed.status().message()), &in);
+  }
+  p = *parsed;
+}
 
 absl::StatusOr<std::string> encodeData(const SandboxRecord& record) {
   return encodeWith(record, [](const auto& r, auto&& f) { sandboxFields(r, f); });

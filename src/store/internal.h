@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/logging.h"
+#include "store/state.h"
 
 namespace berth::store {
 
@@ -27,6 +28,13 @@ inline absl::Status transitionError(absl::string_view noun, absl::string_view id
                                     absl::string_view from, absl::string_view to) {
   return absl::FailedPreconditionError(
       absl::StrCat(noun, " \"", id, "\" cannot go from ", from, " to ", to));
+}
+
+// A second operation where one is under way (store/state.h: Pending).
+inline absl::Status pendingError(absl::string_view noun, absl::string_view id, Pending from,
+                                 Pending to) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(noun, " \"", id, "\" is ", toString(from), " (not ", toString(to), ")"));
 }
 
 // The full key of `map` (sorted by key) for an exact key or a unique key prefix. An exact

@@ -105,6 +105,11 @@ constexpr auto kMigrations = std::to_array<Migration>({
                                  THEN 'true' ELSE 'false' END)),
         '$.extra_json');
     )sql"},
+    // A container's `removing` flag becomes its pending operation (store/state.h: Pending).
+    {5, "a pending operation instead of the removing flag", R"sql(
+      UPDATE containers SET data = json_remove(json_set(data, '$.pending',
+          CASE WHEN data ->> '$.removing' THEN 'removing' ELSE '' END), '$.removing');
+    )sql"},
 });
 
 static_assert(kMigrations.size() == kSchemaVersion, "one migration step per version");

@@ -7,7 +7,7 @@
 namespace berth::store {
 
 // The schema version this code writes; kept in the database as PRAGMA user_version.
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // Configures the connection (WAL, synchronous=FULL, foreign keys, busy timeout) and brings the
 // schema forward to kSchemaVersion, each step in its own transaction. A database whose

@@ -39,6 +39,29 @@ bool allowedTransition(ContainerState from, ContainerState to) {
   return false;
 }
 
+bool allowedTransition(Pending from, Pending to) {
+  return from == to || from == Pending::kNone || to == Pending::kNone || to == Pending::kRemoving ||
+         (from == Pending::kCreating && to == Pending::kStopping);
+}
+
+absl::string_view toString(Pending pending) {
+  switch (pending) {
+    case Pending::kNone:
+      return "";
+    case Pending::kCreating:
+      return "creating";
+    case Pending::kStarting:
+      return "starting";
+    case Pending::kUpdating:
+      return "updating";
+    case Pending::kStopping:
+      return "stopping";
+    case Pending::kRemoving:
+      return "removing";
+  }
+  return "invalid";
+}
+
 absl::string_view toString(SandboxState state) {
   switch (state) {
     case SandboxState::kCreated:
@@ -103,6 +126,13 @@ absl::StatusOr<ContainerState> parseContainerState(absl::string_view name) {
                    {ContainerState::kCreated, ContainerState::kRunning, ContainerState::kExited,
                     ContainerState::kUnknown},
                    "container state");
+}
+
+absl::StatusOr<Pending> parsePending(absl::string_view name) {
+  return parseEnum(name,
+                   {Pending::kNone, Pending::kCreating, Pending::kStarting, Pending::kUpdating,
+                    Pending::kStopping, Pending::kRemoving},
+                   "pending operation");
 }
 
 absl::StatusOr<SnapshotKind> parseSnapshotKind(absl::string_view name) {

@@ -51,6 +51,21 @@ absl::string_view toString(ContainerState state);
 [[nodiscard]] absl::StatusOr<SandboxState> parseSandboxState(absl::string_view name);
 [[nodiscard]] absl::StatusOr<ContainerState> parseContainerState(absl::string_view name);
 
+// What an operation is doing to a pod or container between its first write and its last. The
+// operation sets it in its first update(fn), which refuses it while another is pending, and
+// clears it in its last write; so a second operation sees the first, and after a crash recovery
+// finds what was cut off and finishes or undoes it.
+//
+//   None ──(an operation's first write)──► Creating | Starting | Updating | Stopping | Removing
+//   any ──(its last write, or recovery)──► None
+//   any ──(remove takes over: from a stop, or at recovery)──► Removing
+//   Creating ──(a pod's creation cut off by a crash is undone by a stop)──► Stopping
+enum class Pending { kNone, kCreating, kStarting, kUpdating, kStopping, kRemoving };
+bool allowedTransition(Pending from, Pending to);
+// "" for kNone, else "creating", "starting", …; stable, as for the states.
+absl::string_view toString(Pending pending);
+[[nodiscard]] absl::StatusOr<Pending> parsePending(absl::string_view name);
+
 // Snapshot kinds: an active snapshot is writable (a container's rootfs or a layer being
 // unpacked); a committed one is read-only and may be a parent.
 enum class SnapshotKind { kActive, kCommitted };

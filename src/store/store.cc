@@ -133,6 +133,9 @@ absl::StatusOr<SandboxPtr> Store::updateSandbox(absl::string_view id, UpdateFn<S
   if (!allowedTransition(current->state, next.state)) {
     return transitionError("pod sandbox", id, toString(current->state), toString(next.state));
   }
+  if (!allowedTransition(current->pending, next.pending)) {
+    return pendingError("pod sandbox", id, current->pending, next.pending);
+  }
   if (next == *current) return current;  // nothing to write
   BERTH_RETURN_IF_ERROR(transact(absl::StrCat("update pod sandbox \"", id, "\""),
                                  [&](Database& db) { return updateSandboxRow(db, next); }));

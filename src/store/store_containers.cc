@@ -62,6 +62,9 @@ absl::StatusOr<ContainerPtr> Store::updateContainer(absl::string_view id,
   if (!allowedTransition(current->state, next.state)) {
     return transitionError("container", id, toString(current->state), toString(next.state));
   }
+  if (!allowedTransition(current->pending, next.pending)) {
+    return pendingError("container", id, current->pending, next.pending);
+  }
   if (next == *current) return current;  // nothing to write
   BERTH_RETURN_IF_ERROR(transact(absl::StrCat("update container \"", id, "\""),
                                  [&](Database& db) { return updateContainerRow(db, next); }));

@@ -52,6 +52,7 @@ struct SandboxRecord {
   std::string runtime_type;  // of the runtime handler, for verbose info
   std::vector<std::string> pause_args;
   std::string config_json;         // the pod's config as verbose info shows it
+  Pending pending = Pending::kNone;  // the operation under way (see store/state.h)
   bool network_torn_down = false;  // CNI DEL has run for the pod's attachment
   bool netns_closed = false;       // the pod's network namespace is removed
 
@@ -86,7 +87,7 @@ struct ContainerRecord {
   Labels annotations;
   std::string config_bytes;  // serialized runtime.v1.ContainerConfig
   std::string spec_json;     // OCI runtime spec
-  bool removing = false;     // RemoveContainer in progress; new operations are refused
+  Pending pending = Pending::kNone;  // the operation under way (see store/state.h)
   std::string rootfs;        // mount point of the rootfs
   uint32_t rootfs_mounts = 1;  // mounts stacked there
   std::string bundle_dir;

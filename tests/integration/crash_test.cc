@@ -60,10 +60,12 @@ const std::vector<CrashCase>& crashCases() {
       {"sandbox.start.after_create", Op::kRunPod},
       {"sandbox.start.after_start", Op::kRunPod},
       {"pod.run.before_reply", Op::kRunPod},
+      {"pod.stop.after_intent", Op::kStopPod},
       {"pod.stop.after_containers", Op::kStopPod},
       {"pod.stop.after_sandbox", Op::kStopPod},
       {"pod.stop.after_cni_del", Op::kStopPod},
       {"pod.stop.after_netns", Op::kStopPod},
+      {"pod.remove.after_intent", Op::kRemovePod},
       {"pod.remove.after_stop", Op::kRemovePod},
       {"pod.remove.after_containers", Op::kRemovePod},
       {"sandbox.shutdown.after_shim", Op::kRemovePod},
@@ -74,8 +76,11 @@ const std::vector<CrashCase>& crashCases() {
       {"container.create.after_rootfs", Op::kCreateContainer},
       {"container.create.after_record", Op::kCreateContainer},
       {"container.create.after_task", Op::kCreateContainer},
+      {"container.start.before_start", Op::kStartContainer},
       {"container.start.after_start", Op::kStartContainer},
+      {"container.stop.after_intent", Op::kStopContainer},
       {"container.stop.after_signal", Op::kStopContainer},
+      {"container.remove.after_intent", Op::kRemoveContainer},
       {"container.remove.after_stop", Op::kRemoveContainer},
       {"container.remove.after_cleanup", Op::kRemoveContainer},
       {"container.remove.after_snapshot", Op::kRemoveContainer},
@@ -113,6 +118,17 @@ std::vector<v1::Container> listContainers(Berthd& d) {
   grpc::Status st = d.runtime().ListContainers(ctx.get(), {}, &resp);
   EXPECT_TRUE(st.ok()) << st.error_message();
   return {resp.containers().begin(), resp.containers().end()};
+}
+
+// Whether `pred` holds within `limit` (checked every 100 ms).
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::seconds limit = std::chrono::seconds(15)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return true;
 }
 
 // Stop, then remove, every pod, each call within `bound`.
@@ -215,36 +231,84 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
       << d.log();
 
   ASSERT_TRUE(d.start()) << d.log();
-  std::vector<v1::PodSandbox> pods = listPods(d);
+  // Recovery finishes or undoes what the crash cut off, in the background, within seconds.
+  const std::string point = c.point;
   if (c.op == Op::kRunPod) {
-    // Not acknowledged: gone, or listed so that kubelet can remove it.
-    EXPECT_LE(pods.size(), 1u);
-  } else if (c.op != Op::kStopPod && c.op != Op::kRemovePod) {
-    // The pod was acknowledged and is untouched.
+    // Not acknowledged: gone; or made whole before the crash (READY: kubelet finds it by its
+    // labels); or, cut off half-way, stopped by recovery, so that it holds no address,
+    // namespace or process, and listed (NOTREADY) for kubelet to remove.
+    std::vector<v1::PodSandbox> pods;
+    EXPECT_TRUE(eventually([&] {
+      pods = listPods(d);
+      return pods.size() <= 1;
+    })) << d.log();
+    if (!pods.empty() && pods[0].state() == v1::SANDBOX_READY) {
+      EXPECT_TRUE(point == "sandbox.start.after_start" || point == "pod.run.before_reply");
+      removeEverything(d, std::chrono::seconds(15));
+    }
+    auto holding = [&] {
+      std::vector<std::string> held;
+      for (const std::string& item : leftovers(d)) {
+        for (const char* kind : {"netns ", "veth ", "ip lease ", "process "}) {
+          if (item.rfind(kind, 0) == 0) held.push_back(item);
+        }
+      }
+      return held;
+    };
+    EXPECT_TRUE(eventually([&] { return holding().empty(); }))
+        << ::testing::PrintToString(holding()) << "\n"
+        << d.log();
+  } else if (c.op == Op::kCreateContainer) {
+    // Never acknowledged: undone (its record, if any, was pending Creating).
+    std::vector<v1::PodSandbox> pods = listPods(d);
     ASSERT_EQ(pods.size(), 1u) << d.log();
     EXPECT_EQ(pods[0].state(), v1::SANDBOX_READY) << d.log();
+    EXPECT_TRUE(eventually([&] { return listContainers(d).empty(); })) << d.log();
+    auto dirs = [&] {
+      std::vector<std::string> out;
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(d.state() + "/containers", ec)) {
+        out.push_back(e.path().string());
+      }
+      return out;
+    };
+    EXPECT_TRUE(eventually([&] { return dirs().empty(); })) << ::testing::PrintToString(dirs());
+  } else if (c.op == Op::kStartContainer) {
     std::vector<v1::Container> cs = listContainers(d);
-    if (c.op == Op::kStartContainer || c.op == Op::kStopContainer) {
-      // Acknowledged; its process ran: never CREATED again (kubelet would start it twice).
-      ASSERT_EQ(cs.size(), 1u) << d.log();
-      EXPECT_EQ(cs[0].id(), container);
-      EXPECT_NE(cs[0].state(), v1::CONTAINER_CREATED) << d.log();
-    } else if (c.op == Op::kRemoveContainer &&
-               std::string(c.point) != "container.remove.after_dir") {
-      ASSERT_EQ(cs.size(), 1u) << d.log();
+    ASSERT_EQ(cs.size(), 1u) << d.log();
+    EXPECT_EQ(cs[0].id(), container);
+    if (point == "container.start.before_start") {
+      // The runtime never started it: CREATED, and it can be started now.
+      EXPECT_EQ(cs[0].state(), v1::CONTAINER_CREATED) << d.log();
+      EXPECT_TRUE(startContainer(d, container).ok()) << d.log();
     } else {
-      EXPECT_LE(cs.size(), 1u);
+      // Its process ran: never CREATED again (kubelet would start it twice).
+      EXPECT_NE(cs[0].state(), v1::CONTAINER_CREATED) << d.log();
     }
-  } else if (c.op == Op::kStopPod || std::string(c.point) != "pod.remove.after_record") {
-    // Acknowledged and not removed: the pod and its container are still there.
+  } else if (c.op == Op::kStopContainer) {
+    // The stop is finished: the container exits without another StopContainer.
+    EXPECT_TRUE(eventually([&] {
+      auto cs = listContainers(d);
+      return cs.size() == 1 && cs[0].state() == v1::CONTAINER_EXITED;
+    })) << d.log();
+  } else if (c.op == Op::kRemoveContainer) {
+    // The removal is finished; the pod is untouched.
+    EXPECT_TRUE(eventually([&] { return listContainers(d).empty(); })) << d.log();
+    std::vector<v1::PodSandbox> pods = listPods(d);
     ASSERT_EQ(pods.size(), 1u) << d.log();
-    EXPECT_EQ(pods[0].id(), pod);
-    bool found = false;
-    for (const auto& ct : listContainers(d)) found = found || ct.id() == container;
-    // RemovePodSandbox may have removed the container before it died.
-    if (c.op == Op::kStopPod) {
-      EXPECT_TRUE(found) << "container " << container << " lost";
-    }
+    EXPECT_EQ(pods[0].state(), v1::SANDBOX_READY) << d.log();
+  } else if (c.op == Op::kStopPod) {
+    // Acknowledged objects are all there; the stop is finished.
+    EXPECT_TRUE(eventually([&] {
+      auto pods = listPods(d);
+      auto cs = listContainers(d);
+      return pods.size() == 1 && pods[0].id() == pod && pods[0].state() == v1::SANDBOX_NOTREADY &&
+             cs.size() == 1 && cs[0].id() == container && cs[0].state() == v1::CONTAINER_EXITED;
+    })) << d.log();
+  } else if (c.op == Op::kRemovePod) {
+    // The removal is finished.
+    EXPECT_TRUE(eventually([&] { return listPods(d).empty() && listContainers(d).empty(); }))
+        << d.log();
   }
   removeEverything(d, std::chrono::seconds(15));
   EXPECT_TRUE(listPods(d).empty());

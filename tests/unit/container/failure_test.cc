@@ -5,12 +5,17 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "../common/eventually.h"
 #include "../store/test_util.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "container/container_manager.h"
 #include "events/backoff_monitor.h"
 #include "events/event_loop.h"
@@ -27,17 +32,24 @@ using store::testing::fullContainer;
 using store::testing::fullSandbox;
 using store::testing::hexId;
 using store::testing::TempDir;
+using testing::eventually;
 
 // A pod's monitor whose answers the test sets.
 class FakeTask final : public shim::TaskApi {
  public:
   absl::Status kill_result, start_result, remove_result;
   std::atomic<int> kills{0}, removes{0};
+  absl::Notification* start_gate = nullptr;         // start waits for it when set
+  std::function<void(const std::string&)> on_kill;  // e.g. the exit the kill causes
 
   absl::StatusOr<int> create(const shim::CreateOptions&) override { return 42; }
-  absl::Status start(const std::string&) override { return start_result; }
-  absl::Status kill(const std::string&, int, bool) override {
+  absl::Status start(const std::string&) override {
+    if (start_gate != nullptr) start_gate->WaitForNotification();
+    return start_result;
+  }
+  absl::Status kill(const std::string& id, int, bool) override {
     ++kills;
+    if (on_kill) on_kill(id);
     return kill_result;
   }
   absl::Status remove(const std::string&, bool) override {
@@ -103,9 +115,27 @@ class FakeController final : public sandbox::Controller {
     for (const auto& c : store_.listContainers()) states_when_asked.push_back(c->state);
     return gone;
   }
-  absl::Status watchTask(const std::string&, const std::string&, ExitHandler) override {
-    return absl::OkStatus();  // exits come from the test, or not at all
+  absl::Status watchTask(const std::string&, const std::string& id, ExitHandler h) override {
+    absl::MutexLock lock(&mu);
+    handlers[id] = std::move(h);  // exits come from the test (exit()), or not at all
+    return absl::OkStatus();
   }
+  // Reports container `id` exited to its watcher, as the pod's shim would.
+  absl::Status exit(const std::string& id, int code) {
+    ExitHandler h;
+    {
+      absl::MutexLock lock(&mu);
+      auto it = handlers.find(id);
+      if (it == handlers.end()) return absl::NotFoundError(id + " is not watched");
+      h = it->second;
+    }
+    return h(shim::ExitInfo{.container_id = id,
+                            .pid = 42,
+                            .exit_code = code,
+                            .exited_at_ns = absl::ToUnixNanos(absl::Now())});
+  }
+  absl::Mutex mu;
+  std::map<std::string, ExitHandler> handlers ABSL_GUARDED_BY(mu);
   void unwatchTask(const std::string&, const std::string&) override {}
   absl::StatusOr<std::map<std::string, uint64_t>> metrics(const std::string&) override {
     return absl::UnimplementedError("fake");
@@ -139,10 +169,12 @@ class ContainerFailureTest : public ::testing::Test {
     ASSERT_TRUE(store_->createSandbox(pod).ok());
   }
   // A container record in `state`, as if created (and started) by the manager.
-  std::string addContainer(store::ContainerState state) {
-    store::ContainerRecord c = fullContainer(hexId('c'), pod_id_);
+  std::string addContainer(store::ContainerState state,
+                           store::Pending pending = store::Pending::kNone, char id = 'c') {
+    store::ContainerRecord c = fullContainer(hexId(id), pod_id_);
+    c.name = std::string(1, id) + "_web_0";
     c.state = state;
-    c.removing = false;
+    c.pending = pending;
     c.task_deleted = false;
     c.rootfs.clear();  // nothing mounted
     c.exit_code = 0;
@@ -221,11 +253,81 @@ TEST_F(ContainerFailureTest, ARemovalWhoseTaskDeleteFailsKeepsTheRecord) {
   absl::Status st = manager_->remove(id);
   EXPECT_FALSE(st.ok());
   store::ContainerPtr r = record(id);
-  EXPECT_FALSE(r->removing);
+  EXPECT_EQ(r->pending, store::Pending::kNone);
   EXPECT_FALSE(r->task_deleted);
   task_->remove_result = absl::OkStatus();
   EXPECT_TRUE(manager_->remove(id).ok());
   EXPECT_FALSE(store_->getContainer(id).ok());
+}
+
+// A start in progress is in the record (persisted: recovery sees it): a second start and an
+// update are refused naming it, a removal waits for it to end, then stops and removes.
+TEST_F(ContainerFailureTest, AStartInProgressIsPendingAndOthersAreRefusedOrWait) {
+  std::string id = addContainer(store::ContainerState::kCreated);
+  absl::Notification gate;
+  task_->start_gate = &gate;
+  task_->on_kill = [this](const std::string& killed) { (void)controller_->exit(killed, 137); };
+  absl::Status started;
+  std::thread starter([&] { started = manager_->start(id); });
+  ASSERT_TRUE(eventually([&] { return record(id)->pending == store::Pending::kStarting; }));
+
+  absl::Status again = manager_->start(id);
+  EXPECT_TRUE(absl::IsFailedPrecondition(again)) << again;
+  EXPECT_NE(again.message().find("is starting"), std::string::npos) << again;
+  absl::Status update = manager_->updateResources(id, {}, "");
+  EXPECT_TRUE(absl::IsFailedPrecondition(update)) << update;
+  std::atomic<bool> removed{false};
+  absl::Status remove_st;
+  std::thread remover([&] {
+    remove_st = manager_->remove(id);
+    removed = true;
+  });
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_FALSE(removed) << "the removal did not wait for the start";
+  EXPECT_EQ(task_->kills, 0);
+
+  gate.Notify();
+  starter.join();
+  remover.join();
+  EXPECT_TRUE(started.ok()) << started;
+  EXPECT_TRUE(remove_st.ok()) << remove_st;
+  EXPECT_EQ(task_->kills, 1);  // what the start started was stopped
+  EXPECT_FALSE(store_->getContainer(id).ok());
+}
+
+// After a crash, recovery finishes what was cut off: a stop (the container is killed and its
+// exit recorded), a creation never acknowledged (undone: removed), a removal (finished), a
+// start the runtime did (RUNNING) and an update (cleared).
+TEST_F(ContainerFailureTest, RecoveryFinishesOrUndoesWhatACrashCutOff) {
+  std::string stopping =
+      addContainer(store::ContainerState::kRunning, store::Pending::kStopping, 's');
+  std::string creating =
+      addContainer(store::ContainerState::kCreated, store::Pending::kCreating, 'n');
+  std::string removing =
+      addContainer(store::ContainerState::kExited, store::Pending::kRemoving, 'r');
+  std::string starting =
+      addContainer(store::ContainerState::kCreated, store::Pending::kStarting, 't');
+  std::string updating =
+      addContainer(store::ContainerState::kRunning, store::Pending::kUpdating, 'u');
+  task_->on_kill = [this, stopping](const std::string& killed) {
+    if (killed == stopping) (void)controller_->exit(killed, 137);
+  };
+  ASSERT_TRUE(manager_->recover().ok());
+
+  EXPECT_TRUE(eventually([&] {
+    auto r = record(stopping);
+    return r->state == store::ContainerState::kExited && r->pending == store::Pending::kNone;
+  })) << store::toString(record(stopping)->state);
+  EXPECT_EQ(record(stopping)->exit_code, 137);
+  EXPECT_TRUE(eventually([&] {
+    return !store_->getContainer(creating).ok() && !store_->getContainer(removing).ok();
+  }));
+  EXPECT_FALSE(store_->nameOwner("n_web_0").ok()) << "the undone creation keeps its name";
+  // The fake shim says the task runs: the start happened before the crash.
+  EXPECT_EQ(record(starting)->state, store::ContainerState::kRunning);
+  EXPECT_EQ(record(starting)->pending, store::Pending::kNone);
+  EXPECT_EQ(record(updating)->pending, store::Pending::kNone);
+  EXPECT_EQ(record(updating)->state, store::ContainerState::kRunning);
 }
 
 }  // namespace

@@ -57,7 +57,7 @@ TEST(CodecTest, UnknownKeysAreIgnoredAndMissingKeysDefault) {
   EXPECT_EQ(r.exit_code, 9);
   EXPECT_EQ(r.metadata.name, "x");
   EXPECT_EQ(r.metadata.attempt, 0u);
-  EXPECT_FALSE(r.removing);
+  EXPECT_EQ(r.pending, Pending::kNone);
   EXPECT_TRUE(r.labels.empty());
 
   ImageRecord image;

@@ -70,7 +70,7 @@ TEST(MigrationTest, VersionOneDatabaseIsMigratedWithItsData) {
   EXPECT_EQ(container->sandbox_id, "sb1");
   EXPECT_EQ(container->state, ContainerState::kExited);
   EXPECT_EQ(container->exit_code, 3);
-  EXPECT_FALSE(container->removing);
+  EXPECT_EQ(container->pending, Pending::kNone);
 
   ImagePtr image = *store.getImageByRef("busybox:latest");
   EXPECT_EQ(image->id, "sha256:i1");
@@ -248,6 +248,38 @@ TEST(MigrationTest, ExtraJsonBecomesTypedFields) {
   EXPECT_EQ(raw.query("PRAGMA user_version"), std::to_string(kSchemaVersion));
   EXPECT_EQ(raw.query("SELECT count(*) FROM sandboxes WHERE data LIKE '%extra_json%'"), "0");
   EXPECT_EQ(raw.query("SELECT count(*) FROM containers WHERE data LIKE '%extra_json%'"), "0");
+}
+
+// Version 4 kept a container's removal in a `removing` flag; version 5 makes it the pending
+// operation (and drops the flag).
+TEST(MigrationTest, RemovingFlagBecomesThePendingOperation) {
+  TempDir dir;
+  std::string path = dir.file("store.db");
+  {
+    absl::StatusOr<std::unique_ptr<Store>> opened = Store::open(path);  // the latest schema
+    ASSERT_TRUE(opened.ok()) << opened.status();
+  }
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec(R"sql(
+      PRAGMA user_version = 4;
+      INSERT INTO sandboxes VALUES ('sb1', 'web_default_u1_0', 'ready', x'', '{}');
+      INSERT INTO containers VALUES ('ct1', 'sb1', 'a_web_0', 'exited', x'', '{"removing":true}');
+      INSERT INTO containers VALUES ('ct2', 'sb1', 'b_web_0', 'running', x'', '{"removing":false}');
+      INSERT INTO containers VALUES ('ct3', 'sb1', 'c_web_0', 'created', x'', '{}');
+    )sql"),
+              "");
+  }
+  absl::StatusOr<std::unique_ptr<Store>> opened = Store::open(path);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ((*(*opened)->getContainer("ct1"))->pending, Pending::kRemoving);
+  EXPECT_EQ((*(*opened)->getContainer("ct2"))->pending, Pending::kNone);
+  EXPECT_EQ((*(*opened)->getContainer("ct3"))->pending, Pending::kNone);
+  EXPECT_EQ((*(*opened)->getSandbox("sb1"))->pending, Pending::kNone);
+  opened->reset();
+  RawDb raw(path);
+  EXPECT_EQ(raw.query("PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(raw.query("SELECT count(*) FROM containers WHERE data LIKE '%\"removing\":%'"), "0");
 }
 
 }  // namespace

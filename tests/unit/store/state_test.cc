@@ -49,7 +49,29 @@ TEST(StateTest, ContainerTransitionsMatchTheDiagram) {
   }
 }
 
+constexpr std::array<Pending, 6> kPendings = {Pending::kNone,     Pending::kCreating,
+                                              Pending::kStarting, Pending::kUpdating,
+                                              Pending::kStopping, Pending::kRemoving};
+
+// One operation at a time: it begins from none and ends in none; only a removal takes over.
+TEST(StateTest, PendingOperationsMatchTheDiagram) {
+  for (Pending from : kPendings) {
+    for (Pending to : kPendings) {
+      bool expected = from == to || from == Pending::kNone || to == Pending::kNone ||
+                      to == Pending::kRemoving ||
+                      (from == Pending::kCreating && to == Pending::kStopping);
+      EXPECT_EQ(allowedTransition(from, to), expected) << toString(from) << " -> " << toString(to);
+    }
+  }
+  EXPECT_FALSE(allowedTransition(Pending::kStarting, Pending::kStopping));
+  EXPECT_FALSE(allowedTransition(Pending::kStopping, Pending::kUpdating));
+  EXPECT_TRUE(allowedTransition(Pending::kStopping, Pending::kRemoving));
+}
+
 TEST(StateTest, StableNamesRoundTrip) {
+  for (Pending p : kPendings) EXPECT_EQ(*parsePending(toString(p)), p);
+  EXPECT_EQ(toString(Pending::kNone), "");
+  EXPECT_EQ(toString(Pending::kRemoving), "removing");
   for (SS s : kSandboxStates) EXPECT_EQ(*parseSandboxState(toString(s)), s);
   for (CS s : kContainerStates) EXPECT_EQ(*parseContainerState(toString(s)), s);
   for (SnapshotKind k : {SnapshotKind::kActive, SnapshotKind::kCommitted}) {
@@ -65,6 +87,7 @@ TEST(StateTest, UnknownNamesAreRejected) {
   EXPECT_EQ(parseSandboxState("SANDBOX_READY").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(parseContainerState("").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(parseSnapshotKind("view").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(parsePending("deleting").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -208,6 +208,47 @@ INSTANTIATE_TEST_SUITE_P(
                       ContainerTransitionCase{ContainerState::kRunning, ContainerState::kCreated},
                       ContainerTransitionCase{ContainerState::kExited, ContainerState::kUnknown}));
 
+// A pending operation is persisted; a second one is refused by the store (FailedPrecondition
+// naming both), a removal takes over, and the record is unchanged after a refusal.
+TEST_F(StoreTest, PendingOperationsArePersistedAndASecondOneIsRefused) {
+  SandboxRecord sandbox = fullSandbox(hexId('a'));
+  sandbox.pending = Pending::kNone;
+  ContainerRecord container = fullContainer(hexId('c'), sandbox.id);
+  container.pending = Pending::kStarting;
+  ASSERT_TRUE(store_->createSandbox(sandbox).ok());
+  ASSERT_TRUE(store_->createContainer(container).ok());
+  auto set = [&](Pending p) {
+    return store_
+        ->updateContainer(container.id,
+                          [p](ContainerRecord& r) {
+                            r.pending = p;
+                            return absl::OkStatus();
+                          })
+        .status();
+  };
+  absl::Status st = set(Pending::kStopping);
+  ASSERT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(st.message(), HasSubstr("is starting (not stopping)"));
+  reopen();
+  EXPECT_EQ((*store_->getContainer(container.id))->pending, Pending::kStarting);
+  EXPECT_TRUE(set(Pending::kRemoving).ok());
+  reopen();
+  EXPECT_EQ((*store_->getContainer(container.id))->pending, Pending::kRemoving);
+
+  auto pod = store_->updateSandbox(sandbox.id, [](SandboxRecord& r) {
+    r.pending = Pending::kStopping;
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(pod.ok());
+  auto refused = store_->updateSandbox(sandbox.id, [](SandboxRecord& r) {
+    r.pending = Pending::kUpdating;
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  reopen();
+  EXPECT_EQ((*store_->getSandbox(sandbox.id))->pending, Pending::kStopping);
+}
+
 TEST_F(StoreTest, UpdateFnErrorAndIdentityChangesAreRefused) {
   SandboxRecord sandbox = fullSandbox(hexId('a'));
   ASSERT_TRUE(store_->createSandbox(sandbox).ok());

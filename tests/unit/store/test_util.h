@@ -111,6 +111,7 @@ inline SandboxRecord fullSandbox(const std::string& id, const std::string& pod =
   r.runtime_type = "io.containerd.runc.v2";
   r.pause_args = {"/pause", "-v"};
   r.config_json = R"({"metadata":{"name":"web"}})";
+  r.pending = Pending::kStopping;
   r.network_torn_down = true;
   r.netns_closed = true;
   return r;
@@ -139,7 +140,7 @@ inline ContainerRecord fullContainer(const std::string& id, const std::string& s
   r.annotations = {{"io.kubernetes.container.restartCount", "2"}};
   r.config_bytes = std::string("\x12\x00\x01\xfe", 4);
   r.spec_json = R"({"ociVersion":"1.1.0"})";
-  r.removing = true;
+  r.pending = Pending::kRemoving;
   r.rootfs = "/run/berth/containers/" + id + "/rootfs";
   r.rootfs_mounts = 2;
   r.bundle_dir = "/run/berth/containers/" + id;
