@@ -33,13 +33,16 @@ void ContainerManager::watchExit(const std::string& id, const std::string& sandb
   sandbox::Controller::ExitHandler exited = [this, id, l](const shim::ExitInfo& e) {
     return handleExit(id, l, e);
   };
+  sandbox::Controller::OomHandler oom = [this, id](const shim::ExitInfo& e) {
+    return recordOom(id, e);
+  };
   auto controller = controllerOf(sandbox_id);
   if (!controller.ok()) {
     log()->warn("container {}: {}; reported exited with an unknown code", id,
                 controller.status().message());
     return unknown();
   }
-  absl::Status st = (*controller)->watchTask(sandbox_id, id, exited);
+  absl::Status st = (*controller)->watchTask(sandbox_id, id, exited, oom);
   if (st.ok()) return;
   auto gone = monitorGone(sandbox_id);
   if (gone.ok() && *gone) {
@@ -48,10 +51,33 @@ void ContainerManager::watchExit(const std::string& id, const std::string& sandb
   }
   // The shim runs but cannot be heard from now: never report an exit that may not be one.
   log()->error("container {}: cannot watch its exit, retrying: {}", id, st.message());
-  monitor_.backoff("watch/" + id, [this, id, sandbox_id, exited]() -> absl::Status {
+  monitor_.backoff("watch/" + id, [this, id, sandbox_id, exited, oom]() -> absl::Status {
     BERTH_ASSIGN_OR_RETURN(sandbox::Controller * c, controllerOf(sandbox_id));
-    return c->watchTask(sandbox_id, id, exited);
+    return c->watchTask(sandbox_id, id, exited, oom);
   });
+}
+
+absl::Status ContainerManager::recordOom(const std::string& id, const shim::ExitInfo& e) {
+  bool changed = false;
+  auto updated = store_.updateContainer(id, [&](store::ContainerRecord& r) {
+    // As containerd: the reason is OOMKilled from the OOM kill on, also while the container
+    // runs, and its exit keeps it. An exited container's exit told it already.
+    if (r.state == store::ContainerState::kExited || r.reason == kReasonOomKilled) {
+      return absl::OkStatus();
+    }
+    r.reason = kReasonOomKilled;
+    changed = true;
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) {
+    if (absl::IsNotFound(updated.status())) return absl::OkStatus();  // removed meanwhile
+    return annotate(updated.status(), absl::StrCat("container ", id, ": record its OOM kill"));
+  }
+  if (changed) {
+    log()->warn("container {}: a process of it was OOM-killed at {}", id,
+                absl::FormatTime(absl::FromUnixNanos(e.exited_at_ns)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ContainerManager::recordExit(const std::string& id, const shim::ExitInfo& e,
@@ -65,7 +91,8 @@ absl::Status ContainerManager::recordExit(const std::string& id, const shim::Exi
                          r.state = store::ContainerState::kExited;
                          r.exit_code = e.exit_code;
                          r.finished_at_ns = e.exited_at_ns;
-                         r.reason = reason;
+                         // An OOM kill recorded while it ran stays the reason.
+                         if (!reason.empty() || r.reason != kReasonOomKilled) r.reason = reason;
                          r.message = message;
                          // A start or stop under way ends with the exit.
                          if (r.pending == store::Pending::kStarting ||
@@ -84,6 +111,7 @@ absl::Status ContainerManager::handleExit(const std::string& id, const std::shar
     if (l->exited) return absl::OkStatus();  // reported already (e.g. the shim was gone)
   }
   log()->info("container {}: exited with status {}{}", id, e.exit_code, e.oom ? " (OOM-killed)" : "");
+  // Empty: an OOMKilled recorded while it ran stays (recordExit).
   std::string reason = e.oom ? kReasonOomKilled : "";
   std::string message;
   if (e.exit_code == kUnknownExitCode && e.pid == 0 && !e.oom) {

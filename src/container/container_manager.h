@@ -153,6 +153,9 @@ class ContainerManager {
   // Records the exit (once) and cleans up. An error: the exit is not persisted.
   [[nodiscard]] absl::Status handleExit(const std::string& id, const std::shared_ptr<Live>& l,
                                         const shim::ExitInfo& e);
+  // Records an OOM kill in the running container (reason OOMKilled, as containerd); OK once
+  // persisted, or when the container is gone or has exited.
+  [[nodiscard]] absl::Status recordOom(const std::string& id, const shim::ExitInfo& e);
   // Deletes the task in the shim and unmounts the rootfs; idempotent.
   [[nodiscard]] absl::Status cleanUp(const std::string& id, const std::shared_ptr<Live>& l);
   [[nodiscard]] absl::Status cleanUpOnce(const std::string& id, const std::shared_ptr<Live>& l);

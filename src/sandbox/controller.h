@@ -98,11 +98,15 @@ class Controller {
   [[nodiscard]] virtual absl::StatusOr<bool> monitorGone(const std::string& id) = 0;
   // Records a task's exit; OK once it is persisted.
   using ExitHandler = std::function<absl::Status(const shim::ExitInfo&)>;
+  // Records that a process of a running task was OOM-killed; OK once it is persisted.
+  using OomHandler = std::function<absl::Status(const shim::ExitInfo&)>;
   // Calls `exited` once, off the caller's thread, when task `task_id` run by the sandbox's
   // monitor has exited: with its real exit, or, when the monitor died, with an unknown code
-  // once nothing of the sandbox runs any more. Unavailable when the sandbox has no monitor.
+  // once nothing of the sandbox runs any more. With `oom`, calls it (off the caller's thread)
+  // when the monitor reports an OOM kill in the task's cgroup while it runs. Unavailable when
+  // the sandbox has no monitor.
   [[nodiscard]] virtual absl::Status watchTask(const std::string& id, const std::string& task_id,
-                                               ExitHandler exited) = 0;
+                                               ExitHandler exited, OomHandler oom) = 0;
   virtual void unwatchTask(const std::string& id, const std::string& task_id) = 0;
   // Resource usage of the sandbox (CRI stats come with the stats collector).
   [[nodiscard]] virtual absl::StatusOr<std::map<std::string, uint64_t>> metrics(

@@ -251,18 +251,21 @@ absl::Status PodSandboxController::subscribe(const std::string& id,
       events_.open(id, {.subscribe = [shim] { return shim->subscribe(); },
                         .ack = [shim](const std::string& task,
                                       uint64_t seq) { return shim->ackExit(task, seq); },
+                        .ack_oom = [shim](const std::string& task,
+                                          uint64_t seq) { return shim->ackOom(task, seq); },
                         .gone = [this, id] { return monitorGone(id); }}),
       absl::StrCat("pod sandbox ", id, ": subscribe to its shim's events"));
 }
 
 absl::Status PodSandboxController::watchPause(const std::string& id,
                                               const std::shared_ptr<Live>& l) {
-  return watchTask(id, id, [this, id, l](const shim::ExitInfo& e) { return handleExit(id, l, e); });
+  return watchTask(
+      id, id, [this, id, l](const shim::ExitInfo& e) { return handleExit(id, l, e); }, nullptr);
 }
 
 absl::Status PodSandboxController::watchTask(const std::string& id, const std::string& task_id,
-                                             ExitHandler exited) {
-  absl::Status st = events_.watch(id, task_id, exited);
+                                             ExitHandler exited, OomHandler oom) {
+  absl::Status st = events_.watch(id, task_id, exited, oom);
   if (!absl::IsFailedPrecondition(st)) return st;
   // Not subscribed (a subscription that failed at start-up): once more, with the shim there is.
   std::shared_ptr<shim::ShimClient> shim;
@@ -274,7 +277,7 @@ absl::Status PodSandboxController::watchTask(const std::string& id, const std::s
     return absl::UnavailableError(absl::StrCat("pod sandbox ", id, " has no running shim"));
   }
   BERTH_RETURN_IF_ERROR(subscribe(id, shim));
-  return events_.watch(id, task_id, std::move(exited));
+  return events_.watch(id, task_id, std::move(exited), std::move(oom));
 }
 
 void PodSandboxController::unwatchTask(const std::string& id, const std::string& task_id) {

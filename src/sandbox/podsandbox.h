@@ -66,8 +66,8 @@ class PodSandboxController final : public Controller {
   absl::Status update(const std::string& id, const SandboxConfig& config) override;
   absl::StatusOr<TaskContext> taskContext(const std::string& id) override;
   absl::StatusOr<bool> monitorGone(const std::string& id) override;
-  absl::Status watchTask(const std::string& id, const std::string& task_id,
-                         ExitHandler exited) override;
+  absl::Status watchTask(const std::string& id, const std::string& task_id, ExitHandler exited,
+                         OomHandler oom) override;
   void unwatchTask(const std::string& id, const std::string& task_id) override;
   absl::StatusOr<std::map<std::string, uint64_t>> metrics(const std::string& id) override;
 

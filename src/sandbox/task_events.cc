@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
@@ -105,8 +106,8 @@ void TaskEvents::close(const std::string& pod) {
   p->fd.reset();
 }
 
-absl::Status TaskEvents::watch(const std::string& pod, const std::string& task,
-                               ExitHandler exited) {
+absl::Status TaskEvents::watch(const std::string& pod, const std::string& task, ExitHandler exited,
+                               OomHandler oom) {
   absl::MutexLock lock(&mu_);
   auto it = pods_.find(pod);
   if (it == pods_.end()) {
@@ -117,6 +118,12 @@ absl::Status TaskEvents::watch(const std::string& pod, const std::string& task,
   Task& t = p->tasks[task];
   if (t.handler) return absl::OkStatus();
   t.handler = std::move(exited);
+  t.oom = std::move(oom);
+  if (auto u = p->unclaimed_oom.find(task); u != p->unclaimed_oom.end()) {
+    shim::ExitInfo e = u->second;
+    p->unclaimed_oom.erase(u);
+    dispatchOom(p, e);
+  }
   if (auto u = p->unclaimed.find(task); u != p->unclaimed.end()) {
     shim::ExitInfo e = u->second;
     p->unclaimed.erase(u);
@@ -142,9 +149,11 @@ void TaskEvents::unwatch(const std::string& pod, const std::string& task) {
     if (it != pods_.end()) {
       it->second->tasks.erase(task);
       it->second->unclaimed.erase(task);
+      it->second->unclaimed_oom.erase(task);
     }
   }
   monitor_.cancel(absl::StrCat("exit/", pod, "/", task));
+  monitor_.cancel(absl::StrCat("oom/", pod, "/", task));
 }
 
 void TaskEvents::onReadable(const std::shared_ptr<Pod>& p) {
@@ -184,13 +193,17 @@ void TaskEvents::onReadable(const std::shared_ptr<Pod>& p) {
       break;
     }
     std::string kind;
-    if (!shim::getString(frame, "event", &kind) || kind != "exit") continue;
+    if (!shim::getString(frame, "event", &kind) || (kind != "exit" && kind != "oom")) continue;
     shim::ExitInfo e;
     if (shim::Outcome parsed = shim::exitFromJson(frame, &e); !parsed.ok()) {
-      log()->error("pod sandbox {}: bad exit event from its shim: {}", p->id, parsed.message);
+      log()->error("pod sandbox {}: bad {} event from its shim: {}", p->id, kind, parsed.message);
       continue;
     }
-    dispatch(p, e);
+    if (kind == "oom") {
+      dispatchOom(p, e);
+    } else {
+      dispatch(p, e);
+    }
   }
   if (!ended) return;
   loop_.unwatch(fd);  // from its own callback: no wait
@@ -257,6 +270,74 @@ absl::Status TaskEvents::runHandler(const std::shared_ptr<Pod>& p, const std::st
       log()->warn("{}: acknowledging its exit to the shim: {}", task, st.message());
     }
   }
+  return absl::OkStatus();
+}
+
+void TaskEvents::ackOomLater(const std::shared_ptr<Pod>& p, const std::string& task, uint64_t seq) {
+  if (seq == 0 || !p->link.ack_oom) return;
+  loop_.post([p, task, seq] {
+    if (absl::Status st = p->link.ack_oom(task, seq); !st.ok()) {
+      log()->warn("{}: acknowledging its OOM kill to the shim: {}", task, st.message());
+    }
+  });
+}
+
+void TaskEvents::dispatchOom(const std::shared_ptr<Pod>& p, const shim::ExitInfo& e) {
+  auto it = p->tasks.find(e.container_id);
+  if (it == p->tasks.end() || !it->second.handler) {
+    shim::ExitInfo& kept = p->unclaimed_oom[e.container_id];
+    if (e.seq >= kept.seq) kept = e;
+    return;
+  }
+  Task& t = it->second;
+  if (!t.oom || t.oom_recorded) {
+    // Nobody records OOM kills of this task, or one is recorded already (what a handler
+    // records is that the task was OOM-killed: a later kill adds nothing).
+    ackOomLater(p, e.container_id, e.seq);
+    return;
+  }
+  if (t.oom_delivering) {
+    t.oom_ack_after = std::max(t.oom_ack_after, e.seq);
+    return;
+  }
+  deliverOom(p, e.container_id, e);
+}
+
+void TaskEvents::deliverOom(const std::shared_ptr<Pod>& p, const std::string& task,
+                            const shim::ExitInfo& e) {
+  p->tasks[task].oom_delivering = true;
+  loop_.post([this, p, task, e] {
+    if (absl::Status st = runOomHandler(p, task, e); !st.ok()) {
+      log()->error("{}: recording its OOM kill failed, retrying with back-off: {}", task,
+                   st.message());
+      monitor_.backoff(absl::StrCat("oom/", p->id, "/", task),
+                       [this, p, task, e] { return runOomHandler(p, task, e); });
+    }
+  });
+}
+
+absl::Status TaskEvents::runOomHandler(const std::shared_ptr<Pod>& p, const std::string& task,
+                                       const shim::ExitInfo& e) {
+  OomHandler handler;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = p->tasks.find(task);
+    if (it == p->tasks.end() || it->second.oom_recorded) return absl::OkStatus();  // unwatched
+    handler = it->second.oom;
+  }
+  if (handler) BERTH_RETURN_IF_ERROR(handler(e));
+  uint64_t later = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = p->tasks.find(task); it != p->tasks.end()) {
+      it->second.oom_recorded = true;
+      it->second.oom_delivering = false;
+      later = it->second.oom_ack_after;
+    }
+  }
+  // Persisted: the shim may forget it (and a later one that came in meanwhile).
+  ackOomLater(p, task, e.seq);
+  if (later > e.seq) ackOomLater(p, task, later);
   return absl::OkStatus();
 }
 

@@ -1,7 +1,8 @@
-// Exits of a pod's tasks (its pause and its containers) as events: one subscription per shim,
-// read on berthd's event loop, instead of a waiter thread per task. The shim pushes each exit
-// with a sequence number; the handler persists it, and only then is it acknowledged, so an exit
-// pushed while berthd dies is replayed on the next subscription. When a subscription ends
+// Exits and OOM kills of a pod's tasks (its pause and its containers) as events: one
+// subscription per shim, read on berthd's event loop, instead of a waiter thread per task. The
+// shim pushes each exit and each OOM kill with a sequence number; the handler persists it, and
+// only then is it acknowledged, so an event pushed while berthd dies is replayed on the next
+// subscription. When a subscription ends
 // because the shim died, what ran under it is ended first (ShimLink::gone) and only then are
 // the exits of the tasks still watched reported, with an unknown code.
 #pragma once
@@ -34,6 +35,8 @@ struct ShimLink {
   std::function<absl::StatusOr<UniqueFd>()> subscribe;
   // The exit `seq` of `task` is persisted: the shim may forget it.
   std::function<absl::Status(const std::string& task, uint64_t seq)> ack;
+  // The same for the OOM kill `seq` of `task`.
+  std::function<absl::Status(const std::string& task, uint64_t seq)> ack_oom;
   // The subscription ended. False when the shim still answers (it is subscribed again); true
   // once it is gone and nothing that ran under it runs any more (Controller::monitorGone).
   std::function<absl::StatusOr<bool>()> gone;
@@ -45,6 +48,10 @@ class TaskEvents {
   // Persists an exit. OK: the exit is acknowledged to the shim. An error: retried with
   // back-off, unacknowledged meanwhile.
   using ExitHandler = std::function<absl::Status(const shim::ExitInfo&)>;
+  // Persists that a process of the task was OOM-killed (the event's exited_at_ns is when).
+  // Idempotent: what it records is that the task was OOM-killed, so once one OOM kill of a
+  // task is persisted, later ones are acknowledged without calling it again.
+  using OomHandler = std::function<absl::Status(const shim::ExitInfo&)>;
 
   TaskEvents(events::EventLoop& loop, events::BackoffMonitor& monitor);
   ~TaskEvents();
@@ -65,9 +72,10 @@ class TaskEvents {
   // Calls `exited` once, on a worker of the loop, with the task's exit: as the shim reports it
   // (also replayed after a restart), or with kUnknownExitCode once the shim is found gone and
   // what it ran has been ended. Watching a watched task changes nothing. FailedPrecondition
-  // when the pod has no subscription.
+  // when the pod has no subscription. With `oom`, calls it on a worker for the task's OOM
+  // kills while it runs (without, they are acknowledged and dropped).
   [[nodiscard]] absl::Status watch(const std::string& pod, const std::string& task,
-                                   ExitHandler exited);
+                                   ExitHandler exited, OomHandler oom = nullptr);
   bool watching(const std::string& pod, const std::string& task) const;
   void unwatch(const std::string& pod, const std::string& task);
 
@@ -76,6 +84,10 @@ class TaskEvents {
     ExitHandler handler;
     bool delivering = false;  // the handler runs, or is queued or retried
     bool delivered = false;
+    OomHandler oom;
+    bool oom_delivering = false;  // the OOM handler runs, or is queued or retried
+    bool oom_recorded = false;    // an OOM kill is persisted: later ones are acknowledged
+    uint64_t oom_ack_after = 0;   // an OOM kill that came in while delivering: ack it after
   };
   struct Pod {
     std::string id;
@@ -87,6 +99,7 @@ class TaskEvents {
     bool gone = false;    // the shim is gone and what it ran was ended
     std::map<std::string, Task> tasks;
     std::map<std::string, shim::ExitInfo> unclaimed;  // exits of tasks not watched (yet)
+    std::map<std::string, shim::ExitInfo> unclaimed_oom;  // their OOM kills, the newest
   };
 
   [[nodiscard]] absl::Status subscribe(const std::shared_ptr<Pod>& p);
@@ -98,6 +111,14 @@ class TaskEvents {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   [[nodiscard]] absl::Status runHandler(const std::shared_ptr<Pod>& p, const std::string& task,
                                         const shim::ExitInfo& e);
+  void dispatchOom(const std::shared_ptr<Pod>& p, const shim::ExitInfo& e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void deliverOom(const std::shared_ptr<Pod>& p, const std::string& task, const shim::ExitInfo& e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  [[nodiscard]] absl::Status runOomHandler(const std::shared_ptr<Pod>& p, const std::string& task,
+                                           const shim::ExitInfo& e);
+  // Acknowledges OOM kill `seq` of `task` on a worker.
+  void ackOomLater(const std::shared_ptr<Pod>& p, const std::string& task, uint64_t seq);
   // After the subscription ended: gone → report the rest; alive → subscribe again.
   [[nodiscard]] absl::Status checkShim(const std::shared_ptr<Pod>& p);
 

@@ -2,10 +2,13 @@
 #include "shim/oom_counter.h"
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
 
 #include "shim/protocol.h"
@@ -92,6 +95,51 @@ int64_t readOomKills(const std::string& path) {
     pos = nl + 1;
   }
   return -1;
+}
+
+UniqueFd watchOomCounter(const std::string& counter, std::string* why) {
+  auto fail = [why](const std::string& what) {
+    *why = what + ": " + std::strerror(errno);
+    return UniqueFd();
+  };
+  size_t slash = counter.rfind('/');
+  if (counter.empty() || slash == std::string::npos) {
+    *why = "no memory cgroup counter";
+    return UniqueFd();
+  }
+  std::string_view name = std::string_view(counter).substr(slash + 1);
+  if (name == "memory.events") {
+    UniqueFd in(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (!in.valid()) return fail("inotify_init1");
+    if (::inotify_add_watch(in.get(), counter.c_str(), IN_MODIFY) < 0) {
+      return fail("inotify_add_watch " + counter);
+    }
+    return in;
+  }
+  // cgroup v1: "<eventfd> <fd of memory.oom_control>" written to cgroup.event_control. The
+  // kernel keeps what it needs; the file descriptors of the two files can be closed after.
+  UniqueFd control(::open(counter.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!control.valid()) return fail("open " + counter);
+  UniqueFd efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!efd.valid()) return fail("eventfd");
+  std::string event_control = counter.substr(0, slash) + "/cgroup.event_control";
+  UniqueFd ec(::open(event_control.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!ec.valid()) return fail("open " + event_control);
+  std::string line = std::to_string(efd.get()) + " " + std::to_string(control.get());
+  if (::write(ec.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    return fail("register with " + event_control);
+  }
+  return efd;
+}
+
+void drainOomWatch(int fd) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    return;  // EAGAIN: drained (an eventfd is read whole; inotify events are dropped)
+  }
 }
 
 std::string cgroupsPathOf(const std::string& bundle) {

@@ -6,13 +6,17 @@
 // fields, or "ok": false with "code" (an absl::StatusCode value) and "message". After a
 // "subscribe" request the shim pushes {"v": 1, "event": "exit", <exit record>} frames on that
 // connection: first every record not yet acknowledged (in seq order), then each exit as it is
-// recorded. A record stays (and is replayed to the next subscriber) until ack_exit.
+// recorded. A record stays (and is replayed to the next subscriber) until ack_exit. OOM kills
+// in a running container's memory cgroup are pushed the same way as {"event": "oom", <record
+// with oom true, exited_at_ns the time seen>} (their own seq order, one record per container,
+// replayed before the exits) and stay until ack_oom.
 //
 // Ops (request fields → reply fields): ping → {pid, version, pod_id}; create {container_id, bundle,
 // terminal, log_path, max_log_line, stdin, stdin_once} → {pid} (the shim holds every container's
 // output, and writes a CRI log only with a log_path); start, kill {signal, all}, delete {force},
 // state → {status, pid}; wait → exit record; exits → {exits}; ack_exit {container_id, seq}
-// (removes the record; with a seq only that record, not a newer one); subscribe; reopen_log
+// (removes the record; with a seq only that record, not a newer one); ack_oom {container_id,
+// seq} (the same for OOM records; seq required); subscribe; reopen_log
 // {container_id}; exec {container_id, exec_id, args, env, cwd, user {uid, gid, additional_gids},
 // tty, timeout_ms, output_limit} → {exit_code, stdout, stderr (base64), truncated}; exec with
 // {stream: true, stdin, tty} → a first reply {started, pid, fds} passing the process's stdio as

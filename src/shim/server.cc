@@ -79,6 +79,8 @@ Outcome Server::init() {
 
   Outcome r = exits_.open(opts_.dir + "/exits");
   if (!r.ok()) return r;
+  r = ooms_.open(opts_.dir + "/ooms");
+  if (!r.ok()) return r;
 
   // Bind through /proc/self/fd/<dir fd>: a long state dir must not exceed the 107 bytes a
   // socket address holds.
@@ -119,6 +121,7 @@ Outcome Server::init() {
 int Server::run() {
   std::vector<pollfd> fds;
   std::vector<uint64_t> ids;
+  std::vector<std::string> oom_ids;
   while (phase_ != Phase::kDone) {
     fds.clear();
     ids.clear();
@@ -132,6 +135,13 @@ int Server::run() {
     }
     size_t first_pipe = fds.size();
     pipes_.addPollFds(&fds, &ids);
+    size_t first_oom = fds.size();
+    oom_ids.clear();
+    for (auto& [cid, c] : containers_) {
+      if (!c.oom_watch.valid()) continue;
+      fds.push_back({c.oom_watch.get(), POLLIN, 0});
+      oom_ids.push_back(cid);
+    }
     int timeout = earlier(runner_.pollTimeoutMs(), onTimers());
     if (!orphans_.empty()) timeout = earlier(timeout, 10000);
     int n = ::poll(fds.data(), fds.size(), timeout);
@@ -142,8 +152,11 @@ int Server::run() {
     if (n > 0) {
       if (fds[0].revents != 0) onSignals();
       if (fds[1].revents != 0) acceptClients();
-      for (size_t i = first_pipe; i < fds.size(); ++i) {
+      for (size_t i = first_pipe; i < first_oom; ++i) {
         if (fds[i].revents != 0) pipes_.onReady(ids[i - 2], fds[i].revents);
+      }
+      for (size_t i = first_oom; i < fds.size(); ++i) {
+        if (fds[i].revents != 0) onOomNotice(oom_ids[i - first_oom]);
       }
       for (size_t i = 0; i + 2 < first_pipe; ++i) {
         short rev = fds[i + 2].revents;
@@ -401,6 +414,68 @@ Json Server::exitEvent(const ExitRecord& rec) {
   return event;
 }
 
+Json Server::oomEvent(const ExitRecord& rec) {
+  Json event = exitToJson(rec);
+  event["v"] = kProtocolVersion;
+  event["event"] = "oom";
+  return event;
+}
+
+void Server::pushToSubscribers(const Json& event) {
+  std::vector<uint64_t> subs;
+  for (auto& [id, conn] : conns_) {
+    if (conn->subscriber && !conn->closed) subs.push_back(id);
+  }
+  for (uint64_t id : subs) send(id, event);
+}
+
+void Server::watchOom(const std::string& container_id, Container& c) {
+  c.oom_seen = c.oom_base;
+  if (c.oom_base < 0) return;
+  std::string why;
+  c.oom_watch = watchOomCounter(c.oom_counter, &why);
+  if (!c.oom_watch.valid()) {
+    SHIM_LOG_WARN(
+        "container %s: cannot watch its OOM counter (%s); OOM kills are reported "
+        "only with its exit",
+        container_id.c_str(), why.c_str());
+  }
+}
+
+void Server::onOomNotice(const std::string& container_id) {
+  auto it = containers_.find(container_id);
+  if (it == containers_.end()) return;
+  Container& c = it->second;
+  drainOomWatch(c.oom_watch.get());
+  if (checkOom(container_id, c) || !c.oom_watch.valid()) return;
+  // cgroup v1 signals before the kill is counted (or the kernel resolved the OOM without a
+  // kill): look again shortly.
+  c.oom_rechecks = 0;
+  c.oom_recheck_ms = monotonicMs() + kOomRecheckMs;
+}
+
+bool Server::checkOom(const std::string& container_id, Container& c) {
+  int64_t kills = readOomKills(c.oom_counter);
+  if (kills < 0) {
+    c.oom_watch.reset();  // the cgroup is gone
+    c.oom_recheck_ms = -1;
+    return false;
+  }
+  if (kills <= c.oom_seen) return false;
+  c.oom_seen = kills;
+  c.oom_recheck_ms = -1;
+  ExitRecord rec{container_id, c.pid, 0, realtimeNs(), true};
+  // Durable before anyone hears of it, as an exit; reported from memory if the disk refuses.
+  if (Outcome r = ooms_.put(rec); !r.ok()) {
+    SHIM_LOG_ERROR("container %s: cannot persist its OOM record: %s", container_id.c_str(),
+                   r.message.c_str());
+  }
+  SHIM_LOG_INFO("container %s: a process was OOM-killed (%lld kills since the cgroup was made)",
+                container_id.c_str(), static_cast<long long>(kills));
+  pushToSubscribers(oomEvent(rec));
+  return true;
+}
+
 // `rec` is a copy: it may come from pending_exits_, which this erases.
 void Server::recordExit(ExitRecord rec) {
   const std::string& container_id = rec.container_id;
@@ -422,12 +497,7 @@ void Server::recordExit(ExitRecord rec) {
     waiters_.erase(w);
     for (const Waiter& waiter : list) reply(waiter.conn, waiter.req, fields);
   }
-  Json event = exitEvent(rec);
-  std::vector<uint64_t> subs;
-  for (auto& [id, conn] : conns_) {
-    if (conn->subscriber && !conn->closed) subs.push_back(id);
-  }
-  for (uint64_t id : subs) send(id, event);
+  pushToSubscribers(exitEvent(rec));
 }
 
 void Server::progressShutdown() {
@@ -511,6 +581,15 @@ int Server::onTimers() {
     if (e.exited) consider(e.drain_deadline_ms);
   }
   for (uint64_t serial : drained) maybeFinishExec(serial);
+  for (auto& [id, c] : containers_) {
+    if (c.oom_recheck_ms < 0) continue;
+    if (c.oom_recheck_ms <= now) {
+      if (checkOom(id, c)) continue;
+      c.oom_recheck_ms =
+          ++c.oom_rechecks < kOomRechecks ? now + (kOomRecheckMs << c.oom_rechecks) : -1;
+    }
+    consider(c.oom_recheck_ms);
+  }
   return static_cast<int>(next < 0 ? -1 : next > 3600000 ? 3600000 : next);
 }
 

@@ -68,6 +68,12 @@ class Server {
     bool exited = false;
     std::string oom_counter;  // the memory cgroup's oom_kill count file ("" if not found)
     int64_t oom_base = -1;    // its value when the container was created
+    int64_t oom_seen = -1;    // its value when an OOM event was last recorded
+    UniqueFd oom_watch;       // readable when the count may have grown (watchOomCounter)
+    // cgroup v1 signals an OOM before its kill is counted: the count is read again, a few
+    // times with growing gaps, until it grows (-1: no recheck due).
+    int64_t oom_recheck_ms = -1;
+    int oom_rechecks = 0;
   };
   // A client attached to a container's stdio (the attach op): copies of the output go to its
   // pipes; the attach lasts as long as its connection.
@@ -131,6 +137,9 @@ class Server {
   // An exit (of an init or an exec) waits at most this long for the output pipes to reach EOF:
   // a grandchild may hold them open.
   static constexpr int64_t kOutputDrainMs = 2000;
+  // Rechecks of an OOM counter after a notice: 20, 40, 80, ... ms after it.
+  static constexpr int64_t kOomRecheckMs = 20;
+  static constexpr int kOomRechecks = 7;
 
   // Event loop pieces (server.cc).
   void acceptClients();
@@ -148,6 +157,14 @@ class Server {
   // drained.
   void onInitExit(const std::string& container_id, int pid, int wait_status, int64_t at_ns);
   void recordExit(ExitRecord rec);
+  // The container's OOM counter may have grown: an OOM kill in its cgroup is recorded durably
+  // (one unacknowledged record per container) and pushed to subscribers as an "oom" event.
+  void onOomNotice(const std::string& container_id);
+  // Reads the container's OOM counter; records and pushes an OOM event if it grew. False when
+  // it did not.
+  bool checkOom(const std::string& container_id, Container& c);
+  // Starts watching the container's OOM counter (after its create).
+  void watchOom(const std::string& container_id, Container& c);
   void progressShutdown();
   void finish();
   bool anyContainerRunning() const;
@@ -203,9 +220,12 @@ class Server {
   void opWait(uint64_t conn, uint64_t req_id, const Json& req);
   void opExits(uint64_t conn, uint64_t req_id);
   void opAckExit(uint64_t conn, uint64_t req_id, const Json& req);
+  void opAckOom(uint64_t conn, uint64_t req_id, const Json& req);
   void opSubscribe(uint64_t conn, uint64_t req_id);
-  // The frame pushed to subscribers for an exit record.
+  // The frames pushed to subscribers for an exit record and an OOM record.
   static Json exitEvent(const ExitRecord& rec);
+  static Json oomEvent(const ExitRecord& rec);
+  void pushToSubscribers(const Json& event);
   void opShutdown(uint64_t conn, uint64_t req_id);
   void afterCreate(const std::string& id, const std::string& bundle, uint64_t conn, uint64_t req_id,
                    const RuntimeResult& res);
@@ -237,6 +257,8 @@ class Server {
   PipeReader pipes_;
   std::vector<Waiter> shutdown_waiters_;
   ExitStore exits_;
+  // OOM kills not yet acknowledged, one per container (DIR/ooms/); exit_code is unused.
+  ExitStore ooms_;
   RuntimeRunner runner_;
   Phase phase_ = Phase::kServing;
   int deletes_pending_ = 0;

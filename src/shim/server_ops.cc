@@ -123,6 +123,8 @@ void Server::dispatch(Connection& c, uint64_t req_id, const std::string& op, con
     opExits(c.id, req_id);
   } else if (op == "ack_exit") {
     opAckExit(c.id, req_id, req);
+  } else if (op == "ack_oom") {
+    opAckOom(c.id, req_id, req);
   } else if (op == "subscribe") {
     opSubscribe(c.id, req_id);
   } else if (op == "exec") {
@@ -257,6 +259,7 @@ void Server::afterCreate(const std::string& id, const std::string& bundle, uint6
   }
   SHIM_LOG_DEBUG("container %s: OOM counter %s (now %lld)", id.c_str(), c.oom_counter.c_str(),
                  static_cast<long long>(c.oom_base));
+  watchOom(id, c);
   SHIM_LOG_INFO("container %s created (pid %d)", id.c_str(), pid);
   Json body = Json::object();
   body["pid"] = pid;
@@ -337,6 +340,11 @@ void Server::opDelete(uint64_t conn, uint64_t req_id, const Json& req) {
                         // inits_ keeps an un-reaped init, so its exit is still recorded.
                         containers_.erase(id);
                         closeContainerIo(id);
+                        // Its exit record says whether it was OOM-killed; an OOM event not
+                        // acknowledged yet has nothing left to tell.
+                        if (Outcome o = ooms_.remove(id); !o.ok()) {
+                          SHIM_LOG_WARN("container %s: %s", id.c_str(), o.message.c_str());
+                        }
                         SHIM_LOG_INFO("container %s deleted", id.c_str());
                         reply(conn, req_id, Json::object());
                       });
@@ -416,17 +424,35 @@ void Server::opAckExit(uint64_t conn, uint64_t req_id, const Json& req) {
   reply(conn, req_id, Json::object());
 }
 
+void Server::opAckOom(uint64_t conn, uint64_t req_id, const Json& req) {
+  Outcome err;
+  std::string id;
+  if (!containerIdOf(req, &id, &err)) return replyError(conn, req_id, err);
+  int64_t seq = 0;
+  if (!getInt(req, "seq", &seq) || seq <= 0) {
+    return replyError(conn, req_id, Outcome::error(Code::kInvalidArgument, "bad \"seq\""));
+  }
+  err = ooms_.remove(id, static_cast<uint64_t>(seq));
+  if (!err.ok()) return replyError(conn, req_id, err);
+  reply(conn, req_id, Json::object());
+}
+
 void Server::opSubscribe(uint64_t conn, uint64_t req_id) {
   auto c = conns_.find(conn);
   if (c == conns_.end()) return;
   c->second->subscriber = true;
   reply(conn, req_id, Json::object());
-  // Replay what the daemon has not acknowledged, oldest first.
-  std::vector<const ExitRecord*> records;
-  for (const auto& [id, rec] : exits_.all()) records.push_back(&rec);
-  std::sort(records.begin(), records.end(),
-            [](const ExitRecord* a, const ExitRecord* b) { return a->seq < b->seq; });
-  for (const ExitRecord* rec : records) send(conn, exitEvent(*rec));
+  // Replay what the daemon has not acknowledged, oldest first: OOM kills, then exits (an OOM
+  // kill of an init comes before its exit).
+  auto replay = [&](const ExitStore& store, Json (*event)(const ExitRecord&)) {
+    std::vector<const ExitRecord*> records;
+    for (const auto& [id, rec] : store.all()) records.push_back(&rec);
+    std::sort(records.begin(), records.end(),
+              [](const ExitRecord* a, const ExitRecord* b) { return a->seq < b->seq; });
+    for (const ExitRecord* rec : records) send(conn, event(*rec));
+  };
+  replay(ooms_, &Server::oomEvent);
+  replay(exits_, &Server::exitEvent);
 }
 
 void Server::opShutdown(uint64_t conn, uint64_t req_id) {

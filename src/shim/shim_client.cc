@@ -496,6 +496,13 @@ absl::Status ShimClient::ackExit(const std::string& id, uint64_t seq) {
   return callTimed("ack_exit", std::move(f)).status();
 }
 
+absl::Status ShimClient::ackOom(const std::string& id, uint64_t seq) {
+  Json f = Json::object();
+  f["container_id"] = id;
+  f["seq"] = seq;
+  return callTimed("ack_oom", std::move(f)).status();
+}
+
 absl::StatusOr<UniqueFd> ShimClient::ownConnection(absl::Duration* timeout) {
   auto dialed = dial(dir_);
   if (!dialed.ok()) {

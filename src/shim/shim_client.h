@@ -191,6 +191,8 @@ class ShimClient final : public TaskApi {
   absl::Status closeStdinOnce(const std::string& id) override;
   absl::Status reopenLog(const std::string& id) override;
   absl::Status ackExit(const std::string& id, uint64_t seq = 0) override;
+  // The OOM kill `seq` of container `id` (an "oom" event) is persisted by the daemon.
+  [[nodiscard]] absl::Status ackOom(const std::string& id, uint64_t seq);
   // Exit records not yet acknowledged.
   [[nodiscard]] absl::StatusOr<std::vector<ExitInfo>> exits();
   // A connection of its own on which the shim pushes exit events (protocol.h: "subscribe"),

@@ -765,6 +765,50 @@ TEST(ContainerTest, ExitWhileBerthdIsDownIsReportedAfterRestart) {
   EXPECT_EQ(e.status(stays).status().state(), v1::CONTAINER_EXITED);
 }
 
+// A child OOM-killed while the container's init runs on: the shim pushes the OOM kill as an
+// event at once, and ContainerStatus says OOMKilled while the container is RUNNING (as
+// containerd); the exit keeps it. A kill while berthd is down is replayed after its restart.
+TEST(ContainerTest, OomKillWhileRunningIsReportedAtOnceAndAfterARestart) {
+  PodEnv e("oomlive");
+  ASSERT_FALSE(e.pod.empty());
+  auto hog = [&](const std::string& name, const std::string& delay) {
+    auto cfg =
+        e.containerConfig(name, {"sh", "-c",
+                                 "sleep " + delay +
+                                     "; sh -c 'a=xxxxxxxxxxxxxxxx; while true; do a=$a$a; done'; "
+                                     "sleep 3600"});
+    cfg.mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(32 << 20);
+    return e.run(cfg);
+  };
+  std::string now = hog("now", "0");
+  auto oomKilled = [&](const std::string& id) {
+    return e.status(id).status().reason() == "OOMKilled";
+  };
+  for (int i = 0; i < 300 && !oomKilled(now); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto s = e.status(now).status();
+  EXPECT_EQ(s.state(), v1::CONTAINER_RUNNING);
+  EXPECT_EQ(s.reason(), "OOMKilled") << e.d.log();
+
+  // Killed while berthd is down: replayed by the shim to the restarted berthd.
+  std::string later = hog("later", "2");
+  ASSERT_EQ(e.d.stop(SIGKILL), -SIGKILL);
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  ASSERT_TRUE(e.d.start()) << e.d.log();
+  for (int i = 0; i < 200 && !oomKilled(later); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  s = e.status(later).status();
+  EXPECT_EQ(s.state(), v1::CONTAINER_RUNNING);
+  EXPECT_EQ(s.reason(), "OOMKilled") << e.d.log();
+  EXPECT_EQ(e.status(now).status().reason(), "OOMKilled") << "persisted across the restart";
+
+  ASSERT_TRUE(e.stop(now, 0).ok());
+  s = e.status(now).status();
+  EXPECT_EQ(s.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(s.reason(), "OOMKilled");
+  EXPECT_EQ(s.exit_code(), 128 + SIGKILL);
+}
+
 TEST(ContainerTest, FailedCleanupIsRetriedWithBackoff) {
   FlakyRuntime flaky;
   PodEnv e("cflaky", "[cri.runtimes.flaky]\nruntime_path = \"" + flaky.wrapper + "\"\n", "flaky");

@@ -115,10 +115,27 @@ class FakeController final : public sandbox::Controller {
     for (const auto& c : store_.listContainers()) states_when_asked.push_back(c->state);
     return gone;
   }
-  absl::Status watchTask(const std::string&, const std::string& id, ExitHandler h) override {
+  absl::Status watchTask(const std::string&, const std::string& id, ExitHandler h,
+                         OomHandler oom) override {
     absl::MutexLock lock(&mu);
     handlers[id] = std::move(h);  // exits come from the test (exit()), or not at all
+    oom_handlers[id] = std::move(oom);
     return absl::OkStatus();
+  }
+  // Reports an OOM kill in running container `id`, as the pod's shim would.
+  absl::Status oom(const std::string& id) {
+    OomHandler h;
+    {
+      absl::MutexLock lock(&mu);
+      auto it = oom_handlers.find(id);
+      if (it == oom_handlers.end() || !it->second)
+        return absl::NotFoundError(id + " is not watched");
+      h = it->second;
+    }
+    return h(shim::ExitInfo{.container_id = id,
+                            .pid = 42,
+                            .exited_at_ns = absl::ToUnixNanos(absl::Now()),
+                            .oom = true});
   }
   // Reports container `id` exited to its watcher, as the pod's shim would.
   absl::Status exit(const std::string& id, int code) {
@@ -136,6 +153,7 @@ class FakeController final : public sandbox::Controller {
   }
   absl::Mutex mu;
   std::map<std::string, ExitHandler> handlers ABSL_GUARDED_BY(mu);
+  std::map<std::string, OomHandler> oom_handlers ABSL_GUARDED_BY(mu);
   void unwatchTask(const std::string&, const std::string&) override {}
   absl::StatusOr<std::map<std::string, uint64_t>> metrics(const std::string&) override {
     return absl::UnimplementedError("fake");
@@ -258,6 +276,31 @@ TEST_F(ContainerFailureTest, ARemovalWhoseTaskDeleteFailsKeepsTheRecord) {
   task_->remove_result = absl::OkStatus();
   EXPECT_TRUE(manager_->remove(id).ok());
   EXPECT_FALSE(store_->getContainer(id).ok());
+}
+
+// An OOM kill reported while the container runs is persisted at once (reason OOMKilled while
+// RUNNING, as containerd); the exit keeps it, also when the init itself exits normally. An
+// OOM event replayed for an exited or removed container changes nothing and is not an error.
+TEST_F(ContainerFailureTest, AnOomKillWhileRunningIsRecordedAndTheExitKeepsIt) {
+  std::string id = addContainer(store::ContainerState::kCreated);
+  ASSERT_TRUE(manager_->start(id).ok());
+  ASSERT_EQ(record(id)->state, store::ContainerState::kRunning);
+  EXPECT_EQ(record(id)->reason, "");
+  ASSERT_TRUE(controller_->oom(id).ok());
+  EXPECT_EQ(record(id)->state, store::ContainerState::kRunning);
+  EXPECT_EQ(record(id)->reason, kReasonOomKilled);
+  ASSERT_TRUE(controller_->oom(id).ok());  // a second kill: the same
+
+  ASSERT_TRUE(controller_->exit(id, 0).ok());
+  store::ContainerPtr r = record(id);
+  EXPECT_EQ(r->state, store::ContainerState::kExited);
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->reason, kReasonOomKilled);
+  ASSERT_TRUE(controller_->oom(id).ok());  // replayed after the exit
+  EXPECT_EQ(record(id)->reason, kReasonOomKilled);
+
+  ASSERT_TRUE(manager_->remove(id).ok());
+  EXPECT_TRUE(controller_->oom(id).ok()) << "an OOM event of a removed container";
 }
 
 // A start in progress is in the record (persisted: recovery sees it): a second start and an

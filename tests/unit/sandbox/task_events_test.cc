@@ -1,4 +1,4 @@
-// Exit events through TaskEvents, driven by a fake shim behind ShimLink: persisted before
+// Exit and OOM events through TaskEvents, driven by a fake shim behind ShimLink: persisted before
 // acknowledged, replays, handler failures, a broken connection, a dead shim, a shutdown.
 #include "sandbox/task_events.h"
 
@@ -33,13 +33,22 @@ class FakeShim {
                 return absl::InternalError("socketpair");
               }
               far_.reset(fds[1]);
-              for (const auto& e : unacked_) pushLocked(e);  // the replay
+              for (const auto& e : unacked_oom_) pushLocked(e, "oom");  // the replay
+              for (const auto& e : unacked_) pushLocked(e);
               return UniqueFd(fds[0]);
             },
             .ack = [this](const std::string& task, uint64_t seq) -> absl::Status {
               absl::MutexLock lock(&mu_);
               acks_.push_back(task + "#" + std::to_string(seq));
               std::erase_if(unacked_, [&](const shim::ExitRecord& r) {
+                return r.container_id == task && r.seq == seq;
+              });
+              return absl::OkStatus();
+            },
+            .ack_oom = [this](const std::string& task, uint64_t seq) -> absl::Status {
+              absl::MutexLock lock(&mu_);
+              acks_.push_back("oom:" + task + "#" + std::to_string(seq));
+              std::erase_if(unacked_oom_, [&](const shim::ExitRecord& r) {
                 return r.container_id == task && r.seq == seq;
               });
               return absl::OkStatus();
@@ -64,6 +73,19 @@ class FakeShim {
     unacked_.push_back(r);
     pushLocked(r);
   }
+  // Records an OOM kill (one unacknowledged record per task, as the shim's) and pushes it.
+  void oom(const std::string& task) {
+    absl::MutexLock lock(&mu_);
+    shim::ExitRecord r{
+        .container_id = task, .pid = 42, .exited_at_ns = 1, .oom = true, .seq = ++seq_};
+    std::erase_if(unacked_oom_, [&](const shim::ExitRecord& o) { return o.container_id == task; });
+    unacked_oom_.push_back(r);
+    pushLocked(r, "oom");
+  }
+  size_t unackedOoms() {
+    absl::MutexLock lock(&mu_);
+    return unacked_oom_.size();
+  }
   void hangUp() {
     absl::MutexLock lock(&mu_);
     far_.reset();
@@ -86,10 +108,11 @@ class FakeShim {
   std::atomic<bool> gone_entered_{false};
 
  private:
-  void pushLocked(const shim::ExitRecord& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void pushLocked(const shim::ExitRecord& r, const char* kind = "exit")
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     shim::Json ev = shim::exitToJson(r);
     ev["v"] = shim::kProtocolVersion;
-    ev["event"] = "exit";
+    ev["event"] = kind;
     std::string frame;
     ASSERT_TRUE(shim::encodeFrame(ev, &frame).ok());
     if (far_.valid()) {
@@ -99,6 +122,7 @@ class FakeShim {
   absl::Mutex mu_;
   UniqueFd far_ ABSL_GUARDED_BY(mu_);
   std::vector<shim::ExitRecord> unacked_ ABSL_GUARDED_BY(mu_);
+  std::vector<shim::ExitRecord> unacked_oom_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> acks_ ABSL_GUARDED_BY(mu_);
   uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
   int subscribes_ ABSL_GUARDED_BY(mu_) = 0;
@@ -192,6 +216,61 @@ TEST_F(TaskEventsTest, AFailedHandlerIsNotAcknowledgedAndIsRetried) {
   EXPECT_TRUE(shim.acks().empty());
   ASSERT_TRUE(eventually([&] { return shim.acks().size() == 1; }));
   EXPECT_EQ(calls, 3);
+}
+
+// An OOM kill of a running task: persisted by its handler, then acknowledged; a later kill of
+// the same task adds nothing to what is recorded and is acknowledged without the handler.
+TEST_F(TaskEventsTest, AnOomKillIsPersistedBeforeItIsAcknowledged) {
+  FakeShim& shim = newShim();
+  Seen exits, ooms;
+  ASSERT_TRUE(events_.open("pod", shim.link()).ok());
+  ASSERT_TRUE(events_.watch("pod", "c1", record(exits, shim), record(ooms, shim)).ok());
+  shim.oom("c1");
+  ASSERT_TRUE(eventually([&] { return shim.acks().size() == 1; }));
+  ASSERT_EQ(ooms.count(), 1u);
+  EXPECT_TRUE(ooms.at(0).oom);
+  EXPECT_EQ(shim.acks(), std::vector<std::string>{"oom:c1#1"});
+  {
+    absl::MutexLock lock(&ooms.mu);
+    EXPECT_EQ(ooms.acks_before[0], 0u) << "acknowledged before the handler persisted it";
+  }
+  shim.oom("c1");
+  ASSERT_TRUE(eventually([&] { return shim.acks().size() == 2; }));
+  EXPECT_EQ(shim.acks()[1], "oom:c1#2");
+  EXPECT_EQ(ooms.count(), 1u);
+  EXPECT_EQ(exits.count(), 0u) << "an OOM kill is no exit";
+  EXPECT_EQ(shim.unackedOoms(), 0u);
+}
+
+// OOM kills pushed while berthd was away are replayed and kept until the task is watched; a
+// failed handler leaves them unacknowledged and is retried; a task watched without an OOM
+// handler (the pause) has its OOM kills acknowledged and dropped.
+TEST_F(TaskEventsTest, OomKillsAreReplayedRetriedAndDroppedOnlyWhenNobodyRecordsThem) {
+  FakeShim& shim = newShim();
+  shim.oom("c1");
+  shim.oom("pause");
+  ASSERT_TRUE(events_.open("pod", shim.link()).ok());
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_TRUE(shim.acks().empty()) << "acknowledged an OOM kill nobody persisted";
+  Seen exits;
+  ASSERT_TRUE(events_.watch("pod", "pause", record(exits, shim)).ok());
+  ASSERT_TRUE(eventually([&] { return shim.acks().size() == 1; }));
+  EXPECT_EQ(shim.acks()[0], "oom:pause#2");
+  std::atomic<int> calls{0};
+  ASSERT_TRUE(events_
+                  .watch("pod", "c1", record(exits, shim),
+                         [&](const shim::ExitInfo& e) {
+                           EXPECT_TRUE(e.oom);
+                           return ++calls < 3 ? absl::UnavailableError("disk full")
+                                              : absl::OkStatus();
+                         })
+                  .ok());
+  ASSERT_TRUE(eventually([&] { return calls >= 1; }));
+  EXPECT_EQ(shim.acks().size(), 1u);
+  ASSERT_TRUE(eventually([&] { return shim.acks().size() == 2; }));
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(shim.acks()[1], "oom:c1#1");
+  EXPECT_EQ(shim.unackedOoms(), 0u);
 }
 
 TEST_F(TaskEventsTest, ABrokenConnectionToALiveShimSubscribesAgainAndGetsTheReplay) {

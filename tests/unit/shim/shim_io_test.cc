@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <regex>
 #include <string>
 #include <thread>
@@ -428,6 +429,54 @@ TEST_F(ShimIoTest, OomKillIsReportedAndPlainKillIsNot) {
   EXPECT_EQ(w->exit_code, 137);
   EXPECT_FALSE(w->oom);
   ASSERT_TRUE(client_->remove(plain, false).ok());
+}
+
+// A child OOM-killed while the init runs on: an "oom" event at once (durable, replayed to
+// the next subscriber until acknowledged by its number), no exit; the init's later exit says
+// OOM too (the kill happened in its cgroup).
+TEST_F(ShimIoTest, AnOomKillWhileTheContainerRunsIsAnEventReplayedUntilAcknowledged) {
+  auto sub = client_->subscribe();
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  std::string id = env_->containerId("oomchild");
+  std::string bundle = env_->makeBundle(
+      id, {"sh", "-c", "sh -c 'x=a; while true; do x=$x$x; done'; echo survived; sleep 1000"}, true,
+      32 << 20);
+  ASSERT_TRUE(client_->create({id, bundle}).ok());
+  ASSERT_TRUE(client_->start(id).ok());
+  Json event;
+  Outcome r = readFrame(sub->get(), &event, monotonicMs() + 30000);
+  ASSERT_TRUE(r.ok()) << r.message << "\n" << readFile(cfg_.dir + "/shim.log").value_or("");
+  EXPECT_EQ(event["event"], "oom") << event.dump();
+  EXPECT_EQ(event["container_id"], id);
+  EXPECT_EQ(event["oom"], true);
+  uint64_t seq = event["seq"];
+  EXPECT_GT(seq, 0u);
+  EXPECT_TRUE(std::filesystem::exists(cfg_.dir + "/ooms/" + id + ".json"));
+  auto st = client_->state(id);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->status, ProcessStatus::kRunning) << "the init is not what was killed";
+
+  // Not acknowledged: the next subscriber gets it again; acknowledged: forgotten.
+  auto again = client_->subscribe();
+  ASSERT_TRUE(again.ok()) << again.status();
+  Json replay;
+  ASSERT_TRUE(readFrame(again->get(), &replay, monotonicMs() + 5000).ok());
+  EXPECT_EQ(replay["event"], "oom");
+  EXPECT_EQ(replay["seq"], seq);
+  ASSERT_TRUE(client_->ackOom(id, seq).ok());
+  EXPECT_FALSE(std::filesystem::exists(cfg_.dir + "/ooms/" + id + ".json"));
+  auto third = client_->subscribe();
+  ASSERT_TRUE(third.ok()) << third.status();
+  Json none;
+  EXPECT_EQ(readFrame(third->get(), &none, monotonicMs() + 300).code, Code::kDeadlineExceeded)
+      << none.dump();
+
+  ASSERT_TRUE(client_->kill(id, SIGKILL, false).ok());
+  auto w = client_->wait(id);
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_TRUE(w->oom);
+  EXPECT_TRUE(absl::IsInvalidArgument(client_->ackOom(id, 0)));
+  ASSERT_TRUE(client_->remove(id, false).ok());
 }
 
 }  // namespace
