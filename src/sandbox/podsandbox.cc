@@ -36,7 +36,9 @@ PodSandboxController::PodSandboxController(store::Store& store, image::ImageMana
       snapshots_(snapshots),
       monitor_(monitor),
       options_(std::move(options)),
-      events_(loop, monitor) {}
+      events_(loop, monitor) {
+  if (!options_.shims) options_.shims = shim::processShims();
+}
 
 PodSandboxController::~PodSandboxController() {
   // The event loop stopped first: no exit is handled any more. Shims and pause processes keep
@@ -47,7 +49,7 @@ PodSandboxController::~PodSandboxController() {
     all.swap(live_);
   }
   for (auto& [id, l] : all) {
-    std::shared_ptr<shim::ShimClient> shim;
+    std::shared_ptr<shim::PodShim> shim;
     {
       absl::MutexLock lock(&l->mu);
       l->closing = true;
@@ -190,15 +192,15 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
   BERTH_RETURN_IF_ERROR(makeDirs(dir + "/bundle", 0700));
   BERTH_RETURN_IF_ERROR(oci::writeBundle(dir + "/bundle", spec));
 
-  auto shim = shim::ShimClient::launch({.id = id,
-                                        .dir = dir + "/shim",
-                                        .runtime_path = rt.runtime_path,
-                                        .runtime_root = rt.runtime_root,
-                                        .shim_binary = options_.shim_binary,
-                                        .log_level = options_.log_level});
+  auto shim = options_.shims->launch({.id = id,
+                                      .dir = dir + "/shim",
+                                      .runtime_path = rt.runtime_path,
+                                      .runtime_root = rt.runtime_root,
+                                      .shim_binary = options_.shim_binary,
+                                      .log_level = options_.log_level});
   if (!shim.ok()) return annotate(shim.status(), absl::StrCat("start shim for pod sandbox ", id));
   crashPoint("sandbox.create.after_shim");
-  std::shared_ptr<shim::ShimClient> client = std::move(*shim);
+  std::shared_ptr<shim::PodShim> client = std::move(*shim);
   auto l = liveOrCreate(id);
   {
     absl::MutexLock lock(&l->mu);
@@ -217,7 +219,7 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
 absl::StatusOr<ControllerInstance> PodSandboxController::start(const std::string& id) {
   auto l = live(id);
   if (!l) return absl::FailedPreconditionError(absl::StrCat("pod sandbox ", id, " was not created"));
-  std::shared_ptr<shim::ShimClient> shim;
+  std::shared_ptr<shim::PodShim> shim;
   {
     absl::MutexLock lock(&l->mu);
     shim = l->shim;
@@ -246,7 +248,7 @@ absl::StatusOr<ControllerInstance> PodSandboxController::start(const std::string
 }
 
 absl::Status PodSandboxController::subscribe(const std::string& id,
-                                             const std::shared_ptr<shim::ShimClient>& shim) {
+                                             const std::shared_ptr<shim::PodShim>& shim) {
   return annotate(
       events_.open(id, {.subscribe = [shim] { return shim->subscribe(); },
                         .ack = [shim](const std::string& task,
@@ -268,7 +270,7 @@ absl::Status PodSandboxController::watchTask(const std::string& id, const std::s
   absl::Status st = events_.watch(id, task_id, exited, oom);
   if (!absl::IsFailedPrecondition(st)) return st;
   // Not subscribed (a subscription that failed at start-up): once more, with the shim there is.
-  std::shared_ptr<shim::ShimClient> shim;
+  std::shared_ptr<shim::PodShim> shim;
   if (auto l = live(id)) {
     absl::MutexLock lock(&l->mu);
     shim = l->shim;
@@ -326,7 +328,7 @@ absl::Status PodSandboxController::handleExit(const std::string& id, const std::
 
 absl::Status PodSandboxController::deleteTask(const std::string& id,
                                               const std::shared_ptr<Live>& l) {
-  std::shared_ptr<shim::ShimClient> shim;
+  std::shared_ptr<shim::PodShim> shim;
   {
     absl::MutexLock lock(&l->mu);
     if (l->process_status == shim::ProcessStatus::kDeleted) return absl::OkStatus();
@@ -351,7 +353,7 @@ absl::Status PodSandboxController::stop(const std::string& id,
                                         std::optional<absl::Duration> timeout) {
   auto l = live(id);
   if (!l) return absl::OkStatus();  // nothing running here
-  std::shared_ptr<shim::ShimClient> shim;
+  std::shared_ptr<shim::PodShim> shim;
   bool exited = false;
   {
     absl::MutexLock lock(&l->mu);
@@ -376,7 +378,10 @@ absl::Status PodSandboxController::stop(const std::string& id,
         // The shim never ran the pause (berthd died before it was created): no exit will come.
         BERTH_RETURN_IF_ERROR(handleExit(id, l, unknownExit(id)));
       } else if (!st.ok()) {
-        return annotate(st, absl::StrCat("stop pod sandbox ", id));
+        // The shim may have died under the call: then berthd ends the pod itself, and the
+        // exit comes once nothing of it runs (TaskEvents, after the takeover).
+        auto gone = monitorGone(id);
+        if (!gone.ok() || !*gone) return annotate(st, absl::StrCat("stop pod sandbox ", id));
       }
       absl::MutexLock lock(&l->mu);
       auto done = [&l]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu) { return l->exited; };
@@ -465,7 +470,7 @@ absl::Status PodSandboxController::shutdown(const std::string& id) {
         log()->warn("pod sandbox {}: stop before shutdown: {}", id, st.message());
       }
     }
-    std::shared_ptr<shim::ShimClient> shim;
+    std::shared_ptr<shim::PodShim> shim;
     {
       absl::MutexLock lock(&l->mu);
       l->closing = true;
@@ -493,7 +498,7 @@ absl::Status PodSandboxController::shutdown(const std::string& id) {
   if (!shim_ended) {
     // A shim this berthd holds no connection to: one launched just before a crash, or one of a
     // pod stopped before a restart. It ends what it runs and exits.
-    if (auto shim = shim::ShimClient::connect(shim_dir.empty() ? dir + "/shim" : shim_dir);
+    if (auto shim = options_.shims->connect(shim_dir.empty() ? dir + "/shim" : shim_dir);
         shim.ok()) {
       BERTH_RETURN_IF_ERROR(
           annotate((*shim)->shutdown(), absl::StrCat("shut down shim of pod sandbox ", id)));

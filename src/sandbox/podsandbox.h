@@ -42,6 +42,8 @@ struct PodSandboxOptions {
   std::map<std::string, RuntimeBinding> runtimes;  // by handler name
   std::string default_handler;
   std::string log_level = "info";
+  // How pods' shims are started and reached; berth-shim processes when null.
+  std::shared_ptr<shim::ShimLauncher> shims;
 };
 
 // Thread-safe.
@@ -88,7 +90,7 @@ class PodSandboxController final : public Controller {
     absl::Mutex mu;
     // Shared so that a call in progress (exit handler, back-off retry) keeps the client alive
     // while shutdown() drops it.
-    std::shared_ptr<shim::ShimClient> shim ABSL_GUARDED_BY(mu);
+    std::shared_ptr<shim::PodShim> shim ABSL_GUARDED_BY(mu);
     shim::ProcessStatus process_status ABSL_GUARDED_BY(mu) = shim::ProcessStatus::kCreated;
     bool exited ABSL_GUARDED_BY(mu) = false;
     ExitStatus exit ABSL_GUARDED_BY(mu);
@@ -106,7 +108,7 @@ class PodSandboxController final : public Controller {
                                                           store::SandboxRecord& made);
   // Subscribes to the pod's shim; what the events need of it.
   [[nodiscard]] absl::Status subscribe(const std::string& id,
-                                       const std::shared_ptr<shim::ShimClient>& shim);
+                                       const std::shared_ptr<shim::PodShim>& shim);
   // Watches the pause's exit (subscribing first if needed); idempotent.
   [[nodiscard]] absl::Status watchPause(const std::string& id, const std::shared_ptr<Live>& l);
   // The exit path (seed 003): record exit, delete the task, retry with back-off on failure.

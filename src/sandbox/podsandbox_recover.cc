@@ -16,9 +16,9 @@ absl::Status PodSandboxController::recover() {
     const std::string id = r->id;
     const std::string& shim_dir = r->shim_dir;
     auto l = liveOrCreate(id);
-    auto shim = shim_dir.empty() ? absl::StatusOr<std::unique_ptr<shim::ShimClient>>(
-                                       absl::NotFoundError("no shim"))
-                                 : shim::ShimClient::connect(shim_dir);
+    auto shim = shim_dir.empty()
+                    ? absl::StatusOr<std::unique_ptr<shim::PodShim>>(absl::NotFoundError("no shim"))
+                    : options_.shims->connect(shim_dir);
     if (!shim.ok()) {
       // No shim: it died, or berthd died before it was launched. What it ran may still run:
       // it is ended first (processes, runtime state, cgroups). A pod that was ready has then
@@ -46,7 +46,7 @@ absl::Status PodSandboxController::recover() {
       }
       continue;
     }
-    std::shared_ptr<shim::ShimClient> client = std::move(*shim);
+    std::shared_ptr<shim::PodShim> client = std::move(*shim);
     {
       absl::MutexLock lock(&l->mu);
       l->shim = client;

@@ -64,7 +64,7 @@ absl::Status PodSandboxController::takeOver(const std::string& id, const std::sh
 
 absl::Status PodSandboxController::takeOverOnce(const std::string& id,
                                                 const std::shared_ptr<Live>& l) {
-  std::shared_ptr<shim::ShimClient> dead;
+  std::shared_ptr<shim::PodShim> dead;
   {
     absl::MutexLock lock(&l->mu);
     if (l->taken_over) return absl::OkStatus();
@@ -106,13 +106,13 @@ absl::Status PodSandboxController::takeOverOnce(const std::string& id,
 absl::StatusOr<bool> PodSandboxController::monitorGone(const std::string& id) {
   auto l = live(id);
   if (!l) return true;  // removed, or never had a shim: nothing runs under one
-  std::shared_ptr<shim::ShimClient> shim;
+  std::shared_ptr<shim::PodShim> shim;
   {
     absl::MutexLock lock(&l->mu);
     if (l->taken_over) return true;
     shim = l->shim;
   }
-  if (shim != nullptr && shim::ShimClient::connect(shim->dir()).ok()) return false;
+  if (shim != nullptr && options_.shims->connect(shim->dir()).ok()) return false;
   BERTH_RETURN_IF_ERROR(takeOver(id, l));
   return true;
 }

@@ -720,4 +720,22 @@ absl::StatusOr<std::unique_ptr<Attachment>> ShimClient::attach(const std::string
   return a;
 }
 
+namespace {
+
+class ProcessShims final : public ShimLauncher {
+ public:
+  absl::StatusOr<std::unique_ptr<PodShim>> launch(const ShimConfig& cfg) override {
+    BERTH_ASSIGN_OR_RETURN(auto client, ShimClient::launch(cfg));
+    return std::unique_ptr<PodShim>(std::move(client));
+  }
+  absl::StatusOr<std::unique_ptr<PodShim>> connect(const std::string& dir) override {
+    BERTH_ASSIGN_OR_RETURN(auto client, ShimClient::connect(dir));
+    return std::unique_ptr<PodShim>(std::move(client));
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<ShimLauncher> processShims() { return std::make_shared<ProcessShims>(); }
+
 }  // namespace berth::shim

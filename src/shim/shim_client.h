@@ -159,10 +159,45 @@ class TaskApi {
   [[nodiscard]] virtual absl::Status ackExit(const std::string& id, uint64_t seq = 0) = 0;
 };
 
+// What a pod's controller needs of the pod's monitor beyond its tasks: its events, its exit
+// records, its end. A narrow seam, so that the controller's failure paths (a shim that dies, a
+// launch that fails, a crash between two steps) are unit-tested with fakes.
+class PodShim : public TaskApi {
+ public:
+  virtual int pid() const = 0;
+  virtual const std::string& dir() const = 0;
+  // A connection on which the shim pushes exit and OOM events (protocol.h: "subscribe"),
+  // replaying first the records not yet acknowledged; EOF when the shim is gone.
+  [[nodiscard]] virtual absl::StatusOr<UniqueFd> subscribe() = 0;
+  // The OOM kill `seq` of container `id` (an "oom" event) is persisted by the daemon.
+  [[nodiscard]] virtual absl::Status ackOom(const std::string& id, uint64_t seq) = 0;
+  // Exit records not yet acknowledged.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<ExitInfo>> exits() = 0;
+  // Kills and deletes what still runs and ends the shim; OK for a shim already gone.
+  [[nodiscard]] virtual absl::Status shutdown() = 0;
+  // Drops this client's connections; the shim keeps running.
+  virtual void close() = 0;
+};
+
+// Starts pods' monitors and reaches running ones.
+class ShimLauncher {
+ public:
+  virtual ~ShimLauncher() = default;
+  // Starts a monitor for cfg.id and returns once it serves.
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<PodShim>> launch(const ShimConfig& cfg) = 0;
+  // The monitor serving `dir`: NotFound if none left a socket, Unavailable if it does not
+  // answer.
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<PodShim>> connect(
+      const std::string& dir) = 0;
+};
+
+// berth-shim processes, through ShimClient::launch and ShimClient::connect.
+std::shared_ptr<ShimLauncher> processShims();
+
 // Thread-safe: any thread may call any method. Each call takes an idle connection from a small
 // pool (or opens one), so a slow call does not hold up others; wait() uses its own connection.
 // A shim that is gone maps to Unavailable naming the pod.
-class ShimClient final : public TaskApi {
+class ShimClient final : public PodShim {
  public:
   // Starts a shim for cfg.id (it daemonizes and outlives the caller) and waits, bounded by
   // cfg.start_timeout, until it listens. AlreadyExists if a shim already serves cfg.dir.
@@ -191,28 +226,26 @@ class ShimClient final : public TaskApi {
   absl::Status closeStdinOnce(const std::string& id) override;
   absl::Status reopenLog(const std::string& id) override;
   absl::Status ackExit(const std::string& id, uint64_t seq = 0) override;
-  // The OOM kill `seq` of container `id` (an "oom" event) is persisted by the daemon.
-  [[nodiscard]] absl::Status ackOom(const std::string& id, uint64_t seq);
-  // Exit records not yet acknowledged.
-  [[nodiscard]] absl::StatusOr<std::vector<ExitInfo>> exits();
+  absl::Status ackOom(const std::string& id, uint64_t seq) override;
+  absl::StatusOr<std::vector<ExitInfo>> exits() override;
   // A connection of its own on which the shim pushes exit events (protocol.h: "subscribe"),
   // replaying first the records not yet acknowledged. The caller reads it (non-blocking) with
   // a FrameReader; EOF means the shim closed it (it exited, or was killed).
-  [[nodiscard]] absl::StatusOr<UniqueFd> subscribe();
+  absl::StatusOr<UniqueFd> subscribe() override;
   // Kills and deletes the pod's remaining containers and stops the shim; returns once the shim
   // has closed its connections (it has exited). Idempotent: a shim already gone is OK.
-  [[nodiscard]] absl::Status shutdown();
+  absl::Status shutdown() override;
   // The shim's pid and version (a liveness check).
   [[nodiscard]] absl::Status ping();
 
-  int pid() const { return pid_; }
-  const std::string& dir() const { return dir_; }
+  int pid() const override { return pid_; }
+  const std::string& dir() const override { return dir_; }
   const std::string& podId() const { return pod_id_; }
   void setCallTimeout(absl::Duration timeout);
 
   // Ends this client's connections, including waits in progress (which then return
   // Cancelled). The shim and its containers keep running. Further calls fail.
-  void close();
+  void close() override;
 
  private:
   ShimClient(std::string dir, std::string pod_id, absl::Duration call_timeout);
