@@ -186,6 +186,12 @@ class ContainerFailureTest : public ::testing::Test {
     ASSERT_TRUE(store_->reserveName(pod.name, pod.id).ok());
     ASSERT_TRUE(store_->createSandbox(pod).ok());
   }
+  // As berthd shuts down: the loop's work (recovery's retries, exit handlers) stops before the
+  // manager it calls goes away.
+  void TearDown() override {
+    monitor_.stop();
+    loop_.stop();
+  }
   // A container record in `state`, as if created (and started) by the manager.
   std::string addContainer(store::ContainerState state,
                            store::Pending pending = store::Pending::kNone, char id = 'c') {
