@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "container/container_manager.h"
+#include "cri/ready_answers.h"
 #include "image/image_manager.h"
 #include "oci/container_config.h"
 #include "runtime/v1/api.h"
@@ -21,9 +22,10 @@ namespace v1 = ::runtime::v1;
 // Thread-safe.
 class ContainerHandlers {
  public:
+  // Status and lists are copies of `answers`.
   ContainerHandlers(store::Store& store, image::ImageManager& images,
-                    container::ContainerManager& containers)
-      : store_(store), images_(images), containers_(containers) {}
+                    container::ContainerManager& containers, const ReadyAnswers& answers)
+      : store_(store), images_(images), containers_(containers), answers_(answers) {}
 
   [[nodiscard]] absl::Status create(const v1::CreateContainerRequest& req,
                                     v1::CreateContainerResponse* resp);
@@ -56,12 +58,12 @@ class ContainerHandlers {
   // The full id for an id or unique prefix; InvalidArgument when `id` is empty.
   [[nodiscard]] absl::StatusOr<std::string> resolve(const std::string& rpc,
                                                     const std::string& id) const;
-  void toCriStatus(const store::ContainerRecord& r, v1::ContainerStatus* out) const;
-  std::vector<store::ContainerPtr> filtered(const v1::ContainerFilter* filter) const;
+  std::vector<ContainerAnswerPtr> filtered(const v1::ContainerFilter* filter) const;
 
   store::Store& store_;
   image::ImageManager& images_;
   container::ContainerManager& containers_;
+  const ReadyAnswers& answers_;
 };
 
 // ContainerConfig → berth's plain config. InvalidArgument names the field for a missing name

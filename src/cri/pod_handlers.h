@@ -15,6 +15,7 @@
 #include "common/flights.h"
 #include "common/status.h"
 #include "cri/event_hub.h"
+#include "cri/ready_answers.h"
 #include "events/backoff_monitor.h"
 #include "network/cni.h"
 #include "runtime/v1/api.h"
@@ -39,13 +40,16 @@ struct PodHandlerOptions {
 // Thread-safe.
 class PodHandlers {
  public:
-  // `containers` (may be null: a pod without container support) stops and removes a pod's
-  // containers with it and reports their statuses in PodSandboxStatus.
+  // Status and lists are copies of `answers`. `containers` (may be null: a pod without
+  // container support) stops and removes a pod's containers with it and reports their statuses
+  // in PodSandboxStatus.
   PodHandlers(store::Store& store, sandbox::ControllerRegistry& controllers,
-              PodHandlerOptions options, ContainerHandlers* containers = nullptr)
+              PodHandlerOptions options, const ReadyAnswers& answers,
+              ContainerHandlers* containers = nullptr)
       : store_(store),
         controllers_(controllers),
         options_(std::move(options)),
+        answers_(answers),
         containers_(containers) {}
 
   [[nodiscard]] absl::Status run(const v1::RunPodSandboxRequest& req,
@@ -91,7 +95,7 @@ class PodHandlers {
   // CNI DEL with the stored result, once; recorded so a retry (next Stop or Remove) only
   // happens when it failed.
   [[nodiscard]] absl::Status teardownNetwork(const store::SandboxRecord& record);
-  std::vector<store::SandboxPtr> filtered(const v1::PodSandboxFilter* filter) const;
+  std::vector<PodAnswerPtr> filtered(const v1::PodSandboxFilter* filter) const;
   // Whether RunPodSandbox is still making the pod (not listed, no status).
   static bool beingMade(const store::SandboxRecord& r);
   void publish(const std::string& id, v1::ContainerEventType type) const {
@@ -101,6 +105,7 @@ class PodHandlers {
   store::Store& store_;
   sandbox::ControllerRegistry& controllers_;
   PodHandlerOptions options_;
+  const ReadyAnswers& answers_;
   ContainerHandlers* containers_;
 
   // One Stop (or the stop inside Remove) and one Remove of a pod run at a time: a second call

@@ -72,6 +72,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::start(const Config& config) {
   auto store = store::Store::open(config.root + "/meta.db");
   if (!store.ok()) return annotate(store.status(), "open metadata store");
   d->store_ = std::move(*store);
+  // Status and list answers follow every record change from here on.
+  d->answers_ = std::make_unique<cri::ReadyAnswers>(*d->store_);
 
   BERTH_RETURN_IF_ERROR(d->openImages());
   BERTH_RETURN_IF_ERROR(d->openSandboxes());
@@ -168,6 +170,14 @@ absl::Status Daemon::openSandboxes() {
   BERTH_RETURN_IF_ERROR(annotate(podsandbox->recover(), "recover pod sandboxes"));
   controllers_ = std::make_unique<sandbox::ControllerRegistry>();
   metrics_->watch(*store_, [pods = podsandbox.get()] { return pods->shimPids(); });
+  metrics_->registry().callback(
+      "berth_cri_answers_made_total",
+      "CRI status and list answers made from pod and container records (each parses the "
+      "record's stored config and spec once); status and list calls only copy them.",
+      metrics::Type::kCounter, {},
+      [answers = answers_.get()](std::vector<metrics::CallbackSample>& out) {
+        out.push_back({.value = static_cast<double>(answers->made())});
+      });
   controllers_->add("podsandbox", std::move(podsandbox));
 
   std::string containers_dir = config_.state + "/containers";
@@ -192,7 +202,8 @@ absl::Status Daemon::openSandboxes() {
   if (auto gc = images_->garbageCollect(); !gc.ok()) {
     log_->warn("garbage collection at start-up: {}", gc.message());
   }
-  container_handlers_ = std::make_unique<cri::ContainerHandlers>(*store_, *images_, *containers_);
+  container_handlers_ =
+      std::make_unique<cri::ContainerHandlers>(*store_, *images_, *containers_, *answers_);
   collector_ = std::make_unique<stats::Collector>(stats::CollectorOptions{
       .interval = absl::Seconds(config_.cri.stats_collect_period_seconds),
       .max_age = absl::Milliseconds(config_.cri.stats_max_age_milliseconds),
@@ -201,7 +212,7 @@ absl::Status Daemon::openSandboxes() {
   collector_->start();
   stats_handlers_ =
       std::make_unique<cri::StatsHandlers>(*store_, *snapshots_, *collector_);
-  pod_handlers_ = std::make_unique<cri::PodHandlers>(*store_, *controllers_, pod_opts,
+  pod_handlers_ = std::make_unique<cri::PodHandlers>(*store_, *controllers_, pod_opts, *answers_,
                                                      container_handlers_.get());
   // Before serving: what no record names (debris of a crash inside one step) is torn down.
   if (size_t n = pod_handlers_->reconcile(
@@ -399,6 +410,7 @@ void Daemon::shutdown() {
   registry_.reset();
   snapshots_.reset();
   content_.reset();
+  answers_.reset();
   store_.reset();
   lock_.reset();
 }

@@ -51,6 +51,7 @@ class Daemon {
   std::unique_ptr<DaemonMetrics> metrics_;
   std::optional<LockFile> lock_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<cri::ReadyAnswers> answers_;  // observes store_
   std::unique_ptr<image::ContentStore> content_;
   std::unique_ptr<image::OverlaySnapshotter> snapshots_;
   std::unique_ptr<image::RegistryClient> registry_;

@@ -86,6 +86,21 @@ absl::StatusOr<bool> Store::nameHeld(absl::string_view name, absl::string_view o
       absl::StrCat("name \"", name, "\" is reserved for \"", it->second, "\""));
 }
 
+void Store::setObserver(RecordObserver* observer) {
+  absl::MutexLock w(&write_mu_);
+  observer_ = observer;
+  if (observer == nullptr) return;
+  std::vector<SandboxPtr> pods;
+  std::vector<ContainerPtr> containers;
+  {
+    absl::ReaderMutexLock m(&mem_mu_);
+    for (const auto& [id, r] : index_.sandboxes) pods.push_back(r);
+    for (const auto& [id, r] : index_.containers) containers.push_back(r);
+  }
+  for (const auto& r : pods) observer->sandboxChanged(r);
+  for (const auto& r : containers) observer->containerChanged(r);
+}
+
 // --- Pod sandboxes ---
 
 absl::Status Store::createSandbox(const SandboxRecord& record) {
@@ -108,9 +123,10 @@ absl::Status Store::createSandbox(const SandboxRecord& record) {
   auto published = std::make_shared<const SandboxRecord>(record);
   {
     absl::WriterMutexLock m(&mem_mu_);
-    index_.sandboxes[record.id] = std::move(published);
+    index_.sandboxes[record.id] = published;
     index_.names[record.name] = record.id;
   }
+  if (observer_ != nullptr) observer_->sandboxChanged(published);
   storeLog()->debug("created pod sandbox {} ({})", record.id, record.name);
   return absl::OkStatus();
 }
@@ -144,6 +160,7 @@ absl::StatusOr<SandboxPtr> Store::updateSandbox(absl::string_view id, UpdateFn<S
     absl::WriterMutexLock m(&mem_mu_);
     index_.sandboxes[current->id] = published;
   }
+  if (observer_ != nullptr) observer_->sandboxChanged(published);
   if (current->state != published->state) {
     storeLog()->debug("pod sandbox {}: {} -> {}", current->id, toString(current->state),
                       toString(published->state));
@@ -178,6 +195,7 @@ absl::Status Store::deleteSandbox(absl::string_view id) {
     auto name = index_.names.find(current->name);
     if (name != index_.names.end() && name->second == sid) index_.names.erase(name);
   }
+  if (observer_ != nullptr) observer_->sandboxRemoved(sid);
   storeLog()->debug("deleted pod sandbox {}", sid);
   return absl::OkStatus();
 }

@@ -43,6 +43,18 @@ using UpdateFn = absl::FunctionRef<absl::Status(Record&)>;
 // except write_mu_ across an UpdateFn.
 //
 // Every write is acknowledged only once it is durable (WAL, synchronous=FULL).
+// Told of every committed change of a pod or container record: by the writer's thread, after
+// the change is published, while the store's write lock is still held, so calls come one at a
+// time and in commit order. It must be quick and must not write to the store (reads are fine).
+class RecordObserver {
+ public:
+  virtual ~RecordObserver() = default;
+  virtual void sandboxChanged(const SandboxPtr& now) = 0;
+  virtual void sandboxRemoved(const std::string& id) = 0;
+  virtual void containerChanged(const ContainerPtr& now) = 0;
+  virtual void containerRemoved(const std::string& id) = 0;
+};
+
 class Store {
  public:
   // Opens the database at `db_path` (created, mode 0600, if missing), migrates it forward to
@@ -52,6 +64,10 @@ class Store {
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
+
+  // Sets the observer of record changes (null: none) and tells it every record there is now;
+  // from then on it hears of each change. The observer must stay valid until it is unset.
+  void setObserver(RecordObserver* observer);
 
   // --- Pod sandboxes ---
   // Inserts `record` and reserves record.name for record.id, atomically. The name may
@@ -156,6 +172,7 @@ class Store {
   // Serialises writers; held across each SQLite transaction.
   absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mem_mu_);
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(write_mu_);
+  RecordObserver* observer_ ABSL_GUARDED_BY(write_mu_) = nullptr;
 
   // Guards index_; held only to read it or to publish a committed change.
   mutable absl::Mutex mem_mu_;

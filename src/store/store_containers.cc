@@ -33,10 +33,11 @@ absl::Status Store::createContainer(const ContainerRecord& record) {
   auto published = std::make_shared<const ContainerRecord>(record);
   {
     absl::WriterMutexLock m(&mem_mu_);
-    index_.containers[record.id] = std::move(published);
+    index_.containers[record.id] = published;
     index_.sandbox_containers[record.sandbox_id].insert(record.id);
     index_.names[record.name] = record.id;
   }
+  if (observer_ != nullptr) observer_->containerChanged(published);
   storeLog()->debug("created container {} ({}) in pod sandbox {}", record.id, record.name,
                     record.sandbox_id);
   return absl::OkStatus();
@@ -73,6 +74,7 @@ absl::StatusOr<ContainerPtr> Store::updateContainer(absl::string_view id,
     absl::WriterMutexLock m(&mem_mu_);
     index_.containers[current->id] = published;
   }
+  if (observer_ != nullptr) observer_->containerChanged(published);
   if (current->state != published->state) {
     storeLog()->debug("container {}: {} -> {}", current->id, toString(current->state),
                       toString(published->state));
@@ -106,6 +108,7 @@ absl::Status Store::deleteContainer(absl::string_view id) {
     auto name = index_.names.find(current->name);
     if (name != index_.names.end() && name->second == cid) index_.names.erase(name);
   }
+  if (observer_ != nullptr) observer_->containerRemoved(cid);
   storeLog()->debug("deleted container {}", cid);
   return absl::OkStatus();
 }

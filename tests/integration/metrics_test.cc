@@ -203,6 +203,63 @@ TEST(MetricsTest, EndpointCountsRpcsErrorsPullsPodsContainersAndShims) {
   EXPECT_EQ(http(port, "GET", "/metrics"), "");
 }
 
+// kubelet's every-second calls copy answers made when a record changed: status and list calls
+// make none (each made answer parses a record's stored config and spec), a change makes its
+// answer before the call that made the change returns.
+TEST(MetricsTest, StatusAndListCallsParseNothing) {
+  uint16_t port = freePort();
+  ASSERT_GT(port, 0);
+  Berthd d("[metrics]\naddress = \"127.0.0.1:" + std::to_string(port) + "\"\n");
+  ASSERT_TRUE(d.start()) << d.log();
+  std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  ASSERT_TRUE(pullImage(d, busybox).ok());
+  v1::PodSandboxConfig pod_config = podConfig(d, "answers", v1::NODE);
+  std::string pod;
+  ASSERT_TRUE(runPod(d, pod_config, &pod).ok()) << d.log();
+  std::vector<std::string> ctrs(2);
+  for (size_t i = 0; i < ctrs.size(); ++i) {
+    ASSERT_TRUE(
+        createContainer(d, pod, sleeper("c" + std::to_string(i), busybox), pod_config, &ctrs[i])
+            .ok());
+    ASSERT_TRUE(startContainer(d, ctrs[i]).ok());
+  }
+  const std::string made = "berth_cri_answers_made_total";
+  double before = scrape(port).at(made);
+  EXPECT_GT(before, 0);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(podStatus(d, pod).status().state(), v1::SANDBOX_READY);
+    for (const auto& c : ctrs) {
+      EXPECT_EQ(containerStatus(d, c).status().state(), v1::CONTAINER_RUNNING);
+    }
+    auto ctx = Berthd::context();
+    v1::ListPodSandboxResponse pods;
+    ASSERT_TRUE(d.runtime().ListPodSandbox(ctx.get(), {}, &pods).ok());
+    EXPECT_EQ(pods.items_size(), 1);
+    ctx = Berthd::context();
+    v1::ListContainersRequest by_pod;
+    by_pod.mutable_filter()->set_pod_sandbox_id(pod);
+    v1::ListContainersResponse listed;
+    ASSERT_TRUE(d.runtime().ListContainers(ctx.get(), by_pod, &listed).ok());
+    EXPECT_EQ(listed.containers_size(), 2);
+  }
+  EXPECT_EQ(scrape(port).at(made), before) << "a status or list call made an answer";
+  EXPECT_EQ(podStatus(d, pod).containers_statuses_size(), 2);
+
+  // A change is in the answers when its call returns.
+  ASSERT_TRUE(stopContainer(d, ctrs[0], 0).ok());
+  auto stopped = containerStatus(d, ctrs[0]).status();
+  EXPECT_EQ(stopped.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(stopped.reason(), "Error");
+  EXPECT_GT(scrape(port).at(made), before);
+  ASSERT_TRUE(stopPod(d, pod).ok());
+  EXPECT_EQ(podStatus(d, pod).status().state(), v1::SANDBOX_NOTREADY);
+  ASSERT_TRUE(removePod(d, pod).ok());
+  auto ctx = Berthd::context();
+  v1::ListContainersResponse none;
+  ASSERT_TRUE(d.runtime().ListContainers(ctx.get(), {}, &none).ok());
+  EXPECT_EQ(none.containers_size(), 0);
+}
+
 TEST(MetricsTest, OffByDefault) {
   Berthd d;
   ASSERT_TRUE(d.start()) << d.log();
