@@ -40,27 +40,11 @@ void catchInterrupts() {
 
 bool interrupted() { return g_interrupted; }
 
-Summary measure(const std::string& name, int warmup, int iterations,
-                const std::function<bool()>& op, const std::function<void()>& before) {
-  for (int i = 0; i < warmup; ++i) op();
-  std::vector<absl::Duration> samples;
-  samples.reserve(static_cast<size_t>(iterations));
-  Summary s{.name = name};
-  absl::Duration total;
-  for (int i = 0; i < iterations; ++i) {
-    if (before) before();
-    absl::Time start = absl::Now();
-    bool ok = op();
-    absl::Duration d = absl::Now() - start;
-    if (!ok) {
-      ++s.failures;
-      continue;
-    }
-    samples.push_back(d);
-    total += d;
-  }
-  s.samples = samples.size();
+Summary summarize(const std::string& name, std::vector<absl::Duration> samples, size_t failures) {
+  Summary s{.name = name, .samples = samples.size(), .failures = failures};
   if (samples.empty()) return s;
+  absl::Duration total;
+  for (absl::Duration d : samples) total += d;
   std::sort(samples.begin(), samples.end());
   auto at = [&](double q) {
     size_t idx = static_cast<size_t>(q * static_cast<double>(samples.size() - 1));
@@ -72,6 +56,26 @@ Summary measure(const std::string& name, int warmup, int iterations,
   s.max = samples.back();
   s.mean = total / static_cast<int64_t>(samples.size());
   return s;
+}
+
+Summary measure(const std::string& name, int warmup, int iterations,
+                const std::function<bool()>& op, const std::function<void()>& before) {
+  for (int i = 0; i < warmup; ++i) op();
+  std::vector<absl::Duration> samples;
+  samples.reserve(static_cast<size_t>(iterations));
+  size_t failures = 0;
+  for (int i = 0; i < iterations; ++i) {
+    if (before) before();
+    absl::Time start = absl::Now();
+    bool ok = op();
+    absl::Duration d = absl::Now() - start;
+    if (!ok) {
+      ++failures;
+      continue;
+    }
+    samples.push_back(d);
+  }
+  return summarize(name, std::move(samples), failures);
 }
 
 void printSummary(const Summary& s) {

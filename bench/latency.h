@@ -18,6 +18,9 @@ struct Summary {
   absl::Duration p50, p90, p99, max, mean;
 };
 
+// Percentiles, maximum and mean of `samples`.
+Summary summarize(const std::string& name, std::vector<absl::Duration> samples, size_t failures);
+
 // Calls `op` `iterations` times (after `warmup` untimed calls); `op` returns false on failure.
 // `before` (may be empty) runs untimed before each timed call, e.g. to space the calls out.
 Summary measure(const std::string& name, int warmup, int iterations,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package berth needs to build, run and test. Safe to re-run.
-# Usage: scripts/install-deps.sh [build|runtime|test|all]   (default: all)
+# Usage: scripts/install-deps.sh [build|runtime|test|all|bench]   (default: all)
+# `bench` is containerd, the side-by-side reference of bench/side_by_side.sh (not part of all).
 set -euo pipefail
 
 what=${1:-all}
@@ -18,13 +19,16 @@ runtime_pkgs=(runc crun containernetworking-plugins iproute2 iptables util-linux
 test_pkgs=(docker-registry busybox-static apache2-utils curl ca-certificates python3 zstd openssl
            golang-go golang-github-docker-spdystream-dev)
 
+bench_pkgs=(containerd)
+
 pkgs=()
 case "$what" in
+  bench) pkgs=("${bench_pkgs[@]}") ;;
   build) pkgs=("${build_pkgs[@]}") ;;
   runtime) pkgs=("${runtime_pkgs[@]}") ;;
   test) pkgs=("${test_pkgs[@]}") ;;
   all) pkgs=("${build_pkgs[@]}" "${runtime_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|runtime|test|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|runtime|test|all|bench]" >&2; exit 2 ;;
 esac
 
 missing=()
