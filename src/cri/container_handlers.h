@@ -37,8 +37,8 @@ class ContainerHandlers {
                                     v1::RemoveContainerResponse* resp);
   [[nodiscard]] absl::Status status(const v1::ContainerStatusRequest& req,
                                     v1::ContainerStatusResponse* resp) const;
-  [[nodiscard]] absl::Status list(const v1::ListContainersRequest& req,
-                                  v1::ListContainersResponse* resp) const;
+  // ListContainersResponse, serialised: the made bytes of each container `req` selects.
+  [[nodiscard]] absl::Status list(const v1::ListContainersRequest& req, std::string* out) const;
   [[nodiscard]] absl::Status stream(const v1::StreamContainersRequest& req,
                                     grpc::ServerWriter<v1::StreamContainersResponse>* w) const;
   [[nodiscard]] absl::Status updateResources(const v1::UpdateContainerResourcesRequest& req,

@@ -71,11 +71,12 @@ std::vector<ContainerAnswerPtr> ContainerHandlers::filtered(const v1::ContainerF
   return out;
 }
 
-absl::Status ContainerHandlers::list(const v1::ListContainersRequest& req,
-                                     v1::ListContainersResponse* resp) const {
+absl::Status ContainerHandlers::list(const v1::ListContainersRequest& req, std::string* out) const {
   std::vector<ContainerAnswerPtr> answers = filtered(req.has_filter() ? &req.filter() : nullptr);
-  resp->mutable_containers()->Reserve(static_cast<int>(answers.size()));
-  for (const auto& a : answers) *resp->add_containers() = a->listed;
+  size_t size = 0;
+  for (const auto& a : answers) size += a->listed_field.size();
+  out->reserve(size);
+  for (const auto& a : answers) out->append(a->listed_field);
   return absl::OkStatus();
 }
 

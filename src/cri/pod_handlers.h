@@ -60,8 +60,8 @@ class PodHandlers {
                                     v1::RemovePodSandboxResponse* resp);
   [[nodiscard]] absl::Status status(const v1::PodSandboxStatusRequest& req,
                                     v1::PodSandboxStatusResponse* resp) const;
-  [[nodiscard]] absl::Status list(const v1::ListPodSandboxRequest& req,
-                                  v1::ListPodSandboxResponse* resp) const;
+  // ListPodSandboxResponse, serialised: the made bytes of each pod `req` selects.
+  [[nodiscard]] absl::Status list(const v1::ListPodSandboxRequest& req, std::string* out) const;
   [[nodiscard]] absl::Status stream(const v1::StreamPodSandboxesRequest& req,
                                     grpc::ServerWriter<v1::StreamPodSandboxesResponse>* w) const;
   [[nodiscard]] absl::Status updateResources(const v1::UpdatePodSandboxResourcesRequest& req,

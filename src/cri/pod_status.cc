@@ -56,11 +56,12 @@ std::vector<PodAnswerPtr> PodHandlers::filtered(const v1::PodSandboxFilter* f) c
   return out;
 }
 
-absl::Status PodHandlers::list(const v1::ListPodSandboxRequest& req,
-                               v1::ListPodSandboxResponse* resp) const {
+absl::Status PodHandlers::list(const v1::ListPodSandboxRequest& req, std::string* out) const {
   std::vector<PodAnswerPtr> answers = filtered(req.has_filter() ? &req.filter() : nullptr);
-  resp->mutable_items()->Reserve(static_cast<int>(answers.size()));
-  for (const auto& a : answers) *resp->add_items() = a->listed;
+  size_t size = 0;
+  for (const auto& a : answers) size += a->listed_field.size();
+  out->reserve(size);
+  for (const auto& a : answers) out->append(a->listed_field);
   return absl::OkStatus();
 }
 

@@ -7,6 +7,22 @@
 
 namespace berth::cri {
 
+std::string asField1(const google::protobuf::MessageLite& message) {
+  std::string body = message.SerializeAsString();
+  std::string out;
+  out.reserve(body.size() + 6);
+  out.push_back(static_cast<char>((1 << 3) | 2));  // field 1, length-delimited
+  for (uint64_t n = body.size();; n >>= 7) {       // the length as a varint
+    if (n < 0x80) {
+      out.push_back(static_cast<char>(n));
+      break;
+    }
+    out.push_back(static_cast<char>((n & 0x7f) | 0x80));
+  }
+  out += body;
+  return out;
+}
+
 v1::ContainerState criState(store::ContainerState s) {
   switch (s) {
     case store::ContainerState::kCreated:
@@ -58,6 +74,7 @@ ContainerAnswer ReadyAnswers::makeContainer(const store::ContainerPtr& rec) {
   l.set_created_at(r.created_at_ns);
   l.mutable_labels()->insert(r.labels.begin(), r.labels.end());
   l.mutable_annotations()->insert(r.annotations.begin(), r.annotations.end());
+  a.listed_field = asField1(l);
 
   v1::ContainerConfig config;
   (void)config.ParseFromString(r.config_bytes);
@@ -132,6 +149,7 @@ PodAnswer ReadyAnswers::makePod(const store::SandboxPtr& rec) {
   l.mutable_labels()->insert(r.labels.begin(), r.labels.end());
   l.mutable_annotations()->insert(r.annotations.begin(), r.annotations.end());
   l.set_runtime_handler(r.runtime_handler);
+  a.listed_field = asField1(l);
 
   v1::PodSandboxStatus& s = a.status;
   s.set_id(r.id);

@@ -24,6 +24,9 @@ namespace v1 = ::runtime::v1;
 struct ContainerAnswer {
   store::ContainerPtr record;  // what the answers were made from
   v1::Container listed;        // ListContainers
+  // `listed` as field 1 of ListContainersResponse (tag, length, message): a list answer is
+  // these bytes one after the other.
+  std::string listed_field;
   // ContainerStatus, with the image named as the container asked for it (image) and by id
   // (image_ref); withImageNames() names it by the image's current tag and digest.
   v1::ContainerStatus status;
@@ -34,6 +37,7 @@ struct ContainerAnswer {
 struct PodAnswer {
   store::SandboxPtr record;
   v1::PodSandbox listed;  // ListPodSandbox
+  std::string listed_field;  // as field 1 of ListPodSandboxResponse
   // PodSandboxStatus without its timestamp, containers_statuses and verbose info.
   v1::PodSandboxStatus status;
   bool hidden = false;  // RunPodSandbox has not made it yet
@@ -79,6 +83,9 @@ class ReadyAnswers final : public store::RecordObserver {
   absl::btree_map<std::string, ContainerAnswerPtr> containers_ ABSL_GUARDED_BY(mu_);
   absl::btree_map<std::string, PodAnswerPtr> pods_ ABSL_GUARDED_BY(mu_);
 };
+
+// `message` serialised as length-delimited field 1 of an enclosing message.
+std::string asField1(const google::protobuf::MessageLite& message);
 
 // The CRI state of a record's state.
 v1::ContainerState criState(store::ContainerState s);

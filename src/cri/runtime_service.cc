@@ -27,7 +27,6 @@ BERTH_CRI_POD(RunPodSandbox, run)
 BERTH_CRI_POD(StopPodSandbox, stop)
 BERTH_CRI_POD(RemovePodSandbox, remove)
 BERTH_CRI_POD(PodSandboxStatus, status)
-BERTH_CRI_POD(ListPodSandbox, list)
 BERTH_CRI_POD(UpdatePodSandboxResources, updateResources)
 
 #define BERTH_CRI_CONTAINER(M, fn)                                                         \
@@ -40,11 +39,63 @@ BERTH_CRI_CONTAINER(CreateContainer, create)
 BERTH_CRI_CONTAINER(StartContainer, start)
 BERTH_CRI_CONTAINER(StopContainer, stop)
 BERTH_CRI_CONTAINER(RemoveContainer, remove)
-BERTH_CRI_CONTAINER(ListContainers, list)
 BERTH_CRI_CONTAINER(ContainerStatus, status)
 BERTH_CRI_CONTAINER(UpdateContainerResources, updateResources)
 BERTH_CRI_CONTAINER(ReopenContainerLog, reopenLog)
 BERTH_CRI_CONTAINER(ExecSync, execSync)
+
+namespace {
+
+// A raw unary call: the request parsed from `req`, the handler's bytes as the response.
+template <typename Req, typename Fn>
+grpc::ServerUnaryReactor* rawUnary(const Instrumented& instr, absl::string_view method,
+                                   grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req,
+                                   grpc::ByteBuffer* resp, Fn&& fn) {
+  Req request;
+  std::vector<grpc::Slice> slices;
+  bool parsed = req->Dump(&slices).ok();
+  if (parsed) {
+    std::string bytes;
+    for (const grpc::Slice& s : slices) {
+      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    parsed = request.ParseFromString(bytes);
+  }
+  std::string out;
+  grpc::Status st = instr.run(method, request, [&]() -> absl::Status {
+    if (!parsed) return absl::InvalidArgumentError(absl::StrCat(method, ": malformed request"));
+    return fn(request, &out);
+  });
+  if (st.ok()) {
+    grpc::Slice slice(out);
+    *resp = grpc::ByteBuffer(&slice, 1);
+  }
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(st);
+  return reactor;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* RuntimeServiceImpl::ListPodSandbox(grpc::CallbackServerContext* ctx,
+                                                             const grpc::ByteBuffer* req,
+                                                             grpc::ByteBuffer* resp) {
+  return rawUnary<v1::ListPodSandboxRequest>(
+      instr_, "ListPodSandbox", ctx, req, resp,
+      [this](const v1::ListPodSandboxRequest& r, std::string* out) {
+        return h_.pods->list(r, out);
+      });
+}
+
+grpc::ServerUnaryReactor* RuntimeServiceImpl::ListContainers(grpc::CallbackServerContext* ctx,
+                                                             const grpc::ByteBuffer* req,
+                                                             grpc::ByteBuffer* resp) {
+  return rawUnary<v1::ListContainersRequest>(
+      instr_, "ListContainers", ctx, req, resp,
+      [this](const v1::ListContainersRequest& r, std::string* out) {
+        return h_.containers->list(r, out);
+      });
+}
 
 grpc::Status RuntimeServiceImpl::StreamContainers(
     grpc::ServerContext*, const v1::StreamContainersRequest* req,

@@ -31,8 +31,13 @@ struct RuntimeHandlers {
   grpc::Status M(grpc::ServerContext* ctx, const v1::Req* req, grpc::ServerWriter<v1::Resp>* w) \
       override
 
+// The lists kubelet asks for every second are answered with bytes made beforehand (raw
+// callback methods: no response message is built, copied or serialised per call).
+using RuntimeServiceBase = v1::RuntimeService::WithRawCallbackMethod_ListPodSandbox<
+    v1::RuntimeService::WithRawCallbackMethod_ListContainers<v1::RuntimeService::Service>>;
+
 // Called concurrently by gRPC's server threads.
-class RuntimeServiceImpl final : public v1::RuntimeService::Service {
+class RuntimeServiceImpl final : public RuntimeServiceBase {
  public:
   RuntimeServiceImpl(const Instrumented& instrumented, RuntimeHandlers handlers)
       : instr_(instrumented), h_(handlers) {}
@@ -42,12 +47,16 @@ class RuntimeServiceImpl final : public v1::RuntimeService::Service {
   BERTH_CRI_UNARY(StopPodSandbox);
   BERTH_CRI_UNARY(RemovePodSandbox);
   BERTH_CRI_UNARY(PodSandboxStatus);
-  BERTH_CRI_UNARY(ListPodSandbox);
+  grpc::ServerUnaryReactor* ListPodSandbox(grpc::CallbackServerContext* ctx,
+                                           const grpc::ByteBuffer* req,
+                                           grpc::ByteBuffer* resp) override;
   BERTH_CRI_UNARY(CreateContainer);
   BERTH_CRI_UNARY(StartContainer);
   BERTH_CRI_UNARY(StopContainer);
   BERTH_CRI_UNARY(RemoveContainer);
-  BERTH_CRI_UNARY(ListContainers);
+  grpc::ServerUnaryReactor* ListContainers(grpc::CallbackServerContext* ctx,
+                                           const grpc::ByteBuffer* req,
+                                           grpc::ByteBuffer* resp) override;
   BERTH_CRI_UNARY(ContainerStatus);
   BERTH_CRI_UNARY(UpdateContainerResources);
   BERTH_CRI_UNARY(ReopenContainerLog);
@@ -80,7 +89,6 @@ class RuntimeServiceImpl final : public v1::RuntimeService::Service {
   const Instrumented& instr_;
   RuntimeHandlers h_;
 };
-
 
 // Called concurrently by gRPC's server threads.
 class ImageServiceImpl final : public v1::ImageService::Service {

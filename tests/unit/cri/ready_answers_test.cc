@@ -73,8 +73,19 @@ TEST_F(ReadyAnswersTest, AnswersAreMadeOncePerChangeAndCarryWhatTheRecordsSay) {
   EXPECT_EQ(s.image().image(), c.image_ref);
   EXPECT_EQ(s.image_ref(), c.image_id);
 
+  // The made list bytes are field 1 of the list response: concatenated, they parse as a list.
+  v1::ListContainersResponse listed;
+  ASSERT_TRUE(listed.ParseFromString(a->listed_field + a->listed_field));
+  ASSERT_EQ(listed.containers_size(), 2);
+  EXPECT_EQ(listed.containers(1).id(), c.id);
+  EXPECT_EQ(listed.containers(1).state(), v1::CONTAINER_RUNNING);
+
   PodAnswerPtr p = answers.pod(pod_id_);
   ASSERT_NE(p, nullptr);
+  v1::ListPodSandboxResponse pods;
+  ASSERT_TRUE(pods.ParseFromString(p->listed_field));
+  ASSERT_EQ(pods.items_size(), 1);
+  EXPECT_EQ(pods.items(0).id(), pod_id_);
   EXPECT_EQ(p->status.state(), v1::SANDBOX_READY);
   EXPECT_EQ(p->status.network().ip(), "10.88.0.7");
   EXPECT_EQ(p->status.linux().namespaces().options().pid(), v1::CONTAINER);
