@@ -17,6 +17,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "container/container_manager.h"
+#include "cri/container_handlers.h"
+#include "cri/ready_answers.h"
 #include "events/backoff_monitor.h"
 #include "events/event_loop.h"
 #include "image/content_store.h"
@@ -342,6 +344,31 @@ TEST_F(ContainerFailureTest, AStartInProgressIsPendingAndOthersAreRefusedOrWait)
   EXPECT_TRUE(remove_st.ok()) << remove_st;
   EXPECT_EQ(task_->kills, 1);  // what the start started was stopped
   EXPECT_FALSE(store_->getContainer(id).ok());
+}
+
+// StopPodSandbox and RemovePodSandbox handle a pod's containers all at once: each kill is held
+// until all three are in one, which a stop of one container after another would never reach.
+TEST_F(ContainerFailureTest, APodsContainersAreStoppedAndRemovedAtOnce) {
+  std::vector<std::string> ids = {
+      addContainer(store::ContainerState::kRunning, store::Pending::kNone, 'x'),
+      addContainer(store::ContainerState::kRunning, store::Pending::kNone, 'y'),
+      addContainer(store::ContainerState::kRunning, store::Pending::kNone, 'z')};
+  ASSERT_TRUE(manager_->recover().ok());  // watches their exits
+  std::atomic<int> in_kill{0}, most{0};
+  task_->on_kill = [&](const std::string& id) {
+    int now = ++in_kill;
+    for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
+    }
+    for (int i = 0; i < 200 && in_kill.load() < 3; ++i) absl::SleepFor(absl::Milliseconds(10));
+    (void)controller_->exit(id, 137);
+  };
+  cri::ReadyAnswers answers(*store_);
+  cri::ContainerHandlers handlers(*store_, *images_, *manager_, answers);
+  ASSERT_TRUE(handlers.stopAll(pod_id_).ok());
+  EXPECT_EQ(most.load(), 3) << "the containers were not stopped at once";
+  for (const auto& id : ids) EXPECT_EQ(record(id)->state, store::ContainerState::kExited);
+  ASSERT_TRUE(handlers.removeAll(pod_id_).ok());
+  EXPECT_TRUE(store_->listContainers(pod_id_).empty());
 }
 
 // After a crash, recovery finishes what was cut off: a stop (the container is killed and its
