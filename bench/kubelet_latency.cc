@@ -1,7 +1,7 @@
 // The calls kubelet makes, timed against any CRI endpoint, for side-by-side runs
 // (bench/side_by_side.sh runs it against berthd and containerd in alternating rounds).
-// N host-network pods (default 50) with M `sleep` containers each (default 3), one of them
-// exited; then:
+// N pods (default 50; host network, or with --pod-network the runtime's CNI network) with M `sleep`
+// containers each (default 3), one of them exited; then:
 //   Version                   the client's round trip (the floor of every call)
 //   RunPodSandbox             per pod
 //   CreateStartContainer      CreateContainer + StartContainer, per container
@@ -65,8 +65,8 @@ void footprint(int pid) {
 
 class Run {
  public:
-  Run(const berth::cli::GlobalOptions& options, std::string image)
-      : client_(options), image_(std::move(image)) {}
+  Run(const berth::cli::GlobalOptions& options, std::string image, bool pod_network)
+      : client_(options), image_(std::move(image)), pod_network_(pod_network) {}
   ~Run() { cleanUp(); }
 
   bool pull() {
@@ -85,7 +85,7 @@ class Run {
     pod.mutable_metadata()->set_uid(name);
     pod.set_log_directory(absl::StrCat("/tmp/bench-kubelet-logs/", name));
     pod.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
-        v1::NODE);
+        pod_network_ ? v1::POD : v1::NODE);
     return pod;
   }
 
@@ -224,6 +224,7 @@ class Run {
  private:
   berth::cli::Client client_;
   std::string image_;
+  bool pod_network_ = false;
   std::vector<std::string> pods_;
   std::vector<v1::PodSandboxConfig> configs_;
   std::vector<std::vector<std::string>> containers_;
@@ -242,12 +243,14 @@ int main(int argc, char** argv) {
   app.add_option("-n,--pods", pods, "pods");
   app.add_option("-m,--containers", containers, "containers per pod (the last one exits)");
   app.add_option("--sequences", sequences, "status sequences per pod");
+  bool pod_network = false;
+  app.add_flag("--pod-network", pod_network, "pods in the runtime's CNI network");
   app.add_option("--server-pid", server_pid, "the server's pid, for its footprint");
   app.add_option("--timeout", options.timeout_seconds, "seconds per call");
   CLI11_PARSE(app, argc, argv);
   berth::bench::catchInterrupts();
 
-  Run run(options, image);
+  Run run(options, image, pod_network);
   if (!run.pull()) return 1;
   result(measure("Version", 20, 200, [&] { return run.version(); }), 1);
   // Pods and their containers in order (each pod's last container exits at once), each call

@@ -6,7 +6,8 @@
 # berth/containerd, and the ratio of server shares (the time minus one client round trip, the
 # Version p50 of the same run, per call). Run as root on Debian 12 after scripts/build.sh.
 #
-#   bench/side_by_side.sh [ROUNDS]          environment: PODS (50), CONTAINERS (3)
+#   bench/side_by_side.sh [ROUNDS]          environment: PODS (50), CONTAINERS (3),
+#                                           POD_NETWORK=1 (pods on a CNI bridge, one per runtime)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$here/build}
@@ -30,9 +31,13 @@ cleanup() {
   done
   "$here/tests/env/testenv.sh" down "$tmp/env" >/dev/null 2>&1 || true
   # What a runtime may have left mounted below its root (nothing, when every pod was removed).
-  grep -o " $tmp[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" || true; done
+  { grep -o " $tmp[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do
+    umount -l "$m" || true
+  done
   if [ -n "${KEEP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
   for c in /sys/fs/cgroup/*/berth /sys/fs/cgroup/*/k8s.io; do rmdir "$c" 2>/dev/null || true; done
+  for b in bsbs0 bsbs1; do [ -e /sys/class/net/$b ] && ip link del $b; done
+  return 0
 }
 trap cleanup EXIT
 
@@ -49,7 +54,18 @@ cat >"$tmp/pause.json" <<JSON
 JSON
 python3 "$here/tests/env/mkimage.py" push "$tmp/pause.json" --registry "$registry" >/dev/null
 
-mkdir -p "$tmp/berth" "$tmp/ctd"
+mkdir -p "$tmp/berth/net.d" "$tmp/ctd/net.d"
+# The same CNI network for both (bridge + host-local from containernetworking-plugins), each
+# with a bridge and a benchmark-range subnet of its own, no gateway and no NAT.
+net() {  # name bridge subnet dir
+  cat >"$4/10-bench.conflist" <<NET
+{"cniVersion": "1.0.0", "name": "$1", "plugins": [
+  {"type": "bridge", "bridge": "$2", "isGateway": false, "ipMasq": false,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$3"}]], "dataDir": "$4/../ipam"}}]}
+NET
+}
+net berth-bench bsbs0 198.19.0.0/17 "$tmp/berth/net.d"
+net ctd-bench bsbs1 198.19.128.0/17 "$tmp/ctd/net.d"
 cat >"$tmp/berth/config.toml" <<CFG
 root = "$tmp/berth/root"
 state = "$tmp/berth/state"
@@ -109,7 +125,7 @@ one() {  # one run of the client against runtime $1; RESULT lines to $2
   if [ "$name" = berth ]; then sock=$tmp/berth/berth.sock pid=$berth_pid; else
     sock=$tmp/ctd/containerd.sock pid=$ctd_pid; fi
   "$build/bin/kubelet_latency" -r "unix://$sock" --image "$image" -n "$pods" -m "$containers" \
-    --server-pid "$pid" --timeout 120 >"$out" 2>"$out.err" || {
+    --server-pid "$pid" --timeout 120 ${POD_NETWORK:+--pod-network} >"$out" 2>"$out.err" || {
     echo "side_by_side.sh: $name run failed:" >&2
     cat "$out.err" >&2
     return 1
@@ -123,9 +139,10 @@ for r in $(seq 1 "$rounds"); do
   done
 done
 
-python3 - "$tmp" "$rounds" "$pods" "$containers" <<'PY'
+python3 - "$tmp" "$rounds" "$pods" "$containers" "${POD_NETWORK:+pod-network}" <<'PY'
 import statistics, sys
 tmp, rounds, pods, containers = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+network = "pod-network (CNI bridge)" if len(sys.argv) > 5 and sys.argv[5] else "host-network"
 runs = {}  # runtime -> list of {measure: (p50, p99, calls)}
 foot = {}
 for name in ("berth", "containerd"):
@@ -144,7 +161,7 @@ def share(name, measure):
     # per run: p50 minus one client round trip (that run's Version p50) per call
     return statistics.median(max(run[measure][0] - run[measure][2] * run["Version"][0], 0.0)
                              for run in runs[name])
-print(f"berth vs containerd: {pods} host-network pods x {containers} containers, "
+print(f"berth vs containerd: {pods} {network} pods x {containers} containers, "
       f"medians of {rounds} alternating rounds (µs)")
 print(f"{'measure':22} {'berth p50':>10} {'ctrd p50':>10} {'ratio':>6} {'berth p99':>10} "
       f"{'ctrd p99':>10} {'server share ratio':>19}")
