@@ -46,21 +46,8 @@ void result(const Summary& s, int calls) {
 
 void footprint(int pid) {
   if (pid <= 0) return;
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  long threads = -1, rss_kib = -1;
-  while (std::getline(in, line)) {
-    if (line.rfind("Threads:", 0) == 0) threads = std::stol(line.substr(8));
-    if (line.rfind("VmRSS:", 0) == 0) rss_kib = std::stol(line.substr(6));
-  }
-  std::error_code ec;
-  long fds = 0;
-  for (auto it = std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fd"), ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    ++fds;
-  }
-  std::printf("FOOTPRINT threads %ld fds %ld rss_mib %.1f\n", threads, fds,
-              static_cast<double>(rss_kib) / 1024.0);
+  berth::bench::Footprint f = berth::bench::footprintOf(pid);
+  std::printf("FOOTPRINT threads %ld fds %ld rss_mib %.1f\n", f.threads, f.fds, f.rss_mib);
 }
 
 class Run {

@@ -6,8 +6,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <set>
+#include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cli/client.h"
 
@@ -76,6 +80,25 @@ Summary measure(const std::string& name, int warmup, int iterations,
     samples.push_back(d);
   }
   return summarize(name, std::move(samples), failures);
+}
+
+Footprint footprintOf(int pid) {
+  Footprint f;
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Threads:", 0) == 0) f.threads = std::stol(line.substr(8));
+    if (line.rfind("VmRSS:", 0) == 0)
+      f.rss_mib = static_cast<double>(std::stol(line.substr(6))) / 1024.0;
+  }
+  std::error_code ec;
+  long fds = 0;
+  for (auto it = std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fd"), ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++fds;
+  }
+  if (!ec) f.fds = fds;
+  return f;
 }
 
 void printSummary(const Summary& s) {

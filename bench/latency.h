@@ -1,11 +1,11 @@
 // Latency sampling and percentile printing shared by the benchmarks.
 #pragma once
 
+#include <grpcpp/support/status.h>
+
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <grpcpp/support/status.h>
 
 #include "absl/time/time.h"
 
@@ -17,6 +17,14 @@ struct Summary {
   size_t failures = 0;
   absl::Duration p50, p90, p99, max, mean;
 };
+
+// A process's threads, open descriptors and resident memory (-1 where unreadable).
+struct Footprint {
+  long threads = -1;
+  long fds = -1;
+  double rss_mib = -1;
+};
+Footprint footprintOf(int pid);
 
 // Percentiles, maximum and mean of `samples`.
 Summary summarize(const std::string& name, std::vector<absl::Duration> samples, size_t failures);

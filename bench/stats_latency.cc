@@ -50,21 +50,9 @@ long cpuTicks(int pid) {
 // Threads, open descriptors and RSS of `pid`, printed as one line.
 void printFootprint(int pid, const std::string& when) {
   if (pid <= 0) return;
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  long threads = -1, rss_kib = -1;
-  while (std::getline(in, line)) {
-    if (line.rfind("Threads:", 0) == 0) threads = std::stol(line.substr(8));
-    if (line.rfind("VmRSS:", 0) == 0) rss_kib = std::stol(line.substr(6));
-  }
-  std::error_code ec;
-  long fds = 0;
-  for (auto it = std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fd"), ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    ++fds;
-  }
-  std::printf("server %s: %ld threads, %ld open descriptors, RSS %.1f MiB\n", when.c_str(), threads,
-              fds, static_cast<double>(rss_kib) / 1024.0);
+  berth::bench::Footprint f = berth::bench::footprintOf(pid);
+  std::printf("server %s: %ld threads, %ld open descriptors, RSS %.1f MiB\n", when.c_str(),
+              f.threads, f.fds, f.rss_mib);
   std::fflush(stdout);
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../common/eventually.h"
+#include "../shim/task_stubs.h"
 #include "../store/test_util.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -37,7 +38,7 @@ using store::testing::TempDir;
 using testing::eventually;
 
 // A pod's monitor whose answers the test sets.
-class FakeTask final : public shim::TaskApi {
+class FakeTask final : public shim::testing::TaskStubs<shim::TaskApi> {
  public:
   absl::Status kill_result, start_result, remove_result;
   std::atomic<int> kills{0}, removes{0};
@@ -61,19 +62,6 @@ class FakeTask final : public shim::TaskApi {
   absl::StatusOr<shim::RuntimeState> state(const std::string&) override {
     return shim::RuntimeState{.status = shim::ProcessStatus::kRunning, .pid = 42};
   }
-  absl::StatusOr<shim::ExecResult> exec(const shim::ExecOptions&) override {
-    return absl::UnimplementedError("fake");
-  }
-  absl::StatusOr<std::unique_ptr<shim::StreamedProcess>> execStreamed(const shim::ExecOptions&,
-                                                                      bool) override {
-    return absl::UnimplementedError("fake");
-  }
-  absl::StatusOr<std::unique_ptr<shim::Attachment>> attach(const std::string&, bool, bool,
-                                                           bool) override {
-    return absl::UnimplementedError("fake");
-  }
-  absl::Status closeStdinOnce(const std::string&) override { return absl::OkStatus(); }
-  absl::Status reopenLog(const std::string&) override { return absl::OkStatus(); }
   absl::Status ackExit(const std::string&, uint64_t) override { return absl::OkStatus(); }
 };
 

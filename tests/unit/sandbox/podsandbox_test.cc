@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../common/eventually.h"
+#include "../shim/task_stubs.h"
 #include "../store/test_util.h"
 #include "absl/synchronization/mutex.h"
 #include "common/fs.h"
@@ -77,7 +78,7 @@ class FakeMonitor {
   }
 };
 
-class FakePodShim final : public shim::PodShim {
+class FakePodShim final : public shim::testing::TaskStubs<shim::PodShim> {
  public:
   FakePodShim(FakeMonitor& m, std::string dir) : m_(m), dir_(std::move(dir)) {}
 
@@ -120,19 +121,6 @@ class FakePodShim final : public shim::PodShim {
     if (it == m_.tasks.end()) return absl::NotFoundError("container " + id + " does not exist");
     return shim::RuntimeState{.status = it->second, .pid = 4243};
   }
-  absl::StatusOr<shim::ExecResult> exec(const shim::ExecOptions&) override {
-    return absl::UnimplementedError("fake");
-  }
-  absl::StatusOr<std::unique_ptr<shim::StreamedProcess>> execStreamed(const shim::ExecOptions&,
-                                                                      bool) override {
-    return absl::UnimplementedError("fake");
-  }
-  absl::StatusOr<std::unique_ptr<shim::Attachment>> attach(const std::string&, bool, bool,
-                                                           bool) override {
-    return absl::UnimplementedError("fake");
-  }
-  absl::Status closeStdinOnce(const std::string&) override { return absl::OkStatus(); }
-  absl::Status reopenLog(const std::string&) override { return absl::OkStatus(); }
   absl::Status ackExit(const std::string& id, uint64_t seq) override {
     absl::MutexLock lock(&m_.mu);
     BERTH_RETURN_IF_ERROR(alive());
