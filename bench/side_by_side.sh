@@ -66,6 +66,8 @@ NET
 }
 net berth-bench bsbs0 198.19.0.0/17 "$tmp/berth/net.d"
 net ctd-bench bsbs1 198.19.128.0/17 "$tmp/ctd/net.d"
+# berthd's own request histogram gives its server-side time per call.
+metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$tmp/berth/config.toml" <<CFG
 root = "$tmp/berth/root"
 state = "$tmp/berth/state"
@@ -79,6 +81,8 @@ conf_dir = "$tmp/berth/net.d"
 default_network = false
 [image.registries."$registry"]
 plain_http = true
+[metrics]
+address = "127.0.0.1:$metrics_port"
 CFG
 cat >"$tmp/ctd/config.toml" <<CFG
 version = 2
@@ -124,12 +128,15 @@ one() {  # one run of the client against runtime $1; RESULT lines to $2
   local name=$1 out=$2 sock pid
   if [ "$name" = berth ]; then sock=$tmp/berth/berth.sock pid=$berth_pid; else
     sock=$tmp/ctd/containerd.sock pid=$ctd_pid; fi
+  [ "$name" = berth ] && curl -s "http://127.0.0.1:$metrics_port/metrics" >"$out.before"
   "$build/bin/kubelet_latency" -r "unix://$sock" --image "$image" -n "$pods" -m "$containers" \
     --server-pid "$pid" --timeout 120 ${POD_NETWORK:+--pod-network} >"$out" 2>"$out.err" || {
     echo "side_by_side.sh: $name run failed:" >&2
     cat "$out.err" >&2
     return 1
   }
+  [ "$name" = berth ] && curl -s "http://127.0.0.1:$metrics_port/metrics" >"$out.after"
+  return 0
 }
 for r in $(seq 1 "$rounds"); do
   if [ $((r % 2)) -eq 1 ]; then order="berth containerd"; else order="containerd berth"; fi
@@ -172,6 +179,30 @@ for m in runs["berth"][0]:
     ratio = f"{b50 / c50:6.2f}" if c50 > 0 else "     -"
     sratio = f"{sb / sc:19.2f}" if m != "Version" and sc > 0 else " " * 19
     print(f"{m:22} {b50:10.1f} {c50:10.1f} {ratio} {b99:10.1f} {c99:10.1f} {sratio}")
+# berthd's server-side time per call: its request histogram over each run, the median of runs.
+def scrape(path):
+    out = {}
+    for line in open(path):
+        if line.startswith("berth_cri_request_duration_seconds_sum{") or \
+           line.startswith("berth_cri_request_duration_seconds_count{"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+print("berthd server-side time per call (its request histogram), median of the runs' means:")
+for method in ("PodSandboxStatus", "ContainerStatus", "ListContainers", "ListPodSandbox",
+               "RunPodSandbox", "StopPodSandbox"):
+    means = []
+    for r in range(1, rounds + 1):
+        b, a = scrape(f"{tmp}/berth.{r}.before"), scrape(f"{tmp}/berth.{r}.after")
+        k = f'{{method="{method}"}}'
+        n = a.get("berth_cri_request_duration_seconds_count" + k, 0) - \
+            b.get("berth_cri_request_duration_seconds_count" + k, 0)
+        t = a.get("berth_cri_request_duration_seconds_sum" + k, 0) - \
+            b.get("berth_cri_request_duration_seconds_sum" + k, 0)
+        if n > 0:
+            means.append(t / n * 1e6)
+    if means:
+        print(f"  {method:18} {statistics.median(means):10.1f} µs")
 for name in ("berth", "containerd"):
     if name in foot:
         t, fds, rss = (statistics.median(x[i] for x in foot[name]) for i in range(3))
