@@ -72,11 +72,7 @@ std::vector<ContainerAnswerPtr> ContainerHandlers::filtered(const v1::ContainerF
 }
 
 absl::Status ContainerHandlers::list(const v1::ListContainersRequest& req, std::string* out) const {
-  std::vector<ContainerAnswerPtr> answers = filtered(req.has_filter() ? &req.filter() : nullptr);
-  size_t size = 0;
-  for (const auto& a : answers) size += a->listed_field.size();
-  out->reserve(size);
-  for (const auto& a : answers) out->append(a->listed_field);
+  joinListed(filtered(req.has_filter() ? &req.filter() : nullptr), out);
   return absl::OkStatus();
 }
 

@@ -96,8 +96,6 @@ class PodHandlers {
   // happens when it failed.
   [[nodiscard]] absl::Status teardownNetwork(const store::SandboxRecord& record);
   std::vector<PodAnswerPtr> filtered(const v1::PodSandboxFilter* filter) const;
-  // Whether RunPodSandbox is still making the pod (not listed, no status).
-  static bool beingMade(const store::SandboxRecord& r);
   void publish(const std::string& id, v1::ContainerEventType type) const {
     if (options_.events != nullptr) options_.events->publish(id, id, type);
   }

@@ -33,10 +33,6 @@ absl::Status PodHandlers::status(const v1::PodSandboxStatusRequest& req,
   return absl::OkStatus();
 }
 
-bool PodHandlers::beingMade(const store::SandboxRecord& r) {
-  return r.pending == store::Pending::kCreating;
-}
-
 std::vector<PodAnswerPtr> PodHandlers::filtered(const v1::PodSandboxFilter* f) const {
   std::vector<PodAnswerPtr> out;
   if (f != nullptr && !f->id().empty()) {
@@ -57,11 +53,7 @@ std::vector<PodAnswerPtr> PodHandlers::filtered(const v1::PodSandboxFilter* f) c
 }
 
 absl::Status PodHandlers::list(const v1::ListPodSandboxRequest& req, std::string* out) const {
-  std::vector<PodAnswerPtr> answers = filtered(req.has_filter() ? &req.filter() : nullptr);
-  size_t size = 0;
-  for (const auto& a : answers) size += a->listed_field.size();
-  out->reserve(size);
-  for (const auto& a : answers) out->append(a->listed_field);
+  joinListed(filtered(req.has_filter() ? &req.filter() : nullptr), out);
   return absl::OkStatus();
 }
 

@@ -87,6 +87,15 @@ class ReadyAnswers final : public store::RecordObserver {
 // `message` serialised as length-delimited field 1 of an enclosing message.
 std::string asField1(const google::protobuf::MessageLite& message);
 
+// A list response made of `answers`' listed items: their listed_field bytes one after the other.
+template <typename AnswerPtr>
+void joinListed(const std::vector<AnswerPtr>& answers, std::string* out) {
+  size_t size = 0;
+  for (const auto& a : answers) size += a->listed_field.size();
+  out->reserve(size);
+  for (const auto& a : answers) out->append(a->listed_field);
+}
+
 // The CRI state of a record's state.
 v1::ContainerState criState(store::ContainerState s);
 v1::PodSandboxState criState(store::SandboxState s);
