@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -95,6 +96,9 @@ class PodHandlers {
   // CNI DEL with the stored result, once; recorded so a retry (next Stop or Remove) only
   // happens when it failed.
   [[nodiscard]] absl::Status teardownNetwork(const store::SandboxRecord& record);
+  // RunPodSandbox's CNI ADD and the write recording it (pod_run.cc).
+  [[nodiscard]] absl::Status setUpNetwork(const std::string& id, const network::CniAttachment& a,
+                                          std::optional<nlohmann::json>* added);
   std::vector<PodAnswerPtr> filtered(const v1::PodSandboxFilter* filter) const;
   void publish(const std::string& id, v1::ContainerEventType type) const {
     if (options_.events != nullptr) options_.events->publish(id, id, type);

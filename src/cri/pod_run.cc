@@ -2,6 +2,9 @@
 // its controller create and start it; every step is undone if a later one fails. The record
 // names what a step acquires before the step runs (the netns path, and with it the CNI
 // attachment), so that after a crash at any instant Stop and Remove find and release it.
+#include <optional>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/crash_point.h"
@@ -12,6 +15,31 @@
 #include "network/netns.h"
 
 namespace berth::cri {
+
+// CNI ADD for a pod being made, and the write recording its result. That write ends the pod's
+// Creating when the controller has already recorded the pause started (store::networkMade).
+// *added is set once the ADD succeeded, even when recording it failed, for the caller's undo.
+absl::Status PodHandlers::setUpNetwork(const std::string& id, const network::CniAttachment& a,
+                                       std::optional<nlohmann::json>* added) {
+  auto result = options_.cni->add(a);
+  if (!result.ok()) return result.status();
+  *added = *std::move(result);
+  crashPoint("pod.run.after_cni_add");
+  const nlohmann::json& r = **added;
+  BERTH_RETURN_IF_ERROR(store_
+                            .updateSandbox(id,
+                                           [&](store::SandboxRecord& rec) {
+                                             rec.cni_result_json = r.dump();
+                                             rec.ips = network::resultIps(r);
+                                             if (rec.pending == store::Pending::kCreating &&
+                                                 rec.state == store::SandboxState::kReady)
+                                               rec.pending = store::Pending::kNone;
+                                             return absl::OkStatus();
+                                           })
+                            .status());
+  crashPoint("pod.run.after_cni_record");
+  return absl::OkStatus();
+}
 
 absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
                               v1::RunPodSandboxResponse* resp) {
@@ -43,7 +71,8 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   }
   // Like containerd, berth neither lists a pod nor gives it a status until RunPodSandbox has
   // made it: a relist must not see a pod being made as NOTREADY, which kubelet takes for a pod
-  // that died. Its controller ends the Creating when it records the pod ready. One whose
+  // that died. The write that finds both the pause started and the network recorded (the
+  // controller's or setUpNetwork's) ends the Creating. One whose
   // creation failed is listed afterwards, so that kubelet removes it; one cut off by a crash is
   // stopped by recovery (which ends the Creating).
   record.pending = store::Pending::kCreating;
@@ -73,6 +102,13 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   });
 
   sandbox::CreateOptions opts{.config = config, .runtime_handler = req.runtime_handler()};
+  // The pod network is set up on a thread of its own while the controller makes and starts
+  // the pause: neither needs the other (the pause only joins the namespace, which exists
+  // before either begins). Intent is recorded already (the netns path names the attachment).
+  std::thread network;
+  absl::Status network_st;
+  std::optional<nlohmann::json> added;
+  network::CniAttachment attachment;
   if (config.network == sandbox::NamespaceMode::kPod) {
     opts.netns_path = record.netns_path;
     if (absl::Status st = network::createNetns(opts.netns_path); !st.ok()) {
@@ -90,30 +126,22 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
       return absl::FailedPreconditionError(
           absl::StrCat("pod sandbox ", id, ": no pod network is configured"));
     }
-    // The network first, as containerd does: the pause joins a namespace that is ready.
-    network::CniAttachment attachment = cniAttachment(id, opts.netns_path, config);
-    auto result = options_.cni->add(attachment);
-    if (!result.ok()) {
-      (void)undo.run();
-      return annotate(result.status(), absl::StrCat("pod sandbox ", id, ": set up pod network"));
-    }
-    crashPoint("pod.run.after_cni_add");
-    undo.arm("pod network", [&, attachment, result]() {
-      absl::Status st = options_.cni->del(attachment, *result);
-      keep_record = keep_record || !st.ok();
-      return st;
-    });
-    auto stored = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
-      r.cni_result_json = result->dump();
-      r.ips = network::resultIps(*result);
-      return absl::OkStatus();
-    });
-    if (!stored.ok()) {
-      (void)undo.run();
-      return stored.status();
-    }
-    crashPoint("pod.run.after_cni_record");
+    attachment = cniAttachment(id, opts.netns_path, config);
+    network = std::thread([&] { network_st = setUpNetwork(id, attachment, &added); });
   }
+  // Waits for the network; arms its undo if the ADD succeeded (recorded or not).
+  auto network_done = [&]() -> absl::Status {
+    if (!network.joinable()) return absl::OkStatus();
+    network.join();
+    if (added.has_value()) {
+      undo.arm("pod network", [&]() {
+        absl::Status st = options_.cni->del(attachment, *added);
+        keep_record = keep_record || !st.ok();
+        return st;
+      });
+    }
+    return annotate(network_st, absl::StrCat("pod sandbox ", id, ": set up pod network"));
+  };
   undo.arm("sandbox", [&]() {
     absl::Status st = controller->shutdown(id);
     keep_record = keep_record || !st.ok();
@@ -121,6 +149,8 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   });
   absl::Status st = controller->create(id, opts);
   if (st.ok()) st = controller->start(id).status();
+  absl::Status net = network_done();
+  if (st.ok()) st = net;
   if (!st.ok()) {
     if (absl::Status u = undo.run(); !u.ok()) {
       logging::get("cri")->error("RunPodSandbox {}: {}; pod kept in state UNKNOWN", id, u.message());

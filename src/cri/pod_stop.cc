@@ -1,5 +1,7 @@
 // StopPodSandbox and RemovePodSandbox: both idempotent, both recorded as the pod's pending
 // operation before they act, and finished by recovery when a crash cuts them off.
+#include <thread>
+
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/crash_point.h"
@@ -77,15 +79,31 @@ absl::Status PodHandlers::stopSandboxOnce(const std::string& id) {
   crashPoint("pod.stop.after_intent");
   BERTH_ASSIGN_OR_RETURN(auto record, store_.getSandbox(id));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllerFor(*record));
-  // The pod's containers first, at once (as containerd: no grace period left for them).
-  if (containers_ != nullptr) {
-    BERTH_RETURN_IF_ERROR(annotate(containers_->stopAll(id), absl::StrCat("stop pod sandbox ", id)));
+  // CNI DEL (mostly the kernel deleting the veth) runs while the processes are stopped: it
+  // needs none of them gone, kubelet has stopped the containers before it stops the pod, and
+  // the namespace stays pinned until both are done.
+  absl::Status network_st;
+  std::thread network;
+  if (!record->netns_path.empty() && !record->network_torn_down) {
+    network = std::thread([&] {
+      network_st = teardownNetwork(*record);
+      if (network_st.ok()) crashPoint("pod.stop.after_cni_del");
+    });
   }
-  crashPoint("pod.stop.after_containers");
-  BERTH_RETURN_IF_ERROR(controller->stop(id, std::nullopt));
-  crashPoint("pod.stop.after_sandbox");
-  BERTH_RETURN_IF_ERROR(teardownNetwork(*record));
-  crashPoint("pod.stop.after_cni_del");
+  absl::Status st = [&]() -> absl::Status {
+    // The pod's containers first, at once (as containerd: no grace period left for them).
+    if (containers_ != nullptr) {
+      BERTH_RETURN_IF_ERROR(
+          annotate(containers_->stopAll(id), absl::StrCat("stop pod sandbox ", id)));
+    }
+    crashPoint("pod.stop.after_containers");
+    BERTH_RETURN_IF_ERROR(controller->stop(id, std::nullopt));
+    crashPoint("pod.stop.after_sandbox");
+    return absl::OkStatus();
+  }();
+  if (network.joinable()) network.join();
+  BERTH_RETURN_IF_ERROR(st);
+  BERTH_RETURN_IF_ERROR(network_st);
   if (!record->netns_path.empty()) {
     BERTH_RETURN_IF_ERROR(annotate(network::removeNetns(record->netns_path),
                                    absl::StrCat("pod sandbox ", id, ": remove network namespace")));

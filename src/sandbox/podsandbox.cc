@@ -237,8 +237,10 @@ absl::StatusOr<ControllerInstance> PodSandboxController::start(const std::string
   auto updated = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
     r.state = store::SandboxState::kReady;
     r.pid = pid;
-    // The pod is made: RunPodSandbox's creation ends with this write (no extra one).
-    if (r.pending == store::Pending::kCreating) r.pending = store::Pending::kNone;
+    // The pod is made once its network is too: RunPodSandbox's creation ends with this write
+    // or with the one recording the network, whichever comes last (no extra one).
+    if (r.pending == store::Pending::kCreating && store::networkMade(r))
+      r.pending = store::Pending::kNone;
     created = r.created_at_ns;
     return absl::OkStatus();
   });

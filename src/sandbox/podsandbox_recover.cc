@@ -97,9 +97,11 @@ absl::Status PodSandboxController::recover() {
         auto st = store_.updateSandbox(id, [&](store::SandboxRecord& rec) {
           rec.state = store::SandboxState::kReady;
           rec.pid = state->pid;
-          // Made whole: only RunPodSandbox's answer was lost (kubelet finds the pod by its
-          // labels).
-          if (rec.pending == store::Pending::kCreating) rec.pending = store::Pending::kNone;
+          // Made whole when its network is recorded too: only RunPodSandbox's answer was lost
+          // (kubelet finds the pod by its labels). Otherwise the pod stays Creating, and the
+          // CRI's recovery stops the cut-off RunPodSandbox's pod.
+          if (rec.pending == store::Pending::kCreating && store::networkMade(rec))
+            rec.pending = store::Pending::kNone;
           return absl::OkStatus();
         });
         if (!st.ok()) log->error("pod sandbox {}: {}", id, st.status().message());

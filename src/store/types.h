@@ -59,6 +59,13 @@ struct SandboxRecord {
   bool operator==(const SandboxRecord&) const = default;
 };
 
+// Whether the pod's network is made: none asked for (host network), or its CNI result is
+// recorded. RunPodSandbox sets the network up while its controller starts the pause; the
+// write that finds both done ends the pod's Creating.
+inline bool networkMade(const SandboxRecord& r) {
+  return r.netns_path.empty() || !r.cni_result_json.empty();
+}
+
 struct ContainerMetadata {
   std::string name;
   uint32_t attempt = 0;

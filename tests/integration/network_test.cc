@@ -299,6 +299,120 @@ TEST(NetworkTest, FailingPluginLeavesNothingAndIsNamed) {
   EXPECT_EQ(n.bridgePorts(), 0u);
 }
 
+// Issue 15, point 3: CNI ADD runs while the pause is being started, not before it. The plugin
+// waits (up to 10 s) for a process to join the pod's namespace and records its pid; run one
+// after the other, the ADD would time out and RunPodSandbox fail. A plugin failing after the
+// pause started leaves no pause, shim, namespace or pod behind.
+TEST(NetworkTest, PodNetworkIsSetUpWhileThePauseStarts) {
+  Berthd d;
+  std::string seen = d.dir() + "/seen";
+  writePlugin(
+      d, "berth-waits",
+      "conf=$(cat)\n"
+      "if [ \"$CNI_COMMAND\" = ADD ]; then\n"
+      "  want=\"net:[$(stat -L -c %i \"$CNI_NETNS\")]\"\n"
+      "  i=0; pid=\n"
+      "  while [ -z \"$pid\" ] && [ $i -lt 500 ]; do\n"
+      "    for p in /proc/[0-9]*; do\n"
+      "      [ \"$(readlink $p/ns/net 2>/dev/null)\" = \"$want\" ] && pid=${p#/proc/} && break\n"
+      "    done\n"
+      "    [ -z \"$pid\" ] && sleep 0.02; i=$((i+1))\n"
+      "  done\n"
+      "  [ -n \"$pid\" ] || { echo '{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"nobody "
+      "joined\"}'; exit 1; }\n"
+      "  echo \"$CNI_CONTAINERID $pid\" >> " +
+          seen +
+          "\n"
+          "  case \"$CNI_ARGS\" in *K8S_POD_NAME=fails*)\n"
+          "    echo '{\"cniVersion\":\"1.0.0\",\"code\":101,\"msg\":\"injected failure\"}'; exit "
+          "1;;\n"
+          "  esac\n"
+          "fi\n"
+          "echo \"$conf\" | python3 -c 'import json, sys; "
+          "print(json.dumps(json.load(sys.stdin).get(\"prevResult\", {\"cniVersion\": "
+          "\"1.0.0\"})))'\n");
+  d.writeCniConfig(R"({"type": "berth-waits"})");
+  ASSERT_TRUE(d.start()) << d.log();
+  Net n(d);
+  std::string id;
+  grpc::Status st = n.runPod(n.podConfig("waits"), &id);
+  ASSERT_TRUE(st.ok()) << st.error_message() << d.log();
+  std::istringstream first(slurp(seen));
+  std::string seen_id;
+  int pid = 0;
+  first >> seen_id >> pid;
+  EXPECT_EQ(seen_id, id);
+  EXPECT_GT(pid, 0) << slurp(seen);
+
+  std::string failed_id;
+  st = n.runPod(n.podConfig("fails"), &failed_id);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.error_message().find("injected failure"), std::string::npos) << st.error_message();
+  std::istringstream both(slurp(seen));
+  std::string line, last_id;
+  int last_pid = 0;
+  while (std::getline(both, line)) std::istringstream(line) >> last_id >> last_pid;
+  ASSERT_NE(last_id, id) << "the failing pod's ADD saw its pause";
+  ASSERT_GT(last_pid, 0);
+  // The failed pod's pause, its shim, namespace and record are gone; the first pod stays.
+  EXPECT_TRUE(eventually(5000, [&] { return ::kill(last_pid, 0) != 0; }))
+      << "pause " << last_pid << " of the failed pod still runs";
+  EXPECT_FALSE(std::filesystem::exists(d.state() + "/netns/" + last_id));
+  EXPECT_FALSE(std::filesystem::exists(d.state() + "/pods/" + last_id)) << d.log();
+  v1::ListPodSandboxResponse list;
+  auto ctx = Berthd::context();
+  ASSERT_TRUE(d.runtime().ListPodSandbox(ctx.get(), {}, &list).ok());
+  ASSERT_EQ(list.items_size(), 1);
+  EXPECT_EQ(list.items(0).id(), id);
+  EXPECT_EQ(::kill(pid, 0), 0) << "the first pod's pause is gone";
+}
+
+// Issue 15, point 4: StopPodSandbox runs CNI DEL while it stops the pod's processes, not
+// after. The pod's runtime is runc behind a wrapper whose `kill` waits while a file exists,
+// so stopping the pause cannot end until the test removes it; the DEL must run meanwhile.
+// The stop then completes, and the network is torn down once.
+TEST(NetworkTest, PodNetworkIsTornDownWhileThePauseStops) {
+  char tmpl[] = "/tmp/berth-holdkill-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string rt_dir = tmpl, hold = rt_dir + "/hold", wrapper = rt_dir + "/runc";
+  std::ofstream(wrapper) << "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = kill ]; then\n"
+                            "    i=0; while [ -e "
+                         << hold
+                         << " ] && [ $i -lt 500 ]; do sleep 0.02; "
+                            "i=$((i+1)); done\n  fi\ndone\nexec runc \"$@\"\n";
+  ::chmod(wrapper.c_str(), 0755);
+  Berthd d(
+      "[cri]\ndefault_runtime_handler = \"holdkill\"\n[cri.runtimes.holdkill]\n"
+      "runtime_path = \"" +
+      wrapper + "\"\n");
+  std::string dels = d.dir() + "/dels";
+  writeDelRecorder(d, "berth-deltrack", dels, "");
+  d.writeCniConfig(R"({"type": "berth-deltrack"})");
+  ASSERT_TRUE(d.start()) << d.log();
+  Net n(d);
+  std::string pod = n.runPodOk(n.podConfig("held"));
+  ASSERT_FALSE(pod.empty());
+  std::ofstream(hold) << "x";
+  std::atomic<bool> stopped{false};
+  grpc::Status st;
+  std::thread stop([&] {
+    st = n.stopPod(pod);
+    stopped = true;
+  });
+  bool del_while_held = eventually(5000, [&] { return slurp(dels) == pod + "\n"; });
+  bool stopped_while_held = stopped;
+  std::filesystem::remove(hold);
+  stop.join();
+  EXPECT_TRUE(del_while_held) << "CNI DEL waited for the pause to stop";
+  EXPECT_FALSE(stopped_while_held) << "the stop ended before its pause did";
+  ASSERT_TRUE(st.ok()) << st.error_message() << d.log();
+  EXPECT_FALSE(std::filesystem::exists(d.state() + "/netns/" + pod));
+  ASSERT_TRUE(n.removePod(pod).ok());
+  EXPECT_EQ(slurp(dels), pod + "\n") << "CNI DEL ran more than once";
+  EXPECT_TRUE(n.leases().empty());
+  std::filesystem::remove_all(rt_dir);
+}
+
 // Issue 13, point 3: a relist while RunPodSandbox is still making a pod (here: a slow CNI
 // plugin) must not see that pod NOTREADY, which kubelet would take for a pod that died.
 TEST(NetworkTest, PodBeingMadeIsNotListedUntilRunPodSandboxReturns) {

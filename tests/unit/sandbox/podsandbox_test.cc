@@ -391,5 +391,57 @@ TEST_F(PodSandboxTest, RecoveryTakesOverADeadShimAndReplaysAnExitRecordedMeanwhi
   EXPECT_TRUE(controller_->shutdown(other).ok());
 }
 
+// RunPodSandbox sets the pod network up while the controller starts the pause (issue 15,
+// point 3): the pod stays Creating (unlisted) until both are recorded, whichever write comes
+// last ends it; recovery of a pause started but not recorded ends it only with the network.
+TEST_F(PodSandboxTest, APodIsMadeOnlyOnceItsNetworkIsRecordedToo) {
+  auto create = [&](char c, bool network_recorded) {
+    std::string id = addPod(c);
+    EXPECT_TRUE(store_
+                    ->updateSandbox(id,
+                                    [&](store::SandboxRecord& r) {
+                                      r.pending = store::Pending::kCreating;
+                                      r.netns_path = dir_.file("netns-" + id);
+                                      if (network_recorded) r.cni_result_json = "{}";
+                                      return absl::OkStatus();
+                                    })
+                    .ok());
+    CreateOptions o = options();
+    o.config.network = NamespaceMode::kPod;
+    o.netns_path = dir_.file("netns-" + id);
+    EXPECT_TRUE(controller_->create(id, o).ok());
+    return id;
+  };
+  auto start = [&](const std::string& id) {
+    EXPECT_TRUE(controller_->start(id).ok());
+    EXPECT_EQ(record(id)->state, store::SandboxState::kReady);
+    return record(id)->pending;
+  };
+  // berthd died after the shim started the pause, before it recorded that.
+  auto started_then_crashed = [&](const std::string& id) {
+    {
+      absl::MutexLock lock(&shim_.mu);
+      shim_.tasks[id] = shim::ProcessStatus::kRunning;
+    }
+    makeController();
+    EXPECT_TRUE(controller_->recover().ok());
+    EXPECT_EQ(record(id)->state, store::SandboxState::kReady);
+    return record(id)->pending;
+  };
+  std::string id = create('a', false);
+  EXPECT_EQ(start(id), store::Pending::kCreating) << "made before its network";
+  EXPECT_TRUE(controller_->shutdown(id).ok());
+  id = create('b', true);
+  EXPECT_EQ(start(id), store::Pending::kNone);
+  EXPECT_TRUE(controller_->shutdown(id).ok());
+  id = create('c', false);
+  EXPECT_EQ(started_then_crashed(id), store::Pending::kCreating)
+      << "recovery made whole a pod whose network was never recorded";
+  EXPECT_TRUE(controller_->shutdown(id).ok());
+  id = create('d', true);
+  EXPECT_EQ(started_then_crashed(id), store::Pending::kNone);
+  EXPECT_TRUE(controller_->shutdown(id).ok());
+}
+
 }  // namespace
 }  // namespace berth::sandbox
