@@ -24,7 +24,6 @@ inline constexpr auto kCrashPoints = std::to_array<std::string_view>({
     "sandbox.create.after_pod_files",
     "sandbox.create.after_shim",
     "sandbox.create.after_record",
-    "sandbox.start.after_create",
     "sandbox.start.after_start",
     "pod.run.before_reply",
     // StopPodSandbox

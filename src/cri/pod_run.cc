@@ -1,11 +1,13 @@
-// RunPodSandbox: reserve the name and persist the pod, pin its network namespace, then let
-// its controller create and start it; every step is undone if a later one fails. The record
-// names what a step acquires before the step runs (the netns path, and with it the CNI
-// attachment), so that after a crash at any instant Stop and Remove find and release it.
+// RunPodSandbox: reserve the name and persist the pod, then let its controller create and
+// start it while a thread of its own pins the pod's network namespace and sets up its network;
+// every step is undone if another fails. The record names what a step acquires before the
+// step runs (the netns path, and with it the CNI attachment), so that after a crash at any
+// instant Stop and Remove find and release it.
 #include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/crash_point.h"
 #include "common/logging.h"
@@ -53,6 +55,11 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   }
   BERTH_ASSIGN_OR_RETURN(sandbox::SandboxConfig config, toSandboxConfig(req.config(), handler));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllers_.get(sandboxer->second));
+  if (config.network == sandbox::NamespaceMode::kPod && options_.cni == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("RunPodSandbox ",
+                                                      podSandboxName(req.config().metadata()),
+                                                      ": no pod network is configured"));
+  }
 
   store::SandboxRecord record;
   record.id = newObjectId();
@@ -102,37 +109,44 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   });
 
   sandbox::CreateOptions opts{.config = config, .runtime_handler = req.runtime_handler()};
-  // The pod network is set up on a thread of its own while the controller makes and starts
-  // the pause: neither needs the other (the pause only joins the namespace, which exists
-  // before either begins). Intent is recorded already (the netns path names the attachment).
+  // The pod network is made on a thread of its own while the controller makes and starts the
+  // pause: the namespace while the controller prepares the pod (its files, bundle and shim),
+  // then CNI ADD while the pause starts in it (the pause only joins the namespace). Intent is
+  // recorded already: the netns path names both.
   std::thread network;
-  absl::Status network_st;
+  absl::Notification netns_made;
+  absl::Status netns_st, network_st;
   std::optional<nlohmann::json> added;
   network::CniAttachment attachment;
   if (config.network == sandbox::NamespaceMode::kPod) {
     opts.netns_path = record.netns_path;
-    if (absl::Status st = network::createNetns(opts.netns_path); !st.ok()) {
-      (void)undo.run();
-      return annotate(st, absl::StrCat("pod sandbox ", id, ": create network namespace"));
+    attachment = cniAttachment(id, opts.netns_path, config);
+    network = std::thread([&] {
+      netns_st = network::createNetns(opts.netns_path);
+      if (netns_st.ok()) crashPoint("pod.run.after_netns");
+      netns_made.Notify();
+      if (netns_st.ok()) network_st = setUpNetwork(id, attachment, &added);
+    });
+  }
+  // Waits for the namespace; arms its undo if it was made.
+  auto netns_done = [&]() -> absl::Status {
+    if (!network.joinable()) return absl::OkStatus();
+    netns_made.WaitForNotification();
+    if (!netns_st.ok()) {
+      return annotate(netns_st, absl::StrCat("pod sandbox ", id, ": create network namespace"));
     }
     undo.arm("network namespace", [&]() {
       absl::Status st = network::removeNetns(opts.netns_path);
       keep_record = keep_record || !st.ok();
       return st;
     });
-    crashPoint("pod.run.after_netns");
-    if (options_.cni == nullptr) {
-      (void)undo.run();
-      return absl::FailedPreconditionError(
-          absl::StrCat("pod sandbox ", id, ": no pod network is configured"));
-    }
-    attachment = cniAttachment(id, opts.netns_path, config);
-    network = std::thread([&] { network_st = setUpNetwork(id, attachment, &added); });
-  }
+    return absl::OkStatus();
+  };
   // Waits for the network; arms its undo if the ADD succeeded (recorded or not).
   auto network_done = [&]() -> absl::Status {
     if (!network.joinable()) return absl::OkStatus();
     network.join();
+    if (!netns_st.ok()) return absl::OkStatus();  // reported by netns_done
     if (added.has_value()) {
       undo.arm("pod network", [&]() {
         absl::Status st = options_.cni->del(attachment, *added);
@@ -148,6 +162,8 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
     return st;
   });
   absl::Status st = controller->create(id, opts);
+  absl::Status netns = netns_done();
+  if (st.ok()) st = netns;
   if (st.ok()) st = controller->start(id).status();
   absl::Status net = network_done();
   if (st.ok()) st = net;

@@ -62,8 +62,12 @@ absl::Status PodHandlers::setPending(const std::string& id, store::Pending from,
 absl::Status PodHandlers::stopSandboxOnce(const std::string& id) {
   // The intent first, so that recovery finishes a stop a crash cut off. Inside a removal the
   // pending operation is the removal's.
-  // A creation that a crash cut off is undone by this stop.
+  // A creation that a crash cut off is undone by this stop; its pod, listed from now on, is
+  // not READY even if its pause started: RunPodSandbox never said it was made.
   auto intent = store_.updateSandbox(id, [](store::SandboxRecord& r) {
+    if (r.pending == store::Pending::kCreating && r.state == store::SandboxState::kReady) {
+      r.state = store::SandboxState::kNotReady;
+    }
     if (r.pending == store::Pending::kNone || r.pending == store::Pending::kCreating) {
       r.pending = store::Pending::kStopping;
     }

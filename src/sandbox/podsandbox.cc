@@ -225,9 +225,9 @@ absl::StatusOr<ControllerInstance> PodSandboxController::start(const std::string
     shim = l->shim;
   }
   if (shim == nullptr) return absl::FailedPreconditionError(absl::StrCat("pod sandbox ", id, " has no shim"));
-  BERTH_ASSIGN_OR_RETURN(int pid, shim->create({.container_id = id, .bundle = podDir(id) + "/bundle"}));
-  crashPoint("sandbox.start.after_create");
-  BERTH_RETURN_IF_ERROR(shim->start(id));
+  // Created and started by one runtime process: nothing needs the pause created first.
+  BERTH_ASSIGN_OR_RETURN(
+      int pid, shim->create({.container_id = id, .bundle = podDir(id) + "/bundle", .start = true}));
   crashPoint("sandbox.start.after_start");
   {
     absl::MutexLock lock(&l->mu);

@@ -153,9 +153,10 @@ void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
         Outcome::error(Code::kInvalidArgument,
                        "container " + quote(id) + ": bundle must be an absolute path"));
   }
-  bool terminal = false, want_stdin = false;
+  bool terminal = false, want_stdin = false, start = false;
   getBool(req, "terminal", &terminal);
   getBool(req, "stdin", &want_stdin);
+  getBool(req, "start", &start);
   if (containers_.count(id) != 0) {
     return replyError(
         conn, req_id,
@@ -190,7 +191,12 @@ void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
   io.log_path = opts_.dir + "/create-" + id + ".log";
   ::unlink(io.log_path.c_str());
   containers_[id] = Container{bundle, 0, false, "", -1};
-  std::vector<std::string> args = {"create", "--bundle", bundle, "--pid-file", pid_file};
+  // `run --detach` creates and starts in one runtime process.
+  std::vector<std::string> args = {start ? "run" : "create"};
+  if (start) args.push_back("--detach");
+  for (const std::string& a :
+       {std::string("--bundle"), bundle, std::string("--pid-file"), pid_file})
+    args.push_back(a);
   if (console) {
     args.push_back("--console-socket");
     args.push_back(console->path);

@@ -333,6 +333,7 @@ absl::StatusOr<int> ShimClient::create(const CreateOptions& opts) {
   if (opts.max_log_line > 0) f["max_log_line"] = opts.max_log_line;
   if (opts.stdin) f["stdin"] = true;
   if (opts.stdin_once) f["stdin_once"] = true;
+  if (opts.start) f["start"] = true;
   BERTH_ASSIGN_OR_RETURN(Json reply, callTimed("create", std::move(f)));
   int64_t pid = 0;
   if (!getInt(reply, "pid", &pid) || pid <= 0) {

@@ -43,6 +43,9 @@ struct CreateOptions {
   int max_log_line = 0;  // 0: the shim's default (16384); longer lines are split, tagged "P"
   bool stdin = false;    // the shim keeps a pipe to the container's stdin (for attach)
   bool stdin_once = false;
+  // Started at once (`runtime run --detach`: one runtime process instead of create + start),
+  // for a container nothing needs to see created first, such as a pod's pause.
+  bool start = false;
 };
 
 struct ExecUser {

@@ -87,7 +87,8 @@ class FakePodShim final : public shim::testing::TaskStubs<shim::PodShim> {
   absl::StatusOr<int> create(const shim::CreateOptions& o) override {
     absl::MutexLock lock(&m_.mu);
     BERTH_RETURN_IF_ERROR(alive());
-    m_.tasks[o.container_id] = shim::ProcessStatus::kCreated;
+    m_.tasks[o.container_id] =
+        o.start ? shim::ProcessStatus::kRunning : shim::ProcessStatus::kCreated;
     return 4243;
   }
   absl::Status start(const std::string& id) override {

@@ -172,6 +172,31 @@ TEST_F(ShimRuncTest, PauseExitsZeroOnSigterm) {
   ASSERT_TRUE(client_->remove(id, false).ok());
 }
 
+// create with start (a pod's pause): one `runtime run --detach`, running when it answers,
+// its output logged and its exit reported like any other.
+TEST_F(ShimRuncTest, CreateWithStartRunsAtOnce) {
+  std::string id = env_->containerId("runs");
+  std::string bundle = env_->makeBundle(id, {"sh", "-c", "echo up; exec sleep 1000"});
+  auto pid = client_->create(
+      {.container_id = id, .bundle = bundle, .log_path = bundle + "/ctr.log", .start = true});
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  auto st = client_->state(id);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->status, ProcessStatus::kRunning);
+  EXPECT_EQ(st->pid, *pid);
+  EXPECT_EQ(::kill(*pid, 0), 0);
+  EXPECT_TRUE(eventually(5000, [&] {
+    return readFile(bundle + "/ctr.log").value_or("").find(" stdout F up\n") != std::string::npos;
+  }));
+  EXPECT_FALSE(client_->start(id).ok()) << "started twice";
+  ASSERT_TRUE(client_->kill(id, SIGKILL, false).ok());
+  auto w = client_->wait(id);
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->exit_code, 137);
+  EXPECT_EQ(w->pid, *pid);
+  ASSERT_TRUE(client_->remove(id, false).ok());
+}
+
 TEST_F(ShimRuncTest, ExitWhileDisconnectedIsReportedAfterReconnect) {
   std::string id = env_->containerId("lonely");
   int pid = run(id, {"sleep", "1000"}, /*own_pid_ns=*/false);
