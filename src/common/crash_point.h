@@ -23,7 +23,6 @@ inline constexpr auto kCrashPoints = std::to_array<std::string_view>({
     "pod.run.after_cni_record",
     "sandbox.create.after_pod_files",
     "sandbox.create.after_shim",
-    "sandbox.create.after_record",
     "sandbox.start.after_start",
     "pod.run.before_reply",
     // StopPodSandbox

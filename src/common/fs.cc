@@ -58,7 +58,8 @@ absl::StatusOr<std::string> readFile(const std::string& path) {
   return out;
 }
 
-absl::Status writeFileAtomic(const std::string& path, std::string_view data, mode_t mode) {
+absl::Status writeFileAtomic(const std::string& path, std::string_view data, mode_t mode,
+                             Sync sync) {
   std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd.valid()) return lastErrnoStatus(absl::StrCat("create ", tmp));
@@ -73,7 +74,7 @@ absl::Status writeFileAtomic(const std::string& path, std::string_view data, mod
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd.get()) != 0 || ::fchmod(fd.get(), mode) != 0) {
+  if ((sync == Sync::kYes && ::fsync(fd.get()) != 0) || ::fchmod(fd.get(), mode) != 0) {
     absl::Status st = lastErrnoStatus(absl::StrCat("sync ", tmp));
     ::unlink(tmp.c_str());
     return st;

@@ -22,9 +22,14 @@ namespace berth {
 // Reads a whole file.
 [[nodiscard]] absl::StatusOr<std::string> readFile(const std::string& path);
 
-// Writes `data` to a temp file beside `path`, fsyncs it and renames it over `path`.
+// Writes `data` to a temp file beside `path` and renames it over `path`: readers see the old
+// or the new whole file, also after berthd dies half-way. With Sync::kYes the data is fsynced
+// before the rename, so that it survives a power loss too; files that only matter while the
+// machine stays up (a pod's resolv.conf, a bundle's config.json: their pod does not outlive a
+// reboot) skip that wait on the disk.
+enum class Sync { kYes, kNo };
 [[nodiscard]] absl::Status writeFileAtomic(const std::string& path, std::string_view data,
-                                           mode_t mode);
+                                           mode_t mode, Sync sync = Sync::kYes);
 
 // Removes `path` and everything below it; a missing path is not an error. Never crosses into a
 // mount: when something is mounted at or below `path` nothing is removed and the answer is

@@ -1,8 +1,13 @@
-// fork + exec with an error pipe: exec closes it (success) or the child writes its errno.
+// clone(CLONE_VM | CLONE_VFORK) + exec with an error pipe, as posix_spawn does: exec closes
+// the pipe (success) or the child writes its errno. The child shares berthd's memory until it
+// execs (no page tables copied, which fork of a daemon with many mappings pays for) and runs on
+// a stack of its own; the calling thread waits meanwhile.
 #include "common/spawn.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,7 +29,11 @@ constexpr int kTextBusyAttempts = 10;
   ::_exit(127);
 }
 
-// Runs in the forked child: only async-signal-safe calls (the parent has other threads).
+// The child's stack: what childMain and execve need, with room to spare.
+constexpr size_t kChildStack = 64 * 1024;
+
+// Runs in the cloned child, in berthd's memory: only async-signal-safe calls, and nothing
+// written outside its own stack (the parent has other threads).
 [[noreturn]] void childMain(const SpawnOptions& o, int report_fd, char* const* argv,
                             char* const* envp) {
   struct sigaction dfl {};
@@ -59,18 +68,47 @@ constexpr int kTextBusyAttempts = 10;
     int rc = from[i] == i ? ::fcntl(i, F_SETFD, 0) : ::dup2(from[i], i);
     if (rc < 0) childFailed(report_fd, errno);
   }
+  if (o.fd3 >= 0) {
+    int rc = o.fd3 == 3 ? ::fcntl(3, F_SETFD, 0) : ::dup2(o.fd3, 3);
+    if (rc < 0) childFailed(report_fd, errno);
+  }
   restoreFdLimitForChild();
   ::execve(argv[0], argv, envp);
   childFailed(report_fd, errno);
 }
 
+struct ChildArgs {
+  const SpawnOptions* options;
+  int report_fd;
+  char* const* argv;
+  char* const* envp;
+};
+
+int childEntry(void* p) {
+  auto* a = static_cast<ChildArgs*>(p);
+  childMain(*a->options, a->report_fd, a->argv, a->envp);
+}
+
 int spawnOnce(const SpawnOptions& options, char* const* argv, char* const* env, pid_t* pid) {
+  if (options.fd3 >= 0 && options.fd3 < 3) return EINVAL;
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return errno;
   UniqueFd report_r(p[0]), report_w(p[1]);
-  pid_t child = ::fork();
-  if (child < 0) return errno;
-  if (child == 0) childMain(options, report_w.get(), argv, env);
+  void* stack = ::mmap(nullptr, kChildStack, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return errno;
+  ChildArgs args{&options, report_w.get(), argv, env};
+  // No handler of berthd's may run in the child before it has reset them: every signal is
+  // blocked across the clone (the child unblocks them once its dispositions are the defaults).
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t child = ::clone(childEntry, static_cast<char*>(stack) + kChildStack,
+                        CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::munmap(stack, kChildStack);  // the child has exec'd or exited: CLONE_VFORK waited for it
+  if (child < 0) return clone_errno;
   report_w.reset();
 
   int child_errno = 0;

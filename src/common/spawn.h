@@ -1,5 +1,6 @@
 // Starting a program from berthd, a multi-threaded daemon that blocks and ignores signals and
-// runs with a raised fd limit: fork and exec, the child starting clean.
+// runs with a raised fd limit: clone (sharing memory until exec, as posix_spawn) and exec, the
+// child starting clean.
 #pragma once
 
 #include <sys/types.h>
@@ -18,12 +19,13 @@ struct SpawnOptions {
   int stdout_fd = -1;
   int stderr_fd = -1;
   bool new_process_group = false;  // the child leads a process group of its own
+  int fd3 = -1;                    // becomes the child's fd 3 (kept open across exec); >= 3
 };
 
 // Starts argv[0] as posix_spawn would, plus what posix_spawn cannot do: the child starts with an
 // empty signal mask, default signal dispositions and the fd limit berthd was started with
 // (restoreFdLimitForChild()). Other descriptors are inherited as with posix_spawn (berthd opens
-// them close-on-exec). Returns 0 with `*pid` set, or the errno of what failed (fork, or in the
+// them close-on-exec). Returns 0 with `*pid` set, or the errno of what failed (clone, or in the
 // child dup2, setpgid or exec: ENOENT, EACCES, ...); the failed child is reaped. An exec that
 // fails with ETXTBSY (the program still open for writing, for a moment) is tried again for about
 // 0.3 s before that errno is returned.

@@ -1,22 +1,20 @@
-// Pinned network namespaces: create (fork + unshare + bind mount), remove, check.
+// Pinned network namespaces: create (a thread's unshare + bind mount), remove, check.
 #include "network/netns.h"
 
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <net/if.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -27,8 +25,7 @@
 namespace berth::network {
 namespace {
 
-// Serializes directory preparation and the fork in createNetns, so that no child of ours
-// inherits another createNetns's pipe ends.
+// Serializes preparing the netns directory (a bind mount of itself, made once).
 absl::Mutex& netnsMutex() {
   static absl::Mutex mu(absl::kConstInit);
   return mu;
@@ -72,98 +69,40 @@ absl::Status prepareDirLocked(const std::string& dir) {
   return absl::OkStatus();
 }
 
-// What the child reports through the pipe: 0, or (step << 16) | errno.
-enum ChildStep { kUnshare = 1, kSocket = 2, kGetFlags = 3, kSetFlags = 4 };
-
-[[noreturn]] void childMain(int ready_fd, int go_fd, struct ifreq ifr) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  int code = 0;
-  if (::unshare(CLONE_NEWNET) != 0) {
-    code = (kUnshare << 16) | errno;
-  } else {
-    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-      code = (kSocket << 16) | errno;
-    } else if (::ioctl(s, SIOCGIFFLAGS, &ifr) != 0) {
-      code = (kGetFlags << 16) | errno;
-    } else {
-      ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
-      if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) code = (kSetFlags << 16) | errno;
-    }
-  }
-  if (::write(ready_fd, &code, sizeof code) != static_cast<ssize_t>(sizeof code)) _exit(2);
-  // Stay alive (holding the namespace) until the parent has pinned it.
-  char b;
-  while (::read(go_fd, &b, 1) < 0 && errno == EINTR) {
-  }
-  _exit(0);
-}
-
-absl::Status childError(int code, const std::string& path) {
-  const char* step = "?";
-  switch (code >> 16) {
-    case kUnshare:
-      step = "unshare(CLONE_NEWNET)";
-      break;
-    case kSocket:
-      step = "socket";
-      break;
-    case kGetFlags:
-      step = "get flags of lo";
-      break;
-    case kSetFlags:
-      step = "bring lo up";
-      break;
-  }
-  return errnoStatus(code & 0xffff, absl::StrCat("create network namespace ", path, ": ", step));
-}
-
-void reap(pid_t pid) {
-  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-  }
-}
-
-// Forks the namespace's first holder and pins its namespace on `path` (an existing file).
+// Makes a network namespace with its loopback up and pins it on `path` (an existing file).
+// A thread of its own enters the new namespace (unshare(CLONE_NEWNET) is per thread), pins it
+// through /proc/thread-self and ends: cheaper than forking berthd, and no other thread ever
+// runs in the namespace.
 absl::Status pinNewNetns(const std::string& path) {
-  int ready[2], go[2];
-  if (::pipe2(ready, O_CLOEXEC) != 0) return lastErrnoStatus("create netns: pipe");
-  UniqueFd ready_r(ready[0]), ready_w(ready[1]);
-  if (::pipe2(go, O_CLOEXEC) != 0) return lastErrnoStatus("create netns: pipe");
-  UniqueFd go_r(go[0]), go_w(go[1]);
-
-  struct ifreq ifr {};
-  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-  pid_t pid = ::fork();
-  if (pid < 0) return lastErrnoStatus(absl::StrCat("create network namespace ", path, ": fork"));
-  if (pid == 0) {
-    // Only async-signal-safe calls from here: the parent may have other threads.
-    ::close(ready[0]);
-    ::close(go[1]);
-    childMain(ready[1], go[0], ifr);
-  }
-  ready_w.reset();
-  go_r.reset();
-
-  int code = 0;
-  ssize_t n;
-  while ((n = ::read(ready_r.get(), &code, sizeof code)) < 0 && errno == EINTR) {
-  }
   absl::Status st;
-  if (n != static_cast<ssize_t>(sizeof code)) {
-    st = absl::InternalError(
-        absl::StrCat("create network namespace ", path, ": helper process ", pid, " died"));
-  } else if (code != 0) {
-    st = childError(code, path);
-  } else {
-    std::string ns = absl::StrCat("/proc/", pid, "/ns/net");
-    if (::mount(ns.c_str(), path.c_str(), "none", MS_BIND, nullptr) != 0) {
-      st = lastErrnoStatus(absl::StrCat("create network namespace ", path, ": bind-mount ", ns));
+  std::thread pinner([&] {
+    const std::string what = absl::StrCat("create network namespace ", path, ": ");
+    if (::unshare(CLONE_NEWNET) != 0) {
+      st = lastErrnoStatus(what + "unshare(CLONE_NEWNET)");
+      return;
     }
-  }
-  char b = 'x';
-  (void)!::write(go_w.get(), &b, 1);
-  go_w.reset();
-  reap(pid);
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    struct ifreq ifr {};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (!s.valid()) {
+      st = lastErrnoStatus(what + "socket");
+      return;
+    }
+    if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) != 0) {
+      st = lastErrnoStatus(what + "get flags of lo");
+      return;
+    }
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+    if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0) {
+      st = lastErrnoStatus(what + "bring lo up");
+      return;
+    }
+    std::string ns = absl::StrCat("/proc/self/task/", ::gettid(), "/ns/net");
+    if (::mount(ns.c_str(), path.c_str(), "none", MS_BIND, nullptr) != 0) {
+      st = lastErrnoStatus(what + "bind-mount " + ns);
+    }
+  });
+  pinner.join();
   return st;
 }
 
@@ -188,8 +127,10 @@ absl::Status createNetns(const std::string& path) {
     return absl::InvalidArgumentError(
         absl::StrCat("network namespace path \"", path, "\" must be an absolute file path"));
   }
-  absl::MutexLock lock(&netnsMutex());
-  BERTH_RETURN_IF_ERROR(prepareDirLocked(parentDir(path)));
+  {
+    absl::MutexLock lock(&netnsMutex());
+    BERTH_RETURN_IF_ERROR(prepareDirLocked(parentDir(path)));
+  }
 
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
   if (!fd.valid() && errno == EEXIST) {

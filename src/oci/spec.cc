@@ -114,7 +114,8 @@ absl::Status writeBundle(const std::string& bundle_dir, const json& spec) {
         absl::StrCat("OCI spec for bundle ", bundle_dir, " cannot be serialized: ", e.what()));
   }
   text.push_back('\n');
-  return writeFileAtomic(absl::StrCat(bundle_dir, "/config.json"), text, 0600);
+  // runc reads it once, at create; the spec that outlasts a crash is the one in the store.
+  return writeFileAtomic(absl::StrCat(bundle_dir, "/config.json"), text, 0600, Sync::kNo);
 }
 
 }  // namespace berth::oci

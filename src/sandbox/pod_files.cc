@@ -31,7 +31,7 @@ absl::Status checkWord(const char* what, const std::string& v) {
 
 absl::Status copyFile(const std::string& from, const std::string& to) {
   BERTH_ASSIGN_OR_RETURN(std::string data, readFile(from));
-  return writeFileAtomic(to, data, kPodFileMode);
+  return writeFileAtomic(to, data, kPodFileMode, Sync::kNo);
 }
 
 std::string parentDir(const std::string& path) {
@@ -67,7 +67,7 @@ absl::Status writeResolvConf(const std::string& path, const SandboxConfig& c,
   for (const auto& s : c.dns_servers) absl::StrAppend(&out, "nameserver ", s, "\n");
   if (!c.dns_options.empty())
     absl::StrAppend(&out, "options ", absl::StrJoin(c.dns_options, " "), "\n");
-  return writeFileAtomic(path, out, kPodFileMode);
+  return writeFileAtomic(path, out, kPodFileMode, Sync::kNo);
 }
 
 absl::Status writeHosts(const std::string& path, const std::string& hostname,
@@ -85,7 +85,7 @@ absl::Status writeHosts(const std::string& path, const std::string& hostname,
     BERTH_RETURN_IF_ERROR(checkWord("hostname", hostname));
     absl::StrAppend(&out, ip, "\t", hostname, "\n");
   }
-  return writeFileAtomic(path, out, kPodFileMode);
+  return writeFileAtomic(path, out, kPodFileMode, Sync::kNo);
 }
 
 absl::Status copyHostHosts(const std::string& path, const std::string& host_hosts) {
@@ -94,7 +94,7 @@ absl::Status copyHostHosts(const std::string& path, const std::string& host_host
 
 absl::Status writeHostname(const std::string& path, const std::string& hostname) {
   BERTH_RETURN_IF_ERROR(checkWord("hostname", hostname));
-  return writeFileAtomic(path, absl::StrCat(hostname, "\n"), kPodFileMode);
+  return writeFileAtomic(path, absl::StrCat(hostname, "\n"), kPodFileMode, Sync::kNo);
 }
 
 absl::Status mountPodShm(const std::string& path, uint64_t size_bytes) {

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <thread>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -96,21 +97,15 @@ absl::StatusOr<RuntimeBinding> PodSandboxController::binding(const std::string& 
   return it->second;
 }
 
-absl::StatusOr<std::string> PodSandboxController::prepareRootfs(const std::string& id,
-                                                                store::SandboxRecord& made) {
+absl::StatusOr<store::ImagePtr> PodSandboxController::sandboxImage(store::SandboxRecord& made) {
   if (options_.sandbox_image.empty()) {
     made.pause_args = {"/pause"};
-    return options_.pause_rootfs;
+    return store::ImagePtr();
   }
   auto image = images_.resolve(options_.sandbox_image);
   if (absl::IsNotFound(image.status())) image = images_.pull(options_.sandbox_image, {});
   if (!image.ok())
     return annotate(image.status(), absl::StrCat("sandbox image \"", options_.sandbox_image, "\""));
-  BERTH_ASSIGN_OR_RETURN(auto in_use, images_.useImage(**image));
-  BERTH_ASSIGN_OR_RETURN(auto mounts, snapshots_.prepare(made.snapshot_key, (*image)->chain_id));
-  std::string rootfs = podDir(id) + "/rootfs";
-  BERTH_RETURN_IF_ERROR(makeDirs(rootfs, 0755));
-  BERTH_RETURN_IF_ERROR(image::mountAll(mounts, rootfs));
   // The image's entrypoint and command start the pause process.
   made.pause_args.clear();
   nlohmann::json config = parseJsonOr((*image)->config_json, nlohmann::json::object());
@@ -124,7 +119,16 @@ absl::StatusOr<std::string> PodSandboxController::prepareRootfs(const std::strin
     }
   }
   if (made.pause_args.empty()) made.pause_args.push_back("/pause");
-  return rootfs;
+  return image;
+}
+
+absl::Status PodSandboxController::mountRootfs(const store::ImageRecord& image,
+                                               const store::SandboxRecord& made,
+                                               const std::string& rootfs) {
+  BERTH_ASSIGN_OR_RETURN(auto in_use, images_.useImage(image));
+  BERTH_ASSIGN_OR_RETURN(auto mounts, snapshots_.prepare(made.snapshot_key, image.chain_id));
+  BERTH_RETURN_IF_ERROR(makeDirs(rootfs, 0755));
+  return image::mountAll(mounts, rootfs);
 }
 
 absl::Status PodSandboxController::create(const std::string& id, const CreateOptions& opts) {
@@ -142,40 +146,11 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
     made.snapshot_key = "sandbox-" + id;
     made.snapshotter = "overlayfs";
   }
-  auto record_made = [&](store::SandboxRecord& r) {
-    r.netns_path = opts.netns_path;
-    r.runtime_type = made.runtime_type;
-    r.shim_dir = made.shim_dir;
-    r.bundle_dir = made.bundle_dir;
-    r.config_json = made.config_json;
-    r.image = made.image;
-    r.snapshot_key = made.snapshot_key;
-    r.snapshotter = made.snapshotter;
-    r.pause_args = made.pause_args;
-    return absl::OkStatus();
-  };
-  // Intent first: the record names the pod dir's mounts, the rootfs snapshot and the shim dir
-  // before any of them is made, so that shutdown() finds them after a crash at any instant.
-  BERTH_RETURN_IF_ERROR(store_.updateSandbox(id, record_made).status());
-  // The pod's shm (1777), resolv.conf, hosts and shim socket are below: root's alone.
-  BERTH_RETURN_IF_ERROR(makeDirWithMode(dir, 0700));
+  BERTH_ASSIGN_OR_RETURN(store::ImagePtr image, sandboxImage(made));
+  const std::string rootfs = image ? dir + "/rootfs" : options_.pause_rootfs;
   const SandboxConfig& cfg = opts.config;
-  std::string hostname = podHostname(cfg);
-  BERTH_RETURN_IF_ERROR(writeResolvConf(dir + "/resolv.conf", cfg));
-  BERTH_RETURN_IF_ERROR(writeHostname(dir + "/hostname", hostname));
-  if (cfg.network == NamespaceMode::kNode) {
-    BERTH_RETURN_IF_ERROR(copyHostHosts(dir + "/hosts"));
-  } else {
-    BERTH_RETURN_IF_ERROR(writeHosts(dir + "/hosts", hostname, ""));
-  }
-  std::string shm;
-  if (cfg.ipc != NamespaceMode::kNode) {
-    shm = dir + "/shm";
-    BERTH_RETURN_IF_ERROR(mountPodShm(shm));
-  }
-  crashPoint("sandbox.create.after_pod_files");
-  BERTH_ASSIGN_OR_RETURN(std::string rootfs, prepareRootfs(id, made));
-
+  const std::string hostname = podHostname(cfg);
+  const std::string shm = cfg.ipc != NamespaceMode::kNode ? dir + "/shm" : "";
   oci::SandboxSpecInput in;
   in.id = id;
   in.config = &cfg;
@@ -189,31 +164,68 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
   in.shm_path = shm;
   in.args = made.pause_args;
   BERTH_ASSIGN_OR_RETURN(nlohmann::json spec, oci::buildSandboxSpec(in));
-  BERTH_RETURN_IF_ERROR(makeDirs(dir + "/bundle", 0700));
-  BERTH_RETURN_IF_ERROR(oci::writeBundle(dir + "/bundle", spec));
-
-  auto shim = options_.shims->launch({.id = id,
-                                      .dir = dir + "/shim",
-                                      .runtime_path = rt.runtime_path,
-                                      .runtime_root = rt.runtime_root,
-                                      .shim_binary = options_.shim_binary,
-                                      .log_level = options_.log_level});
-  if (!shim.ok()) return annotate(shim.status(), absl::StrCat("start shim for pod sandbox ", id));
-  crashPoint("sandbox.create.after_shim");
-  std::shared_ptr<shim::PodShim> client = std::move(*shim);
-  auto l = liveOrCreate(id);
-  {
-    absl::MutexLock lock(&l->mu);
-    l->shim = client;
-    l->process_status = shim::ProcessStatus::kCreated;
-  }
-  BERTH_RETURN_IF_ERROR(subscribe(id, client));
-  auto updated = store_.updateSandbox(id, [&](store::SandboxRecord& r) {
-    r.spec_json = spec.dump();
-    return record_made(r);
+  // Intent first, in one write: the record names the pod dir's mounts, the rootfs snapshot, the
+  // shim dir and the pause's cgroup (its spec) before any of them is made, so that shutdown()
+  // and a takeover find them after a crash at any instant.
+  BERTH_RETURN_IF_ERROR(store_
+                            .updateSandbox(id,
+                                           [&](store::SandboxRecord& r) {
+                                             r.netns_path = opts.netns_path;
+                                             r.runtime_type = made.runtime_type;
+                                             r.shim_dir = made.shim_dir;
+                                             r.bundle_dir = made.bundle_dir;
+                                             r.config_json = made.config_json;
+                                             r.image = made.image;
+                                             r.snapshot_key = made.snapshot_key;
+                                             r.snapshotter = made.snapshotter;
+                                             r.pause_args = made.pause_args;
+                                             r.spec_json = spec.dump();
+                                             return absl::OkStatus();
+                                           })
+                            .status());
+  // The pod's shm (1777), resolv.conf, hosts and shim socket are below: root's alone.
+  BERTH_RETURN_IF_ERROR(makeDirWithMode(dir, 0700));
+  // The shim starts while the pod's files and bundle are written: it needs none of them
+  // before the pause is created.
+  absl::StatusOr<std::unique_ptr<shim::PodShim>> launched = absl::UnknownError("shim not launched");
+  std::thread launcher([&] {
+    launched = options_.shims->launch({.id = id,
+                                       .dir = dir + "/shim",
+                                       .runtime_path = rt.runtime_path,
+                                       .runtime_root = rt.runtime_root,
+                                       .shim_binary = options_.shim_binary,
+                                       .log_level = options_.log_level});
   });
-  if (updated.ok()) crashPoint("sandbox.create.after_record");
-  return updated.status();
+  absl::Status made_files = [&]() -> absl::Status {
+    BERTH_RETURN_IF_ERROR(writeResolvConf(dir + "/resolv.conf", cfg));
+    BERTH_RETURN_IF_ERROR(writeHostname(dir + "/hostname", hostname));
+    if (cfg.network == NamespaceMode::kNode) {
+      BERTH_RETURN_IF_ERROR(copyHostHosts(dir + "/hosts"));
+    } else {
+      BERTH_RETURN_IF_ERROR(writeHosts(dir + "/hosts", hostname, ""));
+    }
+    if (!shm.empty()) BERTH_RETURN_IF_ERROR(mountPodShm(shm));
+    crashPoint("sandbox.create.after_pod_files");
+    if (image) BERTH_RETURN_IF_ERROR(mountRootfs(*image, made, rootfs));
+    BERTH_RETURN_IF_ERROR(makeDirs(dir + "/bundle", 0700));
+    return oci::writeBundle(dir + "/bundle", spec);
+  }();
+  launcher.join();
+  // A launched shim is kept (shutdown() ends it) also when the files failed.
+  if (launched.ok()) {
+    crashPoint("sandbox.create.after_shim");
+    std::shared_ptr<shim::PodShim> client = *std::move(launched);
+    auto l = liveOrCreate(id);
+    {
+      absl::MutexLock lock(&l->mu);
+      l->shim = client;
+      l->process_status = shim::ProcessStatus::kCreated;
+    }
+    BERTH_RETURN_IF_ERROR(made_files);
+    return subscribe(id, client);
+  }
+  BERTH_RETURN_IF_ERROR(made_files);
+  return annotate(launched.status(), absl::StrCat("start shim for pod sandbox ", id));
 }
 
 absl::StatusOr<ControllerInstance> PodSandboxController::start(const std::string& id) {

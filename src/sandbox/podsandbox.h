@@ -103,9 +103,13 @@ class PodSandboxController final : public Controller {
   std::shared_ptr<Live> liveOrCreate(const std::string& id);
   std::string podDir(const std::string& id) const { return options_.pods_dir + "/" + id; }
   [[nodiscard]] absl::StatusOr<RuntimeBinding> binding(const std::string& handler) const;
-  // Mounts the sandbox image's rootfs (made.snapshot_key) and sets made.pause_args.
-  [[nodiscard]] absl::StatusOr<std::string> prepareRootfs(const std::string& id,
-                                                          store::SandboxRecord& made);
+  // The sandbox image (null for berth's built-in pause, pulled if missing); sets
+  // made.pause_args from it.
+  [[nodiscard]] absl::StatusOr<store::ImagePtr> sandboxImage(store::SandboxRecord& made);
+  // Mounts the sandbox image's rootfs (snapshot made.snapshot_key) on `rootfs`.
+  [[nodiscard]] absl::Status mountRootfs(const store::ImageRecord& image,
+                                         const store::SandboxRecord& made,
+                                         const std::string& rootfs);
   // Subscribes to the pod's shim; what the events need of it.
   [[nodiscard]] absl::Status subscribe(const std::string& id,
                                        const std::shared_ptr<shim::PodShim>& shim);

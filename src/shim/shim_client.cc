@@ -16,8 +16,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/fd_limit.h"
 #include "common/fs.h"
+#include "common/spawn.h"
 #include "common/status.h"
 
 namespace berth::shim {
@@ -159,32 +159,21 @@ absl::StatusOr<std::unique_ptr<ShimClient>> ShimClient::launch(const ShimConfig&
                                    cfg.log_level,
                                    "--ready-fd",
                                    std::to_string(kReadyFd)};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return lastErrnoStatus("pipe for shim readiness");
   UniqueFd ready_r(p[0]), ready_w(p[1]);
-  pid_t child = ::fork();
-  if (child < 0) return lastErrnoStatus(absl::StrCat("fork shim for pod ", cfg.id));
-  if (child == 0) {
-    // Only async-signal-safe calls until exec: berthd has threads.
-    sigset_t empty;
-    sigemptyset(&empty);
-    ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-    if (ready_w.get() == kReadyFd) {
-      ::fcntl(kReadyFd, F_SETFD, 0);
-    } else if (::dup2(ready_w.get(), kReadyFd) < 0) {
-      ::_exit(126);
+  // The shim and what it starts (its runtime, the pod's containers) get a clean start and the
+  // fd limit berthd was started with; the ready pipe is its fd 3. Its stderr is berthd's until
+  // it has daemonized (then its log file).
+  pid_t child = -1;
+  int err = spawnProcess({.argv = args, .stderr_fd = STDERR_FILENO, .fd3 = ready_w.get()}, &child);
+  if (err != 0) {
+    if (err == ENOENT || err == EACCES) {
+      return absl::InternalError(absl::StrCat("shim for pod \"", cfg.id,
+                                              "\" could not be executed (", cfg.shim_binary,
+                                              "): ", std::strerror(err)));
     }
-    if (::syscall(SYS_close_range, kReadyFd + 1, ~0U, 0) != 0) {
-      for (int fd = kReadyFd + 1; fd < 4096; ++fd) ::close(fd);
-    }
-    // The shim, its runtime and the pod's containers get the fd limit berthd was started with.
-    restoreFdLimitForChild();
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+    return errnoStatus(err, absl::StrCat("start shim for pod ", cfg.id));
   }
   ready_w.reset();
 
@@ -218,9 +207,6 @@ absl::StatusOr<std::unique_ptr<ShimClient>> ShimClient::launch(const ShimConfig&
     std::string why = timed_out ? absl::StrCat("did not become ready within ",
                                                absl::FormatDuration(cfg.start_timeout))
                                 : "exited before becoming ready";
-    if (!timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-      why = absl::StrCat("could not be executed (", cfg.shim_binary, ")");
-    }
     std::string tail = logTail(cfg.dir);
     std::string msg = absl::StrCat("shim for pod \"", cfg.id, "\" ", why);
     if (!tail.empty()) absl::StrAppend(&msg, "; its log says: ", tail);

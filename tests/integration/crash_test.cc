@@ -56,7 +56,6 @@ const std::vector<CrashCase>& crashCases() {
       {"pod.run.after_cni_record", Op::kRunPod},
       {"sandbox.create.after_pod_files", Op::kRunPod},
       {"sandbox.create.after_shim", Op::kRunPod},
-      {"sandbox.create.after_record", Op::kRunPod},
       {"sandbox.start.after_start", Op::kRunPod},
       {"pod.run.before_reply", Op::kRunPod},
       {"pod.stop.after_intent", Op::kStopPod},

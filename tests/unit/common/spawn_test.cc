@@ -3,11 +3,13 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include "common/fs.h"
@@ -61,6 +63,46 @@ TEST(SpawnTest, ExecThatStaysBusyFailsWithEtxtbsy) {
   pid_t pid = -1;
   EXPECT_EQ(spawnProcess({.argv = {prog}}, &pid), ETXTBSY);
   ::close(w);
+}
+
+// The child starts with stdio and fd 3 as asked, default signal dispositions and an empty
+// signal mask, whatever the calling thread blocks; the caller's mask is left as it was.
+TEST(SpawnTest, ChildGetsItsDescriptorsAndACleanSignalState) {
+  int out[2], extra[2];
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(extra, O_CLOEXEC), 0);
+  sigset_t block, before, after;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &block, &before), 0);
+  struct sigaction ignore {
+  }, old_pipe{};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGPIPE, &ignore, &old_pipe), 0);  // as berthd does
+  pid_t pid = -1;
+  ASSERT_EQ(spawnProcess({.argv = {"/bin/sh", "-c",
+                                   "grep -E '^Sig(Blk|Ign)' /proc/self/status; echo three >&3"},
+                          .stdout_fd = out[1],
+                          .fd3 = extra[1]},
+                         &pid),
+            0);
+  ::sigaction(SIGPIPE, &old_pipe, nullptr);
+  ::close(out[1]);
+  ::close(extra[1]);
+  EXPECT_EQ(waitExitCode(pid), 0);
+  ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, &before, &after), 0);
+  EXPECT_EQ(sigismember(&after, SIGUSR1), 1) << "the caller's mask changed";
+  auto drain = [](int fd) {
+    std::string s;
+    char buf[256];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    return s;
+  };
+  EXPECT_EQ(drain(out[0]), "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+  EXPECT_EQ(drain(extra[0]), "three\n");
+  EXPECT_EQ(spawnProcess({.argv = {"/bin/true"}, .fd3 = 1}, &pid), EINVAL);
 }
 
 }  // namespace

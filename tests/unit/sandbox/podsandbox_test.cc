@@ -346,6 +346,27 @@ TEST_F(PodSandboxTest, AFailedLaunchLeavesWhatWasMadeReachableForShutdown) {
   EXPECT_FALSE(std::filesystem::exists(dir_.file("pods/" + id)));
 }
 
+// The shim starts while the pod's files are written: when the files fail, the shim that was
+// launched meanwhile is still the pod's, and shutdown ends it; the record named the spec
+// (the pause's cgroup) before anything was made.
+TEST_F(PodSandboxTest, FilesThatFailLeaveTheLaunchedShimToShutdown) {
+  std::string id = addPod();
+  // resolv.conf cannot be written: a directory with something in it stands in its way.
+  std::filesystem::create_directories(dir_.file("pods/" + id + "/resolv.conf/x"));
+  absl::Status st = controller_->create(id, options());
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("resolv.conf"), std::string::npos) << st;
+  EXPECT_FALSE(record(id)->spec_json.empty());
+  {
+    absl::MutexLock lock(&shim_.mu);
+    EXPECT_TRUE(shim_.alive) << "the shim was never launched";
+  }
+  EXPECT_TRUE(controller_->shutdown(id).ok());
+  absl::MutexLock lock(&shim_.mu);
+  EXPECT_EQ(shim_.shutdowns, 1);
+  EXPECT_FALSE(shim_.alive);
+}
+
 // berthd crashed between create and start (the shim runs, the pause was never created): the
 // restarted controller finds the pod unusable but stoppable; stop records an unknown exit
 // instead of waiting for one nothing will send, and shutdown ends the shim.
