@@ -45,16 +45,24 @@ void writePlugin(const Berthd& d, const std::string& name, const std::string& bo
   ::chmod(path.c_str(), 0755);
 }
 
-// A chained plugin that passes the previous result on, records each DEL's container id in
-// `calls` and then runs `del_tail` (which ends the DEL).
+// A chained plugin: `body` runs with the network config in $conf, then the previous result
+// is passed on (an empty 1.0.0 result when there is none).
+void writeChainedPlugin(const Berthd& d, const std::string& name, const std::string& body) {
+  writePlugin(d, name,
+              "conf=$(cat)\n" + body +
+                  "echo \"$conf\" | python3 -c 'import json, sys; "
+                  "print(json.dumps(json.load(sys.stdin).get(\"prevResult\", "
+                  "{\"cniVersion\": \"1.0.0\"})))'\n");
+}
+
+// A chained plugin that records each DEL's container id in `calls` and then runs `del_tail`
+// (which ends the DEL).
 void writeDelRecorder(const Berthd& d, const std::string& name, const std::string& calls,
                       const std::string& del_tail) {
-  writePlugin(d, name,
-              "conf=$(cat)\n"
-              "if [ \"$CNI_COMMAND\" = DEL ]; then\n"
-              "  echo \"$CNI_CONTAINERID\" >> " + calls + "\n" + del_tail + "fi\n"
-              "echo \"$conf\" | python3 -c 'import json, sys; "
-              "print(json.dumps(json.load(sys.stdin).get(\"prevResult\", {\"cniVersion\": \"1.0.0\"})))'\n");
+  writeChainedPlugin(d, name,
+                     "if [ \"$CNI_COMMAND\" = DEL ]; then\n"
+                     "  echo \"$CNI_CONTAINERID\" >> " +
+                         calls + "\n" + del_tail + "fi\n");
 }
 
 struct Net {
@@ -306,9 +314,8 @@ TEST(NetworkTest, FailingPluginLeavesNothingAndIsNamed) {
 TEST(NetworkTest, PodNetworkIsSetUpWhileThePauseStarts) {
   Berthd d;
   std::string seen = d.dir() + "/seen";
-  writePlugin(
+  writeChainedPlugin(
       d, "berth-waits",
-      "conf=$(cat)\n"
       "if [ \"$CNI_COMMAND\" = ADD ]; then\n"
       "  want=\"net:[$(stat -L -c %i \"$CNI_NETNS\")]\"\n"
       "  i=0; pid=\n"
@@ -327,10 +334,7 @@ TEST(NetworkTest, PodNetworkIsSetUpWhileThePauseStarts) {
           "    echo '{\"cniVersion\":\"1.0.0\",\"code\":101,\"msg\":\"injected failure\"}'; exit "
           "1;;\n"
           "  esac\n"
-          "fi\n"
-          "echo \"$conf\" | python3 -c 'import json, sys; "
-          "print(json.dumps(json.load(sys.stdin).get(\"prevResult\", {\"cniVersion\": "
-          "\"1.0.0\"})))'\n");
+          "fi\n");
   d.writeCniConfig(R"({"type": "berth-waits"})");
   ASSERT_TRUE(d.start()) << d.log();
   Net n(d);
@@ -417,11 +421,7 @@ TEST(NetworkTest, PodNetworkIsTornDownWhileThePauseStops) {
 // plugin) must not see that pod NOTREADY, which kubelet would take for a pod that died.
 TEST(NetworkTest, PodBeingMadeIsNotListedUntilRunPodSandboxReturns) {
   Berthd d;
-  writePlugin(d, "berth-slow",
-              "conf=$(cat)\n"
-              "if [ \"$CNI_COMMAND\" = ADD ]; then sleep 3; fi\n"
-              "echo \"$conf\" | python3 -c 'import json, sys; "
-              "print(json.dumps(json.load(sys.stdin).get(\"prevResult\", {\"cniVersion\": \"1.0.0\"})))'\n");
+  writeChainedPlugin(d, "berth-slow", "if [ \"$CNI_COMMAND\" = ADD ]; then sleep 3; fi\n");
   d.writeCniConfig(R"({"type": "berth-slow"})");
   ASSERT_TRUE(d.start()) << d.log();
   Net n(d);
