@@ -7,7 +7,9 @@
 # Version p50 of the same run, per call). Run as root on Debian 12 after scripts/build.sh.
 #
 #   bench/side_by_side.sh [ROUNDS]          environment: PODS (50), CONTAINERS (3),
-#                                           POD_NETWORK=1 (pods on a CNI bridge, one per runtime)
+#                                           POD_NETWORK=1 (pods on a CNI bridge, one per runtime),
+#                                           PULL=0 (no pull measure: a 4-layer ~100 MB image
+#                                           pulled through the CRI and removed, each round)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$here/build}
@@ -53,6 +55,23 @@ cat >"$tmp/pause.json" <<JSON
  "config": {"Env": ["PATH=/bin"], "Entrypoint": ["sleep", "2147483647"]}}
 JSON
 python3 "$here/tests/env/mkimage.py" push "$tmp/pause.json" --registry "$registry" >/dev/null
+# The pull measure: four 25 MB layers of random bytes, gzip'd (as bench/pull.sh), pulled
+# through the CRI by each runtime once per round and removed again.
+pull_ref=
+if [ "${PULL:-1}" != 0 ]; then
+  mkdir -p "$tmp/data"
+  layers=""
+  for i in 1 2 3 4; do
+    head -c $((25 * 1024 * 1024)) /dev/urandom >"$tmp/data/blob$i"
+    layers+="{\"compression\":\"gzip\",\"entries\":[{\"type\":\"file\",\"path\":\"/data/blob$i\",\"source\":\"$tmp/data/blob$i\"}]},"
+  done
+  cat >"$tmp/big.json" <<SPEC
+{"repo":"berth-bench/big","tags":["1"],"layers":[${layers%,}],"config":{"Cmd":["/bin/true"]}}
+SPEC
+  push=$(python3 "$here/tests/env/mkimage.py" push "$tmp/big.json" --registry "$registry")
+  pull_ref=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ref"])' "$push")
+  rm -rf "$tmp/data"
+fi
 
 mkdir -p "$tmp/berth/net.d" "$tmp/ctd/net.d"
 # The same CNI network for both (bridge + host-local from containernetworking-plugins), each
@@ -136,6 +155,15 @@ one() {  # one run of the client against runtime $1; RESULT lines to $2
     return 1
   }
   [ "$name" = berth ] && curl -s "http://127.0.0.1:$metrics_port/metrics" >"$out.after"
+  if [ -n "$pull_ref" ]; then
+    local t0 t1
+    t0=$(date +%s%N)
+    "$build/bin/berthctl" -r "unix://$sock" -t 300 pull "$pull_ref" >/dev/null
+    t1=$(date +%s%N)
+    "$build/bin/berthctl" -r "unix://$sock" rmi "$pull_ref" >/dev/null
+    local us=$(((t1 - t0) / 1000))
+    echo "RESULT Pull $us $us 1" >>"$out"
+  fi
   return 0
 }
 for r in $(seq 1 "$rounds"); do
