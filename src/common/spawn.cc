@@ -5,9 +5,11 @@
 #include "common/spawn.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,8 +71,22 @@ constexpr size_t kChildStack = 64 * 1024;
     if (rc < 0) childFailed(report_fd, errno);
   }
   if (o.fd3 >= 0) {
+    if (report_fd == 3) {  // out of fd 3's way first
+      report_fd = ::fcntl(3, F_DUPFD_CLOEXEC, 4);
+      if (report_fd < 0) ::_exit(127);
+    }
     int rc = o.fd3 == 3 ? ::fcntl(3, F_SETFD, 0) : ::dup2(o.fd3, 3);
     if (rc < 0) childFailed(report_fd, errno);
+  }
+  if (o.close_other_fds) {
+    // The report pipe is close-on-exec: marked, not closed, so that a failed exec still
+    // reports. Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: then every fd is closed but it.
+    const unsigned first = o.fd3 >= 0 ? 4 : 3;
+    if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int fd = static_cast<int>(first); fd < 4096; ++fd) {
+        if (fd != report_fd) ::close(fd);
+      }
+    }
   }
   restoreFdLimitForChild();
   ::execve(argv[0], argv, envp);

@@ -20,6 +20,9 @@ struct SpawnOptions {
   int stderr_fd = -1;
   bool new_process_group = false;  // the child leads a process group of its own
   int fd3 = -1;                    // becomes the child's fd 3 (kept open across exec); >= 3
+  // Every descriptor above stdio (and fd 3, when given) is closed in the child, also those
+  // someone opened without close-on-exec: for long-lived children such as shims.
+  bool close_other_fds = false;
 };
 
 // Starts argv[0] as posix_spawn would, plus what posix_spawn cannot do: the child starts with an

@@ -166,7 +166,9 @@ absl::StatusOr<std::unique_ptr<ShimClient>> ShimClient::launch(const ShimConfig&
   // fd limit berthd was started with; the ready pipe is its fd 3. Its stderr is berthd's until
   // it has daemonized (then its log file).
   pid_t child = -1;
-  int err = spawnProcess({.argv = args, .stderr_fd = STDERR_FILENO, .fd3 = ready_w.get()}, &child);
+  int err = spawnProcess(
+      {.argv = args, .stderr_fd = STDERR_FILENO, .fd3 = ready_w.get(), .close_other_fds = true},
+      &child);
   if (err != 0) {
     if (err == ENOENT || err == EACCES) {
       return absl::InternalError(absl::StrCat("shim for pod \"", cfg.id,

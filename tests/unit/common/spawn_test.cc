@@ -105,5 +105,41 @@ TEST(SpawnTest, ChildGetsItsDescriptorsAndACleanSignalState) {
   EXPECT_EQ(spawnProcess({.argv = {"/bin/true"}, .fd3 = 1}, &pid), EINVAL);
 }
 
+// close_other_fds: a descriptor someone opened without close-on-exec reaches the child only
+// without it; fd 3 stays.
+TEST(SpawnTest, CloseOtherFdsKeepsOnlyStdioAndFd3) {
+  int leaky = ::dup2(STDERR_FILENO, 50);  // not close-on-exec
+  ASSERT_EQ(leaky, 50);
+  int extra[2];
+  ASSERT_EQ(::pipe2(extra, O_CLOEXEC), 0);
+  auto run = [&](bool close_others) {
+    int out[2];
+    EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
+    pid_t pid = -1;
+    EXPECT_EQ(
+        spawnProcess({.argv = {"/bin/sh", "-c",
+                               "for f in 3 50; do [ -e /proc/self/fd/$f ] && echo -n \"$f \"; "
+                               "done; true"},
+                      .stdout_fd = out[1],
+                      .fd3 = extra[1],
+                      .close_other_fds = close_others},
+                     &pid),
+        0);
+    ::close(out[1]);
+    EXPECT_EQ(waitExitCode(pid), 0);
+    std::string s;
+    char buf[64];
+    ssize_t n;
+    while ((n = ::read(out[0], buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
+    ::close(out[0]);
+    return s;
+  };
+  EXPECT_EQ(run(false), "3 50 ");
+  EXPECT_EQ(run(true), "3 ");
+  ::close(leaky);
+  ::close(extra[0]);
+  ::close(extra[1]);
+}
+
 }  // namespace
 }  // namespace berth
