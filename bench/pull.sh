@@ -18,18 +18,7 @@ trap cleanup EXIT
 "$here/tests/env/testenv.sh" up "$tmp/env" >/dev/null 2>&1
 registry=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["BERTH_TEST_REGISTRY"])' "$tmp/env/env.json")
 
-# Four 25 MB layers of random bytes (gzip cannot shrink them, so MB/s counts real bytes).
-mkdir -p "$tmp/data"
-layers=""
-for i in 1 2 3 4; do
-  head -c $((25 * 1024 * 1024)) /dev/urandom >"$tmp/data/blob$i"
-  layers+="{\"compression\":\"gzip\",\"entries\":[{\"type\":\"file\",\"path\":\"/data/blob$i\",\"source\":\"$tmp/data/blob$i\"}]},"
-done
-cat >"$tmp/spec.json" <<SPEC
-{"repo":"berth-bench/big","tags":["1"],"layers":[${layers%,}],"config":{"Cmd":["/bin/true"]}}
-SPEC
-push=$(python3 "$here/tests/env/mkimage.py" push "$tmp/spec.json" --registry "$registry")
-ref=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ref"])' "$push")
+ref=$("$here/bench/push_big_image.sh" "$registry" "$tmp")
 
 cat >"$tmp/config.toml" <<CFG
 root = "$tmp/root"

@@ -55,22 +55,11 @@ cat >"$tmp/pause.json" <<JSON
  "config": {"Env": ["PATH=/bin"], "Entrypoint": ["sleep", "2147483647"]}}
 JSON
 python3 "$here/tests/env/mkimage.py" push "$tmp/pause.json" --registry "$registry" >/dev/null
-# The pull measure: four 25 MB layers of random bytes, gzip'd (as bench/pull.sh), pulled
+# The pull measure: bench/pull.sh's image (4 x 25 MB of random bytes, gzip'd), pulled
 # through the CRI by each runtime once per round and removed again.
 pull_ref=
 if [ "${PULL:-1}" != 0 ]; then
-  mkdir -p "$tmp/data"
-  layers=""
-  for i in 1 2 3 4; do
-    head -c $((25 * 1024 * 1024)) /dev/urandom >"$tmp/data/blob$i"
-    layers+="{\"compression\":\"gzip\",\"entries\":[{\"type\":\"file\",\"path\":\"/data/blob$i\",\"source\":\"$tmp/data/blob$i\"}]},"
-  done
-  cat >"$tmp/big.json" <<SPEC
-{"repo":"berth-bench/big","tags":["1"],"layers":[${layers%,}],"config":{"Cmd":["/bin/true"]}}
-SPEC
-  push=$(python3 "$here/tests/env/mkimage.py" push "$tmp/big.json" --registry "$registry")
-  pull_ref=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ref"])' "$push")
-  rm -rf "$tmp/data"
+  pull_ref=$("$here/bench/push_big_image.sh" "$registry" "$tmp")
 fi
 
 mkdir -p "$tmp/berth/net.d" "$tmp/ctd/net.d"
