@@ -54,15 +54,8 @@ class Workload {
   }
 
   bool runPod() {
-    v1::RunPodSandboxRequest req;
-    *req.mutable_config() = pod_;
-    v1::RunPodSandboxResponse resp;
-    auto ctx = client_.context();
-    if (!check("RunPodSandbox", client_.runtime().RunPodSandbox(ctx.get(), req, &resp))) {
-      return false;
-    }
-    pod_id_ = resp.pod_sandbox_id();
-    return true;
+    pod_id_ = berth::bench::runPod(client_, pod_);
+    return !pod_id_.empty();
   }
 
   std::optional<std::string> create(const std::string& name, std::vector<std::string> command) {

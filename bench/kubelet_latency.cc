@@ -77,15 +77,11 @@ class Run {
   }
 
   bool runPod(int n) {
-    v1::RunPodSandboxRequest run;
-    *run.mutable_config() = podConfig(n);
-    v1::RunPodSandboxResponse resp;
-    auto ctx = client_.context();
-    if (!check("RunPodSandbox", client_.runtime().RunPodSandbox(ctx.get(), run, &resp))) {
-      return false;
-    }
-    pods_.push_back(resp.pod_sandbox_id());
-    configs_.push_back(*run.mutable_config());
+    v1::PodSandboxConfig config = podConfig(n);
+    std::string id = berth::bench::runPod(client_, config);
+    if (id.empty()) return false;
+    pods_.push_back(id);
+    configs_.push_back(std::move(config));
     containers_.emplace_back();
     return true;
   }

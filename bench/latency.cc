@@ -113,4 +113,13 @@ void printSummary(const Summary& s) {
               s.failures, us(s.mean), us(s.p50), us(s.p90), us(s.p99), us(s.max));
 }
 
+std::string runPod(cli::Client& client, const runtime::v1::PodSandboxConfig& config) {
+  runtime::v1::RunPodSandboxRequest req;
+  *req.mutable_config() = config;
+  runtime::v1::RunPodSandboxResponse resp;
+  auto ctx = client.context();
+  if (!check("RunPodSandbox", client.runtime().RunPodSandbox(ctx.get(), req, &resp))) return "";
+  return resp.pod_sandbox_id();
+}
+
 }  // namespace berth::bench

@@ -8,6 +8,11 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "runtime/v1/api.pb.h"
+
+namespace berth::cli {
+class Client;
+}
 
 namespace berth::bench {
 
@@ -40,6 +45,9 @@ void printSummary(const Summary& s);
 // True when `st` is OK. Prints the first failure of each RPC to stderr; measure() counts the
 // rest.
 bool check(const std::string& rpc, const grpc::Status& st);
+
+// RunPodSandbox with `config`: the pod's id, or "" when it failed (check() said why).
+std::string runPod(cli::Client& client, const runtime::v1::PodSandboxConfig& config);
 
 // From here on SIGINT and SIGTERM set interrupted(), so that the tool stops and removes what it
 // made; a second signal ends it at once, without the clean-up.

@@ -83,17 +83,12 @@ class Workload {
     pod.mutable_metadata()->set_uid(name);
     pod.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
         v1::NODE);
-    v1::RunPodSandboxRequest run;
-    *run.mutable_config() = pod;
-    v1::RunPodSandboxResponse run_resp;
-    auto ctx = client_.context();
-    if (!check("RunPodSandbox", client_.runtime().RunPodSandbox(ctx.get(), run, &run_resp))) {
-      return false;
-    }
-    pods_.push_back(run_resp.pod_sandbox_id());
+    const std::string pod_id = berth::bench::runPod(client_, pod);
+    if (pod_id.empty()) return false;
+    pods_.push_back(pod_id);
     for (int k = 0; k < containers && !interrupted(); ++k) {
       v1::CreateContainerRequest req;
-      req.set_pod_sandbox_id(run_resp.pod_sandbox_id());
+      req.set_pod_sandbox_id(pod_id);
       auto* c = req.mutable_config();
       c->mutable_metadata()->set_name(absl::StrCat("c", k));
       c->mutable_image()->set_image(image_);
