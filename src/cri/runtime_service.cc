@@ -52,15 +52,8 @@ grpc::ServerUnaryReactor* rawUnary(const Instrumented& instr, absl::string_view 
                                    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req,
                                    grpc::ByteBuffer* resp, Fn&& fn) {
   Req request;
-  std::vector<grpc::Slice> slices;
-  bool parsed = req->Dump(&slices).ok();
-  if (parsed) {
-    std::string bytes;
-    for (const grpc::Slice& s : slices) {
-      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
-    parsed = request.ParseFromString(bytes);
-  }
+  grpc::ByteBuffer in(*req);  // shares the slices; Deserialize consumes its buffer
+  const bool parsed = grpc::SerializationTraits<Req>::Deserialize(&in, &request).ok();
   std::string out;
   grpc::Status st = instr.run(method, request, [&]() -> absl::Status {
     if (!parsed) return absl::InvalidArgumentError(absl::StrCat(method, ": malformed request"));
