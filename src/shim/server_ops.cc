@@ -194,9 +194,7 @@ void Server::opCreate(uint64_t conn, uint64_t req_id, const Json& req) {
   // `run --detach` creates and starts in one runtime process.
   std::vector<std::string> args = {start ? "run" : "create"};
   if (start) args.push_back("--detach");
-  for (const std::string& a :
-       {std::string("--bundle"), bundle, std::string("--pid-file"), pid_file})
-    args.push_back(a);
+  args.insert(args.end(), {"--bundle", bundle, "--pid-file", pid_file});
   if (console) {
     args.push_back("--console-socket");
     args.push_back(console->path);
