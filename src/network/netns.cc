@@ -97,9 +97,9 @@ absl::Status pinNewNetns(const std::string& path) {
       st = lastErrnoStatus(what + "bring lo up");
       return;
     }
-    std::string ns = absl::StrCat("/proc/self/task/", ::gettid(), "/ns/net");
-    if (::mount(ns.c_str(), path.c_str(), "none", MS_BIND, nullptr) != 0) {
-      st = lastErrnoStatus(what + "bind-mount " + ns);
+    const char* ns = "/proc/thread-self/ns/net";
+    if (::mount(ns, path.c_str(), "none", MS_BIND, nullptr) != 0) {
+      st = lastErrnoStatus(absl::StrCat(what, "bind-mount ", ns));
     }
   });
   pinner.join();
