@@ -1,14 +1,14 @@
 // berthctl pull / images / inspecti / rmi / imagefsinfo.
 #include <unistd.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "cli/progress.h"
@@ -44,18 +44,17 @@ int runPull(const GlobalOptions& options, const PullArgs& args) {
   v1::PullImageResponse resp;
   grpc::ClientContext ctx;  // pulls may take long: no deadline beyond the server's own
   grpc::Status st;
-  std::atomic<bool> finished{false};
+  absl::Notification finished;
   std::thread puller([&] {
     st = client.image().PullImage(&ctx, req, &resp);
-    finished = true;
+    finished.Notify();
   });
   // PullImage is one unary call; progress comes from ImageStatus' verbose info meanwhile.
   bool tty = ::isatty(STDOUT_FILENO) != 0;
   size_t drawn = 0;
   std::set<std::string> reported;
-  while (!finished) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    if (finished) break;
+  // Progress every 200 ms, and done as soon as the pull is.
+  while (!finished.WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
     v1::ImageStatusRequest sreq;
     sreq.mutable_image()->set_image(args.image);
     sreq.set_verbose(true);

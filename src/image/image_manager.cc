@@ -2,12 +2,12 @@
 #include "image/image_manager.h"
 
 #include <algorithm>
-#include <atomic>
 #include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/crash_point.h"
 #include "common/logging.h"
@@ -74,16 +74,29 @@ struct ImageManager::Tracker {
 
 absl::Status ImageManager::fetchBlob(const Reference& ref, const Credentials& creds,
                                      const Descriptor& blob, Tracker* tracker,
-                                     RegistryClient::BlobKind kind) {
-  BERTH_ASSIGN_OR_RETURN(Digest d, Digest::parse(blob.digest));
+                                     RegistryClient::BlobKind kind, LayerPipe* pipe) {
+  absl::StatusOr<Digest> d = Digest::parse(blob.digest);
+  if (!d.ok()) {
+    if (pipe != nullptr) pipe->finish(d.status());
+    return d.status();
+  }
   if (tracker != nullptr) tracker->add(blob.digest, blob.size);
   uint64_t counted = 0;  // bytes of this blob already reported to the observer
+  bool streamed = false;  // whether this call's transfer ran (else the blob was there)
   // The download stops at the descriptor's size (parsing requires one).
   absl::Status st = content_.ingest(
-      d, blob.size,
+      *d, blob.size,
       [&](const ContentStore::Writer& write) {
+        streamed = true;
+        ContentStore::Writer sink = write;
+        if (pipe != nullptr) {
+          sink = [&](const char* data, size_t len) {
+            BERTH_RETURN_IF_ERROR(write(data, len));
+            return pipe->write(data, len);
+          };
+        }
         return registry_.fetchBlob(
-            ref, blob.digest, creds, write,
+            ref, blob.digest, creds, sink,
             [&](uint64_t done) {
               if (tracker != nullptr) tracker->update(blob.digest, done, false);
               if (options_.observer != nullptr && done > counted) {
@@ -94,6 +107,13 @@ absl::Status ImageManager::fetchBlob(const Reference& ref, const Credentials& cr
             kind);
       },
       ref.domain);
+  if (pipe != nullptr) {
+    if (st.ok() && !streamed) {
+      pipe->finishFromFile(content_.blobPath(*d));
+    } else {
+      pipe->finish(st);
+    }
+  }
   if (st.ok() && tracker != nullptr) {
     tracker->update(blob.digest, static_cast<uint64_t>(blob.size), true);
   }
@@ -109,34 +129,89 @@ std::optional<PullProgress> ImageManager::progress(absl::string_view ref_text) c
   return *it->second;
 }
 
-absl::Status ImageManager::downloadLayers(const Reference& ref, const Credentials& creds,
-                                          const std::vector<const Descriptor*>& layers,
-                                          Tracker* tracker) {
-  // A few worker threads take layers in order; the first failure stops further starts.
-  std::atomic<size_t> next{0};
+absl::Status ImageManager::pullLayers(const Reference& ref, const Credentials& creds,
+                                      const std::string& what,
+                                      const std::vector<Descriptor>& layers,
+                                      const std::vector<std::string>& diff_ids,
+                                      const std::vector<std::string>& chain, size_t from,
+                                      Tracker* tracker) {
+  // Each layer has a download (on one of a few workers, taking layers in order) and an unpack
+  // thread of its own, started with the download and fed by it through a pipe. A layer
+  // unpacked before the one below it waits for that one before it commits.
+  struct Layer {
+    LayerPipe pipe;
+    std::thread unpacker;
+    absl::Status status;  // the unpack's, once `done`
+    absl::Notification done;
+    absl::Status fetched;  // the download's
+  };
+  const size_t n = chain.size() - from;
+  std::vector<std::unique_ptr<Layer>> jobs;
+  for (size_t k = 0; k < n; ++k) jobs.push_back(std::make_unique<Layer>());
+  auto unpack = [&](size_t k) {
+    const size_t i = from + k;
+    auto parent_ready = [&]() -> absl::Status {
+      if (k == 0) return absl::OkStatus();
+      jobs[k - 1]->done.WaitForNotification();
+      if (jobs[k - 1]->status.ok()) return absl::OkStatus();
+      return absl::AbortedError(absl::StrCat("layer ", layers[i - 1].digest, " below it failed"));
+    };
+    absl::Status st =
+        snapshots_.applyLayer(chain[i], i == 0 ? "" : chain[i - 1], jobs[k]->pipe, layers[i].digest,
+                              {.expected_diff_id = diff_ids[i],
+                               .max_tar_bytes = options_.max_layer_bytes,
+                               .max_entries = options_.max_layer_entries},
+                              {}, parent_ready);
+    jobs[k]->pipe.close();
+    jobs[k]->status = st;
+    jobs[k]->done.Notify();
+  };
+
   absl::Mutex mu;
+  size_t started = 0;  // layers 0..started-1 have their unpack running and are downloading
   absl::Status first_error;
-  auto work = [&] {
+  // Workers: claim the next layer, start its unpack, download it into the pipe. The first
+  // failure stops further starts.
+  auto worker = [&] {
     for (;;) {
+      size_t k = 0;
       {
         absl::MutexLock lock(&mu);
-        if (!first_error.ok()) return;
+        if (!first_error.ok() || started == n) return;
+        k = started++;
+        jobs[k]->unpacker = std::thread(unpack, k);
       }
-      size_t i = next.fetch_add(1);
-      if (i >= layers.size()) return;
-      absl::Status st =
-          fetchBlob(ref, creds, *layers[i], tracker, RegistryClient::BlobKind::kLayer);
+      absl::Status st = fetchBlob(ref, creds, layers[from + k], tracker,
+                                  RegistryClient::BlobKind::kLayer, &jobs[k]->pipe);
+      jobs[k]->fetched = st;
       if (!st.ok()) {
         absl::MutexLock lock(&mu);
-        if (first_error.ok()) first_error = annotate(st, absl::StrCat("layer ", layers[i]->digest));
+        if (first_error.ok()) first_error = st;
       }
     }
   };
-  size_t n = std::min<size_t>(layers.size(), static_cast<size_t>(options_.max_concurrent_downloads));
+  size_t workers_n =
+      std::min<size_t>(n, static_cast<size_t>(std::max(1, options_.max_concurrent_downloads)));
   std::vector<std::thread> workers;
-  for (size_t i = 1; i < n; ++i) workers.emplace_back(work);
-  work();
+  for (size_t w = 1; w < workers_n; ++w) workers.emplace_back(worker);
+  worker();
   for (auto& t : workers) t.join();
+  crashPoint("image.pull.after_layers");
+  // Every started layer's pipe is finished: its unpack ends.
+  const size_t ran = started;
+  for (size_t k = 0; k < ran; ++k) jobs[k]->unpacker.join();
+  // The lowest layer that failed holds the cause (a layer above one that failed fails too);
+  // a download that failed explains its unpack's failure (bytes that were not the blob).
+  for (size_t k = 0; k < ran; ++k) {
+    const std::string& digest = layers[from + k].digest;
+    if (!jobs[k]->fetched.ok()) return annotate(jobs[k]->fetched, absl::StrCat("layer ", digest));
+    absl::Status st = jobs[k]->status;
+    if (st.ok()) continue;
+    if (absl::IsResourceExhausted(st)) {
+      st = annotate(st, "see image.max_layer_bytes and image.max_layer_entries");
+    }
+    return annotate(st, absl::StrCat(what, ": layer ", digest));
+  }
   return first_error;
 }
 
@@ -234,11 +309,8 @@ absl::StatusOr<std::string> ImageManager::pullLeased(const Reference& ref,
     if (snapshots_.hasVerifiedLayer(chain[i])) break;
     first_missing = i;
   }
-  std::vector<const Descriptor*> missing;
-  for (size_t i = first_missing; i < chain.size(); ++i) missing.push_back(&manifest->layers[i]);
-  BERTH_RETURN_IF_ERROR(downloadLayers(ref, creds, missing, &tracker));
-  crashPoint("image.pull.after_layers");
-  BERTH_RETURN_IF_ERROR(unpackLayers(what, layer_digests, config->diff_ids, chain, first_missing));
+  BERTH_RETURN_IF_ERROR(pullLayers(ref, creds, what, manifest->layers, config->diff_ids, chain,
+                                   first_missing, &tracker));
   crashPoint("image.pull.after_unpack");
 
   store::ImageRecord record;

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "image/content_store.h"
 #include "image/image_leases.h"
+#include "image/layer_pipe.h"
 #include "image/manifest.h"
 #include "image/reference.h"
 #include "image/registry_client.h"
@@ -123,12 +124,21 @@ class ImageManager {
                                                        const Credentials& creds,
                                                        Tracker& tracker,
                                                        ImageLeases::Lease& lease);
+  // Fetches `blob` into the content store. With `pipe`, the bytes are also handed to it as
+  // they arrive, and the pipe is finished when the blob is stored and checked (or the fetch
+  // failed); a blob stored already is handed over as its file.
   [[nodiscard]] absl::Status fetchBlob(const Reference& ref, const Credentials& creds,
                                        const Descriptor& blob, Tracker* tracker,
-                                       RegistryClient::BlobKind kind);
-  [[nodiscard]] absl::Status downloadLayers(const Reference& ref, const Credentials& creds,
-                                            const std::vector<const Descriptor*>& layers,
-                                            Tracker* tracker);
+                                       RegistryClient::BlobKind kind, LayerPipe* pipe = nullptr);
+  // Downloads layers `from`.. of a chain (up to max_concurrent_downloads at once) and unpacks
+  // each while it downloads; a layer is committed once the one below it is. `what` names the
+  // image in errors.
+  [[nodiscard]] absl::Status pullLayers(const Reference& ref, const Credentials& creds,
+                                        const std::string& what,
+                                        const std::vector<Descriptor>& layers,
+                                        const std::vector<std::string>& diff_ids,
+                                        const std::vector<std::string>& chain, size_t from,
+                                        Tracker* tracker);
   // Unpacks layers `from`.. of a chain onto the snapshot of layer from - 1, each checked
   // against its diff id. `what` names the image in errors.
   [[nodiscard]] absl::Status unpackLayers(const std::string& what,

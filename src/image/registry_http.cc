@@ -15,6 +15,7 @@ namespace {
 
 constexpr size_t kMaxErrorBody = 64 << 10;
 constexpr long kMaxRedirects = 10;
+constexpr long kStreamBufferBytes = 512 * 1024;  // CURL_MAX_READ_SIZE of older libcurls
 
 void globalInit() {
   static std::once_flag once;
@@ -219,6 +220,9 @@ HttpResult HttpClient::perform(const HttpRequest& req, const BodySink* sink) {
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &onHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+  // Bodies that stream (blobs) are received in large pieces: fewer receive calls and fewer,
+  // larger writes and hash updates downstream.
+  if (sink != nullptr) curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, kStreamBufferBytes);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &onWrite);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
   if (req.method == "HEAD") {

@@ -193,6 +193,15 @@ absl::Status OverlaySnapshotter::applyLayer(const std::string& key, const std::s
                                             const std::string& layer_path,
                                             const UnpackOptions& unpack,
                                             const store::Labels& labels) {
+  FileLayerSource source(layer_path);
+  return applyLayer(key, parent_key, source, layer_path, unpack, labels);
+}
+
+absl::Status OverlaySnapshotter::applyLayer(const std::string& key, const std::string& parent_key,
+                                            LayerSource& source, const std::string& name,
+                                            const UnpackOptions& unpack,
+                                            const store::Labels& labels,
+                                            const ParentReady& parent_ready) {
   if (unpack.expected_diff_id.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("apply layer ", quoted(key), ": no diff id to check its content against"));
@@ -222,7 +231,8 @@ absl::Status OverlaySnapshotter::applyLayer(const std::string& key, const std::s
     flight = std::make_shared<Flight>();
     flights_[key] = flight;
   }
-  absl::Status status = createCommitted(key, parent_key, layer_path, unpack, labels);
+  absl::Status status =
+      createCommitted(key, parent_key, source, name, unpack, labels, parent_ready);
   absl::MutexLock lock(&mu_);
   flight->status = status;
   flight->done = true;
@@ -231,21 +241,12 @@ absl::Status OverlaySnapshotter::applyLayer(const std::string& key, const std::s
 }
 
 absl::Status OverlaySnapshotter::createCommitted(const std::string& key,
-                                                 const std::string& parent_key,
-                                                 const std::string& layer_path,
+                                                 const std::string& parent_key, LayerSource& source,
+                                                 const std::string& name,
                                                  const UnpackOptions& unpack,
-                                                 const store::Labels& labels) {
+                                                 const store::Labels& labels,
+                                                 const ParentReady& parent_ready) {
   const std::string context = absl::StrCat("apply layer ", quoted(key));
-  std::vector<std::string> lowers;
-  if (!parent_key.empty()) {
-    BERTH_ASSIGN_OR_RETURN(SnapshotPtr parent,
-                           withContext(store_->getSnapshot(parent_key), context));
-    if (parent->kind != SnapshotKind::kCommitted || parent->diff_id.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(context, ": parent ", quoted(parent_key), " is not a checked layer"));
-    }
-    BERTH_ASSIGN_OR_RETURN(lowers, withContext(chainDirs(parent_key), context));
-  }
   const std::string id = allocate();
   const std::string dir = absl::StrCat(root_, "/", id);
   const std::string tmp = absl::StrCat(dir, kTmpSuffix);
@@ -259,8 +260,23 @@ absl::Status OverlaySnapshotter::createCommitted(const std::string& key,
   if (::mkdir(tmp.c_str(), 0700) != 0 || ::mkdir((tmp + "/fs").c_str(), 0755) != 0) {
     return fail(lastErrnoStatus(absl::StrCat("create ", tmp)));
   }
-  absl::StatusOr<UnpackStats> stats = unpackLayer(layer_path, tmp + "/fs", lowers, unpack);
+  absl::StatusOr<UnpackStats> stats = unpackLayer(source, name, tmp + "/fs", unpack);
   if (!stats.ok()) return fail(stats.status());
+  if (parent_ready) {
+    if (absl::Status ready = parent_ready(); !ready.ok()) return fail(ready);
+  }
+  if (!parent_key.empty()) {
+    absl::StatusOr<SnapshotPtr> parent = store_->getSnapshot(parent_key);
+    if (!parent.ok()) return fail(parent.status());
+    if ((*parent)->kind != SnapshotKind::kCommitted || (*parent)->diff_id.empty()) {
+      return fail(absl::FailedPreconditionError(
+          absl::StrCat("parent ", quoted(parent_key), " is not a checked layer")));
+    }
+    absl::StatusOr<std::vector<std::string>> lowers = chainDirs(parent_key);
+    if (!lowers.ok()) return fail(lowers.status());
+    absl::Status adopted = adoptLowerAttributes(tmp + "/fs", stats->implicit_dirs, *lowers);
+    if (!adopted.ok()) return fail(adopted);
+  }
   const Usage usage = diskUsage(tmp + "/fs");
   // The layer's files must be on disk before the record that says the layer is complete.
   UniqueFd tmp_fd(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -281,7 +297,7 @@ absl::Status OverlaySnapshotter::createCommitted(const std::string& key,
   absl::Status created = store_->createSnapshot(record);
   if (!created.ok()) return fail(created);
   release(id);
-  log()->info("snapshot {}: applied layer {} into {} ({} entries, {} bytes)", key, layer_path, dir,
+  log()->info("snapshot {}: applied layer {} into {} ({} entries, {} bytes)", key, name, dir,
               stats->entries, stats->bytes);
   return absl::OkStatus();
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,13 +39,29 @@ class OverlaySnapshotter {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> open(
       const std::string& root, store::Store* store);
 
+  // Called by applyLayer once the layer is unpacked, before its parent is looked at: a layer
+  // unpacked while the layers below it are still being made waits here for its parent. A
+  // non-OK result fails the apply with it.
+  using ParentReady = std::function<absl::Status()>;
+
   // Creates the committed snapshot `key` (a chain id) on `parent_key` ("" for a base layer)
-  // by unpacking `layer_path`. `unpack.expected_diff_id` is required: the layer's uncompressed
-  // content must hash to it (DataLoss otherwise), and it is kept in the record, so that a
-  // committed snapshot only ever holds content checked against the diff id its chain id is
-  // made of. `unpack`'s bounds apply (ResourceExhausted). `labels` are stored with the record.
-  // OK without work if `key` is already committed with that diff id. On failure nothing is
-  // left. Concurrent calls for one key unpack once; the others wait and get the same result.
+  // by unpacking what `source` yields (`name` names it in errors). `unpack.expected_diff_id`
+  // is required: the layer's uncompressed content must hash to it (DataLoss otherwise), and it
+  // is kept in the record, so that a committed snapshot only ever holds content checked
+  // against the diff id its chain id is made of. `unpack`'s bounds apply (ResourceExhausted).
+  // `labels` are stored with the record. The layer is unpacked before its parent is needed;
+  // after `parent_ready` (if any) the parent must be a committed, checked layer, and the
+  // directories the layer needed but did not list take their owner and mode from it.
+  //
+  // OK without work (and without reading `source`) if `key` is already committed with that
+  // diff id. On failure nothing is left. Concurrent calls for one key unpack once; the others
+  // wait and get the same result, without reading their sources either.
+  [[nodiscard]] absl::Status applyLayer(const std::string& key, const std::string& parent_key,
+                                        LayerSource& source, const std::string& name,
+                                        const UnpackOptions& unpack,
+                                        const store::Labels& labels = {},
+                                        const ParentReady& parent_ready = nullptr);
+  // The same for a layer stored at `layer_path`.
   [[nodiscard]] absl::Status applyLayer(const std::string& key, const std::string& parent_key,
                                         const std::string& layer_path, const UnpackOptions& unpack,
                                         const store::Labels& labels = {});
@@ -93,9 +110,10 @@ class OverlaySnapshotter {
 
   // Unpacks and records `key`; the single-flight leader's part of applyLayer.
   [[nodiscard]] absl::Status createCommitted(const std::string& key, const std::string& parent_key,
-                                             const std::string& layer_path,
+                                             LayerSource& source, const std::string& name,
                                              const UnpackOptions& unpack,
-                                             const store::Labels& labels);
+                                             const store::Labels& labels,
+                                             const ParentReady& parent_ready);
   // The fs directories of `key` and its ancestors, top first.
   [[nodiscard]] absl::StatusOr<std::vector<std::string>> chainDirs(const std::string& key) const;
   [[nodiscard]] absl::StatusOr<std::string> dirOf(const store::SnapshotRecord& record) const;

@@ -80,12 +80,11 @@ struct DirTimes {
 // One unpack run. Not thread-safe.
 class Unpacker {
  public:
-  Unpacker(struct archive* a, std::string layer, UniqueFd root_fd, std::vector<UniqueFd> lowers,
-           uint64_t max_entries)
+  Unpacker(struct archive* a, std::string layer, UniqueFd root_fd, uint64_t max_entries)
       : archive_(a),
         layer_(std::move(layer)),
         root_fd_(std::move(root_fd)),
-        dirs_(root_fd_.get(), std::move(lowers), layer_),
+        dirs_(root_fd_.get(), layer_),
         max_entries_(max_entries) {}
 
   absl::StatusOr<UnpackStats> run() {
@@ -104,6 +103,7 @@ class Unpacker {
       ++stats_.entries;
     }
     BERTH_RETURN_IF_ERROR(fixDirTimes());
+    stats_.implicit_dirs.assign(dirs_.created().begin(), dirs_.created().end());
     return stats_;
   }
 
@@ -209,6 +209,7 @@ class Unpacker {
   absl::Status applyDir(struct archive_entry* e, int parent, const std::vector<std::string>& parts,
                         const std::string& entry) {
     const std::string& name = parts.back();
+    dirs_.listed(unpack_internal::joinPath(parts, parts.size()));
     BERTH_ASSIGN_OR_RETURN(bool kept, makeRoom(parent, name, entry, true));
     if (!kept && ::mkdirat(parent, name.c_str(), 0700) != 0) {
       return lastErrnoStatus(
@@ -494,19 +495,40 @@ class TarStream {
   absl::Status error_;
 };
 
-}  // namespace
+// libarchive's read callback over a LayerSource; keeps the source's error, the real cause of
+// a failed read.
+struct SourceReader {
+  LayerSource& source;
+  absl::Status error;
 
-absl::StatusOr<UnpackStats> unpackLayer(const std::string& layer_path, const std::string& root,
-                                        const std::vector<std::string>& lower_dirs,
-                                        const UnpackOptions& options) {
+  static la_ssize_t read(struct archive* a, void* self, const void** out) {
+    auto* r = static_cast<SourceReader*>(self);
+    absl::StatusOr<absl::string_view> chunk = r->source.read();
+    if (!chunk.ok()) {
+      r->error = chunk.status();
+      archive_set_error(a, EIO, "%s", std::string(r->error.message()).c_str());
+      return -1;
+    }
+    *out = chunk->data();
+    return static_cast<la_ssize_t>(chunk->size());
+  }
+};
+
+// Reads what is left of the source, up to its end.
+absl::Status drainSource(SourceReader& reader) {
+  if (!reader.error.ok()) return reader.error;
+  for (;;) {
+    absl::StatusOr<absl::string_view> chunk = reader.source.read();
+    if (!chunk.ok()) return chunk.status();
+    if (chunk->empty()) return absl::OkStatus();
+  }
+}
+
+absl::StatusOr<UnpackStats> unpackFrom(SourceReader& reader, const std::string& name,
+                                       const std::string& root, const UnpackOptions& options) {
   UniqueFd root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!root_fd.valid()) return lastErrnoStatus(absl::StrCat("open snapshot directory ", root));
-  std::vector<UniqueFd> lowers;
-  for (const std::string& dir : lower_dirs) {
-    lowers.emplace_back(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!lowers.back().valid()) return lastErrnoStatus(absl::StrCat("open lower layer ", dir));
-  }
-  // The blob, decompressed (gzip, zstd or none, detected from the content) as one raw stream.
+  // The layer, decompressed (gzip, zstd or none, detected from the content) as one raw stream.
   ArchivePtr raw(archive_read_new());
   if (!raw) return absl::ResourceExhaustedError("allocate archive reader");
   if (archive_read_support_filter_gzip(raw.get()) != ARCHIVE_OK ||
@@ -516,14 +538,16 @@ absl::StatusOr<UnpackStats> unpackLayer(const std::string& layer_path, const std
     return absl::InternalError(
         absl::StrCat("set up archive reader: ", archive_error_string(raw.get())));
   }
-  if (archive_read_open_filename(raw.get(), layer_path.c_str(), 1 << 17) != ARCHIVE_OK) {
-    return archiveError(raw.get(), layer_path);
+  if (archive_read_open(raw.get(), &reader, nullptr, &SourceReader::read, nullptr) != ARCHIVE_OK) {
+    if (!reader.error.ok()) return reader.error;
+    return archiveError(raw.get(), name);
   }
   struct archive_entry* whole = nullptr;
   if (archive_read_next_header(raw.get(), &whole) != ARCHIVE_OK) {
-    return archiveError(raw.get(), layer_path);
+    if (!reader.error.ok()) return reader.error;
+    return archiveError(raw.get(), name);
   }
-  TarStream stream(raw.get(), layer_path, options.max_tar_bytes);
+  TarStream stream(raw.get(), name, options.max_tar_bytes);
 
   // The tar inside it: ustar, pax and GNU tar.
   ArchivePtr a(archive_read_new());
@@ -534,23 +558,83 @@ absl::StatusOr<UnpackStats> unpackLayer(const std::string& layer_path, const std
         absl::StrCat("set up archive reader: ", archive_error_string(a.get())));
   }
   if (archive_read_open(a.get(), &stream, nullptr, &TarStream::read, nullptr) != ARCHIVE_OK) {
+    if (!reader.error.ok()) return reader.error;
     if (!stream.error().ok()) return stream.error();
-    return archiveError(a.get(), layer_path);
+    return archiveError(a.get(), name);
   }
-  Unpacker unpacker(a.get(), layer_path, std::move(root_fd), std::move(lowers),
-                    options.max_entries);
+  Unpacker unpacker(a.get(), name, std::move(root_fd), options.max_entries);
   absl::StatusOr<UnpackStats> stats = unpacker.run();
-  if (!stream.error().ok()) return stream.error();  // the real cause of a failed read
+  // The real cause of a failed read: the source's, else the decompressor's.
+  if (!reader.error.ok()) return reader.error;
+  if (!stream.error().ok()) return stream.error();
   if (!stats.ok()) return stats.status();
   BERTH_RETURN_IF_ERROR(stream.drain());
   stats->tar_bytes = stream.bytes();
   stats->diff_id = stream.digest().str();
   if (!options.expected_diff_id.empty() && stats->diff_id != options.expected_diff_id) {
-    return absl::DataLossError(absl::StrCat("layer ", layer_path, " uncompresses to content ",
+    return absl::DataLossError(absl::StrCat("layer ", name, " uncompresses to content ",
                                             stats->diff_id, ", not ", options.expected_diff_id,
                                             " as the image config says"));
   }
   return stats;
+}
+
+}  // namespace
+
+FileLayerSource::FileLayerSource(std::string path) : path_(std::move(path)) {}
+
+absl::StatusOr<absl::string_view> FileLayerSource::read() {
+  if (!fd_.valid()) {
+    fd_.reset(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd_.valid()) return lastErrnoStatus(absl::StrCat("open layer ", path_));
+    buf_.resize(1 << 17);
+  }
+  for (;;) {
+    ssize_t n = ::read(fd_.get(), buf_.data(), buf_.size());
+    if (n >= 0) return absl::string_view(buf_.data(), static_cast<size_t>(n));
+    if (errno != EINTR) return lastErrnoStatus(absl::StrCat("read layer ", path_));
+  }
+}
+
+absl::StatusOr<UnpackStats> unpackLayer(LayerSource& source, const std::string& name,
+                                        const std::string& root, const UnpackOptions& options) {
+  SourceReader reader{.source = source};
+  absl::StatusOr<UnpackStats> stats = unpackFrom(reader, name, root, options);
+  if (!stats.ok()) return stats;
+  // A layer is whole only once its source has ended well (a download: its digest checked),
+  // even if the archive ended before.
+  BERTH_RETURN_IF_ERROR(drainSource(reader));
+  return stats;
+}
+
+absl::StatusOr<UnpackStats> unpackLayer(const std::string& layer_path, const std::string& root,
+                                        const UnpackOptions& options) {
+  FileLayerSource source(layer_path);
+  return unpackLayer(source, layer_path, root, options);
+}
+
+absl::Status adoptLowerAttributes(const std::string& root,
+                                  const std::vector<std::string>& implicit_dirs,
+                                  const std::vector<std::string>& lower_dirs) {
+  if (implicit_dirs.empty() || lower_dirs.empty()) return absl::OkStatus();
+  UniqueFd root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!root_fd.valid()) return lastErrnoStatus(absl::StrCat("open snapshot directory ", root));
+  std::vector<UniqueFd> lowers;
+  for (const std::string& dir : lower_dirs) {
+    lowers.emplace_back(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!lowers.back().valid()) return lastErrnoStatus(absl::StrCat("open lower layer ", dir));
+  }
+  for (const std::string& rel : implicit_dirs) {
+    UniqueFd fd(unpack_internal::openBeneath(root_fd.get(), rel, O_RDONLY | O_DIRECTORY));
+    if (!fd.valid()) continue;  // replaced by a later entry of the layer
+    struct stat want = unpack_internal::lowerDirAttributes(lowers, rel);
+    // chown first: it clears setgid, which the chmod then sets.
+    if (::fchown(fd.get(), want.st_uid, want.st_gid) != 0 ||
+        ::fchmod(fd.get(), want.st_mode & 07777) != 0) {
+      return lastErrnoStatus(absl::StrCat("set owner and mode of directory ", rel, " in ", root));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace berth::image

@@ -76,8 +76,8 @@ absl::Status removeAt(int dir_fd, const std::string& name, absl::string_view wha
   return absl::OkStatus();
 }
 
-DirResolver::DirResolver(int root_fd, std::vector<UniqueFd> lower_fds, std::string layer)
-    : root_fd_(root_fd), lower_fds_(std::move(lower_fds)), layer_(std::move(layer)) {}
+DirResolver::DirResolver(int root_fd, std::string layer)
+    : root_fd_(root_fd), layer_(std::move(layer)) {}
 
 absl::StatusOr<int> DirResolver::openDir(const std::vector<std::string>& parts, size_t n,
                                          absl::string_view entry, bool create) {
@@ -119,16 +119,16 @@ absl::StatusOr<UniqueFd> DirResolver::walk(const std::vector<std::string>& parts
     UniqueFd next(::openat(cur.get(), name.c_str(), flags));
     if (!next.valid() && errno == ENOENT && create) {
       std::string rel = joinPath(parts, i + 1);
-      struct stat attrs = lowerAttributes(rel);
+      // mkdirat's mode is cut by the umask: chmod sets it whole.
       if (::mkdirat(cur.get(), name.c_str(), 0700) != 0) {
         return lastErrnoStatus(
             absl::StrCat("create directory ", rel, " for layer entry \"", entry, "\" in ", layer_));
       }
       next.reset(::openat(cur.get(), name.c_str(), flags));
-      if (next.valid() && (::fchown(next.get(), attrs.st_uid, attrs.st_gid) != 0 ||
-                           ::fchmod(next.get(), attrs.st_mode & 07777) != 0)) {
+      if (next.valid() && (::fchown(next.get(), 0, 0) != 0 || ::fchmod(next.get(), 0755) != 0)) {
         return lastErrnoStatus(absl::StrCat("set owner and mode of directory ", rel));
       }
+      if (next.valid()) created_.insert(std::move(rel));
     }
     if (!next.valid()) {
       int err = errno;
@@ -154,10 +154,10 @@ absl::StatusOr<UniqueFd> DirResolver::walk(const std::vector<std::string>& parts
   return cur;
 }
 
-struct stat DirResolver::lowerAttributes(const std::string& rel) const {
+struct stat lowerDirAttributes(const std::vector<UniqueFd>& lowers, const std::string& rel) {
   struct stat out {};
   out.st_mode = S_IFDIR | 0755;
-  for (const UniqueFd& lower : lower_fds_) {
+  for (const UniqueFd& lower : lowers) {
     UniqueFd fd(openBeneath(lower.get(), rel, O_PATH));
     if (!fd.valid()) {
       if (errno == ENOENT) continue;  // not in this layer: look further down

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,10 +38,15 @@ int openBeneath(int dir_fd, const std::string& rel, int flags);
 // A missing entry is not an error. `what` names the entry in errors.
 [[nodiscard]] absl::Status removeAt(int dir_fd, const std::string& name, absl::string_view what);
 
+// The owner and mode a directory created at `rel` gets: those of the same path in the topmost
+// of `lowers` (lower layers' roots, top first) that has it, if that is a directory there (as
+// containerd does, so that e.g. /tmp keeps its sticky bit), else root-owned 0755.
+struct stat lowerDirAttributes(const std::vector<UniqueFd>& lowers, const std::string& rel);
+
 // Opens directories below a snapshot root, rejecting any path that passes through a symlink or
-// a non-directory. Missing directories can be created: with the owner and mode the same path
-// has in the first lower layer that has it (as containerd does, so that e.g. /tmp keeps its
-// sticky bit), else root-owned 0755.
+// a non-directory. Missing directories can be created, root-owned 0755; created() names them,
+// so that they can be given their lower layers' owner and mode once those are known
+// (adoptLowerAttributes), since a layer may be unpacked before the layers below it.
 //
 // Keeps the last directory it opened, because consecutive tar entries mostly share a parent.
 // Whoever removes a directory under the root calls forgetCache(): the cached one may have been
@@ -49,9 +55,8 @@ int openBeneath(int dir_fd, const std::string& rel, int flags);
 // Not thread-safe; one per unpack.
 class DirResolver {
  public:
-  // `lower_fds`: lower layers' roots, top first (may be empty). `layer` names the layer in
-  // errors.
-  DirResolver(int root_fd, std::vector<UniqueFd> lower_fds, std::string layer);
+  // `layer` names the layer in errors.
+  DirResolver(int root_fd, std::string layer);
 
   // The directory made of the first `n` of `parts`; `entry` names the tar entry in errors.
   // The fd is owned by the resolver and valid until the next call.
@@ -67,18 +72,22 @@ class DirResolver {
   [[nodiscard]] absl::StatusOr<UniqueFd> openDirCopy(const std::vector<std::string>& parts,
                                                      size_t n, absl::string_view entry);
 
+  // The layer lists directory `rel` itself: its own owner and mode apply, not the lowers'.
+  void listed(const std::string& rel) { created_.erase(rel); }
+  // Directories created because an entry needed them and the layer (so far) does not list,
+  // by path relative to the root. Some may since have been replaced by other entries.
+  const std::set<std::string>& created() const { return created_; }
+
  private:
   // Opens the path component by component, creating what is missing when `create`.
   [[nodiscard]] absl::StatusOr<UniqueFd> walk(const std::vector<std::string>& parts, size_t n,
                                               absl::string_view entry, bool create);
-  // The owner and mode for a directory created at `rel`: from a lower layer, else the default.
-  struct stat lowerAttributes(const std::string& rel) const;
 
   int root_fd_;
-  std::vector<UniqueFd> lower_fds_;
   std::string layer_;
   std::string cached_path_;
   UniqueFd cached_fd_;
+  std::set<std::string> created_;
 };
 
 }  // namespace berth::image::unpack_internal

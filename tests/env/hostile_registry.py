@@ -46,12 +46,15 @@ LIE_SIZE = 1000                # size-lies: what the descriptor claims
 DEFAULT_CAP = 1 << 30          # an "endless" response stops after this many bytes (0: never)
 DEFAULT_FAST = 64 << 20        # bytes/s of a "fast" endless response: fast, yet a client that
                                # never stops takes 16 s to reach the cap and leaves CPU to others
+HELD_LAYERS = 2                # layers of the held-layers image
+HELD_BYTES = 1 << 20           # random bytes in each held layer's second file
+HOLD_MAX_S = 60                # a held blob goes on after this long even if not released
 CACHE_VERSION = "1"            # bump when a cached blob's recipe changes
 
 SCENARIOS = ("honest", "trojan", "trojan-second-layer", "deep-config", "deep-manifest",
              "deep-index", "big-config", "trickle", "trickle-manifest", "endless-error",
              "endless-error-slow", "no-size", "size-minus-one", "size-lies", "gzip-bomb",
-             "entries-bomb")
+             "entries-bomb", "held-layers")
 
 # The honest second layer of trojan-second-layer; a test pushes it with mkimage.py.
 SECOND_LAYER_SPEC = {"entries": [{"type": "file", "path": "/etc/hostile-second",
@@ -101,6 +104,32 @@ class Static:
             h.trickle(self.data[start:end], self.rate)
         else:
             h.send_body(self.data[start:end])
+
+
+class Held:
+    """A blob sent up to half its length, then held until the file `release` exists (at most
+    HOLD_MAX_S), then the rest; Content-Length correct, no `Range`. A client that unpacks what
+    arrives shows it while the rest is held."""
+
+    def __init__(self, data: bytes, content_type: str, release: str):
+        self.data = data
+        self.content_type = content_type
+        self.release = release
+
+    def serve(self, h: "Handler", head: bool):
+        h.send_response(200)
+        h.send_header("Content-Type", self.content_type)
+        h.send_header("Content-Length", str(len(self.data)))
+        h.send_header("Docker-Content-Digest", mkimage.sha256(self.data))
+        h.end_headers()
+        if head:
+            return
+        half = len(self.data) // 2
+        h.send_body(self.data[:half])
+        deadline = time.monotonic() + HOLD_MAX_S
+        while not os.path.exists(self.release) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        h.send_body(self.data[half:])
 
 
 class EndlessError:
@@ -326,8 +355,9 @@ class Repo:
 class Builder:
     """Builds every scenario's repository and its entry of the info file."""
 
-    def __init__(self, cache: Cache, rate: float, cap: int, fast: int):
+    def __init__(self, cache: Cache, rate: float, cap: int, fast: int, hold_dir: str):
         self.cache = cache
+        self.hold_dir = hold_dir
         self.rate = rate
         self.cap = cap
         self.fast = fast
@@ -446,6 +476,19 @@ class Builder:
                     attack=f"layer descriptor says size {LIE_SIZE}; the blob (digest correct, "
                            "Content-Length true) is far bigger",
                     claimed_size=LIE_SIZE, actual_size=len(layer.blob))
+
+        layers = [mkimage.Layer([mkimage.file(f"held/first-{i}", f"layer {i}\n"),
+                                 mkimage.file(f"held/rest-{i}",
+                                              random.Random(f"held {i}").randbytes(HELD_BYTES))],
+                                comment=f"held {i}") for i in range(HELD_LAYERS)]
+        release = os.path.join(self.hold_dir, "release-held-layers")
+        self.add("held-layers", self.config("held-layers", [l.diff_id for l in layers]),
+                 [l.diff_id for l in layers], [layer_desc(l) for l in layers],
+                 {l.digest: Held(l.blob, l.media_type(), release) for l in layers},
+                 attack=f"none: {HELD_LAYERS} layers (held/first-N, then {HELD_BYTES} random "
+                        "bytes in held/rest-N), each blob sent half-way, then held until the "
+                        "file `release` exists",
+                 release=release)
 
         for name, build, what in (
                 ("gzip-bomb", build_gzip_bomb, f"one file of {BOMB_FILE} zero bytes"),
@@ -632,7 +675,8 @@ def write_atomic(path: str, text: str):
 
 def serve(a) -> int:
     start = time.monotonic()
-    b = Builder(Cache(a.cache_dir), a.trickle_bps, a.endless_cap, a.fast_bps).build()
+    hold_dir = os.path.dirname(os.path.abspath(a.info_file))
+    b = Builder(Cache(a.cache_dir), a.trickle_bps, a.endless_cap, a.fast_bps, hold_dir).build()
     server = Server((a.host, 0), b.repos)
     host = f"{a.host}:{server.server_address[1]}"
     for s in b.info.values():

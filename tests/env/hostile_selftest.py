@@ -180,7 +180,8 @@ def c_api(r: Registry):
 
 def c_digests(r: Registry):
     """Manifests by tag and digest, configs and honestly served layers: all match."""
-    no_layer = {"trickle", "endless-error", "endless-error-slow", "no-size", "size-minus-one"}
+    no_layer = {"trickle", "endless-error", "endless-error-slow", "no-size", "size-minus-one",
+                "held-layers"}
     for name, s in r.s.items():
         repo = s["repo"]
         for ref in (hr.TAG, s["digest"]):
@@ -311,6 +312,37 @@ def c_entries_bomb(r: Registry):
         kinds[tar[off + 156:off + 157]] += 1
     eq((kinds[tarfile.REGTYPE], kinds[tarfile.DIRTYPE]), (hr.BOMB_ENTRIES, hr.BOMB_DIRS),
        "entries")
+
+
+def c_held_layers(r: Registry):
+    s = r.s["held-layers"]
+    eq(len(s["layer_digests"]), hr.HELD_LAYERS, "layers")
+    readers = []
+    for d in s["layer_digests"]:
+        c = r.conn()
+        c.request("GET", r.blob_path("held-layers", d))
+        readers.append((d, c, c.getresponse()))
+    bodies = {}
+    for d, _, resp in readers:
+        total = int(resp.headers["Content-Length"])
+        bodies[d] = resp.read(total // 2)
+        eq(len(bodies[d]), total // 2, f"{d}: first half")
+    time.sleep(0.3)
+    for d, c, _ in readers:
+        c.sock.settimeout(0.1)
+        try:
+            more = c.sock.recv(1, socket.MSG_PEEK)
+        except TimeoutError:
+            more = b""
+        c.sock.settimeout(30)
+        eq(more, b"", f"{d}: sent more before the release")
+    open(s["release"], "w").close()
+    for d, c, resp in readers:
+        bodies[d] += resp.read()
+        c.close()
+        eq(sha(bodies[d]), d, f"{d}: digest")
+    r.gets.update({r.blob_path("held-layers", d): 1 for d in s["layer_digests"]})
+    return "each blob held half-way until released"
 
 
 def layer_path(r: Registry, name: str) -> str:
@@ -468,6 +500,7 @@ def main() -> int:
         check("deep-config, deep-manifest, deep-index are deep", c_deep, r)
         check("big-config: 64 MiB of valid JSON", c_big_config, r)
         check("size-lies: descriptor 1000, blob bigger", c_size_lies, r)
+        check("held-layers: blobs held half-way until released", c_held_layers, r)
         parallel(stream_checks(r) + second_instance_checks(r, s) + [
             ("gzip-bomb: 1 GiB of zeros, diff_id correct", lambda: c_gzip_bomb(r)),
             ("entries-bomb: 200,000 entries, diff_id correct", lambda: c_entries_bomb(r))])

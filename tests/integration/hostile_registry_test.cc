@@ -20,10 +20,10 @@ TEST(HostileRegistryTest, ServesEveryScenarioAndCountsRequests) {
   for (const char* name :
        {"honest", "trojan", "trojan-second-layer", "deep-config", "deep-manifest", "deep-index",
         "big-config", "trickle", "trickle-manifest", "endless-error", "endless-error-slow",
-        "no-size", "size-minus-one", "size-lies", "gzip-bomb", "entries-bomb"}) {
+        "no-size", "size-minus-one", "size-lies", "gzip-bomb", "entries-bomb", "held-layers"}) {
     EXPECT_EQ(reg.ref(name), reg.host() + "/hostile/" + name + ":1");
   }
-  EXPECT_EQ(reg.info()["scenarios"].size(), 16u);
+  EXPECT_EQ(reg.info()["scenarios"].size(), 17u);
   const nlohmann::json& honest = reg.scenario("honest");
   ASSERT_TRUE(honest.is_object());
 

@@ -10,6 +10,7 @@
 
 #include "berthd_fixture.h"
 #include "cri_calls.h"
+#include "hostile_registry.h"
 #include "test_env.h"
 
 namespace berth::testing {
@@ -364,6 +365,88 @@ TEST(ImageTest, KilledDuringPullLeavesNoHalfImage) {
   }
   EXPECT_EQ(filesUnder(d.root() + "/content/ingest"), 0u) << "partial downloads are discarded";
   EXPECT_EQ(pullOk(d, pushed["ref"]), pushed["config_digest"].get<std::string>());
+}
+
+// The paths of `file` under layer snapshots still being unpacked (root/snapshots/<n>.tmp/fs).
+std::vector<std::string> unpacking(Berthd& d, const std::string& file) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(d.root() + "/snapshots", ec)) {
+    std::string name = e.path().filename();
+    if (name.ends_with(".tmp") && std::filesystem::exists(e.path() / "fs" / file)) {
+      found.push_back(e.path() / "fs" / file);
+    }
+  }
+  return found;
+}
+
+// Waits until each layer of the held-layers scenario has its first file in a snapshot being
+// unpacked, while the registry holds every blob half-way: layers unpack as they download, all
+// at once. False after 30 s.
+bool eachHeldLayerIsUnpacking(Berthd& d, const nlohmann::json& scenario) {
+  const size_t layers = scenario["layer_digests"].size();
+  for (int i = 0; i < 3000; ++i) {
+    size_t seen = 0;
+    for (size_t l = 0; l < layers; ++l) {
+      if (!unpacking(d, "held/first-" + std::to_string(l)).empty()) ++seen;
+    }
+    if (seen == layers) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST(ImageTest, LayersUnpackWhileTheyDownloadAllAtOnce) {
+  HostileRegistry reg;
+  ASSERT_TRUE(reg.start()) << reg.log();
+  const nlohmann::json& sc = reg.scenario("held-layers");
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  grpc::Status st;
+  v1::PullImageResponse resp;
+  std::thread puller([&] { st = pull(d, reg.ref("held-layers"), &resp); });
+  bool unpacking_all = eachHeldLayerIsUnpacking(d, sc);
+  std::ofstream(sc["release"].get<std::string>()).close();
+  puller.join();
+  EXPECT_TRUE(unpacking_all) << "no layer may wait for its own download, nor for another's";
+  ASSERT_TRUE(st.ok()) << st.error_message() << "\n" << d.log();
+  EXPECT_EQ(resp.image_ref(), sc["config_digest"].get<std::string>());
+  // Each layer is committed whole: both its files, nothing left being unpacked.
+  for (size_t l = 0; l < sc["layer_digests"].size(); ++l) {
+    EXPECT_TRUE(unpacking(d, "held/first-" + std::to_string(l)).empty());
+  }
+  EXPECT_EQ(listImages(d).size(), 1u);
+  size_t files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(d.root() + "/snapshots")) {
+    if (e.path().filename().string().starts_with("rest-")) {
+      EXPECT_EQ(e.file_size(), 1u << 20) << e.path();
+      ++files;
+    }
+  }
+  EXPECT_EQ(files, sc["layer_digests"].size());
+}
+
+TEST(ImageTest, KilledWhileLayersUnpackLeavesNothingHalfMade) {
+  HostileRegistry reg;
+  ASSERT_TRUE(reg.start()) << reg.log();
+  const nlohmann::json& sc = reg.scenario("held-layers");
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  std::thread puller([&] {
+    v1::PullImageResponse resp;
+    pull(d, reg.ref("held-layers"), &resp);  // fails when berthd dies
+  });
+  bool unpacking_all = eachHeldLayerIsUnpacking(d, sc);
+  d.stop(SIGKILL);
+  puller.join();
+  ASSERT_TRUE(unpacking_all);
+  ASSERT_TRUE(d.start()) << d.log();
+  EXPECT_TRUE(listImages(d).empty());
+  EXPECT_TRUE(std::filesystem::is_empty(d.root() + "/snapshots"))
+      << "half-unpacked layers are removed";
+  EXPECT_EQ(filesUnder(d.root() + "/content/ingest"), 0u) << "partial downloads are discarded";
+  std::ofstream(sc["release"].get<std::string>()).close();
+  EXPECT_EQ(pullOk(d, reg.ref("held-layers")), sc["config_digest"].get<std::string>());
 }
 
 TEST(ImageTest, BerthctlImageVerbs) {

@@ -330,6 +330,67 @@ TEST_F(SnapshotTest, ConcurrentApplyOfOneKeyUnpacksOnce) {
   EXPECT_EQ(listNames(snapRoot()).size(), 2u);
 }
 
+// A source that must not be read: the layer is made already, or another call is making it.
+class UnreadSource : public LayerSource {
+ public:
+  absl::StatusOr<absl::string_view> read() override {
+    ++reads;
+    return absl::InternalError("read");
+  }
+  int reads = 0;
+};
+
+// A layer can be unpacked before its parent exists: it waits for it only to commit, and the
+// directories it needed but did not list then take the parent's owner and mode.
+TEST_F(SnapshotTest, LayerUnpacksBeforeItsParentAndAdoptsItsDirectories) {
+  std::string l1 = writeLayer("l1", TarBuilder().dir("tmp/", 01777).dir("home/", 0700));
+  std::string l2 = writeLayer("l2", TarBuilder().file("tmp/x", "x").file("home/y", "y"));
+  FileLayerSource source(l2);
+  bool parent_was_missing = false;
+  absl::Status st = snap_->applyLayer(kL2, kL1, source, "l2", checked(l2), {}, [&] {
+    // Called once l2 is unpacked: its parent is made only now.
+    parent_was_missing = !snap_->has(kL1);
+    return snap_->applyLayer(kL1, "", l1, checked(l1));
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_TRUE(parent_was_missing);
+  std::string fs = dirOf(kL2) + "/fs";
+  struct stat tmp {};
+  ASSERT_EQ(::lstat((fs + "/tmp").c_str(), &tmp), 0);
+  EXPECT_EQ(tmp.st_mode & 07777, 01777u);
+  struct stat home {};
+  ASSERT_EQ(::lstat((fs + "/home").c_str(), &home), 0);
+  EXPECT_EQ(home.st_mode & 07777, 0700u);
+  EXPECT_EQ(readAll(fs + "/home/y"), "y");
+
+  // Made already: the source is not read, the wait not called.
+  UnreadSource unread;
+  bool waited = false;
+  st = snap_->applyLayer(kL2, kL1, unread, "again", checked(l2), {}, [&] {
+    waited = true;
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(unread.reads, 0);
+  EXPECT_FALSE(waited);
+}
+
+TEST_F(SnapshotTest, ParentThatFailsFailsTheLayerAndLeavesNothing) {
+  std::string l2 = writeLayer("l2", TarBuilder().file("f", "f"));
+  FileLayerSource source(l2);
+  absl::Status st = snap_->applyLayer(kL2, kL1, source, "l2", checked(l2), {},
+                                      [] { return absl::AbortedError("layer below it failed"); });
+  EXPECT_EQ(st.code(), absl::StatusCode::kAborted) << st;
+  EXPECT_THAT(st.message(), HasSubstr(kL2));
+  EXPECT_FALSE(snap_->has(kL2));
+  EXPECT_THAT(listNames(snapRoot()), ::testing::IsEmpty());
+  // Ready, but no parent after all.
+  FileLayerSource again(l2);
+  st = snap_->applyLayer(kL2, kL1, again, "l2", checked(l2), {}, [] { return absl::OkStatus(); });
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
+  EXPECT_THAT(listNames(snapRoot()), ::testing::IsEmpty());
+}
+
 TEST_F(SnapshotTest, CleanupRemovesWhatACrashLeft) {
   applyChain();
   ASSERT_TRUE(snap_->prepare("ctr", kL3).ok());

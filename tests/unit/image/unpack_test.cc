@@ -23,6 +23,7 @@ namespace berth::image {
 namespace {
 
 using testing::Compression;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::TarBuilder;
 using testing::TarEntry;
@@ -252,14 +253,49 @@ TEST_F(UnpackTest, CreatesMissingParentsLikeTheLowerLayer) {
   ASSERT_EQ(::chown((lower + "/home").c_str(), 1002, 1003), 0);
   std::string layer = dir_ / "layer.tar";
   TarBuilder().file("tmp/x", "x").file("home/y", "y").file("new/z", "z").write(layer);
-  absl::StatusOr<UnpackStats> stats = unpackLayer(layer, root(), {lower});
+  // Unpacked without its lower layer (which may still be being made), then adopted.
+  absl::StatusOr<UnpackStats> stats = unpackLayer(layer, root());
   ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_THAT(stats->implicit_dirs, ElementsAre("home", "new", "tmp"));
+  EXPECT_EQ(lstatOrDie(at("tmp")).st_mode & 07777, 0755u) << "root-owned 0755 until adopted";
+  ASSERT_TRUE(adoptLowerAttributes(root(), stats->implicit_dirs, {lower}).ok());
   EXPECT_EQ(lstatOrDie(at("tmp")).st_mode & 07777, 01777u);
   struct stat home = lstatOrDie(at("home"));
   EXPECT_EQ(home.st_mode & 07777, 0700u);
   EXPECT_EQ(home.st_uid, 1002u);
   EXPECT_EQ(home.st_gid, 1003u);
   EXPECT_EQ(lstatOrDie(at("new")).st_mode & 07777, 0755u);
+  EXPECT_EQ(readAll(at("tmp/x")), "x");
+}
+
+// Only directories the layer never lists take the lower layers' owner and mode; one that the
+// layer lists after needing it, or replaces, keeps what the layer says.
+TEST_F(UnpackTest, ListedOrReplacedDirectoriesAreNotAdopted) {
+  std::string lower = dir_ / "lower";
+  for (const char* d : {"", "/a", "/b", "/c", "/c/d"}) {
+    ASSERT_EQ(::mkdir((lower + d).c_str(), 0700), 0);
+    ASSERT_EQ(::chown((lower + d).c_str(), 1002, 1003), 0);
+  }
+  std::string layer = dir_ / "layer.tar";
+  TarBuilder()
+      .file("a/x", "x")
+      .dir("a", 0750)  // listed after the file that needed it
+      .file("b/y", "y")
+      .file("b", "now a file")  // replaced
+      .file("c/d/z", "z")       // c and c/d both implicit
+      .write(layer);
+  absl::StatusOr<UnpackStats> stats = unpackLayer(layer, root());
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_THAT(stats->implicit_dirs, ElementsAre("b", "c", "c/d"));
+  ASSERT_TRUE(adoptLowerAttributes(root(), stats->implicit_dirs, {lower}).ok());
+  struct stat a = lstatOrDie(at("a"));
+  EXPECT_EQ(a.st_mode & 07777, 0750u);
+  EXPECT_EQ(a.st_uid, 0u);
+  struct stat b = lstatOrDie(at("b"));
+  EXPECT_TRUE(S_ISREG(b.st_mode));
+  EXPECT_EQ(b.st_uid, 0u);
+  EXPECT_EQ(lstatOrDie(at("c")).st_uid, 1002u);
+  EXPECT_EQ(lstatOrDie(at("c/d")).st_mode & 07777, 0700u);
 }
 
 // A layer that tries to write outside the root is refused, names the entry, and writes
@@ -420,16 +456,15 @@ TEST_F(UnpackTest, DiffIdIsTheDigestOfTheWholeUncompressedStream) {
 TEST_F(UnpackTest, ContentThatIsNotTheExpectedDiffIdIsDataLoss) {
   std::string layer = dir_ / "layer.tar.gz";
   TarBuilder().file("bin/sh", "trojan").write(layer);
-  absl::StatusOr<UnpackStats> stats = unpackLayer(
-      layer, root(), {},
-      {.expected_diff_id = "sha256:" + std::string(64, 'a')});
+  absl::StatusOr<UnpackStats> stats =
+      unpackLayer(layer, root(), {.expected_diff_id = "sha256:" + std::string(64, 'a')});
   EXPECT_EQ(stats.status().code(), absl::StatusCode::kDataLoss) << stats.status();
   EXPECT_THAT(stats.status().message(), HasSubstr(std::string(64, 'a')));
   EXPECT_THAT(stats.status().message(), HasSubstr(testing::diffIdOf(layer)));
 
   std::filesystem::remove_all(root());
   ASSERT_EQ(::mkdir(root().c_str(), 0755), 0);
-  stats = unpackLayer(layer, root(), {}, {.expected_diff_id = testing::diffIdOf(layer)});
+  stats = unpackLayer(layer, root(), {.expected_diff_id = testing::diffIdOf(layer)});
   EXPECT_TRUE(stats.ok()) << stats.status();
 }
 
@@ -438,8 +473,7 @@ TEST_F(UnpackTest, DecompressionBombStopsAtTheSizeLimit) {
   std::string layer = dir_ / "bomb.tar.gz";
   TarBuilder().file("zeros", std::string(16 << 20, '\0')).write(layer);
   ASSERT_LT(std::filesystem::file_size(layer), 100u << 10);
-  absl::StatusOr<UnpackStats> stats =
-      unpackLayer(layer, root(), {}, {.max_tar_bytes = 1 << 20});
+  absl::StatusOr<UnpackStats> stats = unpackLayer(layer, root(), {.max_tar_bytes = 1 << 20});
   EXPECT_EQ(stats.status().code(), absl::StatusCode::kResourceExhausted) << stats.status();
   EXPECT_THAT(stats.status().message(), HasSubstr("1048576"));
   EXPECT_LE(std::filesystem::file_size(at("zeros")), 1u << 20) << "stopped at the limit";
@@ -450,11 +484,11 @@ TEST_F(UnpackTest, TooManyEntriesStopAtTheEntryLimit) {
   for (int i = 0; i < 50; ++i) tar.file(absl::StrCat("f", i), "");
   std::string layer = dir_ / "many.tar";
   tar.write(layer, Compression::kNone);
-  absl::StatusOr<UnpackStats> stats = unpackLayer(layer, root(), {}, {.max_entries = 20});
+  absl::StatusOr<UnpackStats> stats = unpackLayer(layer, root(), {.max_entries = 20});
   EXPECT_EQ(stats.status().code(), absl::StatusCode::kResourceExhausted) << stats.status();
   EXPECT_THAT(stats.status().message(), HasSubstr("20"));
   EXPECT_FALSE(std::filesystem::exists(at("f20")));
-  stats = unpackLayer(layer, root(), {}, {.max_entries = 50});
+  stats = unpackLayer(layer, root(), {.max_entries = 50});
   EXPECT_TRUE(stats.ok()) << stats.status();
 }
 
