@@ -56,12 +56,20 @@ class Run {
       : client_(options), image_(std::move(image)), pod_network_(pod_network) {}
   ~Run() { cleanUp(); }
 
-  bool pull() {
+  bool pull() { return pull(image_); }
+  bool pull(const std::string& ref) {
     v1::PullImageRequest req;
-    req.mutable_image()->set_image(image_);
+    req.mutable_image()->set_image(ref);
     v1::PullImageResponse resp;
     grpc::ClientContext ctx;
     return check("PullImage", client_.image().PullImage(&ctx, req, &resp));
+  }
+  bool removeImage(const std::string& ref) {
+    v1::RemoveImageRequest req;
+    req.mutable_image()->set_image(ref);
+    v1::RemoveImageResponse resp;
+    auto ctx = client_.context();
+    return check("RemoveImage", client_.image().RemoveImage(ctx.get(), req, &resp));
   }
 
   v1::PodSandboxConfig podConfig(int n) const {
@@ -230,6 +238,9 @@ int main(int argc, char** argv) {
   app.add_flag("--pod-network", pod_network, "pods in the runtime's CNI network");
   app.add_option("--server-pid", server_pid, "the server's pid, for its footprint");
   app.add_option("--timeout", options.timeout_seconds, "seconds per call");
+  std::string pull_ref;
+  app.add_option("--pull", pull_ref,
+                 "an image to pull (timed, one PullImage call) and remove at the end");
   CLI11_PARSE(app, argc, argv);
   berth::bench::catchInterrupts();
 
@@ -282,5 +293,9 @@ int main(int argc, char** argv) {
   result(measure("RemovePodSandbox", 0, static_cast<int>(run.pods()),
                  [&] { return run.removePod(i++); }),
          1);
+  if (!pull_ref.empty()) {
+    result(measure("Pull", 0, 1, [&] { return run.pull(pull_ref); }), 1);
+    if (!run.removeImage(pull_ref)) return 1;
+  }
   return 0;
 }

@@ -139,6 +139,17 @@ std::vector<std::string> mountsUnder(const std::string& path, const std::string&
   return found;
 }
 
+void startWriteback(int fd, off_t offset, off_t len) {
+  (void)::sync_file_range(fd, offset, len, SYNC_FILE_RANGE_WRITE);
+}
+
+void WritebackPacer::wrote(int fd, size_t len) {
+  written_ += static_cast<off_t>(len);
+  if (written_ - started_ < step_) return;
+  startWriteback(fd, started_, written_ - started_);
+  started_ = written_;
+}
+
 absl::Status removeAll(const std::string& path) {
   if (std::vector<std::string> mounts = mountsUnder(path); !mounts.empty()) {
     return absl::FailedPreconditionError(

@@ -31,6 +31,24 @@ enum class Sync { kYes, kNo };
 [[nodiscard]] absl::Status writeFileAtomic(const std::string& path, std::string_view data,
                                            mode_t mode, Sync sync = Sync::kYes);
 
+// Starts writing `len` bytes of `fd` from `offset` back to the disk without waiting
+// (sync_file_range SYNC_FILE_RANGE_WRITE), so that a later fsync or syncfs finds them on their
+// way already. Advisory: failures are ignored.
+void startWriteback(int fd, off_t offset, off_t len);
+
+// Counts the bytes written to one file and starts their writeback every `step` bytes.
+class WritebackPacer {
+ public:
+  explicit WritebackPacer(off_t step = off_t{8} << 20) : step_(step) {}
+  // `len` more bytes were written to `fd` at its end.
+  void wrote(int fd, size_t len);
+
+ private:
+  const off_t step_;
+  off_t written_ = 0;
+  off_t started_ = 0;  // bytes whose writeback has started
+};
+
 // Removes `path` and everything below it; a missing path is not an error. Never crosses into a
 // mount: when something is mounted at or below `path` nothing is removed and the answer is
 // FailedPrecondition naming the mount (a tree with a rootfs or a tmpfs still mounted below it

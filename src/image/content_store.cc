@@ -305,6 +305,7 @@ absl::Status ContentStore::ingestOnce(const Digest& expected, int64_t expected_s
       TempFile tmp, TempFile::create(ingestDir(), absl::string_view(expected.hex()).substr(0, 12)));
   Sha256 hash;
   uint64_t written = 0;
+  WritebackPacer pacer;      // the disk writes while the blob streams in, not all at the fsync
   absl::Status write_error;  // sticky: once a write fails, the ingest fails
   const Writer write = [&](const char* data, size_t len) -> absl::Status {
     if (!write_error.ok()) return write_error;
@@ -315,7 +316,9 @@ absl::Status ContentStore::ingestOnce(const Digest& expected, int64_t expected_s
     }
     hash.update(data, len);
     write_error = fullWrite(tmp.fd(), data, len, tmp.path());
-    if (write_error.ok()) written += len;
+    if (!write_error.ok()) return write_error;
+    written += len;
+    pacer.wrote(tmp.fd(), len);
     return write_error;
   };
 

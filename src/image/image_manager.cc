@@ -74,7 +74,8 @@ struct ImageManager::Tracker {
 
 absl::Status ImageManager::fetchBlob(const Reference& ref, const Credentials& creds,
                                      const Descriptor& blob, Tracker* tracker,
-                                     RegistryClient::BlobKind kind, LayerPipe* pipe) {
+                                     RegistryClient::BlobKind kind, LayerPipe* pipe,
+                                     const std::function<void()>& transferred) {
   absl::StatusOr<Digest> d = Digest::parse(blob.digest);
   if (!d.ok()) {
     if (pipe != nullptr) pipe->finish(d.status());
@@ -95,7 +96,7 @@ absl::Status ImageManager::fetchBlob(const Reference& ref, const Credentials& cr
             return pipe->write(data, len);
           };
         }
-        return registry_.fetchBlob(
+        absl::Status got = registry_.fetchBlob(
             ref, blob.digest, creds, sink,
             [&](uint64_t done) {
               if (tracker != nullptr) tracker->update(blob.digest, done, false);
@@ -105,6 +106,8 @@ absl::Status ImageManager::fetchBlob(const Reference& ref, const Credentials& cr
               }
             },
             kind);
+        if (transferred) transferred();
+        return got;
       },
       ref.domain);
   if (pipe != nullptr) {
@@ -135,9 +138,8 @@ absl::Status ImageManager::pullLayers(const Reference& ref, const Credentials& c
                                       const std::vector<std::string>& diff_ids,
                                       const std::vector<std::string>& chain, size_t from,
                                       Tracker* tracker) {
-  // Each layer has a download (on one of a few workers, taking layers in order) and an unpack
-  // thread of its own, started with the download and fed by it through a pipe. A layer
-  // unpacked before the one below it waits for that one before it commits.
+  // Each layer has a download thread and an unpack thread, fed by the download through a
+  // pipe. A layer unpacked before the one below it waits for that one before it commits.
   struct Layer {
     LayerPipe pipe;
     std::thread unpacker;
@@ -167,42 +169,57 @@ absl::Status ImageManager::pullLayers(const Reference& ref, const Credentials& c
     jobs[k]->done.Notify();
   };
 
+  // Transfers: at most max_concurrent_downloads at once, granted in layer order. A slot is
+  // held for the transfer only: a blob's fsync and publication keep no other layer waiting.
+  // The first failure stops the layers not yet granted one.
   absl::Mutex mu;
-  size_t started = 0;  // layers 0..started-1 have their unpack running and are downloading
+  size_t turn = 0;  // the next layer to be granted a slot
+  int free_slots = std::max(1, options_.max_concurrent_downloads);
   absl::Status first_error;
-  // Workers: claim the next layer, start its unpack, download it into the pipe. The first
-  // failure stops further starts.
-  auto worker = [&] {
-    for (;;) {
-      size_t k = 0;
-      {
-        absl::MutexLock lock(&mu);
-        if (!first_error.ok() || started == n) return;
-        k = started++;
-        jobs[k]->unpacker = std::thread(unpack, k);
+  auto download = [&](size_t k) {
+    Layer& job = *jobs[k];
+    {
+      absl::MutexLock lock(&mu);
+      auto granted = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+        return turn == k && (free_slots > 0 || !first_error.ok());
+      };
+      mu.Await(absl::Condition(&granted));
+      ++turn;
+      if (!first_error.ok()) {
+        job.fetched = absl::AbortedError("the pull stopped: a layer below failed");
+        job.pipe.finish(job.fetched);
+        return;
       }
-      absl::Status st = fetchBlob(ref, creds, layers[from + k], tracker,
-                                  RegistryClient::BlobKind::kLayer, &jobs[k]->pipe);
-      jobs[k]->fetched = st;
-      if (!st.ok()) {
-        absl::MutexLock lock(&mu);
-        if (first_error.ok()) first_error = st;
-      }
+      --free_slots;
+    }
+    bool holding = true;
+    auto transferred = [&] {
+      if (!holding) return;
+      holding = false;
+      absl::MutexLock lock(&mu);
+      ++free_slots;
+    };
+    absl::Status st = fetchBlob(ref, creds, layers[from + k], tracker,
+                                RegistryClient::BlobKind::kLayer, &job.pipe, transferred);
+    transferred();
+    job.fetched = st;
+    if (!st.ok()) {
+      absl::MutexLock lock(&mu);
+      if (first_error.ok()) first_error = st;
     }
   };
-  size_t workers_n =
-      std::min<size_t>(n, static_cast<size_t>(std::max(1, options_.max_concurrent_downloads)));
-  std::vector<std::thread> workers;
-  for (size_t w = 1; w < workers_n; ++w) workers.emplace_back(worker);
-  worker();
-  for (auto& t : workers) t.join();
+  std::vector<std::thread> downloads;
+  for (size_t k = 0; k < n; ++k) {
+    jobs[k]->unpacker = std::thread(unpack, k);
+    downloads.emplace_back(download, k);
+  }
+  for (auto& t : downloads) t.join();
   crashPoint("image.pull.after_layers");
-  // Every started layer's pipe is finished: its unpack ends.
-  const size_t ran = started;
-  for (size_t k = 0; k < ran; ++k) jobs[k]->unpacker.join();
+  // Every layer's pipe is finished: its unpack ends.
+  for (auto& job : jobs) job->unpacker.join();
   // The lowest layer that failed holds the cause (a layer above one that failed fails too);
   // a download that failed explains its unpack's failure (bytes that were not the blob).
-  for (size_t k = 0; k < ran; ++k) {
+  for (size_t k = 0; k < n; ++k) {
     const std::string& digest = layers[from + k].digest;
     if (!jobs[k]->fetched.ok()) return annotate(jobs[k]->fetched, absl::StrCat("layer ", digest));
     absl::Status st = jobs[k]->status;

@@ -2,6 +2,7 @@
 // remove with garbage collection, and filesystem usage. CRI conversion lives in cri/.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -126,12 +127,15 @@ class ImageManager {
                                                        ImageLeases::Lease& lease);
   // Fetches `blob` into the content store. With `pipe`, the bytes are also handed to it as
   // they arrive, and the pipe is finished when the blob is stored and checked (or the fetch
-  // failed); a blob stored already is handed over as its file.
+  // failed); a blob stored already is handed over as its file. `transferred` (if any) is
+  // called when the transfer from the registry is over, before the blob is checked and stored.
   [[nodiscard]] absl::Status fetchBlob(const Reference& ref, const Credentials& creds,
                                        const Descriptor& blob, Tracker* tracker,
-                                       RegistryClient::BlobKind kind, LayerPipe* pipe = nullptr);
-  // Downloads layers `from`.. of a chain (up to max_concurrent_downloads at once) and unpacks
-  // each while it downloads; a layer is committed once the one below it is. `what` names the
+                                       RegistryClient::BlobKind kind, LayerPipe* pipe = nullptr,
+                                       const std::function<void()>& transferred = nullptr);
+  // Downloads layers `from`.. of a chain (up to max_concurrent_downloads transfers at once,
+  // started in order) and unpacks each while it downloads, all at once; a layer is committed
+  // once the one below it is. `what` names the
   // image in errors.
   [[nodiscard]] absl::Status pullLayers(const Reference& ref, const Credentials& creds,
                                         const std::string& what,

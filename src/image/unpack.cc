@@ -18,6 +18,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/fs.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "image/digest.h"
@@ -260,6 +261,7 @@ class Unpacker {
   // Copies the entry's data; sparse files keep their holes.
   absl::Status writeData(struct archive_entry* e, int fd, const std::string& entry) {
     int64_t end = 0;
+    WritebackPacer pacer;  // big files reach the disk while they unpack, not all at the sync
     for (;;) {
       const void* buf = nullptr;
       size_t size = 0;
@@ -279,6 +281,7 @@ class Unpacker {
         done += static_cast<size_t>(n);
       }
       stats_.bytes += size;
+      pacer.wrote(fd, size);
       end = std::max<int64_t>(end, offset + static_cast<int64_t>(size));
     }
     if (archive_entry_size_is_set(e) != 0 && archive_entry_size(e) > end &&

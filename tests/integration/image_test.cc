@@ -426,6 +426,31 @@ TEST(ImageTest, LayersUnpackWhileTheyDownloadAllAtOnce) {
   EXPECT_EQ(files, sc["layer_digests"].size());
 }
 
+TEST(ImageTest, DownloadsAreBoundedAndStartInLayerOrder) {
+  HostileRegistry reg;
+  ASSERT_TRUE(reg.start()) << reg.log();
+  const nlohmann::json& sc = reg.scenario("held-layers");
+  Berthd d("[image]\nmax_concurrent_downloads = 1\n");
+  ASSERT_TRUE(d.start()) << d.log();
+  grpc::Status st;
+  v1::PullImageResponse resp;
+  std::thread puller([&] { st = pull(d, reg.ref("held-layers"), &resp); });
+  bool first_unpacking = false;
+  for (int i = 0; i < 3000 && !first_unpacking; ++i) {
+    first_unpacking = !unpacking(d, "held/first-0").empty();
+    if (!first_unpacking) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string second = reg.blobPath("held-layers", sc["layer_digests"][1]);
+  int64_t second_asked = reg.requests(second);
+  std::ofstream(sc["release"].get<std::string>()).close();
+  puller.join();
+  EXPECT_TRUE(first_unpacking);
+  EXPECT_EQ(second_asked, 0) << "the second layer started while the first one's held";
+  ASSERT_TRUE(st.ok()) << st.error_message() << "\n" << d.log();
+  EXPECT_EQ(reg.requests(second), 1);
+}
+
 TEST(ImageTest, KilledWhileLayersUnpackLeavesNothingHalfMade) {
   HostileRegistry reg;
   ASSERT_TRUE(reg.start()) << reg.log();
