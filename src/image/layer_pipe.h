@@ -40,6 +40,7 @@ class LayerPipe : public LayerSource {
   [[nodiscard]] absl::StatusOr<absl::string_view> read() override;
   // The reader is done with the pipe.
   void close();
+  void unused() override { close(); }
 
   // Whether the writer has finished (tests, and pulls that stop early).
   bool finished() const;

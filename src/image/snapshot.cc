@@ -211,12 +211,16 @@ absl::Status OverlaySnapshotter::applyLayer(const std::string& key, const std::s
     absl::MutexLock lock(&mu_);
     auto it = flights_.find(key);
     if (it != flights_.end()) {
+      // The source is never read: whoever feeds it must not wait for this call (the leader
+      // may be waiting for the blob that this source's download is storing).
+      source.unused();
       std::shared_ptr<Flight> leader = it->second;
       mu_.Await(absl::Condition(&leader->done));
       return leader->status;
     }
     // Checked under mu_ so that a leader finishing just now is seen.
     if (absl::StatusOr<SnapshotPtr> existing = store_->getSnapshot(key); existing.ok()) {
+      source.unused();
       if ((*existing)->kind != SnapshotKind::kCommitted) {
         return absl::FailedPreconditionError(
             absl::StrCat("snapshot ", quoted(key), " exists and is not a committed layer"));

@@ -55,7 +55,8 @@ class OverlaySnapshotter {
   //
   // OK without work (and without reading `source`) if `key` is already committed with that
   // diff id. On failure nothing is left. Concurrent calls for one key unpack once; the others
-  // wait and get the same result, without reading their sources either.
+  // wait and get the same result, without reading their sources either: a source that is not
+  // read is told so (LayerSource::unused) before any wait.
   [[nodiscard]] absl::Status applyLayer(const std::string& key, const std::string& parent_key,
                                         LayerSource& source, const std::string& name,
                                         const UnpackOptions& unpack,

@@ -30,6 +30,9 @@ class LayerSource {
   // The next chunk, valid until the next call; empty at the end. An error ends the unpack with
   // that error as it is.
   [[nodiscard]] virtual absl::StatusOr<absl::string_view> read() = 0;
+  // Told by a reader that will not read (further), e.g. because another call makes the layer:
+  // a source fed by someone else must not keep them waiting.
+  virtual void unused() {}
 };
 
 // A layer stored in a file, opened at the first read.

@@ -3,8 +3,10 @@
 // tags, removal and usage, persistence across kill -9.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -303,6 +305,52 @@ TEST(ImageTest, ConcurrentPullsShareTheWork) {
   // One config and one layer: four pulls, each blob fetched once.
   EXPECT_EQ(registryBlobGets(repo), 2);
   EXPECT_EQ(listImages(d).size(), 1u);
+}
+
+// Layers bigger than what a pull buffers between its download and its unpack: whichever
+// pull leads a layer's download and whichever leads its unpack, every pull finishes.
+TEST(ImageTest, ConcurrentPullsOfBigLayersAllFinish) {
+  nlohmann::json layers = nlohmann::json::array();
+  std::vector<std::string> files;
+  std::mt19937_64 random(static_cast<uint64_t>(::getpid()));
+  for (int l = 0; l < 3; ++l) {
+    std::string data(12 << 20, '\0');
+    for (size_t i = 0; i + 8 <= data.size(); i += 8) {
+      uint64_t v = random();
+      std::memcpy(&data[i], &v, 8);
+    }
+    files.push_back(envDir() + "/big-layer-" + std::to_string(::getpid()) + "-" +
+                    std::to_string(l));
+    std::ofstream(files.back(), std::ios::binary) << data;
+    layers.push_back(
+        {{"compression", "none"},
+         {"entries",
+          {{{"type", "file"}, {"path", "/big" + std::to_string(l)}, {"source", files.back()}}}}});
+  }
+  nlohmann::json pushed = pushImage({{"repo", "berth-test/big-concurrent"},
+                                     {"tags", {std::to_string(::getpid())}},
+                                     {"layers", layers},
+                                     {"config", nlohmann::json::object()}});
+  for (const auto& f : files) std::remove(f.c_str());
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::thread> pulls;
+    std::vector<grpc::Status> results(4);
+    for (size_t i = 0; i < results.size(); ++i) {
+      pulls.emplace_back([&, i] {
+        v1::PullImageRequest req;
+        req.mutable_image()->set_image(pushed["ref"]);
+        v1::PullImageResponse resp;
+        auto ctx = Berthd::context(30);
+        results[i] = d.image().PullImage(ctx.get(), req, &resp);
+      });
+    }
+    for (auto& t : pulls) t.join();
+    for (const auto& st : results)
+      ASSERT_TRUE(st.ok()) << "round " << round << ": " << st.error_message();
+    ASSERT_TRUE(removeImage(d, pushed["ref"]).ok());
+  }
 }
 
 TEST(ImageTest, ListFilterAndStreamImages) {

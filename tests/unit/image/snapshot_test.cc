@@ -337,7 +337,9 @@ class UnreadSource : public LayerSource {
     ++reads;
     return absl::InternalError("read");
   }
+  void unused() override { ++told_unused; }
   int reads = 0;
+  int told_unused = 0;
 };
 
 // A layer can be unpacked before its parent exists: it waits for it only to commit, and the
@@ -372,7 +374,32 @@ TEST_F(SnapshotTest, LayerUnpacksBeforeItsParentAndAdoptsItsDirectories) {
   });
   EXPECT_TRUE(st.ok()) << st;
   EXPECT_EQ(unread.reads, 0);
+  EXPECT_EQ(unread.told_unused, 1) << "whoever feeds the source must not wait for it";
   EXPECT_FALSE(waited);
+}
+
+// A call that waits for another call making the same layer tells its source it will not read
+// it before it waits: the leader may need what that source's feeder is storing.
+TEST_F(SnapshotTest, WaiterTellsItsSourceBeforeItWaits) {
+  std::string l1 = writeLayer("l1", TarBuilder().file("f", "f"));
+  FileLayerSource source(l1);
+  UnreadSource waiter_source;
+  std::thread waiter;
+  absl::Status waited;
+  absl::Status st = snap_->applyLayer(kL1, "", source, "l1", checked(l1), {}, [&] {
+    // The leader has unpacked and holds the flight; a second call now joins it.
+    waiter = std::thread(
+        [&] { waited = snap_->applyLayer(kL1, "", waiter_source, "again", checked(l1)); });
+    for (int i = 0; i < 1000 && waiter_source.told_unused == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return absl::OkStatus();
+  });
+  waiter.join();
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_TRUE(waited.ok()) << waited;
+  EXPECT_EQ(waiter_source.told_unused, 1);
+  EXPECT_EQ(waiter_source.reads, 0);
 }
 
 TEST_F(SnapshotTest, ParentThatFailsFailsTheLayerAndLeavesNothing) {
