@@ -9,7 +9,8 @@
 #   bench/side_by_side.sh [ROUNDS]          environment: PODS (50), CONTAINERS (3),
 #                                           POD_NETWORK=1 (pods on a CNI bridge, one per runtime),
 #                                           PULL=0 (no pull measure: a 4-layer ~100 MB image
-#                                           pulled through the CRI and removed, each round)
+#                                           pulled through the CRI and removed, each round),
+#                                           EXEC=monitor (berth-shim starts execs itself)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$here/build}
@@ -92,6 +93,9 @@ default_network = false
 plain_http = true
 [metrics]
 address = "127.0.0.1:$metrics_port"
+[cri.runtimes.runc]
+runtime_path = "runc"
+exec = "${EXEC:-runtime}"
 CFG
 cat >"$tmp/ctd/config.toml" <<CFG
 version = 2

@@ -169,6 +169,10 @@ const std::vector<FieldDef<RuntimeHandler>>& runtimeFields() {
        [](RuntimeHandler& r) -> FieldRef { return &r.runtime_root; }},
       {"sandboxer", "Sandbox controller running this handler's pods.",
        [](RuntimeHandler& r) -> FieldRef { return &r.sandboxer; }},
+      {"exec",
+       "Who starts execs: \"runtime\" (runtime exec) or \"monitor\" (berth-shim, falling "
+       "back to the runtime for what it cannot do exactly as runc would).",
+       [](RuntimeHandler& r) -> FieldRef { return &r.exec; }},
   };
   return fields;
 }
@@ -506,6 +510,9 @@ absl::Status validateConfig(const Config& c) {
     std::string prefix = absl::StrCat("cri.runtimes.", name);
     if (name.empty()) return badValue(prefix, "has an empty handler name");
     if (h.runtime_path.empty()) return badValue(prefix + ".runtime_path", "must be set");
+    if (h.exec != "runtime" && h.exec != "monitor") {
+      return badValue(prefix + ".exec", "must be \"runtime\" or \"monitor\"");
+    }
     if (h.sandboxer != "podsandbox") {
       return badValue(prefix + ".sandboxer",
                       absl::StrCat("names unknown sandbox controller \"", h.sandboxer,

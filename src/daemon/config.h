@@ -18,6 +18,9 @@ struct RuntimeHandler {
   std::string runtime_path;  // binary name (searched on PATH) or absolute path
   std::string runtime_root;  // the OCI runtime's --root; empty = <state>/runtime/<handler>
   std::string sandboxer = "podsandbox";
+  // Who starts execs: "monitor" (berth-shim itself, where it can do exactly what the runtime
+  // would; docs/exec-in-monitor.md) or "runtime" (`runtime exec`, always).
+  std::string exec = "monitor";
 };
 
 // How to reach one registry (keyed by the domain of image references, e.g. "docker.io",

@@ -155,7 +155,8 @@ absl::Status Daemon::openSandboxes() {
                            .runtime_root = h.runtime_root.empty()
                                                ? absl::StrCat(config_.state, "/runtime/", name)
                                                : h.runtime_root,
-                           .runtime_type = h.runtime_type};
+                           .runtime_type = h.runtime_type,
+                           .exec_in_monitor = h.exec == "monitor"};
     pod_opts.sandboxers[name] = h.sandboxer;
   }
   const std::map<std::string, sandbox::RuntimeBinding> runtimes = opts.runtimes;

@@ -194,7 +194,8 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
                                        .runtime_path = rt.runtime_path,
                                        .runtime_root = rt.runtime_root,
                                        .shim_binary = options_.shim_binary,
-                                       .log_level = options_.log_level});
+                                       .log_level = options_.log_level,
+                                       .exec_in_monitor = rt.exec_in_monitor});
   });
   absl::Status made_files = [&]() -> absl::Status {
     BERTH_RETURN_IF_ERROR(writeResolvConf(dir + "/resolv.conf", cfg));

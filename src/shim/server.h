@@ -34,6 +34,9 @@ struct ServerOptions {
   std::string runtime_path;
   std::string runtime_root;
   int64_t runtime_timeout_ms = 120000;  // a runtime command running longer is killed
+  // Execs are started by the shim itself (monitor_exec.h) where it can do exactly what
+  // `runtime exec` would; otherwise, and when false, by `runtime exec`.
+  bool exec_in_monitor = false;
 };
 
 // Everything runs on the shim's one thread.
@@ -200,6 +203,9 @@ class Server {
   [[nodiscard]] Outcome openStreamIo(Exec& e, bool want_stdin, RuntimeIo* io,
                                      UniqueFd child_ends[3]);
   void afterExec(uint64_t serial, const RuntimeResult& res);
+  // The exec's process runs as `pid` (from either way of starting it): reply to a streamed
+  // exec, and handle an exit or a cancellation that came first.
+  void execStarted(uint64_t serial, int pid);
   void onExecOutput(uint64_t serial, int stream, std::string_view data, bool eof);
   void onExecExit(uint64_t serial, int wait_status);
   // Replies and forgets the exec once it has exited and its output is drained (or the drain

@@ -6,10 +6,12 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
 #include "shim/console.h"
+#include "shim/monitor_exec.h"
 #include "shim/process_tree.h"
 #include "shim/server.h"
 #include "shim/shim_log.h"
@@ -18,6 +20,8 @@ namespace berth::shim {
 namespace {
 
 constexpr size_t kMaxConfigSize = 4u << 20;
+// The longest an exec started by the shim may take to reach execve (the loop waits for it).
+constexpr int64_t kMonitorExecSetupMs = 10000;
 // Output above this makes the shim return freed memory to the system after the reply.
 constexpr size_t kTrimAbove = 1u << 20;
 
@@ -62,7 +66,8 @@ bool isStringArray(const Json& j) {
 // The exec'd process: the container's own process spec (capabilities, rlimits, env, user, …)
 // with the request's args, and its env entries, cwd and user laid over it — what containerd
 // does for CRI execs.
-Outcome buildExecProcess(const std::string& bundle, const Json& req, bool tty, Json* out) {
+Outcome buildExecProcess(const std::string& bundle, const Json& req, bool tty, Json* out,
+                         Json* config) {
   auto args = req.find("args");
   if (args == req.end() || !isStringArray(*args) || args->empty()) {
     return Outcome::error(Code::kInvalidArgument, "\"args\" must be a non-empty string array");
@@ -76,7 +81,7 @@ Outcome buildExecProcess(const std::string& bundle, const Json& req, bool tty, J
   if (!cfg.is_object() || proc == cfg.end() || !proc->is_object()) {
     return Outcome::error(Code::kInternal, bundle + "/config.json has no process");
   }
-  Json p = std::move(*proc);
+  Json p = *proc;
   p["args"] = *args;
   p["terminal"] = tty;
   p.erase("consoleSize");
@@ -133,6 +138,7 @@ Outcome buildExecProcess(const std::string& bundle, const Json& req, bool tty, J
     p["user"] = std::move(u);
   }
   *out = std::move(p);
+  *config = std::move(cfg);
   return Outcome::success();
 }
 
@@ -171,9 +177,19 @@ void Server::opExec(uint64_t conn, uint64_t req_id, const Json& req) {
     return fail(Code::kInvalidArgument,
                 "output_limit must be 0.." + std::to_string(kMaxExecOutput) + " bytes");
   }
-  Json process;
-  Outcome r = buildExecProcess(c->second.bundle, req, tty, &process);
+  Json process, config;
+  Outcome r = buildExecProcess(c->second.bundle, req, tty, &process, &config);
   if (!r.ok()) return fail(r.code, r.message);
+  // From the shim itself when it can do exactly what `runc exec` would, else through runc.
+  bool in_monitor = opts_.exec_in_monitor;
+  if (in_monitor) {
+    std::string why = monitorExecUnsupported(config, process);
+    if (!why.empty()) {
+      in_monitor = false;
+      SHIM_LOG_DEBUG("container %s: exec %s needs %s: started by the runtime", id.c_str(),
+                     exec_id.c_str(), why.c_str());
+    }
+  }
 
   uint64_t serial = next_exec_++;
   Exec& e = execs_[serial];
@@ -185,11 +201,12 @@ void Server::opExec(uint64_t conn, uint64_t req_id, const Json& req) {
   if (timeout_ms > 0) e.deadline_ms = monotonicMs() + timeout_ms;
   e.limit = static_cast<size_t>(limit);
   std::string base = opts_.dir + "/exec-" + std::to_string(serial);
-  e.process_file = base + ".json";
-  e.pid_file = base + ".pid";
-  ::unlink(e.pid_file.c_str());
-  r = writeFileFully(e.process_file, process.dump());
-  process = Json();
+  if (!in_monitor) {
+    e.process_file = base + ".json";
+    e.pid_file = base + ".pid";
+    ::unlink(e.pid_file.c_str());
+    r = writeFileFully(e.process_file, process.dump());
+  }
   RuntimeIo io;
   UniqueFd child_ends[3];
   e.stream = stream;
@@ -211,6 +228,20 @@ void Server::opExec(uint64_t conn, uint64_t req_id, const Json& req) {
     io.stdout_fd = child_ends[1].get();
     io.stderr_fd = child_ends[2].get();
   }
+  if (in_monitor) {
+    const int stdio[3] = {io.stdin_fd, io.stdout_fd, io.stderr_fd};
+    pid_t pid = 0;
+    // The shim's loop waits while the process is set up (about a millisecond): bounded.
+    r = startMonitorExec(monitorExecTarget(id, c->second.pid, config), process, stdio,
+                         std::min<int64_t>(opts_.runtime_timeout_ms, kMonitorExecSetupMs), &pid);
+    if (!r.ok()) {
+      r.message = "exec in container " + quote(id) + ": " + r.message;
+      return failExec(serial, r);
+    }
+    return execStarted(serial, pid);
+    // The child ends close here: the process holds its own copies.
+  }
+  process = Json();
   io.log_path = base + ".log";
   ::unlink(io.log_path.c_str());
   std::vector<std::string> args = {"exec",         "--process",  e.process_file,
@@ -278,6 +309,13 @@ void Server::afterExec(uint64_t serial, const RuntimeResult& res) {
                                                     quote(e.container_id) + ": no valid pid in " +
                                                     e.pid_file));
   }
+  execStarted(serial, pid);
+}
+
+void Server::execStarted(uint64_t serial, int pid) {
+  auto it = execs_.find(serial);
+  if (it == execs_.end()) return;
+  Exec& e = it->second;
   e.pid = pid;
   exec_pids_[pid] = serial;
   SHIM_LOG_INFO("container %s: exec %s started (pid %d)", e.container_id.c_str(), e.exec_id.c_str(),

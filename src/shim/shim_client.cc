@@ -157,7 +157,9 @@ absl::StatusOr<std::unique_ptr<ShimClient>> ShimClient::launch(const ShimConfig&
                                    "--log-level",
                                    cfg.log_level,
                                    "--ready-fd",
-                                   std::to_string(kReadyFd)};
+                                   std::to_string(kReadyFd),
+                                   "--exec",
+                                   cfg.exec_in_monitor ? "monitor" : "runtime"};
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return lastErrnoStatus("pipe for shim readiness");
   UniqueFd ready_r(p[0]), ready_w(p[1]);

@@ -28,6 +28,7 @@ struct ShimConfig {
   std::string log_level = "info";
   absl::Duration start_timeout = absl::Seconds(10);  // until the shim is listening
   absl::Duration call_timeout = absl::Seconds(30);   // every call except wait()
+  bool exec_in_monitor = false;  // the shim starts execs itself where it can (--exec monitor)
 };
 
 // An exit as the shim recorded it (exit_code: the status, or 128 + signal).

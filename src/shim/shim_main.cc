@@ -2,7 +2,7 @@
 // exists), becomes a child subreaper, signals readiness to its launcher and runs the Server.
 //
 //   berth-shim --id POD_ID --dir DIR --runtime RUNTIME_PATH --runtime-root ROOT
-//              [--log-level L] [--ready-fd N] [--foreground]
+//              [--exec runtime|monitor] [--log-level L] [--ready-fd N] [--foreground]
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -32,7 +32,8 @@ struct Args {
 void usage() {
   std::fprintf(stderr,
                "usage: berth-shim --id POD_ID --dir DIR --runtime RUNTIME_PATH "
-               "--runtime-root ROOT [--log-level L] [--ready-fd N] [--foreground]\n");
+               "--runtime-root ROOT [--exec runtime|monitor] [--log-level L] [--ready-fd N] "
+               "[--foreground]\n");
 }
 
 bool parseArgs(int argc, char** argv, Args* args) {
@@ -59,6 +60,12 @@ bool parseArgs(int argc, char** argv, Args* args) {
       args->server.runtime_path = v;
     } else if (a == "--runtime-root") {
       args->server.runtime_root = v;
+    } else if (a == "--exec") {
+      if (v != "runtime" && v != "monitor") {
+        std::fprintf(stderr, "berth-shim: --exec must be runtime or monitor\n");
+        return false;
+      }
+      args->server.exec_in_monitor = v == "monitor";
     } else if (a == "--log-level") {
       args->log_level = v;
     } else if (a == "--ready-fd") {

@@ -48,6 +48,7 @@ runtime_root = "/tmp/runc-root"
   EXPECT_EQ(c->cri.sandbox_image, "registry.k8s.io/pause:3.10");
   EXPECT_EQ(c->cri.runtimes.at("kata").runtime_path, "/usr/bin/kata");
   EXPECT_EQ(c->cri.runtimes.at("kata").sandboxer, "podsandbox");
+  EXPECT_EQ(c->cri.runtimes.at("kata").exec, "monitor");
   // A handler named in the file keeps the built-in values it does not override.
   EXPECT_EQ(c->cri.runtimes.at("runc").runtime_path, "runc");
   EXPECT_EQ(c->cri.runtimes.at("runc").runtime_root, "/tmp/runc-root");
@@ -106,6 +107,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "\"cri.runtimes.x.sandboxer\""},
         BadCase{"HandlerWithoutBinary", "[cri.runtimes.x]\nsandboxer = \"podsandbox\"",
                 "\"cri.runtimes.x.runtime_path\""},
+        BadCase{"UnknownExecMode", "[cri.runtimes.x]\nruntime_path = \"runc\"\nexec = \"vm\"",
+                "\"cri.runtimes.x.exec\""},
         BadCase{"SyntaxError", "root = ", "test.toml:1"},
         BadCase{"MirrorWithoutScheme", "[image.registries.\"docker.io\"]\nmirrors = [\"m:5000\"]",
                 "image.registries.\"docker.io\".mirrors"},
