@@ -37,6 +37,10 @@ Outcome openConsoleSocket(ConsoleSocket* c) {
 Outcome receivePty(int listen_fd, UniqueFd* master) {
   UniqueFd conn(::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
   if (!conn.valid()) return Outcome::fromErrno(errno, "accept the runtime's console connection");
+  return receivePtyFrom(conn.get(), master);
+}
+
+Outcome receivePtyFrom(int conn_fd, UniqueFd* master) {
   char data[64];
   iovec iov{data, sizeof data};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
@@ -47,7 +51,7 @@ Outcome receivePty(int listen_fd, UniqueFd* master) {
   msg.msg_controllen = sizeof control;
   ssize_t n;
   do {
-    n = ::recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC);
+    n = ::recvmsg(conn_fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return Outcome::fromErrno(errno, "receive the pty");
   master->reset();

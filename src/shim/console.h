@@ -26,5 +26,7 @@ struct ConsoleSocket {
 // runtime sends it before its command returns, so this does not wait). The master is
 // non-blocking and close-on-exec.
 [[nodiscard]] Outcome receivePty(int listen_fd, UniqueFd* master);
+// The same on a connected socket (a socketpair's end) over which the master was sent already.
+[[nodiscard]] Outcome receivePtyFrom(int conn_fd, UniqueFd* master);
 
 }  // namespace berth::shim

@@ -7,8 +7,10 @@
 #include <linux/close_range.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -135,6 +137,8 @@ struct Plan {
   bool nnp = false;
   std::vector<std::pair<int, struct rlimit>> rlimits;
   bool sets_nofile = false;
+  bool terminal = false;
+  int console_fd = -1;
 };
 
 Outcome plan(const Json& p, Plan* out) {
@@ -185,6 +189,7 @@ Outcome plan(const Json& p, Plan* out) {
     out->caps.ambient = capMask(c->value("ambient", Json::array()));
   }
   getBool(p, "noNewPrivileges", &out->nnp);
+  getBool(p, "terminal", &out->terminal);
   if (auto r = p.find("rlimits"); r != p.end() && r->is_array()) {
     for (const Json& l : *r) {
       std::string type;
@@ -311,6 +316,42 @@ int lastCap() {
   return n;
 }
 
+// runc's setupConsole for an exec: a pty opened in the container's /dev, its master sent over
+// `console_fd` (payload "/dev/ptmx", as runc), its slave the controlling terminal and stdio.
+void setUpTerminal(int console_fd, int err_fd) {
+  UniqueFd master(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master.valid()) fail(err_fd, "open /dev/ptmx", errno);
+  unsigned int n = 0;
+  int unlock = 0;
+  if (::ioctl(master.get(), TIOCGPTN, &n) != 0 || ::ioctl(master.get(), TIOCSPTLCK, &unlock) != 0) {
+    fail(err_fd, "set up the pty", errno);
+  }
+  char name[] = "/dev/ptmx";
+  iovec iov{name, sizeof name - 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  int fd = master.get();
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  if (::sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0) fail(err_fd, "send the pty master", errno);
+  std::string slave_path = "/dev/pts/" + std::to_string(n);
+  // Without O_NOCTTY: a session leader without a terminal gets this one.
+  int slave = ::open(slave_path.c_str(), O_RDWR);
+  if (slave < 0) fail(err_fd, "open " + slave_path, errno);
+  for (int i = 0; i < 3; ++i) {
+    if (::dup3(slave, i, 0) < 0) fail(err_fd, "dup the pty", errno);
+  }
+  if (slave > 2) ::close(slave);
+  if (::ioctl(0, TIOCSCTTY, 0) != 0) fail(err_fd, "set the controlling terminal", errno);
+}
+
 // The grandchild: in the container's namespaces and cgroups; becomes the exec'd process.
 [[noreturn]] void becomeProcess(const MonitorExecTarget& target, const Plan& p, int err_fd) {
   if (::setsid() < 0) fail(err_fd, "setsid", errno);
@@ -337,6 +378,7 @@ int lastCap() {
   // The container's session keyring, as runc joins it (absent keyrings are not an error).
   std::string keyring = "_ses." + target.container_id;
   ::syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, keyring.c_str());
+  if (p.terminal) setUpTerminal(p.console_fd, err_fd);
   if (p.nnp && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     fail(err_fd, "set no_new_privs", errno);
   ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
@@ -455,9 +497,6 @@ bool readUntilEof(int fd, std::string* out, int64_t timeout_ms) {
 }  // namespace
 
 std::string monitorExecUnsupported(const Json& config, const Json& process) {
-  bool terminal = false;
-  getBool(process, "terminal", &terminal);
-  if (terminal) return "a terminal";
   std::string label;
   if (getString(process, "apparmorProfile", &label) && !label.empty()) return "an AppArmor profile";
   if (getString(process, "selinuxLabel", &label) && !label.empty()) return "an SELinux label";
@@ -503,9 +542,13 @@ MonitorExecTarget monitorExecTarget(const std::string& container_id, pid_t init_
 }
 
 Outcome startMonitorExec(const MonitorExecTarget& target, const Json& process, const int stdio[3],
-                         int64_t timeout_ms, pid_t* pid) {
+                         int console_fd, int64_t timeout_ms, pid_t* pid) {
   Plan p;
   if (Outcome r = plan(process, &p); !r.ok()) return r;
+  p.console_fd = p.terminal ? console_fd : -1;
+  if (p.terminal && console_fd < 0) {
+    return Outcome::error(Code::kInternal, "exec failed: a terminal needs a console socket");
+  }
   std::vector<std::string> cgroups;
   if (Outcome r = cgroupProcsFiles(target.init_pid, &cgroups); !r.ok()) return r;
   // Namespaces are opened by the child before it joins any (the paths are the host's).

@@ -24,8 +24,8 @@ struct MonitorExecTarget {
   int oom_score_adj = 0;
 };
 
-// Why the monitor cannot start this exec exactly as `runc exec` would (a terminal, a seccomp
-// filter, an AppArmor or SELinux label, a user namespace), or "" when it can. `config` is the
+// Why the monitor cannot start this exec exactly as `runc exec` would (a seccomp filter, an
+// AppArmor or SELinux label, a user namespace), or "" when it can. `config` is the
 // container's config.json, `process` the exec's process spec.
 std::string monitorExecUnsupported(const Json& config, const Json& process);
 
@@ -34,10 +34,13 @@ MonitorExecTarget monitorExecTarget(const std::string& container_id, pid_t init_
                                     const Json& config);
 
 // Starts `process` (an OCI process spec: args, env, cwd, user, capabilities, rlimits,
-// noNewPrivileges) in the target, with `stdio` as its fds 0-2 (-1: /dev/null). On success
+// noNewPrivileges, terminal) in the target, with `stdio` as its fds 0-2 (-1: /dev/null). With
+// `terminal`, the process opens a pty in the container, makes it its controlling terminal and
+// stdio, and sends the master over `console_fd` (one end of a socket pair). On success
 // `*pid` is the process, a child of the shim that has reached execve. A failure before
 // execve is an error in runc's words ("exec failed: …"); nothing is left running.
 [[nodiscard]] Outcome startMonitorExec(const MonitorExecTarget& target, const Json& process,
-                                       const int stdio[3], int64_t timeout_ms, pid_t* pid);
+                                       const int stdio[3], int console_fd, int64_t timeout_ms,
+                                       pid_t* pid);
 
 }  // namespace berth::shim

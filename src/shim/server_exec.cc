@@ -4,6 +4,7 @@
 // away kills it and everything it started.
 #include <fcntl.h>
 #include <malloc.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -211,7 +212,20 @@ void Server::opExec(uint64_t conn, uint64_t req_id, const Json& req) {
   UniqueFd child_ends[3];
   e.stream = stream;
   e.tty = tty;
-  if (stream && r.ok()) r = openStreamIo(e, want_stdin, &io, child_ends);
+  // A terminal exec started by the shim sends the pty master over a socket pair (the process
+  // opens the pty in the container, as runc init does); through runc, a console socket.
+  UniqueFd pty_shim, pty_child;
+  if (in_monitor && tty && r.ok()) {
+    int sp[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
+      r = Outcome::fromErrno(errno, "socketpair");
+    } else {
+      pty_shim.reset(sp[0]);
+      pty_child.reset(sp[1]);
+    }
+  } else if (stream && r.ok()) {
+    r = openStreamIo(e, want_stdin, &io, child_ends);
+  }
   for (int s = 0; s < 2 && r.ok() && !stream; ++s) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) {
@@ -233,7 +247,13 @@ void Server::opExec(uint64_t conn, uint64_t req_id, const Json& req) {
     pid_t pid = 0;
     // The shim's loop waits while the process is set up (about a millisecond): bounded.
     r = startMonitorExec(monitorExecTarget(id, c->second.pid, config), process, stdio,
+                         pty_child.get(),
                          std::min<int64_t>(opts_.runtime_timeout_ms, kMonitorExecSetupMs), &pid);
+    pty_child.reset();
+    if (r.ok() && tty) {
+      r = receivePtyFrom(pty_shim.get(), &execs_[serial].give[1]);
+      if (!r.ok()) killProcessTree(pid);
+    }
     if (!r.ok()) {
       r.message = "exec in container " + quote(id) + ": " + r.message;
       return failExec(serial, r);
@@ -321,7 +341,7 @@ void Server::execStarted(uint64_t serial, int pid) {
   SHIM_LOG_INFO("container %s: exec %s started (pid %d)", e.container_id.c_str(), e.exec_id.c_str(),
                 pid);
   if (e.stream) {
-    if (e.tty) {
+    if (e.tty && e.console) {
       Outcome t = receivePty(e.console->fd.get(), &e.give[1]);
       e.console.reset();
       if (!t.ok()) {

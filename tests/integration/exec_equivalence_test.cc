@@ -14,6 +14,7 @@
 #include "berthd_fixture.h"
 #include "cri_calls.h"
 #include "nlohmann/json.hpp"
+#include "streaming/client.h"
 #include "test_env.h"
 
 namespace berth::testing {
@@ -237,6 +238,30 @@ TEST_F(ExecEquivalenceTest, MissingBinaryFailsTheSameWay) {
               std::string::npos)
         << s.error_message();
   }
+}
+
+// A terminal exec: the pty is opened in the container, is the controlling terminal and stdio.
+TEST_F(ExecEquivalenceTest, TerminalExec) {
+  auto ids = run("tty", [](v1::ContainerConfig&) {});
+  const std::string probe =
+      "grep -E '^(Uid|Gid|Groups|CapEff|NoNewPrivs|SigIgn):' /proc/self/status; tty; "
+      "stty -a | head -3; stat -c '%u:%g %a' $(tty); "
+      "set -- $(sed 's/.*) //' /proc/$$/stat); echo \"tty_nr $5 tpgid is pid: "
+      "$([ \"$6\" = \"$$\" ] && echo yes || echo no)\"; env | grep -v '^HOSTNAME=' | sort; exit 3";
+  std::string outs[2];
+  for (size_t i = 0; i < 2; ++i) {
+    int before = runcExecs();
+    std::string url = execUrl(*d_, ids[i], {"sh", "-c", probe}, false, true, false, true);
+    auto c = streaming::CommandClient::connect(
+        url, {.stdin = false, .stdout = true, .stderr = false, .tty = true});
+    ASSERT_TRUE(c.ok()) << c.status();
+    auto r = (*c)->run([&](int, std::string_view data) { outs[i].append(data); });
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->exit_code, 3) << r->status_json;
+    EXPECT_EQ(runcExecs() > before, i == 0) << "runc exec only for the runtime handler";
+  }
+  EXPECT_EQ(outs[1], outs[0]);
+  EXPECT_NE(outs[0].find("/dev/pts/"), std::string::npos) << outs[0];
 }
 
 // Settings the monitor does not apply itself go to runc exec: never started with less.
