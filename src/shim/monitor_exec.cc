@@ -26,54 +26,11 @@
 #include <set>
 #include <sstream>
 
+#include "common/capability_names.h"
 #include "common/unique_fd.h"
 
 namespace berth::shim {
 namespace {
-
-// Capability names as the OCI spec gives them, by number (linux/capability.h).
-constexpr const char* kCapNames[] = {"CAP_CHOWN",
-                                     "CAP_DAC_OVERRIDE",
-                                     "CAP_DAC_READ_SEARCH",
-                                     "CAP_FOWNER",
-                                     "CAP_FSETID",
-                                     "CAP_KILL",
-                                     "CAP_SETGID",
-                                     "CAP_SETUID",
-                                     "CAP_SETPCAP",
-                                     "CAP_LINUX_IMMUTABLE",
-                                     "CAP_NET_BIND_SERVICE",
-                                     "CAP_NET_BROADCAST",
-                                     "CAP_NET_ADMIN",
-                                     "CAP_NET_RAW",
-                                     "CAP_IPC_LOCK",
-                                     "CAP_IPC_OWNER",
-                                     "CAP_SYS_MODULE",
-                                     "CAP_SYS_RAWIO",
-                                     "CAP_SYS_CHROOT",
-                                     "CAP_SYS_PTRACE",
-                                     "CAP_SYS_PACCT",
-                                     "CAP_SYS_ADMIN",
-                                     "CAP_SYS_BOOT",
-                                     "CAP_SYS_NICE",
-                                     "CAP_SYS_RESOURCE",
-                                     "CAP_SYS_TIME",
-                                     "CAP_SYS_TTY_CONFIG",
-                                     "CAP_MKNOD",
-                                     "CAP_LEASE",
-                                     "CAP_AUDIT_WRITE",
-                                     "CAP_AUDIT_CONTROL",
-                                     "CAP_SETFCAP",
-                                     "CAP_MAC_OVERRIDE",
-                                     "CAP_MAC_ADMIN",
-                                     "CAP_SYSLOG",
-                                     "CAP_WAKE_ALARM",
-                                     "CAP_BLOCK_SUSPEND",
-                                     "CAP_AUDIT_READ",
-                                     "CAP_PERFMON",
-                                     "CAP_BPF",
-                                     "CAP_CHECKPOINT_RESTORE"};
-constexpr int kKnownCaps = static_cast<int>(sizeof kCapNames / sizeof kCapNames[0]);
 
 const std::map<std::string, int>& rlimitNumbers() {
   static const std::map<std::string, int> m = {
@@ -118,10 +75,8 @@ uint64_t capMask(const Json& names) {
   if (!names.is_array()) return 0;
   for (const Json& n : names) {
     if (!n.is_string()) continue;
-    const std::string& s = n.get_ref<const std::string&>();
-    for (int i = 0; i < kKnownCaps; ++i) {
-      if (s == kCapNames[i]) mask |= uint64_t{1} << i;
-    }
+    int cap = capabilityNumber(n.get_ref<const std::string&>());
+    if (cap >= 0) mask |= uint64_t{1} << cap;  // unknown names are dropped, as runc does
   }
   return mask;
 }
