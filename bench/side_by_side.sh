@@ -10,7 +10,8 @@
 #                                           POD_NETWORK=1 (pods on a CNI bridge, one per runtime),
 #                                           PULL=0 (no pull measure: a 4-layer ~100 MB image
 #                                           pulled through the CRI and removed, each round),
-#                                           EXEC=monitor (berth-shim starts execs itself)
+#                                           EXEC=runtime (execs through runc exec; default:
+#                                           monitor, berth-shim starts them itself)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$here/build}
@@ -95,7 +96,7 @@ plain_http = true
 address = "127.0.0.1:$metrics_port"
 [cri.runtimes.runc]
 runtime_path = "runc"
-exec = "${EXEC:-runtime}"
+exec = "${EXEC:-monitor}"
 CFG
 cat >"$tmp/ctd/config.toml" <<CFG
 version = 2
