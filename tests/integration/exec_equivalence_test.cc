@@ -53,13 +53,22 @@ class ExecEquivalenceTest : public ::testing::Test {
     ASSERT_TRUE(d_->start()) << d_->log();
     busybox_ = envKey("BERTH_TEST_IMAGE_BUSYBOX");
     ASSERT_TRUE(pullImage(*d_, busybox_).ok());
+    pods_ = makePods("equiv", false);
+  }
+
+  // A pod under each handler: runtime's first.
+  std::vector<std::pair<v1::PodSandboxConfig, std::string>> makePods(const std::string& name,
+                                                                     bool privileged) {
+    std::vector<std::pair<v1::PodSandboxConfig, std::string>> pods;
     for (const char* handler : {"runc-runtime", "runc-monitor"}) {
-      v1::PodSandboxConfig pc = hostNetworkPod(std::string("equiv-") + handler);
+      v1::PodSandboxConfig pc = hostNetworkPod(name + "-" + handler);
+      pc.mutable_linux()->mutable_security_context()->set_privileged(privileged);
       std::string id;
       grpc::Status st = runPod(*d_, pc, &id, handler);
-      ASSERT_TRUE(st.ok()) << st.error_message() << "\n" << d_->log();
-      pods_.push_back({pc, id});
+      EXPECT_TRUE(st.ok()) << st.error_message() << "\n" << d_->log();
+      pods.push_back({pc, id});
     }
+    return pods;
   }
 
   void TearDown() override {
@@ -205,6 +214,23 @@ TEST_F(ExecEquivalenceTest, UserGroupsCapabilitiesAndNoNewPrivs) {
     EXPECT_FALSE(p.monitor_used_runc);
     EXPECT_EQ(p.monitor, p.runtime);
   }
+}
+
+TEST_F(ExecEquivalenceTest, PrivilegedContainer) {
+  pods_ = makePods("equiv-privileged", true);
+  auto ids = run("privileged", [](v1::ContainerConfig& c) {
+    c.mutable_linux()->mutable_security_context()->set_privileged(true);
+  });
+  Probed p = probe(ids);
+  EXPECT_FALSE(p.monitor_used_runc);
+  EXPECT_EQ(p.monitor, p.runtime);
+  // Every capability the host's bounding set has (root here lacks CAP_SYS_RESOURCE).
+  std::ifstream self("/proc/self/status");
+  std::string bounding;
+  for (std::string line; std::getline(self, line);) {
+    if (line.rfind("CapBnd:", 0) == 0) bounding = line.substr(7);
+  }
+  EXPECT_NE(p.runtime.find("CapEff:" + bounding + "\n"), std::string::npos) << p.runtime;
 }
 
 // What the container may not do fails the same way from both.
