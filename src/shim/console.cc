@@ -40,6 +40,24 @@ Outcome receivePty(int listen_fd, UniqueFd* master) {
   return receivePtyFrom(conn.get(), master);
 }
 
+Outcome sendPty(int conn_fd, int master) {
+  char name[] = "/dev/ptmx";
+  iovec iov{name, sizeof name - 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &master, sizeof master);
+  if (::sendmsg(conn_fd, &msg, MSG_NOSIGNAL) < 0) return Outcome::fromErrno(errno, "send the pty");
+  return Outcome::success();
+}
+
 Outcome receivePtyFrom(int conn_fd, UniqueFd* master) {
   char data[64];
   iovec iov{data, sizeof data};

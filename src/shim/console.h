@@ -28,5 +28,8 @@ struct ConsoleSocket {
 [[nodiscard]] Outcome receivePty(int listen_fd, UniqueFd* master);
 // The same on a connected socket (a socketpair's end) over which the master was sent already.
 [[nodiscard]] Outcome receivePtyFrom(int conn_fd, UniqueFd* master);
+// Sends `master` over the connected socket `conn_fd` as a runtime does (SCM_RIGHTS, payload
+// "/dev/ptmx"): what receivePtyFrom reads.
+[[nodiscard]] Outcome sendPty(int conn_fd, int master);
 
 }  // namespace berth::shim

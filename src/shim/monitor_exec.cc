@@ -10,7 +10,6 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -28,6 +27,7 @@
 
 #include "common/capability_names.h"
 #include "common/unique_fd.h"
+#include "shim/console.h"
 
 namespace berth::shim {
 namespace {
@@ -281,21 +281,7 @@ void setUpTerminal(int console_fd, int err_fd) {
   if (::ioctl(master.get(), TIOCGPTN, &n) != 0 || ::ioctl(master.get(), TIOCSPTLCK, &unlock) != 0) {
     fail(err_fd, "set up the pty", errno);
   }
-  char name[] = "/dev/ptmx";
-  iovec iov{name, sizeof name - 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  int fd = master.get();
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  if (::sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0) fail(err_fd, "send the pty master", errno);
+  if (Outcome sent = sendPty(console_fd, master.get()); !sent.ok()) fail(err_fd, sent.message);
   std::string slave_path = "/dev/pts/" + std::to_string(n);
   // Without O_NOCTTY: a session leader without a terminal gets this one.
   int slave = ::open(slave_path.c_str(), O_RDWR);
