@@ -160,10 +160,7 @@ absl::Status ImageManager::pullLayers(const Reference& ref, const Credentials& c
     };
     absl::Status st =
         snapshots_.applyLayer(chain[i], i == 0 ? "" : chain[i - 1], jobs[k]->pipe, layers[i].digest,
-                              {.expected_diff_id = diff_ids[i],
-                               .max_tar_bytes = options_.max_layer_bytes,
-                               .max_entries = options_.max_layer_entries},
-                              {}, parent_ready);
+                              unpackOptions(diff_ids[i]), {}, parent_ready);
     jobs[k]->pipe.close();
     jobs[k]->status = st;
     jobs[k]->done.Notify();
@@ -222,12 +219,7 @@ absl::Status ImageManager::pullLayers(const Reference& ref, const Credentials& c
   for (size_t k = 0; k < n; ++k) {
     const std::string& digest = layers[from + k].digest;
     if (!jobs[k]->fetched.ok()) return annotate(jobs[k]->fetched, absl::StrCat("layer ", digest));
-    absl::Status st = jobs[k]->status;
-    if (st.ok()) continue;
-    if (absl::IsResourceExhausted(st)) {
-      st = annotate(st, "see image.max_layer_bytes and image.max_layer_entries");
-    }
-    return annotate(st, absl::StrCat(what, ": layer ", digest));
+    if (!jobs[k]->status.ok()) return layerFailure(jobs[k]->status, what, digest);
   }
   return first_error;
 }
@@ -369,21 +361,29 @@ absl::StatusOr<std::string> ImageManager::pullLeased(const Reference& ref,
   return record.id;
 }
 
+UnpackOptions ImageManager::unpackOptions(const std::string& diff_id) const {
+  return {.expected_diff_id = diff_id,
+          .max_tar_bytes = options_.max_layer_bytes,
+          .max_entries = options_.max_layer_entries};
+}
+
+absl::Status ImageManager::layerFailure(absl::Status st, const std::string& what,
+                                        const std::string& digest) {
+  if (absl::IsResourceExhausted(st)) {
+    st = annotate(st, "see image.max_layer_bytes and image.max_layer_entries");
+  }
+  return annotate(st, absl::StrCat(what, ": layer ", digest));
+}
+
 absl::Status ImageManager::unpackLayers(const std::string& what,
                                         const std::vector<std::string>& layer_digests,
                                         const std::vector<std::string>& diff_ids,
                                         const std::vector<std::string>& chain, size_t from) {
   for (size_t i = from; i < chain.size(); ++i) {
     BERTH_ASSIGN_OR_RETURN(Digest layer, Digest::parse(layer_digests[i]));
-    UnpackOptions unpack{.expected_diff_id = diff_ids[i],
-                         .max_tar_bytes = options_.max_layer_bytes,
-                         .max_entries = options_.max_layer_entries};
     absl::Status st = snapshots_.applyLayer(chain[i], i == 0 ? "" : chain[i - 1],
-                                            content_.blobPath(layer), unpack);
-    if (absl::IsResourceExhausted(st)) {
-      st = annotate(st, "see image.max_layer_bytes and image.max_layer_entries");
-    }
-    if (!st.ok()) return annotate(st, absl::StrCat(what, ": layer ", layer.str()));
+                                            content_.blobPath(layer), unpackOptions(diff_ids[i]));
+    if (!st.ok()) return layerFailure(st, what, layer.str());
   }
   return absl::OkStatus();
 }

@@ -143,6 +143,11 @@ class ImageManager {
                                         const std::vector<std::string>& diff_ids,
                                         const std::vector<std::string>& chain, size_t from,
                                         Tracker* tracker);
+  // The unpack of a layer with `diff_id`, within the configured bounds.
+  UnpackOptions unpackOptions(const std::string& diff_id) const;
+  // A layer's failed unpack, named for the caller (and pointing at the bounds when one was hit).
+  static absl::Status layerFailure(absl::Status st, const std::string& what,
+                                   const std::string& digest);
   // Unpacks layers `from`.. of a chain onto the snapshot of layer from - 1, each checked
   // against its diff id. `what` names the image in errors.
   [[nodiscard]] absl::Status unpackLayers(const std::string& what,
