@@ -52,8 +52,8 @@ void footprint(int pid) {
 
 class Run {
  public:
-  Run(const berth::cli::GlobalOptions& options, std::string image, bool pod_network)
-      : client_(options), image_(std::move(image)), pod_network_(pod_network) {}
+  Run(const berth::cli::GlobalOptions& options, std::string image, bool pod_network, bool seccomp)
+      : client_(options), image_(std::move(image)), pod_network_(pod_network), seccomp_(seccomp) {}
   ~Run() { cleanUp(); }
 
   bool pull() { return pull(image_); }
@@ -102,6 +102,10 @@ class Run {
     c->mutable_metadata()->set_name(absl::StrCat("c", k));
     c->mutable_image()->set_image(image_);
     c->set_log_path(absl::StrCat("c", k, ".log"));
+    if (seccomp_) {  // as kubelet sends `seccompProfile: RuntimeDefault` (PSS restricted)
+      c->mutable_linux()->mutable_security_context()->mutable_seccomp()->set_profile_type(
+          v1::SecurityProfile::RuntimeDefault);
+    }
     if (exits) {
       c->add_command("true");
     } else {
@@ -216,6 +220,7 @@ class Run {
   berth::cli::Client client_;
   std::string image_;
   bool pod_network_ = false;
+  bool seccomp_ = false;
   std::vector<std::string> pods_;
   std::vector<v1::PodSandboxConfig> configs_;
   std::vector<std::vector<std::string>> containers_;
@@ -236,6 +241,8 @@ int main(int argc, char** argv) {
   app.add_option("--sequences", sequences, "status sequences per pod");
   bool pod_network = false;
   app.add_flag("--pod-network", pod_network, "pods in the runtime's CNI network");
+  bool seccomp = false;
+  app.add_flag("--seccomp", seccomp, "containers under the runtime's default seccomp profile");
   app.add_option("--server-pid", server_pid, "the server's pid, for its footprint");
   app.add_option("--timeout", options.timeout_seconds, "seconds per call");
   std::string pull_ref;
@@ -244,7 +251,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   berth::bench::catchInterrupts();
 
-  Run run(options, image, pod_network);
+  Run run(options, image, pod_network, seccomp);
   if (!run.pull()) return 1;
   result(measure("Version", 20, 200, [&] { return run.version(); }), 1);
   // Pods and their containers in order (each pod's last container exits at once), each call

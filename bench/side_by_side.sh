@@ -11,7 +11,8 @@
 #                                           PULL=0 (no pull measure: a 4-layer ~100 MB image
 #                                           pulled through the CRI and removed, each round),
 #                                           EXEC=runtime (execs through runc exec; default:
-#                                           monitor, berth-shim starts them itself)
+#                                           monitor, berth-shim starts them itself),
+#                                           SECCOMP=1 (containers under RuntimeDefault seccomp)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$here/build}
@@ -144,7 +145,7 @@ one() {  # one run of the client against runtime $1; RESULT lines to $2
     sock=$tmp/ctd/containerd.sock pid=$ctd_pid; fi
   [ "$name" = berth ] && curl -s "http://127.0.0.1:$metrics_port/metrics" >"$out.before"
   "$build/bin/kubelet_latency" -r "unix://$sock" --image "$image" -n "$pods" -m "$containers" \
-    --server-pid "$pid" --timeout 120 ${POD_NETWORK:+--pod-network} \
+    --server-pid "$pid" --timeout 120 ${POD_NETWORK:+--pod-network} ${SECCOMP:+--seccomp} \
     ${pull_ref:+--pull "$pull_ref"} >"$out" 2>"$out.err" || {
     echo "side_by_side.sh: $name run failed:" >&2
     cat "$out.err" >&2
@@ -161,10 +162,13 @@ for r in $(seq 1 "$rounds"); do
   done
 done
 
-python3 - "$tmp" "$rounds" "$pods" "$containers" "${POD_NETWORK:+pod-network}" <<'PY'
+python3 - "$tmp" "$rounds" "$pods" "$containers" "${POD_NETWORK:+pod-network}" \
+  "${SECCOMP:+seccomp}" <<'PY'
 import statistics, sys
 tmp, rounds, pods, containers = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 network = "pod-network (CNI bridge)" if len(sys.argv) > 5 and sys.argv[5] else "host-network"
+if len(sys.argv) > 6 and sys.argv[6]:
+    containers += " RuntimeDefault-seccomp"
 runs = {}  # runtime -> list of {measure: (p50, p99, calls)}
 foot = {}
 for name in ("berth", "containerd"):

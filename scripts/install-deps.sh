@@ -12,9 +12,9 @@ build_pkgs=(
   libabsl-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev libzstd-dev zlib1g-dev
   libspdlog-dev libfmt-dev libcli11-dev libboost-dev libboost-system-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libseccomp-dev
 )
-runtime_pkgs=(runc crun containernetworking-plugins iproute2 iptables util-linux)
+runtime_pkgs=(runc crun containernetworking-plugins iproute2 iptables util-linux libseccomp2)
 # golang-go and docker/spdystream build an upstream SPDY client for the streaming interop test.
 test_pkgs=(docker-registry busybox-static apache2-utils curl ca-certificates python3 zstd openssl
            golang-go golang-github-docker-spdystream-dev)

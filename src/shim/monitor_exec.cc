@@ -2,9 +2,11 @@
 // and a grandchild of the shim. The shim is single-threaded, so the children may allocate.
 #include "shim/monitor_exec.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -293,8 +295,38 @@ void setUpTerminal(int console_fd, int err_fd) {
   if (::ioctl(0, TIOCSCTTY, 0) != 0) fail(err_fd, "set the controlling terminal", errno);
 }
 
+// runc's PatchAndLoad with no flags (no notify action, no log bit): the filter on this thread.
+void loadSeccomp(const SeccompProgram& s, int err_fd) {
+  sock_fprog prog{.len = static_cast<unsigned short>(s.insns.size()),
+                  .filter = const_cast<sock_filter*>(s.insns.data())};
+  if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) {
+    fail(err_fd, "error loading seccomp filter into kernel: error loading seccomp filter", errno);
+  }
+}
+
+// Every descriptor from 3 up closes at execve: close_range, or runc's own way (each entry of
+// /proc/self/fd) where that is refused (an old kernel, or a filter that denies it).
+void closeOnExecFrom3(int err_fd) {
+  if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) fail(err_fd, "open /proc/self/fd", errno);
+  while (struct dirent* e = ::readdir(d)) {
+    int fd = std::atoi(e->d_name);
+    if (fd >= 3 && fd != ::dirfd(d)) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  ::closedir(d);
+}
+
 // The grandchild: in the container's namespaces and cgroups; becomes the exec'd process.
 [[noreturn]] void becomeProcess(const MonitorExecTarget& target, const Plan& p, int err_fd) {
+  // Go's start-up in runc init raises the open-files soft limit to the hard one.
+  if (!p.sets_nofile) {
+    struct rlimit nofile {};
+    if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+      nofile.rlim_cur = nofile.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+  }
   if (::setsid() < 0) fail(err_fd, "setsid", errno);
   // runc leaves every disposition at its default; the shim's blocked mask goes last.
   for (int s = 1; s < NSIG; ++s) {
@@ -322,7 +354,11 @@ void setUpTerminal(int console_fd, int err_fd) {
   if (p.terminal) setUpTerminal(p.console_fd, err_fd);
   if (p.nnp && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     fail(err_fd, "set no_new_privs", errno);
-  ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  // Without no_new_privs the filter is loaded while the process still has CAP_SYS_ADMIN: every
+  // later step runs under it, as in runc.
+  const bool seccomp = target.seccomp != nullptr && !target.seccomp->insns.empty();
+  if (seccomp && !p.nnp) loadSeccomp(*target.seccomp, err_fd);
+  closeOnExecFrom3(err_fd);
   bool cwd_later = false;
   if (::chdir(p.cwd.c_str()) != 0) {
     if (errno != EACCES && errno != EPERM) fail(err_fd, "chdir to cwd (\"" + p.cwd + "\")", errno);
@@ -396,14 +432,8 @@ void setUpTerminal(int console_fd, int err_fd) {
       ::access(exe.c_str(), X_OK) != 0) {
     fail(err_fd, "exec " + exe, errno);
   }
-  // Go's start-up in runc init raises the open-files soft limit to the hard one.
-  if (!p.sets_nofile) {
-    struct rlimit nofile {};
-    if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-      nofile.rlim_cur = nofile.rlim_max;
-      ::setrlimit(RLIMIT_NOFILE, &nofile);
-    }
-  }
+  // With no_new_privs the filter comes last, as close to execve as runc can put it.
+  if (seccomp && p.nnp) loadSeccomp(*target.seccomp, err_fd);
   std::vector<std::string> env_text;
   for (const auto& [k, v] : env) env_text.push_back(k + "=" + v);
   std::vector<char*> argv, envp;
@@ -443,8 +473,6 @@ std::string monitorExecUnsupported(const Json& config, const Json& process) {
   if (getString(process, "selinuxLabel", &label) && !label.empty()) return "an SELinux label";
   auto linux_it = config.find("linux");
   if (linux_it != config.end() && linux_it->is_object()) {
-    if (linux_it->contains("seccomp") && !(*linux_it)["seccomp"].is_null())
-      return "a seccomp filter";
     if (auto ns = linux_it->find("namespaces"); ns != linux_it->end() && ns->is_array()) {
       for (const Json& n : *ns) {
         std::string type;

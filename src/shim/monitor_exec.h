@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "shim/protocol.h"
+#include "shim/seccomp_filter.h"
 
 namespace berth::shim {
 
@@ -22,11 +23,13 @@ struct MonitorExecTarget {
   std::vector<std::string> namespaces;
   bool has_oom_score_adj = false;
   int oom_score_adj = 0;
+  // The filter runc would load (buildRuncSeccompProgram), or none. Not owned.
+  const SeccompProgram* seccomp = nullptr;
 };
 
-// Why the monitor cannot start this exec exactly as `runc exec` would (a seccomp filter, an
-// AppArmor or SELinux label, a user namespace), or "" when it can. `config` is the
-// container's config.json, `process` the exec's process spec.
+// Why the monitor cannot start this exec exactly as `runc exec` would (an AppArmor or SELinux
+// label, a user namespace), or "" when it can. A seccomp filter is the caller's to build. `config`
+// is the container's config.json, `process` the exec's process spec.
 std::string monitorExecUnsupported(const Json& config, const Json& process);
 
 // The target's namespaces and settings from the container's config.json.

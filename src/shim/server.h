@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "shim/pipe_reader.h"
 #include "shim/protocol.h"
 #include "shim/runtime_runner.h"
+#include "shim/seccomp_filter.h"
 
 namespace berth::shim {
 
@@ -77,6 +79,10 @@ class Server {
     // times with growing gaps, until it grows (-1: no recheck due).
     int64_t oom_recheck_ms = -1;
     int oom_rechecks = 0;
+    // The seccomp filter execs started by the shim load, built at the first such exec (the
+    // container's config does not change); or why it is runc's to load.
+    std::optional<SeccompProgram> seccomp;
+    std::string seccomp_refused;
   };
   // A client attached to a container's stdio (the attach op): copies of the output go to its
   // pipes; the attach lasts as long as its connection.

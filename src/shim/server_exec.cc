@@ -143,6 +143,24 @@ Outcome buildExecProcess(const std::string& bundle, const Json& req, bool tty, J
   return Outcome::success();
 }
 
+// The container's seccomp filter as runc would build it, once per container: "" when built
+// (or when there is none), else why the exec is runc's.
+std::string buildSeccomp(const Json& config, std::optional<SeccompProgram>* built,
+                         std::string* refused) {
+  if (*built || !refused->empty()) return *refused;
+  auto l = config.find("linux");
+  if (l == config.end() || !l->is_object()) return "";
+  auto s = l->find("seccomp");
+  if (s == l->end() || s->is_null()) return "";
+  SeccompProgram program;
+  if (Outcome r = buildRuncSeccompProgram(*s, &program); !r.ok()) {
+    *refused = "a seccomp filter the shim does not build (" + r.message + ")";
+    return *refused;
+  }
+  *built = std::move(program);
+  return "";
+}
+
 }  // namespace
 
 void Server::opExec(uint64_t conn, uint64_t req_id, const Json& req) {
@@ -185,6 +203,7 @@ void Server::opExec(uint64_t conn, uint64_t req_id, const Json& req) {
   bool in_monitor = opts_.exec_in_monitor;
   if (in_monitor) {
     std::string why = monitorExecUnsupported(config, process);
+    if (why.empty()) why = buildSeccomp(config, &c->second.seccomp, &c->second.seccomp_refused);
     if (!why.empty()) {
       in_monitor = false;
       SHIM_LOG_DEBUG("container %s: exec %s needs %s: started by the runtime", id.c_str(),
@@ -246,8 +265,9 @@ void Server::opExec(uint64_t conn, uint64_t req_id, const Json& req) {
     const int stdio[3] = {io.stdin_fd, io.stdout_fd, io.stderr_fd};
     pid_t pid = 0;
     // The shim's loop waits while the process is set up (about a millisecond): bounded.
-    r = startMonitorExec(monitorExecTarget(id, c->second.pid, config), process, stdio,
-                         pty_child.get(),
+    MonitorExecTarget target = monitorExecTarget(id, c->second.pid, config);
+    if (c->second.seccomp) target.seccomp = &*c->second.seccomp;
+    r = startMonitorExec(target, process, stdio, pty_child.get(),
                          std::min<int64_t>(opts_.runtime_timeout_ms, kMonitorExecSetupMs), &pid);
     pty_child.reset();
     if (r.ok() && tty) {

@@ -3,7 +3,12 @@
 // that records the runc commands): "runc" starts execs with `runc exec`, "runc-monitor" from the
 // shim. The same container in a pod of each; one probe by ExecSync in each; outputs compared.
 #include <gtest/gtest.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -14,6 +19,7 @@
 #include "berthd_fixture.h"
 #include "cri_calls.h"
 #include "nlohmann/json.hpp"
+#include "shim/bpf_eval.h"
 #include "streaming/client.h"
 #include "test_env.h"
 
@@ -290,16 +296,197 @@ TEST_F(ExecEquivalenceTest, TerminalExec) {
   EXPECT_NE(outs[0].find("/dev/pts/"), std::string::npos) << outs[0];
 }
 
-// Settings the monitor does not apply itself go to runc exec: never started with less.
-TEST_F(ExecEquivalenceTest, SeccompContainerExecsThroughRunc) {
+// The seccomp filter process `pid` (on the host) has loaded, newest first, read with ptrace
+// (PTRACE_SECCOMP_GET_FILTER, which needs the tracee stopped).
+std::vector<std::vector<sock_filter>> loadedFilters(pid_t pid) {
+  std::vector<std::vector<sock_filter>> filters;
+  if (::ptrace(PTRACE_SEIZE, pid, nullptr, nullptr) != 0) {
+    ADD_FAILURE() << "ptrace " << pid << ": " << std::strerror(errno);
+    return filters;
+  }
+  int status = 0;
+  ::ptrace(PTRACE_INTERRUPT, pid, nullptr, nullptr);
+  ::waitpid(pid, &status, __WALL);
+  for (long index = 0;; ++index) {
+    long n = ::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, reinterpret_cast<void*>(index), nullptr);
+    if (n <= 0) {
+      EXPECT_EQ(errno, ENOENT) << "filter " << index << ": " << std::strerror(errno);
+      break;
+    }
+    std::vector<sock_filter> f(static_cast<size_t>(n));
+    ::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, reinterpret_cast<void*>(index), f.data());
+    filters.push_back(std::move(f));
+  }
+  ::ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
+  return filters;
+}
+
+// Where libseccomp's program starts in a loaded filter: its one `ld [4]` (the architecture),
+// the last one, after runc's -ENOSYS stub (which starts with one too).
+size_t libseccompStart(const std::vector<sock_filter>& f) {
+  size_t start = 0;
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (f[i].code == (BPF_LD | BPF_W | BPF_ABS) && f[i].k == 4) start = i;
+  }
+  return start;
+}
+
+class ExecSeccompTest : public ExecEquivalenceTest {
+ protected:
+  // The host pid of the process whose pid is `inner` in container `id`'s pid namespace.
+  pid_t hostPid(const std::string& id, const std::string& inner) {
+    nlohmann::json info =
+        nlohmann::json::parse(containerStatus(*d_, id, true).info().at("info"), nullptr, false);
+    std::string init = "/proc/" + std::to_string(info.value("pid", 0));
+    auto ns = std::filesystem::read_symlink(init + "/ns/pid");
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      std::error_code ec;
+      if (std::filesystem::read_symlink(e.path() / "ns/pid", ec) != ns || ec) continue;
+      std::ifstream status(e.path() / "status");
+      for (std::string line; std::getline(status, line);) {
+        if (line.rfind("NSpid:", 0) == 0 && line.substr(line.find_last_of(" \t") + 1) == inner) {
+          return std::stoi(e.path().filename().string());
+        }
+      }
+    }
+    ADD_FAILURE() << "no process " << inner << " in container " << id;
+    return 0;
+  }
+
+  // The filter each exec runs under, from a process it leaves behind (which inherits it): the
+  // two are one program. libseccomp's part is compared byte for byte; runc's stub puts its
+  // per-architecture parts in a random order (it walks Go maps), so the whole programs are
+  // compared by what they return for every syscall number of each architecture.
+  void expectSameFilter(const std::vector<std::string>& ids) {
+    std::vector<sock_filter> f[2];
+    for (size_t i = 0; i < 2; ++i) {
+      v1::ExecSyncResponse r;
+      grpc::Status st = execSync(
+          *d_, ids[i], {"sh", "-c", "sleep 600 </dev/null >/dev/null 2>&1 & echo $!"}, &r, 30);
+      ASSERT_TRUE(st.ok()) << st.error_message();
+      std::string inner = r.stdout().substr(0, r.stdout().find('\n'));
+      pid_t pid = hostPid(ids[i], inner);
+      ASSERT_GT(pid, 0);
+      auto filters = loadedFilters(pid);
+      ::kill(pid, SIGKILL);
+      ASSERT_EQ(filters.size(), 1u) << "one filter: the exec's own";
+      f[i] = filters[0];
+    }
+    ASSERT_EQ(f[1].size(), f[0].size());
+    size_t start = libseccompStart(f[0]);
+    ASSERT_EQ(libseccompStart(f[1]), start);
+    EXPECT_EQ(0, std::memcmp(f[0].data() + start, f[1].data() + start,
+                             (f[0].size() - start) * sizeof(sock_filter)))
+        << "libseccomp's program differs";
+    int differ = 0;
+    for (uint32_t arch :
+         {uint32_t{AUDIT_ARCH_X86_64}, uint32_t{AUDIT_ARCH_I386}, uint32_t{AUDIT_ARCH_AARCH64}}) {
+      for (int32_t nr = 0; nr < 1100; ++nr) {
+        for (int32_t x32 : {0, 0x40000000}) {
+          SyscallInput in{.nr = nr | x32, .arch = arch, .args = {1, 2, 3, 4, 5, 6}};
+          std::string why[2];
+          auto a = evalSeccomp(f[0], in, &why[0]), b = evalSeccomp(f[1], in, &why[1]);
+          ASSERT_TRUE(a && b) << why[0] << why[1];
+          if (*a != *b && differ++ < 5) {
+            ADD_FAILURE() << "syscall " << (nr | x32) << " arch " << arch << ": " << *a
+                          << " (runc) vs " << *b;
+          }
+        }
+      }
+    }
+    EXPECT_EQ(differ, 0);
+  }
+
+  void useProfile(v1::ContainerConfig& c, const nlohmann::json& profile) {
+    std::string path = dir_ + "/profile-" + std::to_string(profiles_++) + ".json";
+    std::ofstream(path) << profile.dump();
+    auto* sp = c.mutable_linux()->mutable_security_context()->mutable_seccomp();
+    sp->set_profile_type(v1::SecurityProfile::Localhost);
+    sp->set_localhost_ref(path);
+  }
+
+  // Probes each and checks the two execs are alike and under the filter (and the monitor's
+  // without runc), then that the filters are one program.
+  void expectSameUnderSeccomp(const std::vector<std::string>& ids,
+                              const std::vector<std::string>& behaviour, const std::string& seen) {
+    Probed p = probe(ids);
+    EXPECT_FALSE(p.monitor_used_runc);
+    EXPECT_EQ(p.monitor, p.runtime);
+    EXPECT_NE(p.runtime.find("Seccomp:\t2"), std::string::npos) << p.runtime;
+    EXPECT_NE(p.runtime.find("Seccomp_filters:\t1"), std::string::npos) << p.runtime;
+    Probed b = probe(ids, behaviour);
+    EXPECT_FALSE(b.monitor_used_runc);
+    EXPECT_EQ(b.monitor, b.runtime);
+    EXPECT_NE(b.runtime.find(seen), std::string::npos) << b.runtime;
+    expectSameFilter(ids);
+  }
+
+  int profiles_ = 0;
+};
+
+// The default profile, loaded early (no no_new_privs) while the process is still root.
+TEST_F(ExecSeccompTest, RuntimeDefault) {
   auto ids = run("seccomp", [](v1::ContainerConfig& c) {
     c.mutable_linux()->mutable_security_context()->mutable_seccomp()->set_profile_type(
         v1::SecurityProfile::RuntimeDefault);
   });
-  Probed p = probe(ids);
-  EXPECT_TRUE(p.monitor_used_runc);
-  EXPECT_EQ(p.monitor, p.runtime);
-  EXPECT_NE(p.runtime.find("Seccomp:\t2"), std::string::npos) << p.runtime;
+  expectSameUnderSeccomp(ids, {"sh", "-c", "mount -t tmpfs t /mnt 2>&1; echo done"},
+                         "permission denied");
+}
+
+// With no_new_privs the filter is loaded last, after the switch to the user.
+TEST_F(ExecSeccompTest, RuntimeDefaultWithNoNewPrivsAndAUser) {
+  auto ids = run("seccomp-nnp", [](v1::ContainerConfig& c) {
+    auto* sc = c.mutable_linux()->mutable_security_context();
+    sc->mutable_seccomp()->set_profile_type(v1::SecurityProfile::RuntimeDefault);
+    sc->set_no_new_privs(true);
+    sc->mutable_run_as_user()->set_value(1000);
+    sc->mutable_capabilities()->add_add_capabilities("SYS_ADMIN");
+  });
+  expectSameUnderSeccomp(ids, {"sh", "-c", "mount -t tmpfs t /mnt 2>&1; id; echo done"},
+                         "uid=1000");
+}
+
+// A profile that allows by default (no stub): errnos, a condition list on one argument (each
+// its own rule), a log action, and a syscall name libseccomp does not know.
+TEST_F(ExecSeccompTest, LocalhostAllowByDefault) {
+  nlohmann::json profile = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"architectures", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}},
+      {"syscalls",
+       {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 99}},
+        {{"names", {"chmod", "fchmodat"}}, {"action", "SCMP_ACT_ERRNO"}},
+        {{"names", {"sethostname"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 38}},
+        {{"names", {"no_such_syscall"}}, {"action", "SCMP_ACT_KILL"}},
+        {{"names", {"uname"}}, {"action", "SCMP_ACT_LOG"}},
+        {{"names", {"personality"}},
+         {"action", "SCMP_ACT_ERRNO"},
+         {"args",
+          {{{"index", 0}, {"value", 1}, {"op", "SCMP_CMP_EQ"}},
+           {{"index", 0}, {"value", 2}, {"op", "SCMP_CMP_EQ"}}}}}}}};
+  auto ids = run("seccomp-allow", [&](v1::ContainerConfig& c) { useProfile(c, profile); });
+  expectSameUnderSeccomp(
+      ids,
+      {"sh", "-c", "mkdir /tmp/d 2>&1; chmod 700 /tmp 2>&1; hostname x 2>&1; uname -s; echo done"},
+      "Cannot assign requested address");
+}
+
+// The default profile's rules on x86_64 alone, with ENOSYS as the default errno: runc 1.1.5
+// still puts its stub in front (it compares defaultErrnoRet with the action's value).
+TEST_F(ExecSeccompTest, LocalhostOneArchitectureAndEnosysDefault) {
+  auto base = run("seccomp-base", [](v1::ContainerConfig& c) {
+    c.mutable_linux()->mutable_security_context()->mutable_seccomp()->set_profile_type(
+        v1::SecurityProfile::RuntimeDefault);
+  });
+  nlohmann::json spec =
+      nlohmann::json::parse(containerStatus(*d_, base[0], true).info().at("info"))["runtimeSpec"];
+  nlohmann::json profile = spec["linux"]["seccomp"];
+  ASSERT_TRUE(profile.is_object()) << spec.dump();
+  profile["architectures"] = {"SCMP_ARCH_X86_64"};
+  profile["defaultErrnoRet"] = 38;
+  auto ids = run("seccomp-enosys", [&](v1::ContainerConfig& c) { useProfile(c, profile); });
+  expectSameUnderSeccomp(ids, {"sh", "-c", "mount -t tmpfs t /mnt 2>&1; echo done"},
+                         "Function not implemented");
 }
 
 }  // namespace
