@@ -2,6 +2,7 @@
 // patchbpf.PatchAndLoad up to the load, step by step (docs/exec-in-monitor.md, §5).
 #include "shim/seccomp_filter.h"
 
+#include <dlfcn.h>
 #include <linux/audit.h>
 #include <seccomp.h>
 #include <sys/mman.h>
@@ -202,10 +203,56 @@ Outcome parseConfig(const Json& s, Config* c, bool* present) {
   return Outcome::success();
 }
 
+// libseccomp, opened only while a program is built: an idle shim does not map it (about
+// 17 kB of PSS per shim on this machine).
+struct Libseccomp {
+  void* handle = nullptr;
+  decltype(&seccomp_init) init = nullptr;
+  decltype(&seccomp_release) release = nullptr;
+  decltype(&seccomp_attr_set) attr_set = nullptr;
+  decltype(&seccomp_arch_add) arch_add = nullptr;
+  decltype(&seccomp_syscall_resolve_name) resolve = nullptr;
+  decltype(&seccomp_syscall_resolve_name_arch) resolve_arch = nullptr;
+  decltype(&seccomp_rule_add_array) rule_add = nullptr;
+  decltype(&seccomp_export_bpf) export_bpf = nullptr;
+
+  Libseccomp() = default;
+  Libseccomp(const Libseccomp&) = delete;
+  Libseccomp& operator=(const Libseccomp&) = delete;
+  ~Libseccomp() {
+    if (handle != nullptr) ::dlclose(handle);
+  }
+
+  Outcome open() {
+    handle = ::dlopen("libseccomp.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      const char* why = ::dlerror();
+      return Outcome::error(Code::kFailedPrecondition,
+                            std::string("seccomp: libseccomp: ") + (why ? why : "not found"));
+    }
+    bool all = symbol("seccomp_init", &init) && symbol("seccomp_release", &release) &&
+               symbol("seccomp_attr_set", &attr_set) && symbol("seccomp_arch_add", &arch_add) &&
+               symbol("seccomp_syscall_resolve_name", &resolve) &&
+               symbol("seccomp_syscall_resolve_name_arch", &resolve_arch) &&
+               symbol("seccomp_rule_add_array", &rule_add) &&
+               symbol("seccomp_export_bpf", &export_bpf);
+    if (!all) return Outcome::error(Code::kFailedPrecondition, "seccomp: libseccomp is too old");
+    return Outcome::success();
+  }
+
+ private:
+  template <typename F>
+  bool symbol(const char* name, F* out) {
+    *out = reinterpret_cast<F>(::dlsym(handle, name));
+    return *out != nullptr;
+  }
+};
+
 struct FilterCtx {
+  const Libseccomp& lib;
   scmp_filter_ctx ctx = nullptr;
   ~FilterCtx() {
-    if (ctx != nullptr) seccomp_release(ctx);
+    if (ctx != nullptr) lib.release(ctx);
   }
 };
 
@@ -214,14 +261,15 @@ Outcome libseccompError(const std::string& what, int rc) {
 }
 
 // runc's matchCall.
-Outcome addRule(scmp_filter_ctx ctx, const Rule& r, uint32_t default_action) {
+Outcome addRule(const Libseccomp& lib, scmp_filter_ctx ctx, const Rule& r,
+                uint32_t default_action) {
   if (r.name.empty()) return unsupported("a rule with an empty syscall name");
   uint32_t action = nativeAction(r.action, r.errno_ret);
   if (action == default_action) return Outcome::success();  // redundant: runc skips it
-  int nr = seccomp_syscall_resolve_name(r.name.c_str());
+  int nr = lib.resolve(r.name.c_str());
   if (nr == __NR_SCMP_ERROR) return Outcome::success();  // unknown here: runc ignores it
   auto add = [&](const scmp_arg_cmp* args, unsigned int n) -> Outcome {
-    int rc = seccomp_rule_add_array(ctx, action, nr, n, args);
+    int rc = lib.rule_add(ctx, action, nr, n, args);
     if (rc != 0) return libseccompError("adding the rule for " + r.name, rc);
     return Outcome::success();
   };
@@ -238,10 +286,10 @@ Outcome addRule(scmp_filter_ctx ctx, const Rule& r, uint32_t default_action) {
 }
 
 // seccomp_export_bpf into memory (libseccomp 2.5 writes only to a descriptor).
-Outcome exportProgram(scmp_filter_ctx ctx, std::vector<sock_filter>* out) {
+Outcome exportProgram(const Libseccomp& lib, scmp_filter_ctx ctx, std::vector<sock_filter>* out) {
   UniqueFd fd(::memfd_create("berth-seccomp", MFD_CLOEXEC));
   if (!fd.valid()) return Outcome::fromErrno(errno, "seccomp: memfd_create");
-  if (int rc = seccomp_export_bpf(ctx, fd.get()); rc != 0) return libseccompError("export", rc);
+  if (int rc = lib.export_bpf(ctx, fd.get()); rc != 0) return libseccompError("export", rc);
   off_t size = ::lseek(fd.get(), 0, SEEK_END);
   if (size < 0 || size % sizeof(sock_filter) != 0) {
     return Outcome::error(Code::kInternal, "seccomp: the exported program has a partial insn");
@@ -254,14 +302,14 @@ Outcome exportProgram(scmp_filter_ctx ctx, std::vector<sock_filter>* out) {
 }
 
 // runc's findLastSyscalls: every rule counts, whatever its action.
-LastSyscalls lastSyscalls(const Config& c) {
+LastSyscalls lastSyscalls(const Libseccomp& lib, const Config& c) {
   LastSyscalls last;
   for (const Arch& arch : c.arches) {
     auto& per_native = last[arch.native];
     if (per_native.contains(arch.token)) continue;
     int32_t largest = 0;
     for (const Rule& r : c.rules) {
-      int nr = seccomp_syscall_resolve_name_arch(arch.token, r.name.c_str());
+      int nr = lib.resolve_arch(arch.token, r.name.c_str());
       if (nr != __NR_SCMP_ERROR && nr > largest) largest = nr;
     }
     // A native architecture without syscalls stays, empty: its jump goes straight to the
@@ -386,24 +434,26 @@ Outcome buildRuncSeccompProgram(const Json& seccomp, SeccompProgram* out) {
   // InitSeccomp, with libseccomp-golang's NewFilter (which asks for TSYNC; runc does not pass
   // it to the kernel) and SetNoNewPrivsBit(false).
   uint32_t default_action = nativeAction(c.default_action, c.default_errno_ret);
-  FilterCtx f;
-  f.ctx = seccomp_init(default_action);
+  Libseccomp lib;
+  if (Outcome o = lib.open(); !o.ok()) return o;
+  FilterCtx f{.lib = lib};
+  f.ctx = lib.init(default_action);
   if (f.ctx == nullptr) return Outcome::error(Code::kInternal, "seccomp: seccomp_init failed");
-  if (int rc = seccomp_attr_set(f.ctx, SCMP_FLTATR_CTL_TSYNC, 1); rc != 0 && rc != -EOPNOTSUPP) {
+  if (int rc = lib.attr_set(f.ctx, SCMP_FLTATR_CTL_TSYNC, 1); rc != 0 && rc != -EOPNOTSUPP) {
     return libseccompError("set tsync", rc);
   }
   for (const Arch& a : c.arches) {
-    int rc = seccomp_arch_add(f.ctx, a.token);
+    int rc = lib.arch_add(f.ctx, a.token);
     if (rc != 0 && rc != -EEXIST) return libseccompError("add an architecture", rc);
   }
-  if (int rc = seccomp_attr_set(f.ctx, SCMP_FLTATR_CTL_NNP, 0); rc != 0) {
+  if (int rc = lib.attr_set(f.ctx, SCMP_FLTATR_CTL_NNP, 0); rc != 0) {
     return libseccompError("clear the no_new_privs bit", rc);
   }
   for (const Rule& r : c.rules) {
-    if (Outcome o = addRule(f.ctx, r, default_action); !o.ok()) return o;
+    if (Outcome o = addRule(lib, f.ctx, r, default_action); !o.ok()) return o;
   }
   Insns program;
-  if (Outcome o = exportProgram(f.ctx, &program); !o.ok()) return o;
+  if (Outcome o = exportProgram(lib, f.ctx, &program); !o.ok()) return o;
   // patchbpf's generatePatch. runc 1.1.5 compares defaultErrnoRet with SCMP_ACT_ERRNO(ENOSYS)
   // rather than ENOSYS, so in practice only a permissive default action skips the stub.
   Insns stub;
@@ -411,7 +461,7 @@ Outcome buildRuncSeccompProgram(const Json& seccomp, SeccompProgram* out) {
                     c.default_action == Action::kTrace;
   bool skip = (c.default_errno_ret && *c.default_errno_ret == kRetEnosys) || permissive;
   if (!skip) {
-    if (Outcome o = runcEnosysStub(lastSyscalls(c), &stub); !o.ok()) return o;
+    if (Outcome o = runcEnosysStub(lastSyscalls(lib, c), &stub); !o.ok()) return o;
   }
   if (stub.size() + program.size() > BPF_MAXINSNS) {
     return unsupported("a program of more than " + std::to_string(BPF_MAXINSNS) + " insns");
