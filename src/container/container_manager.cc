@@ -135,6 +135,7 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   in.shm_path = task.shm_path;
   in.cgroup_parent_default = options_.cgroup_parent;
   in.default_pids_limit = options_.pids_limit;
+  in.rlimits = task.rlimits;
   in.host = options_.host;
   BERTH_ASSIGN_OR_RETURN(nlohmann::json spec, oci::buildContainerSpec(in));
   BERTH_RETURN_IF_ERROR(oci::writeBundle(dir, spec));

@@ -14,6 +14,7 @@
 #include "common/fs.h"
 #include "common/status.h"
 #include "metrics/listen_address.h"
+#include "oci/rlimits.h"
 #include "toml++/toml.h"
 
 namespace berth::daemon {
@@ -173,6 +174,10 @@ const std::vector<FieldDef<RuntimeHandler>>& runtimeFields() {
        "Who starts execs: \"runtime\" (runtime exec) or \"monitor\" (berth-shim, falling "
        "back to the runtime for what it cannot do exactly as runc would).",
        [](RuntimeHandler& r) -> FieldRef { return &r.exec; }},
+      {"default_ulimits",
+       "Process rlimits of the handler's containers, as CRI-O's: \"nofile=1024:2048\" "
+       "(soft:hard) or \"core=0\"; -1 is unlimited.",
+       [](RuntimeHandler& r) -> FieldRef { return &r.default_ulimits; }},
   };
   return fields;
 }
@@ -512,6 +517,9 @@ absl::Status validateConfig(const Config& c) {
     if (h.runtime_path.empty()) return badValue(prefix + ".runtime_path", "must be set");
     if (h.exec != "runtime" && h.exec != "monitor") {
       return badValue(prefix + ".exec", "must be \"runtime\" or \"monitor\"");
+    }
+    if (auto limits = oci::parseUlimits(h.default_ulimits); !limits.ok()) {
+      return badValue(prefix + ".default_ulimits", std::string(limits.status().message()));
     }
     if (h.sandboxer != "podsandbox") {
       return badValue(prefix + ".sandboxer",

@@ -21,6 +21,9 @@ struct RuntimeHandler {
   // Who starts execs: "monitor" (berth-shim itself, where it can do exactly what the runtime
   // would; docs/exec-in-monitor.md) or "runtime" (`runtime exec`, always).
   std::string exec = "monitor";
+  // Process rlimits of every container of the handler, CRI-O's default_ulimits:
+  // "nofile=1024:2048" (soft:hard) or "core=0" (both); -1 is unlimited.
+  std::vector<std::string> default_ulimits;
 };
 
 // How to reach one registry (keyed by the domain of image references, e.g. "docker.io",

@@ -151,12 +151,13 @@ absl::Status Daemon::openSandboxes() {
   for (const auto& [name, h] : config_.cri.runtimes) {
     // The shim runs the runtime by absolute path.
     auto resolved = findExecutable(h.runtime_path);
-    opts.runtimes[name] = {.runtime_path = resolved.ok() ? *resolved : h.runtime_path,
-                           .runtime_root = h.runtime_root.empty()
-                                               ? absl::StrCat(config_.state, "/runtime/", name)
+    opts.runtimes[name] = {
+        .runtime_path = resolved.ok() ? *resolved : h.runtime_path,
+        .runtime_root = h.runtime_root.empty() ? absl::StrCat(config_.state, "/runtime/", name)
                                                : h.runtime_root,
-                           .runtime_type = h.runtime_type,
-                           .exec_in_monitor = h.exec == "monitor"};
+        .runtime_type = h.runtime_type,
+        .exec_in_monitor = h.exec == "monitor",
+        .rlimits = oci::parseUlimits(h.default_ulimits).value_or(std::vector<oci::Rlimit>{})};
     pod_opts.sandboxers[name] = h.sandboxer;
   }
   const std::map<std::string, sandbox::RuntimeBinding> runtimes = opts.runtimes;

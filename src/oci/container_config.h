@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
+#include "oci/rlimits.h"
 #include "sandbox/sandbox_config.h"
 
 namespace berth::oci {
@@ -148,6 +149,8 @@ struct ContainerSpecInput {
   int64_t default_pids_limit = 0;
   // RuntimeDefault AppArmor profile name (the daemon loads it); empty = skip RuntimeDefault.
   std::string apparmor_default_profile;
+  // process.rlimits: the runtime handler's default_ulimits (none: the runtime's own).
+  std::vector<Rlimit> rlimits;
   // containerd creates a missing host_path (0755); berth rejects it unless this is set.
   bool create_missing_host_paths = false;
 

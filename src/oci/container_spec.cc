@@ -462,6 +462,7 @@ absl::StatusOr<json> buildContainerSpec(const ContainerSpecInput& in) {
   for (const auto& step : steps) {
     if (absl::Status st = step(); !st.ok()) return fail(st);
   }
+  if (!in.rlimits.empty()) spec["process"]["rlimits"] = rlimitsJson(in.rlimits);
   setAnnotations(in, spec);
   return spec;
 }

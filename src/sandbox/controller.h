@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "oci/rlimits.h"
 #include "sandbox/sandbox_config.h"
 #include "shim/shim_client.h"
 
@@ -65,6 +66,7 @@ struct TaskContext {
   std::string shm_path;  // empty when the pod shares the host's IPC namespace
   std::string runtime_type;
   std::string runtime_path, runtime_root;  // the OCI runtime, for `update`
+  std::vector<oci::Rlimit> rlimits;        // the handler's default_ulimits, for every container
 };
 
 // Implementations are thread-safe; calls for different sandboxes run concurrently.

@@ -559,6 +559,7 @@ absl::StatusOr<TaskContext> PodSandboxController::taskContext(const std::string&
   ctx.runtime_type = r->runtime_type;
   ctx.runtime_path = rt.runtime_path;
   ctx.runtime_root = rt.runtime_root;
+  ctx.rlimits = rt.rlimits;
   return ctx;
 }
 

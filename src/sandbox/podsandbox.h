@@ -28,6 +28,7 @@ struct RuntimeBinding {
   std::string runtime_root;  // --root of the runtime
   std::string runtime_type;  // reported in verbose info
   bool exec_in_monitor = false;  // berth-shim starts execs itself (ShimConfig)
+  std::vector<oci::Rlimit> rlimits;  // process rlimits of the handler's containers
 };
 
 // `runtime --root R delete --force id`, bounded (10 s): kills what still runs of the container

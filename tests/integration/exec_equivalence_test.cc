@@ -42,6 +42,9 @@ echo "cwd: $(pwd)"
 env | grep -v '^HOSTNAME=' | sort
 )probe";
 
+// The default rlimits of the "-limits" handlers.
+constexpr char kLimits[] = R"("nofile=1024:4096", "core=0:1000", "memlock=65536:131072")";
+
 class ExecEquivalenceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -52,10 +55,16 @@ class ExecEquivalenceTest : public ::testing::Test {
                            << "echo \"$*\" >> " << log_ << "\n"
                            << "exec /usr/sbin/runc \"$@\"\n";
     std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
-    d_ = std::make_unique<Berthd>("[cri.runtimes.runc-monitor]\nruntime_path = \"" + wrapper +
-                                  "\"\nexec = \"monitor\"\n[cri.runtimes.runc-runtime]\n"
-                                  "runtime_path = \"" +
-                                  wrapper + "\"\nexec = \"runtime\"\n");
+    // Each way twice: as built in, and with default rlimits for every container.
+    std::string config;
+    for (const char* limits : {"", "-limits"}) {
+      for (const char* exec : {"monitor", "runtime"}) {
+        config += std::string("[cri.runtimes.runc-") + exec + limits + "]\nruntime_path = \"" +
+                  wrapper + "\"\nexec = \"" + exec + "\"\n";
+        if (*limits) config += std::string("default_ulimits = [") + kLimits + "]\n";
+      }
+    }
+    d_ = std::make_unique<Berthd>(config);
     ASSERT_TRUE(d_->start()) << d_->log();
     busybox_ = envKey("BERTH_TEST_IMAGE_BUSYBOX");
     ASSERT_TRUE(pullImage(*d_, busybox_).ok());
@@ -63,10 +72,11 @@ class ExecEquivalenceTest : public ::testing::Test {
   }
 
   // A pod under each handler: runtime's first.
-  std::vector<std::pair<v1::PodSandboxConfig, std::string>> makePods(const std::string& name,
-                                                                     bool privileged) {
+  std::vector<std::pair<v1::PodSandboxConfig, std::string>> makePods(
+      const std::string& name, bool privileged, const std::string& handlers = "") {
     std::vector<std::pair<v1::PodSandboxConfig, std::string>> pods;
-    for (const char* handler : {"runc-runtime", "runc-monitor"}) {
+    for (std::string handler : {"runc-runtime", "runc-monitor"}) {
+      handler += handlers;
       v1::PodSandboxConfig pc = hostNetworkPod(name + "-" + handler);
       pc.mutable_linux()->mutable_security_context()->set_privileged(privileged);
       std::string id;
@@ -237,6 +247,28 @@ TEST_F(ExecEquivalenceTest, PrivilegedContainer) {
     if (line.rfind("CapBnd:", 0) == 0) bounding = line.substr(7);
   }
   EXPECT_NE(p.runtime.find("CapEff:" + bounding + "\n"), std::string::npos) << p.runtime;
+}
+
+// A handler's default rlimits: the container's init has them (runc sets them), and an exec has
+// them too (set by the shim with prlimit, as runc exec does).
+TEST_F(ExecEquivalenceTest, HandlerRlimits) {
+  pods_ = makePods("equiv-limits", false, "-limits");
+  auto ids = run("limits", [](v1::ContainerConfig&) {});
+  Probed p = probe(ids);
+  EXPECT_FALSE(p.monitor_used_runc);
+  EXPECT_EQ(p.monitor, p.runtime);
+  // The container's init, seen from the host.
+  nlohmann::json info =
+      nlohmann::json::parse(containerStatus(*d_, ids[1], true).info().at("info"), nullptr, false);
+  std::ifstream in("/proc/" + std::to_string(info.value("pid", 0)) + "/limits");
+  std::string init((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const std::string* limits : {&p.runtime, &init}) {
+    for (const char* line : {"Max open files            1024                 4096",
+                             "Max core file size        0                    1000",
+                             "Max locked memory         65536                131072"}) {
+      EXPECT_NE(limits->find(line), std::string::npos) << line << "\n" << *limits;
+    }
+  }
 }
 
 // What the container may not do fails the same way from both.

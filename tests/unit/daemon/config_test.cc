@@ -36,6 +36,7 @@ sandbox_image = "registry.k8s.io/pause:3.10"
 default_runtime_handler = "kata"
 [cri.runtimes.kata]
 runtime_path = "/usr/bin/kata"
+default_ulimits = ["nofile=1024:2048", "core=-1"]
 [cri.runtimes.runc]
 runtime_root = "/tmp/runc-root"
 )",
@@ -49,6 +50,8 @@ runtime_root = "/tmp/runc-root"
   EXPECT_EQ(c->cri.runtimes.at("kata").runtime_path, "/usr/bin/kata");
   EXPECT_EQ(c->cri.runtimes.at("kata").sandboxer, "podsandbox");
   EXPECT_EQ(c->cri.runtimes.at("kata").exec, "monitor");
+  EXPECT_EQ(c->cri.runtimes.at("kata").default_ulimits,
+            (std::vector<std::string>{"nofile=1024:2048", "core=-1"}));
   // A handler named in the file keeps the built-in values it does not override.
   EXPECT_EQ(c->cri.runtimes.at("runc").runtime_path, "runc");
   EXPECT_EQ(c->cri.runtimes.at("runc").runtime_root, "/tmp/runc-root");
@@ -109,6 +112,12 @@ INSTANTIATE_TEST_SUITE_P(
                 "\"cri.runtimes.x.runtime_path\""},
         BadCase{"UnknownExecMode", "[cri.runtimes.x]\nruntime_path = \"runc\"\nexec = \"vm\"",
                 "\"cri.runtimes.x.exec\""},
+        BadCase{"UnknownUlimit",
+                "[cri.runtimes.x]\nruntime_path = \"runc\"\ndefault_ulimits = [\"files=5\"]",
+                "\"cri.runtimes.x.default_ulimits\""},
+        BadCase{"UlimitSoftAboveHard",
+                "[cri.runtimes.x]\nruntime_path = \"runc\"\ndefault_ulimits = [\"nofile=9:5\"]",
+                "soft limit exceeds"},
         BadCase{"SyntaxError", "root = ", "test.toml:1"},
         BadCase{"MirrorWithoutScheme", "[image.registries.\"docker.io\"]\nmirrors = [\"m:5000\"]",
                 "image.registries.\"docker.io\".mirrors"},

@@ -465,6 +465,15 @@ TEST_F(ContainerSpecTest, DefaultPidsLimitUnlessTheConfigSetsOne) {
   EXPECT_EQ(s["linux"]["resources"]["unified"]["pids.max"], "100");
 }
 
+TEST_F(ContainerSpecTest, HandlerRlimitsGoToTheProcess) {
+  EXPECT_FALSE(mustBuild()["process"].contains("rlimits"));
+  json s = mustBuild([](ContainerSpecInput& in) {
+    in.rlimits = {{.type = "RLIMIT_NOFILE", .soft = 1024, .hard = 2048}};
+  });
+  EXPECT_EQ(s["process"]["rlimits"],
+            json::parse(R"([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048}])"));
+}
+
 TEST_F(ContainerSpecTest, OomScoreAdjClamp) {
   // A negative value is raised to what this process may set (see machine-notes).
   config_.resources.oom_score_adj = -999;
