@@ -60,6 +60,41 @@ absl::StatusOr<nlohmann::json> parseUntrustedJson(absl::string_view text, absl::
   return j;
 }
 
+std::string coerceToUtf8(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  auto cont = [&](size_t i, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+    return i < n && p[i] >= lo && p[i] <= hi;
+  };
+  for (size_t i = 0; i < n;) {
+    unsigned char c = p[i];
+    size_t len = 0;  // of a valid sequence at i; 0: invalid
+    if (c < 0x80) {
+      len = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = cont(i + 1) ? 2 : 0;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      // No overlong forms (E0 needs A0..BF) and no surrogates (ED needs 80..9F).
+      unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+      len = cont(i + 1, lo, hi) && cont(i + 2) ? 3 : 0;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      // No overlong forms (F0 needs 90..BF) and nothing above U+10FFFF (F4 needs 80..8F).
+      unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+      len = cont(i + 1, lo, hi) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+    }
+    if (len == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD for this one byte, as Go's utf8.DecodeRune
+      ++i;
+    } else {
+      out.append(text.data() + i, len);
+      i += len;
+    }
+  }
+  return out;
+}
+
 nlohmann::json parseJsonOr(const std::string& text, nlohmann::json fallback) {
   if (text.empty() || jsonNestingDepth(text) > kMaxJsonDepth) return fallback;
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);

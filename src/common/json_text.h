@@ -34,6 +34,11 @@ int jsonNestingDepth(absl::string_view text, int stop_at = kMaxJsonDepth + 1);
 // than kMaxJsonDepth.
 nlohmann::json parseJsonOr(const std::string& text, nlohmann::json fallback);
 
+// `text` with every byte that does not start a valid UTF-8 sequence replaced by U+FFFD, as Go's
+// encoding/json coerces strings (so containerd hands such bytes to the runtime): JSON text
+// must be UTF-8, and CRI env values are bytes that may not be.
+std::string coerceToUtf8(absl::string_view text);
+
 // The JSON object in `text`; an empty object when it is empty, not JSON or not an object.
 inline nlohmann::json parseJsonObject(const std::string& text) {
   nlohmann::json j = parseJsonOr(text, nlohmann::json::object());

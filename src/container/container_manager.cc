@@ -136,6 +136,8 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   in.cgroup_parent_default = options_.cgroup_parent;
   in.default_pids_limit = options_.pids_limit;
   in.rlimits = task.rlimits;
+  in.runtime_handler = task.runtime_handler;
+  in.recursive_read_only_supported = task.recursive_read_only;
   in.host = options_.host;
   BERTH_ASSIGN_OR_RETURN(nlohmann::json spec, oci::buildContainerSpec(in));
   BERTH_RETURN_IF_ERROR(oci::writeBundle(dir, spec));

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json_text.h"
 #include "common/status.h"
 #include "cri/container_handlers.h"
 
@@ -70,17 +71,19 @@ absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig
   out.working_dir = c.working_dir();
   for (const auto& kv : c.envs()) {
     if (kv.key().empty()) return absl::InvalidArgumentError(absl::StrCat(who, "an env entry has no key"));
-    out.envs.emplace_back(kv.key(), kv.value());
+    // A value is bytes (cri-api v0.36.3); the spec is JSON, so it goes in as Go's JSON would
+    // put it (containerd): bytes that are not UTF-8 become U+FFFD.
+    out.envs.emplace_back(kv.key(), coerceToUtf8(kv.value()));
   }
   for (const auto& m : c.mounts()) {
     if (m.uidmappings_size() > 0 || m.gidmappings_size() > 0) return unsupported("a mount with id mappings");
     if (m.has_image() && !m.image().image().empty()) return unsupported("an image volume mount");
-    if (m.recursive_read_only()) return unsupported("a recursive read-only mount");
     out.mounts.push_back({.container_path = m.container_path(),
                           .host_path = m.host_path(),
                           .readonly = m.readonly(),
                           .selinux_relabel = m.selinux_relabel(),
-                          .propagation = static_cast<oci::MountPropagation>(m.propagation())});
+                          .propagation = static_cast<oci::MountPropagation>(m.propagation()),
+                          .recursive_read_only = m.recursive_read_only()});
   }
   for (const auto& d : c.devices()) {
     out.devices.push_back({d.container_path(), d.host_path(), d.permissions()});
@@ -114,7 +117,17 @@ absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig
   if (sc.has_run_as_group()) sec.run_as_group = sc.run_as_group().value();
   sec.readonly_rootfs = sc.readonly_rootfs();
   sec.supplemental_groups.assign(sc.supplemental_groups().begin(), sc.supplemental_groups().end());
-  if (sc.supplemental_groups_policy() != v1::Merge) return unsupported("supplemental_groups_policy Strict");
+  switch (sc.supplemental_groups_policy()) {
+    case v1::Merge:
+      break;
+    case v1::Strict:
+      sec.strict_supplemental_groups = true;
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, "supplemental_groups_policy ",
+                       static_cast<int>(sc.supplemental_groups_policy()), " is unknown"));
+  }
   sec.no_new_privs = sc.no_new_privs();
   sec.masked_paths.assign(sc.masked_paths().begin(), sc.masked_paths().end());
   sec.readonly_paths.assign(sc.readonly_paths().begin(), sc.readonly_paths().end());

@@ -39,15 +39,18 @@ absl::Status RuntimeInfo::status(const v1::StatusRequest& req, v1::StatusRespons
   addCondition(status, "RuntimeReady", options_.runtime_ready());
   addCondition(status, "NetworkReady", options_.network_ready());
   // The default handler is also listed under the empty name, which is what kubelet sends.
-  auto* def = resp->add_runtime_handlers();
-  def->set_name("");
-  def->mutable_features();
-  for (const auto& name : options_.handler_names) {
+  auto add = [resp](const std::string& name, const HandlerInfo& info) {
     auto* h = resp->add_runtime_handlers();
     h->set_name(name);
-    h->mutable_features();
+    h->mutable_features()->set_recursive_read_only_mounts(info.recursive_read_only);
+    h->mutable_features()->set_user_namespaces(info.user_namespaces);
+  };
+  for (const HandlerInfo& h : options_.handlers) {
+    if (h.name == options_.default_handler) add("", h);
   }
-  resp->mutable_features();
+  for (const HandlerInfo& h : options_.handlers) add(h.name, h);
+  // supplemental_groups_policy Strict is applied (oci/user.cc).
+  resp->mutable_features()->set_supplemental_groups_policy(true);
   if (req.verbose()) (*resp->mutable_info())["config"] = options_.config_json;
   return absl::OkStatus();
 }

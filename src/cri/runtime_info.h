@@ -21,9 +21,16 @@ struct Condition {
   std::string message;  // set when not ready
 };
 
+// A runtime handler and the features RuntimeStatus reports for it.
+struct HandlerInfo {
+  std::string name;
+  bool recursive_read_only = false;
+  bool user_namespaces = false;
+};
+
 struct RuntimeInfoOptions {
-  std::string config_json;                 // effective configuration, shown in verbose Status
-  std::vector<std::string> handler_names;  // configured runtime handlers
+  std::string config_json;            // effective configuration, shown in verbose Status
+  std::vector<HandlerInfo> handlers;  // configured runtime handlers
   std::string default_handler;
   std::function<Condition()> runtime_ready;  // must answer from memory
   std::function<Condition()> network_ready;  // must answer from memory

@@ -151,13 +151,20 @@ absl::Status Daemon::openSandboxes() {
   for (const auto& [name, h] : config_.cri.runtimes) {
     // The shim runs the runtime by absolute path.
     auto resolved = findExecutable(h.runtime_path);
+    sandbox::RuntimeFeatures& features = features_[name];
+    if (resolved.ok()) features = sandbox::probeRuntimeFeatures(*resolved);
+    if (!features.recursive_read_only) {
+      log_->info("runtime handler {}: no recursive read-only mounts: {}", name,
+                 resolved.ok() ? features.recursive_read_only_why : "runtime not found");
+    }
     opts.runtimes[name] = {
         .runtime_path = resolved.ok() ? *resolved : h.runtime_path,
         .runtime_root = h.runtime_root.empty() ? absl::StrCat(config_.state, "/runtime/", name)
                                                : h.runtime_root,
         .runtime_type = h.runtime_type,
         .exec_in_monitor = h.exec == "monitor",
-        .rlimits = oci::parseUlimits(h.default_ulimits).value_or(std::vector<oci::Rlimit>{})};
+        .rlimits = oci::parseUlimits(h.default_ulimits).value_or(std::vector<oci::Rlimit>{}),
+        .recursive_read_only = features.recursive_read_only};
     pod_opts.sandboxers[name] = h.sandboxer;
   }
   const std::map<std::string, sandbox::RuntimeBinding> runtimes = opts.runtimes;
@@ -282,14 +289,16 @@ absl::Status Daemon::prepareSocketPath() {
 
 absl::Status Daemon::serve() {
   instrumented_ = std::make_unique<cri::Instrumented>(logging::get("cri"), &metrics_->rpc());
-  std::vector<std::string> handler_names;
-  for (const auto& [name, h] : config_.cri.runtimes) handler_names.push_back(name);
+  std::vector<cri::HandlerInfo> handlers;
+  for (const auto& [name, h] : config_.cri.runtimes) {
+    handlers.push_back({.name = name, .recursive_read_only = features_[name].recursive_read_only});
+  }
   // Readiness is computed once here, so Status answers from memory.
   cri::Condition runtime_ready =
       runtimeCondition(config_.cri.runtimes.at(config_.cri.default_runtime_handler).runtime_path);
   runtime_info_ = std::make_unique<cri::RuntimeInfo>(cri::RuntimeInfoOptions{
       .config_json = configToJson(config_).dump(),
-      .handler_names = handler_names,
+      .handlers = handlers,
       .default_handler = config_.cri.default_runtime_handler,
       .runtime_ready = [runtime_ready] { return runtime_ready; },
       .network_ready =

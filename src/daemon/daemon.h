@@ -12,7 +12,6 @@
 #include "cri/instrumented.h"
 #include "cri/runtime_info.h"
 #include "cri/runtime_service.h"
-#include "streaming/server.h"
 #include "daemon/config.h"
 #include "daemon/cri_listener.h"
 #include "daemon/daemon_metrics.h"
@@ -20,7 +19,9 @@
 #include "image/image_manager.h"
 #include "network/cni.h"
 #include "sandbox/controller.h"
+#include "sandbox/runtime_features.h"
 #include "store/store.h"
+#include "streaming/server.h"
 
 namespace berth::daemon {
 
@@ -71,6 +72,8 @@ class Daemon {
   std::unique_ptr<streaming::Server> streaming_;
   std::unique_ptr<cri::Instrumented> instrumented_;
   std::unique_ptr<cri::RuntimeInfo> runtime_info_;
+  // What each runtime handler's runtime (and the kernel) can do, probed at start.
+  std::map<std::string, sandbox::RuntimeFeatures> features_;
   std::unique_ptr<cri::RuntimeServiceImpl> runtime_service_;
   std::unique_ptr<cri::ImageServiceImpl> image_service_;
   std::unique_ptr<grpc::Server> server_;

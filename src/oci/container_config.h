@@ -25,6 +25,8 @@ struct ContainerMount {
   bool readonly = false;
   bool selinux_relabel = false;  // ignored: SELinux is not supported (logged once)
   MountPropagation propagation = MountPropagation::kPrivate;
+  // Read-only all the way down: submounts too ("rro"); needs readonly and private propagation.
+  bool recursive_read_only = false;
 };
 
 struct ContainerDevice {
@@ -75,6 +77,7 @@ struct ContainerSecurityContext {
   std::optional<int64_t> run_as_group;
   bool readonly_rootfs = false;
   std::vector<int64_t> supplemental_groups;
+  bool strict_supplemental_groups = false;  // supplemental_groups_policy Strict
   bool no_new_privs = false;
   // Non-empty replaces containerd's defaults; empty keeps them.
   std::vector<std::string> masked_paths;
@@ -151,6 +154,9 @@ struct ContainerSpecInput {
   std::string apparmor_default_profile;
   // process.rlimits: the runtime handler's default_ulimits (none: the runtime's own).
   std::vector<Rlimit> rlimits;
+  // The pod's runtime handler, and whether it can make a mount recursively read-only.
+  std::string runtime_handler;
+  bool recursive_read_only_supported = false;
   // containerd creates a missing host_path (0755); berth rejects it unless this is set.
   bool create_missing_host_paths = false;
 

@@ -165,6 +165,22 @@ absl::StatusOr<json> ociMount(const ContainerSpecInput& in, const PlannedMount& 
   if (::realpath(src.c_str(), resolved) == nullptr) {
     return aboutObject(lastErrnoStatus(absl::StrCat("resolve mount host_path ", src)));
   }
+  if (m.recursive_read_only) {
+    // As containerd and CRI-O: only a read-only mount with private propagation.
+    if (!m.readonly) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("mount at \"", m.container_path, "\": recursive_read_only needs readonly"));
+    }
+    if (m.propagation != MountPropagation::kPrivate) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "mount at \"", m.container_path, "\": recursive_read_only needs private propagation"));
+    }
+    if (!in.recursive_read_only_supported) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "mount at \"", m.container_path, "\": runtime handler \"", in.runtime_handler,
+          "\" cannot make mounts recursively read-only (see its features in RuntimeStatus)"));
+    }
+  }
   BERTH_RETURN_IF_ERROR(checkPropagation(in.mountinfo_path, resolved, m.propagation));
   json options = {"rbind"};
   switch (m.propagation) {
@@ -184,6 +200,7 @@ absl::StatusOr<json> ociMount(const ContainerSpecInput& in, const PlannedMount& 
   }
   // As containerd: a read-only rootfs does not make the volumes read-only.
   options.push_back(m.readonly ? "ro" : "rw");
+  if (m.recursive_read_only) options.push_back("rro");
   if (m.selinux_relabel) logSelinuxIgnoredOnce(in.id);
   return json{{"destination", m.container_path},
               {"type", "bind"},

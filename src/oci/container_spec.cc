@@ -140,7 +140,8 @@ absl::Status setProcess(const ContainerSpecInput& in, const json& image, json& s
                   .run_as_username = sc.run_as_username,
                   .run_as_group = sc.run_as_group,
                   .supplemental_groups = sc.supplemental_groups,
-                  .image_user = stringAt(image, "User")};
+                  .image_user = stringAt(image, "User"),
+                  .strict_groups = sc.strict_supplemental_groups};
   BERTH_ASSIGN_OR_RETURN(ResolvedUser user, resolveUser(in.rootfs, req));
   process["user"] = {{"uid", user.uid}, {"gid", user.gid}};
   if (!user.additional_gids.empty()) process["user"]["additionalGids"] = user.additional_gids;

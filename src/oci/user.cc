@@ -199,7 +199,7 @@ absl::StatusOr<ResolvedUser> resolveUser(const std::string& rootfs, const UserRe
   }
 
   std::vector<GroupEntry> groups;
-  if ((!group.empty() && !isNumeric(group)) || !name.empty()) {
+  if ((!group.empty() && !isNumeric(group)) || (!name.empty() && !req.strict_groups)) {
     BERTH_ASSIGN_OR_RETURN(std::string group_text, optionalFile(rootfs, "/etc/group"));
     groups = parseGroup(group_text);
   }
@@ -216,7 +216,7 @@ absl::StatusOr<ResolvedUser> resolveUser(const std::string& rootfs, const UserRe
   }
 
   std::set<int64_t> gids = {out.gid};
-  if (!name.empty()) {
+  if (!name.empty() && !req.strict_groups) {
     for (const GroupEntry& g : groups) {
       // containerd skips the group named after the user: it is the primary group.
       if (g.name == name) continue;

@@ -44,13 +44,16 @@ struct UserRequest {
   std::optional<int64_t> run_as_group;
   std::vector<int64_t> supplemental_groups;
   std::string image_user;  // the image's User: uid, uid:gid, name, name:group, uid:group
+  // supplemental_groups_policy Strict: no groups from the image's /etc/group, only the
+  // primary group and supplemental_groups.
+  bool strict_groups = false;
 };
 
 struct ResolvedUser {
   int64_t uid = 0;
   int64_t gid = 0;
-  // The primary gid, groups of /etc/group that list the user, and the supplemental groups;
-  // sorted, without duplicates (containerd's order).
+  // The primary gid, groups of /etc/group that list the user (not with strict_groups), and
+  // the supplemental groups; sorted, without duplicates (containerd's order).
   std::vector<int64_t> additional_gids;
 };
 

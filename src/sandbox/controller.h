@@ -67,6 +67,8 @@ struct TaskContext {
   std::string runtime_type;
   std::string runtime_path, runtime_root;  // the OCI runtime, for `update`
   std::vector<oci::Rlimit> rlimits;        // the handler's default_ulimits, for every container
+  std::string runtime_handler;
+  bool recursive_read_only = false;  // the handler can make mounts recursively read-only
 };
 
 // Implementations are thread-safe; calls for different sandboxes run concurrently.

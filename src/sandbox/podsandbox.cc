@@ -560,6 +560,8 @@ absl::StatusOr<TaskContext> PodSandboxController::taskContext(const std::string&
   ctx.runtime_path = rt.runtime_path;
   ctx.runtime_root = rt.runtime_root;
   ctx.rlimits = rt.rlimits;
+  ctx.runtime_handler = r->runtime_handler;
+  ctx.recursive_read_only = rt.recursive_read_only;
   return ctx;
 }
 

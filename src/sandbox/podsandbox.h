@@ -29,6 +29,7 @@ struct RuntimeBinding {
   std::string runtime_type;  // reported in verbose info
   bool exec_in_monitor = false;  // berth-shim starts execs itself (ShimConfig)
   std::vector<oci::Rlimit> rlimits;  // process rlimits of the handler's containers
+  bool recursive_read_only = false;  // the runtime and kernel can make mounts rro
 };
 
 // `runtime --root R delete --force id`, bounded (10 s): kills what still runs of the container

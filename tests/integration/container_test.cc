@@ -4,9 +4,11 @@
 // ExecSync, exits while berthd is down.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -15,8 +17,8 @@
 
 #include "berthd_fixture.h"
 #include "cri_calls.h"
-#include "nlohmann/json.hpp"
 #include "event_recorder.h"
+#include "nlohmann/json.hpp"
 #include "pod_env.h"
 #include "test_env.h"
 
@@ -235,6 +237,16 @@ TEST(ContainerTest, EnvArgsAndWorkdirMerge) {
   id = e.run(cfg);
   e.waitExited(id);
   EXPECT_EQ(logLines(e.logPath("command")), std::vector<std::string>{"/tmp"});
+
+  // An env value is bytes (cri-api v0.36.3): bytes that are not UTF-8 reach the process as
+  // U+FFFD, as through containerd (whose spec is JSON too); before, the request failed.
+  cfg = e.containerConfig("binary-env");
+  kv = cfg.add_envs();
+  kv->set_key("BIN");
+  kv->set_value(std::string("\xFF\xFEok\xC3\xA9", 6));
+  id = e.run(cfg);
+  EXPECT_EQ(e.execOut(id, {"sh", "-c", "printf %s \"$BIN\" | od -An -tx1"}),
+            " ef bf bd ef bf bd 6f 6b c3 a9\n");
 }
 
 TEST(ContainerTest, UserForms) {
@@ -386,6 +398,94 @@ TEST(ContainerTest, MountsDevicesPodFilesAndNamespaces) {
   std::string pod_pid = e.run(e.containerConfig("p"));
   EXPECT_NE(e.execOut(pod_pid, {"cat", "/proc/1/cmdline"}), "sleep 3600");
   EXPECT_NE(e.execOut(pod_pid, {"ps", "-o", "args"}).find("pause"), std::string::npos);
+}
+
+// A read-only mount with recursive_read_only is read-only in its submounts too (runc's "rro");
+// a plain read-only bind leaves them writable. Bad requests are refused by name.
+TEST(ContainerTest, RecursiveReadOnlyMounts) {
+  PodEnv e("rro");
+  ASSERT_FALSE(e.pod.empty());
+  std::string host = e.d.dir() + "/rro";
+  std::filesystem::create_directories(host + "/sub");
+  ASSERT_EQ(::mount("tmpfs", (host + "/sub").c_str(), "tmpfs", 0, "size=1m"), 0)
+      << std::strerror(errno);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{host + "/sub"};
+  auto cfg = e.containerConfig("rro");
+  for (bool recursive : {false, true}) {
+    auto* m = cfg.add_mounts();
+    m->set_container_path(recursive ? "/rro" : "/ro");
+    m->set_host_path(host);
+    m->set_readonly(true);
+    m->set_recursive_read_only(recursive);
+  }
+  std::string id = e.run(cfg);
+  EXPECT_EQ(e.execOut(id, {"sh", "-c", "touch /ro/sub/a 2>&1; touch /ro/d 2>&1; true"}),
+            "touch: /ro/d: Read-only file system\n");
+  EXPECT_TRUE(std::filesystem::exists(host + "/sub/a")) << "a plain ro bind: submounts stay rw";
+  std::string denied =
+      e.execOut(id, {"sh", "-c", "touch /rro/sub/b 2>&1; touch /rro/c 2>&1; true"});
+  EXPECT_EQ(denied,
+            "touch: /rro/sub/b: Read-only file system\ntouch: /rro/c: Read-only file system\n");
+  EXPECT_FALSE(std::filesystem::exists(host + "/sub/b"));
+
+  struct Bad {
+    bool readonly;
+    v1::MountPropagation propagation;
+    const char* says;
+  };
+  for (const Bad& b : {Bad{false, v1::PROPAGATION_PRIVATE, "recursive_read_only needs readonly"},
+                       Bad{true, v1::PROPAGATION_HOST_TO_CONTAINER, "needs private propagation"}}) {
+    auto bad = e.containerConfig(std::string("bad-") + (b.readonly ? "shared" : "rw"));
+    auto* m = bad.add_mounts();
+    m->set_container_path("/v");
+    m->set_host_path(host);
+    m->set_readonly(b.readonly);
+    m->set_propagation(b.propagation);
+    m->set_recursive_read_only(true);
+    std::string none;
+    grpc::Status st = e.create(bad, &none);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_NE(st.error_message().find(b.says), std::string::npos) << st.error_message();
+    EXPECT_NE(st.error_message().find("mount at \"/v\""), std::string::npos) << st.error_message();
+  }
+}
+
+// supplemental_groups_policy: Merge adds the groups of the image's /etc/group that list the user,
+// Strict only what the pod asked for; ContainerStatus.user says what the process has.
+TEST(ContainerTest, SupplementalGroupsPolicy) {
+  PodEnv e("groups");
+  ASSERT_FALSE(e.pod.empty());
+  for (auto policy : {v1::Merge, v1::Strict}) {
+    SCOPED_TRACE(policy == v1::Merge ? "Merge" : "Strict");
+    auto cfg = e.containerConfig(policy == v1::Merge ? "merge" : "strict");
+    auto* sc = cfg.mutable_linux()->mutable_security_context();
+    sc->mutable_run_as_user()->set_value(1002);  // "berth" of the test image, in "users" (100)
+    sc->add_supplemental_groups(3000);
+    sc->set_supplemental_groups_policy(policy);
+    std::string id = e.run(cfg);
+    const std::string want = policy == v1::Merge ? "100 1002 3000" : "1002 3000";
+    EXPECT_EQ(e.execOut(id, {"sh", "-c", "grep Groups: /proc/self/status"}),
+              "Groups:\t" + want + " \n");
+    v1::ContainerStatusResponse st = e.status(id, true);
+    nlohmann::json info = nlohmann::json::parse(st.info().at("info"), nullptr, false);
+    std::ifstream init("/proc/" + std::to_string(info.value("pid", 0)) + "/status");
+    std::string groups;
+    for (std::string line; std::getline(init, line);) {
+      if (line.rfind("Groups:", 0) == 0) groups = line;
+    }
+    EXPECT_EQ(groups, "Groups:\t" + want + " ");
+    const auto& user = st.status().user().linux();
+    EXPECT_EQ(user.uid(), 1002);
+    EXPECT_EQ(user.gid(), 1002);
+    std::string reported;
+    for (int64_t g : user.supplemental_groups()) {
+      reported += (reported.empty() ? "" : " ") + std::to_string(g);
+    }
+    EXPECT_EQ(reported, want);
+  }
 }
 
 TEST(ContainerTest, SeccompProfiles) {

@@ -2,6 +2,8 @@
 // berthctl's view of them.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "berthd_fixture.h"
 #include "nlohmann/json.hpp"
 
@@ -52,6 +54,24 @@ TEST_F(RuntimeInfoTest, StatusConditions) {
   std::vector<std::string> handlers;
   for (const auto& h : resp.runtime_handlers()) handlers.push_back(h.name());
   EXPECT_EQ(handlers, (std::vector<std::string>{"", "crun", "runc"}));
+  // Recursive read-only mounts where the runtime lists "rro" in `<runtime> features` (Debian's
+  // runc does; its crun has no features command); the default handler ("") is runc.
+  auto knowsRro = [](const std::string& runtime) {
+    std::string out;
+    if (FILE* p = ::popen((runtime + " features 2>/dev/null").c_str(), "r")) {
+      char buf[4096];
+      for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+      ::pclose(p);
+    }
+    return out.find("\"rro\"") != std::string::npos;
+  };
+  ASSERT_TRUE(knowsRro("runc")) << "Debian 12's runc 1.1.5 knows rro";
+  EXPECT_TRUE(resp.features().supplemental_groups_policy());
+  for (const auto& h : resp.runtime_handlers()) {
+    std::string runtime = h.name().empty() ? "runc" : h.name();
+    EXPECT_EQ(h.features().recursive_read_only_mounts(), knowsRro(runtime)) << h.name();
+    EXPECT_FALSE(h.features().user_namespaces()) << h.name();
+  }
 }
 
 TEST_F(RuntimeInfoTest, VerboseStatusShowsEffectiveConfig) {

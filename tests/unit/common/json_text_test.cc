@@ -49,3 +49,28 @@ TEST(JsonTextTest, StoredJsonTooDeepReadsAsTheFallback) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+// As Go's encoding/json: every byte that does not start a valid sequence becomes U+FFFD.
+TEST(CoerceToUtf8Test, InvalidBytesBecomeReplacementCharacters) {
+  const std::string r = "\xEF\xBF\xBD";
+  EXPECT_EQ(coerceToUtf8("plain"), "plain");
+  EXPECT_EQ(coerceToUtf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"),
+            "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  EXPECT_EQ(coerceToUtf8(std::string("a\xFF\xFE"
+                                     "b",
+                                     4)),
+            "a" + r + r + "b");
+  EXPECT_EQ(coerceToUtf8("\xC0\xAF"), r + r);                  // overlong '/'
+  EXPECT_EQ(coerceToUtf8("\xE0\x80\xAF"), r + r + r);          // overlong, 3 bytes
+  EXPECT_EQ(coerceToUtf8("\xED\xA0\x80"), r + r + r);          // a surrogate
+  EXPECT_EQ(coerceToUtf8("\xF4\x90\x80\x80"), r + r + r + r);  // above U+10FFFF
+  EXPECT_EQ(coerceToUtf8("\xE2\x82"), r + r);                  // cut short
+  EXPECT_EQ(coerceToUtf8(std::string("\0x", 2)), std::string("\0x", 2));
+  EXPECT_TRUE(nlohmann::json(coerceToUtf8("\xFF")).dump() == "\"\xEF\xBF\xBD\"");
+}
+
+}  // namespace
+}  // namespace berth

@@ -98,6 +98,32 @@ TEST(ContainerConvertTest, DeprecatedProfileStrings) {
   EXPECT_TRUE(absl::IsInvalidArgument(toContainerConfig(c).status()));
 }
 
+// Fields issue 16 added: recursive read-only mounts, supplemental_groups_policy Strict, env
+// values that are bytes.
+TEST(ContainerConvertTest, WorkloadFeatures) {
+  v1::ContainerConfig c = minimal();
+  auto* m = c.add_mounts();
+  m->set_container_path("/v");
+  m->set_host_path("/srv");
+  m->set_readonly(true);
+  m->set_recursive_read_only(true);
+  c.mutable_linux()->mutable_security_context()->set_supplemental_groups_policy(v1::Strict);
+  auto* kv = c.add_envs();
+  kv->set_key("BIN");
+  kv->set_value(std::string("\xFFok", 3));
+  auto out = toContainerConfig(c);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->mounts.size(), 1u);
+  EXPECT_TRUE(out->mounts[0].recursive_read_only);
+  EXPECT_TRUE(out->security.strict_supplemental_groups);
+  ASSERT_FALSE(out->envs.empty());
+  EXPECT_EQ(out->envs.back(), (std::pair<std::string, std::string>{"BIN", "\xEF\xBF\xBDok"}));
+  c.mutable_linux()->mutable_security_context()->set_supplemental_groups_policy(v1::Merge);
+  out = toContainerConfig(c);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_FALSE(out->security.strict_supplemental_groups);
+}
+
 TEST(ContainerConvertTest, RefusesMissingFieldsAndUnsupportedFeatures) {
   v1::ContainerConfig c = minimal();
   c.mutable_metadata()->set_name("");
@@ -106,10 +132,11 @@ TEST(ContainerConvertTest, RefusesMissingFieldsAndUnsupportedFeatures) {
   c.mutable_image()->set_image("");
   EXPECT_TRUE(absl::IsInvalidArgument(toContainerConfig(c).status()));
   c = minimal();
-  c.add_mounts()->set_recursive_read_only(true);
+  c.mutable_linux()->mutable_security_context()->set_supplemental_groups_policy(
+      static_cast<v1::SupplementalGroupsPolicy>(7));
   auto st = toContainerConfig(c).status();
   EXPECT_TRUE(absl::IsInvalidArgument(st));
-  EXPECT_NE(st.message().find("recursive read-only"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("supplemental_groups_policy 7"), std::string::npos) << st;
   c = minimal();
   c.mutable_linux()->mutable_security_context()->mutable_capabilities()->add_add_ambient_capabilities("X");
   EXPECT_TRUE(absl::IsInvalidArgument(toContainerConfig(c).status()));

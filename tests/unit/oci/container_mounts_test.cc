@@ -251,6 +251,40 @@ TEST_F(ContainerMountsTest, SharedWinsOverSlaveForRootPropagation) {
   EXPECT_EQ(spec_["linux"]["rootfsPropagation"], "rshared");
 }
 
+// Recursive read-only: "rro" after "ro", only for read-only private mounts, only where the
+// handler can do it.
+TEST_F(ContainerMountsTest, RecursiveReadOnly) {
+  auto rro = [this](bool readonly, MountPropagation p, bool supported) {
+    config_.mounts = {{.container_path = "/v",
+                       .host_path = dir_ / (p == MountPropagation::kPrivate ? "data" : "shared"),
+                       .readonly = readonly,
+                       .propagation = p,
+                       .recursive_read_only = true}};
+    return mounts([supported](ContainerSpecInput& in) {
+      in.runtime_handler = "runc";
+      in.recursive_read_only_supported = supported;
+    });
+  };
+  auto ok = rro(true, MountPropagation::kPrivate, true);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ((*at(*ok, "/v"))["options"], (json{"rbind", "rprivate", "ro", "rro"}));
+
+  auto rw = rro(false, MountPropagation::kPrivate, true);
+  EXPECT_EQ(rw.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(rw.status().message().find("mount at \"/v\": recursive_read_only needs readonly"),
+            absl::string_view::npos)
+      << rw.status();
+  auto shared = rro(true, MountPropagation::kHostToContainer, true);
+  EXPECT_EQ(shared.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(shared.status().message().find("private propagation"), absl::string_view::npos)
+      << shared.status();
+  auto unsupported = rro(true, MountPropagation::kPrivate, false);
+  EXPECT_EQ(unsupported.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(unsupported.status().message().find("runtime handler \"runc\""),
+            absl::string_view::npos)
+      << unsupported.status();
+}
+
 // ---- devices --------------------------------------------------------------------------------
 
 class ContainerDevicesTest : public ContainerMountsTest {

@@ -77,6 +77,27 @@ TEST_F(UserTest, Forms) {
       {"image name:gid", {.image_user = "web:77"}, 1000, 77, {10, 29, 77}},
       {"config user overrides image user", {.run_as_user = 0, .image_user = "web"}, 0, 0, {0, 10}},
       {"passwd gid without group entry", {.run_as_username = "nogroup-user"}, 1001, 4242, {4242}},
+      // supplemental_groups_policy Strict: /etc/group memberships are left out.
+      {"strict: primary group only",
+       {.run_as_user = 1000, .strict_groups = true},
+       1000,
+       1000,
+       {1000}},
+      {"strict: with supplemental groups",
+       {.run_as_username = "web", .supplemental_groups = {3000, 50}, .strict_groups = true},
+       1000,
+       1000,
+       {50, 1000, 3000}},
+      {"strict: run_as_group wins over the passwd group",
+       {.run_as_user = 1000, .run_as_group = 7, .strict_groups = true},
+       1000,
+       7,
+       {7}},
+      {"strict: group by name still resolves",
+       {.image_user = "web:staff", .strict_groups = true},
+       1000,
+       50,
+       {50}},
   };
   for (const auto& tc : cases) {
     SCOPED_TRACE(tc.name);
