@@ -42,6 +42,7 @@ inline constexpr auto kCrashPoints = std::to_array<std::string_view>({
     // CreateContainer
     "container.create.after_name",
     "container.create.after_rootfs",
+    "container.create.after_image_volumes",
     "container.create.after_record",
     "container.create.after_task",
     // StartContainer

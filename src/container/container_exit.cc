@@ -11,6 +11,7 @@
 #include "common/logging.h"
 #include "common/status.h"
 #include "container/container_manager.h"
+#include "container/image_volumes.h"
 #include "image/snapshot_mount.h"
 #include "sandbox/task_events.h"
 
@@ -169,6 +170,7 @@ absl::Status ContainerManager::cleanUpOnce(const std::string& id, const std::sha
       // EINVAL: not mounted (any more): an earlier attempt got that far.
       if (!st.ok() && !absl::IsInvalidArgument(st)) return st;
     }
+    BERTH_RETURN_IF_ERROR(unmountImageVolumes(options_.containers_dir + "/" + id));
     BERTH_RETURN_IF_ERROR(store_
                               .updateContainer(id,
                                                [](store::ContainerRecord& r) {
@@ -195,6 +197,10 @@ void ContainerManager::removeOrphans() {
     const std::string id = entry.path().filename().string();
     if (store_.getContainer(id).ok()) continue;
     log()->warn("removing the leftovers of container {}, which was never created", id);
+    if (absl::Status iv = removeImageVolumes(snapshots_, id, entry.path().string()); !iv.ok()) {
+      log()->error("{}", iv.message());
+      continue;  // never delete below a mount
+    }
     absl::Status st = image::unmountAll(entry.path().string() + "/rootfs", 1);
     if (!st.ok() && !absl::IsInvalidArgument(st) && !absl::IsNotFound(st)) {
       log()->error("{}", st.message());

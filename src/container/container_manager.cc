@@ -13,6 +13,7 @@
 #include "common/random_id.h"
 #include "common/status.h"
 #include "common/undo.h"
+#include "container/image_volumes.h"
 #include "image/snapshot_mount.h"
 #include "oci/container_spec.h"
 #include "oci/spec.h"
@@ -105,13 +106,26 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   undo.arm("rootfs mount", [rootfs, n = mounts->size()] { return image::unmountAll(rootfs, n); });
   crashPoint("container.create.after_rootfs");
 
+  // Image volumes: mounted under the container's folder, then bound like any volume.
+  oci::ContainerConfig config = c;
+  size_t volumes = 0;
+  for (oci::ContainerMount& m : config.mounts) {
+    if (m.image.empty()) continue;
+    BERTH_ASSIGN_OR_RETURN(m.host_path, mountImageVolume(images_, snapshots_, id, dir, volumes++,
+                                                         {.container_path = m.container_path,
+                                                          .image = m.image,
+                                                          .sub_path = m.image_sub_path},
+                                                         undo));
+  }
+  if (volumes > 0) crashPoint("container.create.after_image_volumes");
+
   BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(req.sandbox_id));
   nlohmann::json image_config = parseJsonObject((*image)->config_json);
 
   oci::ContainerSpecInput in;
   in.id = id;
   in.sandbox_id = req.sandbox_id;
-  in.config = &c;
+  in.config = &config;
   in.sandbox = &req.sandbox_config;
   in.image_config = &image_config;
   in.rootfs = rootfs;
@@ -451,6 +465,7 @@ absl::Status ContainerManager::removeOnce(const std::string& id) {
   }
   monitor_.cancel("container/" + id);
   crashPoint("container.remove.after_cleanup");
+  BERTH_RETURN_IF_ERROR(removeImageVolumes(snapshots_, id, options_.containers_dir + "/" + id));
   BERTH_RETURN_IF_ERROR(snapshots_.remove(id));
   crashPoint("container.remove.after_snapshot");
   BERTH_RETURN_IF_ERROR(removeAll(options_.containers_dir + "/" + id));

@@ -77,13 +77,25 @@ absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig
   }
   for (const auto& m : c.mounts()) {
     if (m.uidmappings_size() > 0 || m.gidmappings_size() > 0) return unsupported("a mount with id mappings");
-    if (m.has_image() && !m.image().image().empty()) return unsupported("an image volume mount");
+    if (m.has_image() && !m.image().image().empty()) {
+      // As containerd: an image volume has no host path and is read-only.
+      const std::string at =
+          absl::StrCat("ImageVolumeMountFailed: image volume at \"", m.container_path(), "\": ");
+      if (!m.host_path().empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(who, at, "host_path must be empty"));
+      }
+      if (!m.readonly()) {
+        return absl::InvalidArgumentError(absl::StrCat(who, at, "it must be read-only"));
+      }
+    }
     out.mounts.push_back({.container_path = m.container_path(),
                           .host_path = m.host_path(),
                           .readonly = m.readonly(),
                           .selinux_relabel = m.selinux_relabel(),
                           .propagation = static_cast<oci::MountPropagation>(m.propagation()),
-                          .recursive_read_only = m.recursive_read_only()});
+                          .recursive_read_only = m.recursive_read_only(),
+                          .image = m.has_image() ? m.image().image() : std::string(),
+                          .image_sub_path = m.image_sub_path()});
   }
   for (const auto& d : c.devices()) {
     out.devices.push_back({d.container_path(), d.host_path(), d.permissions()});

@@ -27,6 +27,10 @@ struct ContainerMount {
   MountPropagation propagation = MountPropagation::kPrivate;
   // Read-only all the way down: submounts too ("rro"); needs readonly and private propagation.
   bool recursive_read_only = false;
+  // An image volume: this image's root filesystem (or image_sub_path in it), read-only; the
+  // container manager mounts it and sets host_path (container/image_volumes.h).
+  std::string image;
+  std::string image_sub_path;
 };
 
 struct ContainerDevice {

@@ -488,6 +488,104 @@ TEST(ContainerTest, SupplementalGroupsPolicy) {
   }
 }
 
+// Image volumes (KEP-4639): a pulled image's files, read-only, at a path of the container; a
+// sub path resolved inside the image; kept while the container exists, gone with it.
+TEST(ContainerTest, ImageVolumes) {
+  PodEnv e("image-volumes");
+  ASSERT_FALSE(e.pod.empty());
+  nlohmann::json spec = {
+      {"repo", "berth-test/volume"},
+      {"tags", {"1"}},
+      {"layers",
+       {{{"entries",
+          {{{"type", "file"}, {"path", "/data/hello.txt"}, {"content", "hello from the image\n"}},
+           {{"type", "file"}, {"path", "/etc/passwd"}, {"content", "image-passwd\n"}},
+           {{"type", "symlink"}, {"path", "/data/passwd"}, {"target", "/etc/passwd"}},
+           {{"type", "symlink"}, {"path", "/data/up"}, {"target", "../../../../.."}}}}}}},
+      {"config", nlohmann::json::object()}};
+  nlohmann::json pushed = pushImage(spec);
+  const std::string ref = pushed["ref"];
+  e.pull(ref);
+  const std::string image_id = imageStatus(e.d, ref).image().id();
+  ASSERT_FALSE(image_id.empty());
+
+  auto cfg = e.containerConfig("iv");
+  auto volume = [&](const std::string& at, const std::string& sub_path) {
+    auto* m = cfg.add_mounts();
+    m->set_container_path(at);
+    m->mutable_image()->set_image(image_id);  // kubelet sends the image id
+    m->set_readonly(true);
+    m->set_image_sub_path(sub_path);
+  };
+  volume("/iv", "");
+  volume("/data", "data");
+  volume("/file", "data/passwd");  // a symlink in the image: resolved inside it
+  volume("/up", "data/up");        // climbing out stops at the image's root
+  std::string id = e.run(cfg);
+  EXPECT_EQ(e.execOut(id, {"cat", "/iv/data/hello.txt", "/data/hello.txt", "/file"}),
+            "hello from the image\nhello from the image\nimage-passwd\n");
+  EXPECT_EQ(e.execOut(id, {"ls", "/up"}), "data\netc\n");
+  EXPECT_EQ(e.execOut(id, {"sh", "-c", "touch /iv/x 2>&1; touch /data/x 2>&1; true"}),
+            "touch: /iv/x: Read-only file system\ntouch: /data/x: Read-only file system\n");
+  // The status echoes the image (kubelet's image GC reads it to keep the image).
+  v1::ContainerStatusResponse st = e.status(id);
+  ASSERT_EQ(st.status().mounts_size(), 4);
+  EXPECT_EQ(st.status().mounts(0).image().image(), image_id);
+  std::string dir = e.d.state() + "/containers/" + id + "/image-volumes";
+  EXPECT_TRUE(std::filesystem::exists(dir + "/0/data/hello.txt"));
+
+  // Bad requests are named, and leave nothing mounted.
+  struct Bad {
+    std::string image, sub_path, host_path;
+    bool readonly;
+    grpc::StatusCode code;
+    std::string says;
+  };
+  const Bad bads[] = {
+      {image_id, "", "/tmp", true, grpc::StatusCode::INVALID_ARGUMENT, "host_path must be empty"},
+      {image_id, "", "", false, grpc::StatusCode::INVALID_ARGUMENT, "must be read-only"},
+      {image_id, "../etc", "", true, grpc::StatusCode::INVALID_ARGUMENT, "leads out of the image"},
+      {image_id, "/data", "", true, grpc::StatusCode::INVALID_ARGUMENT, "is absolute"},
+      {image_id, "nope", "", true, grpc::StatusCode::NOT_FOUND, "is not in the image"},
+      {"sha256:" + std::string(64, 'a'), "", "", true, grpc::StatusCode::NOT_FOUND,
+       "not found: pull it first"},
+  };
+  int n = 0;
+  for (const Bad& b : bads) {
+    auto bad = e.containerConfig("bad-" + std::to_string(n++));
+    auto* m = bad.add_mounts();
+    m->set_container_path("/v");
+    m->mutable_image()->set_image(b.image);
+    m->set_image_sub_path(b.sub_path);
+    m->set_host_path(b.host_path);
+    m->set_readonly(b.readonly);
+    std::string none;
+    grpc::Status s = e.create(bad, &none);
+    EXPECT_EQ(s.error_code(), b.code) << s.error_message();
+    EXPECT_NE(s.error_message().find("ImageVolumeMountFailed: "), std::string::npos)
+        << s.error_message();
+    EXPECT_NE(s.error_message().find(b.says), std::string::npos) << s.error_message();
+  }
+  auto mounted = [] {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return all;
+  };
+  EXPECT_EQ(mounted().find("/bad-"), std::string::npos);
+
+  // Removing the image keeps the volume readable; removing the container releases it.
+  ASSERT_TRUE(removeImage(e.d, ref).ok());
+  EXPECT_EQ(e.execOut(id, {"cat", "/data/hello.txt"}), "hello from the image\n");
+  ASSERT_TRUE(e.stop(id, 0).ok());
+  ASSERT_TRUE(e.remove(id).ok()) << e.d.log();
+  EXPECT_EQ(mounted().find(dir), std::string::npos) << "image volume still mounted";
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  std::error_code ec;
+  for (const auto& s : std::filesystem::directory_iterator(e.d.root() + "/snapshots", ec)) {
+    EXPECT_EQ(s.path().filename().string().find("-iv"), std::string::npos) << s.path();
+  }
+}
+
 TEST(ContainerTest, SeccompProfiles) {
   PodEnv e("seccomp");
   ASSERT_FALSE(e.pod.empty());

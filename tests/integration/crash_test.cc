@@ -72,6 +72,7 @@ const std::vector<CrashCase>& crashCases() {
       {"pod.remove.after_record", Op::kRemovePod},
       {"container.create.after_name", Op::kCreateContainer},
       {"container.create.after_rootfs", Op::kCreateContainer},
+      {"container.create.after_image_volumes", Op::kCreateContainer},
       {"container.create.after_record", Op::kCreateContainer},
       {"container.create.after_task", Op::kCreateContainer},
       {"container.start.before_start", Op::kStartContainer},
@@ -90,6 +91,17 @@ const std::vector<CrashCase>& crashCases() {
       {"image.remove.after_record", Op::kRemoveImage},
   };
   return cases;
+}
+
+// The containers of these tests also mount their image as an image volume, so that every
+// container crash point covers one.
+v1::ContainerConfig appContainer(Berthd& d, const std::string& image) {
+  v1::ContainerConfig c = sleepContainer("app", image);
+  auto* m = c.add_mounts();
+  m->set_container_path("/iv");
+  m->mutable_image()->set_image(imageStatus(d, image).image().id());
+  m->set_readonly(true);
+  return c;
 }
 
 v1::PodSandboxConfig networkPod(const std::string& name) {
@@ -203,7 +215,7 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
              c.op == Op::kStopContainer || c.op == Op::kRemoveContainer) {
     ASSERT_TRUE(pullImage(d, busybox).ok());
     ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
-    grpc::Status st = createContainer(d, pod, sleepContainer("app", busybox), config, &container);
+    grpc::Status st = createContainer(d, pod, appContainer(d, busybox), config, &container);
     if (c.op != Op::kCreateContainer) {
       ASSERT_TRUE(st.ok()) << d.log();
       st = startContainer(d, container);
@@ -217,8 +229,8 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
   } else {
     ASSERT_TRUE(pullImage(d, busybox).ok());
     ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
-    ASSERT_TRUE(createContainer(d, pod, sleepContainer("app", busybox), config, &container).ok())
-        << d.log();
+    grpc::Status created = createContainer(d, pod, appContainer(d, busybox), config, &container);
+    ASSERT_TRUE(created.ok()) << created.error_message() << "\n" << d.log();
     ASSERT_TRUE(startContainer(d, container).ok()) << d.log();
     grpc::Status st = c.op == Op::kStopPod ? stopPod(d, pod) : removePod(d, pod);
     EXPECT_FALSE(st.ok()) << "berthd should have died at " << c.point;
@@ -323,6 +335,11 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
   removeEverything(d, std::chrono::seconds(15));
   std::vector<std::string> left = leftovers(d);
   EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left) << "\n" << d.log();
+  std::error_code ec;
+  for (const auto& s : std::filesystem::directory_iterator(d.root() + "/snapshots", ec)) {
+    EXPECT_EQ(s.path().filename().string().find("-iv"), std::string::npos)
+        << "image volume snapshot left: " << s.path();
+  }
 }
 
 std::string caseName(const ::testing::TestParamInfo<CrashCase>& info) {
@@ -585,7 +602,7 @@ TEST(OrphanTest, WhatNoRecordNamesIsTornDownAtStartUp) {
   v1::PodSandboxConfig config = networkPod("orphan");
   std::string pod, container;
   ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
-  ASSERT_TRUE(createContainer(d, pod, sleepContainer("app", busybox), config, &container).ok());
+  ASSERT_TRUE(createContainer(d, pod, appContainer(d, busybox), config, &container).ok());
   ASSERT_TRUE(startContainer(d, container).ok()) << d.log();
   d.stop(SIGKILL);
   ASSERT_FALSE(leftovers(d).empty());

@@ -122,6 +122,30 @@ TEST(ContainerConvertTest, WorkloadFeatures) {
   out = toContainerConfig(c);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_FALSE(out->security.strict_supplemental_groups);
+
+  // An image volume: no host path, read-only; its image and sub path are kept.
+  v1::ContainerConfig iv = minimal();
+  auto* vm = iv.add_mounts();
+  vm->set_container_path("/iv");
+  vm->mutable_image()->set_image("sha256:abc");
+  vm->set_image_sub_path("data");
+  vm->set_readonly(true);
+  out = toContainerConfig(iv);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->mounts[0].image, "sha256:abc");
+  EXPECT_EQ(out->mounts[0].image_sub_path, "data");
+  vm->set_readonly(false);
+  auto st = toContainerConfig(iv).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(st));
+  EXPECT_NE(
+      st.message().find("ImageVolumeMountFailed: image volume at \"/iv\": it must be read-only"),
+      std::string::npos)
+      << st;
+  vm->set_readonly(true);
+  vm->set_host_path("/srv");
+  st = toContainerConfig(iv).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(st));
+  EXPECT_NE(st.message().find("host_path must be empty"), std::string::npos) << st;
 }
 
 TEST(ContainerConvertTest, RefusesMissingFieldsAndUnsupportedFeatures) {
