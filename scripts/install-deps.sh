@@ -12,7 +12,7 @@ build_pkgs=(
   libabsl-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev libzstd-dev zlib1g-dev
   libspdlog-dev libfmt-dev libcli11-dev libboost-dev libboost-system-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libseccomp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libseccomp-dev libyaml-cpp-dev
 )
 runtime_pkgs=(runc crun containernetworking-plugins iproute2 iptables util-linux libseccomp2)
 # golang-go and docker/spdystream build an upstream SPDY client for the streaming interop test.

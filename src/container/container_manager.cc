@@ -15,6 +15,7 @@
 #include "common/undo.h"
 #include "container/image_volumes.h"
 #include "image/snapshot_mount.h"
+#include "oci/cdi.h"
 #include "oci/container_spec.h"
 #include "oci/spec.h"
 
@@ -154,6 +155,8 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   in.recursive_read_only_supported = task.recursive_read_only;
   in.host = options_.host;
   BERTH_ASSIGN_OR_RETURN(nlohmann::json spec, oci::buildContainerSpec(in));
+  BERTH_RETURN_IF_ERROR(annotate(oci::injectCdiDevices(options_.cdi_spec_dirs, c.cdi_devices, spec),
+                                 absl::StrCat("container \"", c.name, "\"")));
   BERTH_RETURN_IF_ERROR(oci::writeBundle(dir, spec));
 
   std::string stop_signal = req.stop_signal.empty() ? oci::imageStopSignal(&image_config)

@@ -33,6 +33,7 @@ struct ContainerOptions {
   std::string cgroup_parent = "/berth";  // for pods that name none
   int max_log_line = 0;                  // 0: the shim's default (16 KiB)
   int64_t pids_limit = 0;                // default pids limit of a container; 0: none
+  std::vector<std::string> cdi_spec_dirs;  // CDI spec files, later ones first in priority
   oci::HostFacts host;
   absl::Duration kill_timeout = absl::Seconds(30);  // after SIGKILL, until the exit is seen
 };

@@ -2,12 +2,14 @@
 #include <cstring>
 #include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/json_text.h"
 #include "common/status.h"
 #include "cri/container_handlers.h"
+#include "oci/cdi.h"
 
 namespace berth::cri {
 namespace {
@@ -60,8 +62,8 @@ absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig
   auto unsupported = [&who](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat(who, what, " is not supported by berth"));
   };
-  if (c.image().image().empty()) return absl::InvalidArgumentError(absl::StrCat(who, "image.image is required"));
-  if (c.cdi_devices_size() > 0) return unsupported("CDI_devices");
+  if (c.image().image().empty())
+    return absl::InvalidArgumentError(absl::StrCat(who, "image.image is required"));
   oci::ContainerConfig out;
   out.name = c.metadata().name();
   out.attempt = c.metadata().attempt();
@@ -96,6 +98,20 @@ absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig
                           .recursive_read_only = m.recursive_read_only(),
                           .image = m.has_image() ? m.image().image() : std::string(),
                           .image_sub_path = m.image_sub_path()});
+  }
+  for (const auto& d : c.cdi_devices()) out.cdi_devices.push_back(d.name());
+  // As containerd (cdi.ParseAnnotations): every cdi.k8s.io/<key> annotation is a
+  // comma-separated list of devices.
+  for (const auto& [key, value] : c.annotations()) {
+    if (!absl::StartsWith(key, oci::kCdiAnnotationPrefix)) continue;
+    for (absl::string_view name : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
+      name = absl::StripAsciiWhitespace(name);
+      if (name.find('=') == absl::string_view::npos || name.find('/') == absl::string_view::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(who, "annotation ", key, ": \"", name,
+                                                       "\" is not a vendor/class=name device"));
+      }
+      out.cdi_devices.emplace_back(name);
+    }
   }
   for (const auto& d : c.devices()) {
     out.devices.push_back({d.container_path(), d.host_path(), d.permissions()});

@@ -93,6 +93,8 @@ struct Config {
     int stats_max_age_milliseconds = 1000;
     // Pids limit of a container whose CRI config sets none; 0: none.
     int64_t pids_limit = 4096;
+    // CDI spec files (JSON or YAML); a device in a later directory wins (containerd's order).
+    std::vector<std::string> cdi_spec_dirs = {"/etc/cdi", "/var/run/cdi"};
     std::map<std::string, RuntimeHandler> runtimes = {
         {"runc", RuntimeHandler{.runtime_path = "runc"}},
         {"crun", RuntimeHandler{.runtime_path = "crun"}},

@@ -197,6 +197,7 @@ absl::Status Daemon::openSandboxes() {
                                   .cgroup_parent = config_.cgroup_parent,
                                   .max_log_line = config_.cri.max_container_log_line_size,
                                   .pids_limit = config_.cri.pids_limit,
+                                  .cdi_spec_dirs = config_.cri.cdi_spec_dirs,
                                   .host = oci::detectHostFacts()});
   containers_->setObserver([hub = events_.get()](const std::string& id, const std::string& pod,
                                                  container::ContainerEvent e) {

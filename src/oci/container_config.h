@@ -103,6 +103,8 @@ struct ContainerConfig {
   std::vector<std::pair<std::string, std::string>> envs;
   std::vector<ContainerMount> mounts;
   std::vector<ContainerDevice> devices;
+  // CDI devices ("vendor/class=name"): CDI_devices, then the cdi.k8s.io/ annotations.
+  std::vector<std::string> cdi_devices;
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
   std::string log_path;

@@ -586,6 +586,64 @@ TEST(ContainerTest, ImageVolumes) {
   }
 }
 
+// CDI devices, by CDI_devices and by cdi.k8s.io/ annotation, from a YAML spec file read when the
+// container is created: a device node, environment, a mount; an unknown device is named.
+TEST(ContainerTest, CdiDevices) {
+  const std::string cdi = "/tmp/berth-cdi-" + std::to_string(::getpid());
+  std::filesystem::create_directories(cdi + "/payload");
+  std::ofstream(cdi + "/payload/file") << "from the CDI mount\n";
+  struct Remove {
+    std::string dir;
+    ~Remove() { std::filesystem::remove_all(dir); }
+  } remove{cdi};
+  PodEnv e("cdi", "[cri]\ncdi_spec_dirs = [\"" + cdi + "/specs\"]\n");
+  ASSERT_FALSE(e.pod.empty());
+  std::filesystem::create_directories(cdi + "/specs");
+  std::ofstream(cdi + "/specs/berth.yaml") << "cdiVersion: \"0.6.0\"\n"
+                                              "kind: berth.test/dev\n"
+                                              "devices:\n"
+                                              "  - name: one\n"
+                                              "    containerEdits:\n"
+                                              "      env: [CDI_ONE=1]\n"
+                                              "      deviceNodes:\n"
+                                              "        - path: /dev/berth-null\n"
+                                              "          hostPath: /dev/null\n"
+                                              "          permissions: rw\n"
+                                              "      mounts:\n"
+                                              "        - hostPath: " +
+                                                  cdi +
+                                                  "/payload\n"
+                                                  "          containerPath: /cdi-payload\n"
+                                                  "          options: [ro, rbind]\n"
+                                                  "  - name: two\n"
+                                                  "    containerEdits:\n"
+                                                  "      env: [CDI_TWO=2]\n";
+  auto cfg = e.containerConfig("cdi");
+  cfg.add_cdi_devices()->set_name("berth.test/dev=one");
+  (*cfg.mutable_annotations())["cdi.k8s.io/extra"] = "berth.test/dev=two";
+  std::string id = e.run(cfg);
+  EXPECT_EQ(e.execOut(id, {"sh", "-c",
+                           "echo x > /dev/berth-null && echo written; echo $CDI_ONE$CDI_TWO; "
+                           "cat /cdi-payload/file"}),
+            "written\n12\nfrom the CDI mount\n");
+
+  auto unknown = e.containerConfig("unknown");
+  unknown.add_cdi_devices()->set_name("berth.test/dev=three");
+  std::string none;
+  grpc::Status st = e.create(unknown, &none);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_NE(st.error_message().find("unresolvable CDI devices berth.test/dev=three"),
+            std::string::npos)
+      << st.error_message();
+  auto annotated = e.containerConfig("bad-annotation");
+  (*annotated.mutable_annotations())["cdi.k8s.io/x"] = "nonsense";
+  st = e.create(annotated, &none);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_NE(st.error_message().find("\"nonsense\" is not a vendor/class=name device"),
+            std::string::npos)
+      << st.error_message();
+}
+
 TEST(ContainerTest, SeccompProfiles) {
   PodEnv e("seccomp");
   ASSERT_FALSE(e.pod.empty());

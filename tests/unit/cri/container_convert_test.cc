@@ -123,6 +123,16 @@ TEST(ContainerConvertTest, WorkloadFeatures) {
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_FALSE(out->security.strict_supplemental_groups);
 
+  // CDI devices: the field's first, then each cdi.k8s.io/ annotation's comma-separated list.
+  v1::ContainerConfig cdi = minimal();
+  cdi.add_cdi_devices()->set_name("a.com/gpu=0");
+  (*cdi.mutable_annotations())["cdi.k8s.io/net"] = "b.com/nic=x, b.com/nic=y";
+  (*cdi.mutable_annotations())["other/key"] = "not=cdi";
+  out = toContainerConfig(cdi);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->cdi_devices,
+            (std::vector<std::string>{"a.com/gpu=0", "b.com/nic=x", "b.com/nic=y"}));
+
   // An image volume: no host path, read-only; its image and sub path are kept.
   v1::ContainerConfig iv = minimal();
   auto* vm = iv.add_mounts();
