@@ -1,4 +1,5 @@
 // CRI ContainerConfig → berth's oci::ContainerConfig, container names and log paths.
+#include <atomic>
 #include <cstring>
 #include <map>
 
@@ -7,12 +8,21 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/json_text.h"
+#include "common/logging.h"
 #include "common/status.h"
 #include "cri/container_handlers.h"
 #include "oci/cdi.h"
 
 namespace berth::cri {
-namespace {
+
+void noteSelinuxOptions(const v1::SELinuxOption& o) {
+  static std::atomic<bool> logged{false};
+  if (o.user().empty() && o.role().empty() && o.type().empty() && o.level().empty()) return;
+  if (!logged.exchange(true)) {
+    logging::get("cri")->info(
+        "SELinux options are ignored: berth does not support SELinux (logged once)");
+  }
+}
 
 oci::SecurityProfile toProfile(const v1::SecurityProfile& p) {
   oci::SecurityProfile out;
@@ -36,8 +46,6 @@ absl::StatusOr<std::optional<oci::SecurityProfile>> legacyProfile(const std::str
   }
   return absl::InvalidArgumentError(absl::StrCat(field, " \"", s, "\" is not a known profile"));
 }
-
-}  // namespace
 
 oci::ContainerResources toResources(const v1::LinuxContainerResources& r) {
   oci::ContainerResources out;
@@ -165,6 +173,7 @@ absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig
   const std::string& seccomp_path = sc.seccomp_profile_path();
   const std::string& apparmor_name = sc.apparmor_profile();
 #pragma GCC diagnostic pop
+  noteSelinuxOptions(sc.selinux_options());
   if (sc.has_seccomp()) {
     sec.seccomp = toProfile(sc.seccomp());
   } else {

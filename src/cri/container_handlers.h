@@ -70,6 +70,16 @@ class ContainerHandlers {
 // or image and for features berth does not support (id mappings, image volumes, CDI devices,
 // ambient capabilities, recursive read-only mounts, the Strict supplemental groups policy).
 [[nodiscard]] absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig& c);
+
+// A CRI SecurityProfile; and the deprecated string forms ("runtime/default",
+// "docker/default", "unconfined", "localhost/<ref>"; "" = unset) of `field`.
+oci::SecurityProfile toProfile(const v1::SecurityProfile& p);
+
+// SELinux options are not applied (berth has no SELinux support, and containerd and CRI-O
+// ignore them too on hosts without SELinux): logged once when a request sets any.
+void noteSelinuxOptions(const v1::SELinuxOption& o);
+[[nodiscard]] absl::StatusOr<std::optional<oci::SecurityProfile>> legacyProfile(
+    const std::string& s, const char* field);
 oci::ContainerResources toResources(const v1::LinuxContainerResources& r);
 
 // A CRI signal as the runtime names it: "SIGTERM", and "SIGRTMIN+3" for SIGRTMINPLUS3.

@@ -1,5 +1,6 @@
 // CRI pod types ↔ berth's: config conversion and validation, names, ids, label selectors.
 #include "absl/strings/str_cat.h"
+#include "cri/container_handlers.h"
 #include "cri/pod_handlers.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -86,6 +87,21 @@ absl::StatusOr<sandbox::SandboxConfig> toSandboxConfig(const v1::PodSandboxConfi
   c.cgroup_parent = lx.cgroup_parent();
   c.privileged = sc.privileged();
   c.readonly_rootfs = sc.readonly_rootfs();
+  noteSelinuxOptions(sc.selinux_options());
+  if (sc.has_seccomp()) {
+    c.seccomp = toProfile(sc.seccomp());
+  } else {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    auto legacy = legacyProfile(sc.seccomp_profile_path(), "seccomp_profile_path");
+#pragma GCC diagnostic pop
+    if (!legacy.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pod sandbox \"", m.name(), "\": ", legacy.status().message()));
+    }
+    c.seccomp = *legacy;
+  }
+  if (sc.has_apparmor()) c.apparmor = toProfile(sc.apparmor());
   if (sc.has_run_as_user()) c.run_as_user = sc.run_as_user().value();
   if (sc.has_run_as_group()) c.run_as_group = sc.run_as_group().value();
   c.supplemental_groups.assign(sc.supplemental_groups().begin(), sc.supplemental_groups().end());

@@ -134,6 +134,7 @@ absl::Status Daemon::openSandboxes() {
   opts.cgroup_parent = config_.cgroup_parent;
   opts.default_handler = config_.cri.default_runtime_handler;
   opts.log_level = config_.log.level;
+  opts.host = oci::detectHostFacts();
   cni_ = std::make_unique<network::CniManager>(network::CniOptions{
       .conf_dir = config_.cni.conf_dir,
       .bin_dirs = config_.cni.bin_dirs,

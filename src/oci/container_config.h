@@ -59,11 +59,8 @@ struct ContainerResources {
 };
 
 // CRI SecurityProfile.
-enum class SecurityProfileType { kRuntimeDefault = 0, kUnconfined = 1, kLocalhost = 2 };
-struct SecurityProfile {
-  SecurityProfileType type = SecurityProfileType::kRuntimeDefault;
-  std::string localhost_ref;  // Localhost: seccomp = an absolute JSON file; apparmor = a name
-};
+using SecurityProfileType = sandbox::SecurityProfileType;
+using SecurityProfile = sandbox::SecurityProfile;
 
 // CRI LinuxContainerSecurityContext.
 struct ContainerSecurityContext {

@@ -202,62 +202,13 @@ absl::Status setCapabilitiesAndPaths(const ContainerSpecInput& in, json& spec) {
 
 absl::Status setSeccomp(const ContainerSpecInput& in, json& spec) {
   const ContainerSecurityContext& sc = in.config->security;
-  // containerd: privileged containers and an unset profile run unconfined.
-  if (sc.privileged || !sc.seccomp) return absl::OkStatus();
-  const SecurityProfile& p = *sc.seccomp;
-  if (p.type != SecurityProfileType::kLocalhost && !p.localhost_ref.empty()) {
-    return absl::InvalidArgumentError(
-        "seccomp localhost_ref must only be set with profile type Localhost");
-  }
-  if (p.type == SecurityProfileType::kUnconfined) return absl::OkStatus();
-  if (!in.host.seccomp) {
-    return absl::FailedPreconditionError("seccomp is not supported by this host's kernel");
-  }
-  if (p.type == SecurityProfileType::kRuntimeDefault) {
-    spec["linux"]["seccomp"] = defaultSeccompProfile(spec["process"]["capabilities"]["bounding"]);
-    return absl::OkStatus();
-  }
-  BERTH_ASSIGN_OR_RETURN(spec["linux"]["seccomp"], loadSeccompProfile(p.localhost_ref));
-  return absl::OkStatus();
+  return applySeccompProfile(sc.seccomp, sc.privileged, in.host, spec);
 }
 
 absl::Status setAppArmor(const ContainerSpecInput& in, json& spec) {
   const ContainerSecurityContext& sc = in.config->security;
-  SecurityProfile p;  // unset = RuntimeDefault (kubernetes#51746)
-  if (sc.apparmor) p = *sc.apparmor;
-  if (p.type != SecurityProfileType::kLocalhost && !p.localhost_ref.empty()) {
-    return absl::InvalidArgumentError(
-        "apparmor localhost_ref must only be set with profile type Localhost");
-  }
-  if (p.type == SecurityProfileType::kUnconfined) return absl::OkStatus();
-  if (p.type == SecurityProfileType::kRuntimeDefault) {
-    static std::atomic<bool> absent_logged{false};
-    static std::atomic<bool> unnamed_logged{false};
-    if (sc.privileged) return absl::OkStatus();
-    if (!in.host.apparmor) {
-      if (sc.apparmor) {
-        logOnce(absent_logged, "AppArmor is not enabled on this host: RuntimeDefault is skipped");
-      }
-      return absl::OkStatus();
-    }
-    if (in.apparmor_default_profile.empty()) {
-      logOnce(unnamed_logged,
-              "no default AppArmor profile is configured: RuntimeDefault is "
-              "skipped");
-      return absl::OkStatus();
-    }
-    spec["process"]["apparmorProfile"] = in.apparmor_default_profile;
-    return absl::OkStatus();
-  }
-  std::string name = p.localhost_ref;
-  if (absl::StartsWith(name, kProfileNamePrefix)) name = name.substr(sizeof kProfileNamePrefix - 1);
-  if (name.empty()) return absl::InvalidArgumentError("apparmor Localhost profile has no name");
-  if (!in.host.apparmor) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "apparmor profile \"", name, "\" requested but AppArmor is not enabled on this host"));
-  }
-  spec["process"]["apparmorProfile"] = name;
-  return absl::OkStatus();
+  return applyAppArmorProfile(sc.apparmor, sc.privileged, in.host, in.apparmor_default_profile,
+                              spec);
 }
 
 // ---- resources ------------------------------------------------------------------------------
@@ -433,6 +384,67 @@ absl::StatusOr<std::vector<std::string>> applyCapabilityChanges(
     caps.erase(std::remove(caps.begin(), caps.end(), cap), caps.end());
   }
   return caps;
+}
+
+absl::Status applySeccompProfile(const std::optional<SecurityProfile>& profile, bool privileged,
+                                 const HostFacts& host, json& spec) {
+  // containerd: privileged containers and an unset profile run unconfined.
+  if (privileged || !profile) return absl::OkStatus();
+  const SecurityProfile& p = *profile;
+  if (p.type != SecurityProfileType::kLocalhost && !p.localhost_ref.empty()) {
+    return absl::InvalidArgumentError(
+        "seccomp localhost_ref must only be set with profile type Localhost");
+  }
+  if (p.type == SecurityProfileType::kUnconfined) return absl::OkStatus();
+  if (!host.seccomp) {
+    return absl::FailedPreconditionError("seccomp is not supported by this host's kernel");
+  }
+  if (p.type == SecurityProfileType::kRuntimeDefault) {
+    spec["linux"]["seccomp"] = defaultSeccompProfile(spec["process"]["capabilities"]["bounding"]);
+    return absl::OkStatus();
+  }
+  BERTH_ASSIGN_OR_RETURN(spec["linux"]["seccomp"], loadSeccompProfile(p.localhost_ref));
+  return absl::OkStatus();
+}
+
+absl::Status applyAppArmorProfile(const std::optional<SecurityProfile>& profile, bool privileged,
+                                  const HostFacts& host, const std::string& default_profile,
+                                  json& spec) {
+  SecurityProfile p;  // unset = RuntimeDefault (kubernetes#51746)
+  if (profile) p = *profile;
+  if (p.type != SecurityProfileType::kLocalhost && !p.localhost_ref.empty()) {
+    return absl::InvalidArgumentError(
+        "apparmor localhost_ref must only be set with profile type Localhost");
+  }
+  if (p.type == SecurityProfileType::kUnconfined) return absl::OkStatus();
+  if (p.type == SecurityProfileType::kRuntimeDefault) {
+    static std::atomic<bool> absent_logged{false};
+    static std::atomic<bool> unnamed_logged{false};
+    if (privileged) return absl::OkStatus();
+    if (!host.apparmor) {
+      if (profile) {
+        logOnce(absent_logged, "AppArmor is not enabled on this host: RuntimeDefault is skipped");
+      }
+      return absl::OkStatus();
+    }
+    if (default_profile.empty()) {
+      logOnce(unnamed_logged,
+              "no default AppArmor profile is configured: RuntimeDefault is "
+              "skipped");
+      return absl::OkStatus();
+    }
+    spec["process"]["apparmorProfile"] = default_profile;
+    return absl::OkStatus();
+  }
+  std::string name = p.localhost_ref;
+  if (absl::StartsWith(name, kProfileNamePrefix)) name = name.substr(sizeof kProfileNamePrefix - 1);
+  if (name.empty()) return absl::InvalidArgumentError("apparmor Localhost profile has no name");
+  if (!host.apparmor) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "apparmor profile \"", name, "\" requested but AppArmor is not enabled on this host"));
+  }
+  spec["process"]["apparmorProfile"] = name;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<json> buildContainerSpec(const ContainerSpecInput& in) {

@@ -32,6 +32,18 @@ inline constexpr char kContainerTypeContainer[] = "container";
 // group or a missing seccomp profile.
 [[nodiscard]] absl::StatusOr<nlohmann::json> buildContainerSpec(const ContainerSpecInput& in);
 
+// A seccomp or AppArmor profile as containerd applies it to a container or a pod's pause:
+// privileged and unset seccomp run unconfined; RuntimeDefault seccomp is the default profile
+// for the spec's bounding set; Localhost loads the file (seccomp) or names the profile
+// (AppArmor, which must be enabled on the host; RuntimeDefault is skipped without it).
+[[nodiscard]] absl::Status applySeccompProfile(const std::optional<SecurityProfile>& profile,
+                                               bool privileged, const HostFacts& host,
+                                               nlohmann::json& spec);
+[[nodiscard]] absl::Status applyAppArmorProfile(const std::optional<SecurityProfile>& profile,
+                                                bool privileged, const HostFacts& host,
+                                                const std::string& default_profile,
+                                                nlohmann::json& spec);
+
 // linux.resources of the spec for `r` (also what `runc update` takes). InvalidArgument for a
 // negative value, an oom_score_adj outside [-1000, 1000] or a bad hugepage size.
 [[nodiscard]] absl::StatusOr<nlohmann::json> linuxResources(const ContainerResources& r,

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "oci/capabilities.h"
+#include "oci/container_spec.h"
 #include "oci/oom.h"
 #include "oci/spec.h"
 #include "oci/sysctl.h"
@@ -192,6 +193,13 @@ absl::StatusOr<json> buildSandboxSpec(const SandboxSpecInput& in) {
 
   if (c.privileged) setPrivileged(spec);
   if (auto st = setUser(spec, c); !st.ok()) return fail(st);
+  // The pod's seccomp and AppArmor profiles, as containerd applies them to the sandbox.
+  if (auto st = applySeccompProfile(c.seccomp, c.privileged, in.host, spec); !st.ok()) {
+    return fail(annotate(st, "pod seccomp profile"));
+  }
+  if (auto st = applyAppArmorProfile(c.apparmor, c.privileged, in.host, "", spec); !st.ok()) {
+    return fail(annotate(st, "pod apparmor profile"));
+  }
   spec["process"]["oomScoreAdj"] = clampOomScoreAdj(in.oom_score_adj);
 
   json annotations = json::object();

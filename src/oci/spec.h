@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "oci/container_config.h"
 #include "sandbox/sandbox_config.h"
 
 namespace berth::oci {
@@ -46,6 +47,7 @@ struct SandboxSpecInput {
   std::vector<std::string> args = {"/pause"};
   std::string cgroup_parent_default = "/berth";
   int oom_score_adj = -998;  // clamped with clampOomScoreAdj()
+  HostFacts host;            // for the pod's seccomp and AppArmor profiles
 };
 
 // The pause container's spec (see spec.cc for the rules). InvalidArgument names the offending

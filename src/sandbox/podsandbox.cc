@@ -163,6 +163,7 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
   in.hostname_file = dir + "/hostname";
   in.shm_path = shm;
   in.args = made.pause_args;
+  in.host = options_.host;
   BERTH_ASSIGN_OR_RETURN(nlohmann::json spec, oci::buildSandboxSpec(in));
   // Intent first, in one write: the record names the pod dir's mounts, the rootfs snapshot, the
   // shim dir and the pause's cgroup (its spec) before any of them is made, so that shutdown()

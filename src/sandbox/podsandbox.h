@@ -15,6 +15,7 @@
 #include "events/backoff_monitor.h"
 #include "events/event_loop.h"
 #include "image/image_manager.h"
+#include "oci/container_config.h"
 #include "sandbox/controller.h"
 #include "sandbox/task_events.h"
 #include "shim/shim_client.h"
@@ -45,6 +46,7 @@ struct PodSandboxOptions {
   std::map<std::string, RuntimeBinding> runtimes;  // by handler name
   std::string default_handler;
   std::string log_level = "info";
+  oci::HostFacts host;  // what the kernel can do (seccomp, AppArmor) for the pause's profiles
   // How pods' shims are started and reached; berth-shim processes when null.
   std::shared_ptr<shim::ShimLauncher> shims;
 };

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,13 @@ struct PortMapping {
   int32_t container_port = 0;
   int32_t host_port = 0;
   std::string host_ip;
+};
+
+// CRI SecurityProfile (seccomp, AppArmor), same numbering.
+enum class SecurityProfileType { kRuntimeDefault = 0, kUnconfined = 1, kLocalhost = 2 };
+struct SecurityProfile {
+  SecurityProfileType type = SecurityProfileType::kRuntimeDefault;
+  std::string localhost_ref;  // Localhost: seccomp = an absolute JSON file; apparmor = a name
 };
 
 struct SandboxConfig {
@@ -46,6 +54,9 @@ struct SandboxConfig {
   int64_t run_as_user = -1;   // -1: unset
   int64_t run_as_group = -1;  // -1: unset
   std::vector<int64_t> supplemental_groups;
+  // The pause's seccomp and AppArmor profiles (containerd applies the pod's to it).
+  std::optional<SecurityProfile> seccomp;
+  std::optional<SecurityProfile> apparmor;
 
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;

@@ -118,21 +118,31 @@ constexpr int kCniSlots = 512;  // /24s in 198.18.0.0/15
 
 // Claims a free slot: a file holding our pid; a slot whose owner is gone is taken over.
 int claimCniSlot() {
-  ::mkdir(kCniSlotDir, 0700);
-  for (int n = 0; n < kCniSlots; ++n) {
-    std::string path = std::string(kCniSlotDir) + "/" + std::to_string(n);
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (fd >= 0) {
-        std::string pid = std::to_string(::getpid());
-        (void)!::write(fd, pid.data(), pid.size());
-        ::close(fd);
-        return n;
+  // Another test's daemon removes the folder when it gives back the last slot: when it goes
+  // between our mkdir and our open, make it again and start over.
+  for (int round = 0; round < 100; ++round) {
+    ::mkdir(kCniSlotDir, 0700);
+    bool folder_gone = false;
+    for (int n = 0; n < kCniSlots && !folder_gone; ++n) {
+      std::string path = std::string(kCniSlotDir) + "/" + std::to_string(n);
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+          std::string pid = std::to_string(::getpid());
+          (void)!::write(fd, pid.data(), pid.size());
+          ::close(fd);
+          return n;
+        }
+        if (errno == ENOENT) {
+          folder_gone = true;
+          break;
+        }
+        std::string owner = slurp(path);
+        if (owner.empty() || ::kill(std::atoi(owner.c_str()), 0) == 0) break;
+        ::unlink(path.c_str());  // its process is gone
       }
-      std::string owner = slurp(path);
-      if (owner.empty() || ::kill(std::atoi(owner.c_str()), 0) == 0) break;
-      ::unlink(path.c_str());  // its process is gone
     }
+    if (!folder_gone) return -1;
   }
   return -1;
 }

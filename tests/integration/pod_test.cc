@@ -136,6 +136,42 @@ TEST(PodTest, NamespaceModesVisibleFromHost) {
   EXPECT_NE(nsOf(hpid, "mnt"), nsOf(::getpid(), "mnt"));
 }
 
+// The pod's seccomp profile is the pause's (as containerd applies it): RuntimeDefault filters,
+// a privileged pod and an unset profile run unconfined, a missing Localhost file is named.
+TEST(PodTest, PodSeccompProfileAppliesToThePause) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  auto seccompOf = [&](const std::string& pod) {
+    int pid = nlohmann::json::parse(podStatus(d, pod, true).info().at("info"))["pid"];
+    std::string status = slurp("/proc/" + std::to_string(pid) + "/status");
+    size_t at = status.find("Seccomp:\t");
+    return at == std::string::npos ? std::string("?") : status.substr(at + 9, 1);
+  };
+  auto config = [](const std::string& name, std::optional<v1::SecurityProfile::ProfileType> type,
+                   bool privileged) {
+    v1::PodSandboxConfig c = hostNetworkPod(name);
+    auto* sc = c.mutable_linux()->mutable_security_context();
+    if (type) sc->mutable_seccomp()->set_profile_type(*type);
+    sc->set_privileged(privileged);
+    return c;
+  };
+  EXPECT_EQ(seccompOf(runPodOk(d, config("filtered", v1::SecurityProfile::RuntimeDefault, false))),
+            "2");
+  EXPECT_EQ(seccompOf(runPodOk(d, config("unset", std::nullopt, false))), "0");
+  EXPECT_EQ(seccompOf(runPodOk(d, config("privileged", v1::SecurityProfile::RuntimeDefault, true))),
+            "0");
+  auto missing = config("missing", v1::SecurityProfile::Localhost, false);
+  missing.mutable_linux()->mutable_security_context()->mutable_seccomp()->set_localhost_ref(
+      "/nonexistent/profile.json");
+  std::string id;
+  grpc::Status st = runPod(d, missing, &id);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.error_message().find("pod seccomp profile"), std::string::npos)
+      << st.error_message();
+  EXPECT_NE(st.error_message().find("/nonexistent/profile.json"), std::string::npos)
+      << st.error_message();
+}
+
 TEST(PodTest, PodNetworkNamespaceIsPinnedAndClosedOnStop) {
   Berthd d;
   ASSERT_TRUE(d.start()) << d.log();
