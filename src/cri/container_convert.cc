@@ -145,6 +145,12 @@ absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig
   sec.pid = static_cast<sandbox::NamespaceMode>(ns.pid());
   sec.ipc = static_cast<sandbox::NamespaceMode>(ns.ipc());
   sec.target_id = ns.target_id();
+  // As for the pod (pod_convert.cc): a user namespace of its own is refused, never ignored.
+  if (ns.has_userns_options() && ns.userns_options().mode() != v1::NODE) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        who, "user namespace mode ", v1::NamespaceMode_Name(ns.userns_options().mode()),
+        " (hostUsers: false) is not supported by this runtime; only NODE is"));
+  }
   if (sec.pid == sandbox::NamespaceMode::kTarget && sec.target_id.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(who, "pid namespace TARGET needs target_id"));
   }

@@ -274,7 +274,14 @@ absl::StatusOr<json> linuxResources(const ContainerResources& r, const HostFacts
       logOnce(logged, "the hugetlb cgroup controller is absent: hugepage limits are skipped");
     }
   }
-  if (!r.unified.empty()) res["unified"] = r.unified;
+  if (!r.unified.empty()) {
+    // runc refuses them on cgroup v1 ("cannot use unified on cgroup v1") only at create.
+    if (!host.cgroup_unified) {
+      return absl::InvalidArgumentError(
+          "resources.unified needs a cgroup v2 (unified) host; this one is not");
+    }
+    res["unified"] = r.unified;
+  }
 
   return res;
 }

@@ -419,7 +419,6 @@ TEST_F(ContainerSpecTest, Resources) {
   r.cpuset_mems = "0";
   r.memory_limit_in_bytes = 256 << 20;
   r.hugepage_limits = {{"2MB", 4 << 20}, {"1GB", 0}};
-  r.unified = {{"memory.high", "200000000"}};
   r.oom_score_adj = 500;
   json s = mustBuild();
   const json& res = s["linux"]["resources"];
@@ -430,7 +429,6 @@ TEST_F(ContainerSpecTest, Resources) {
   EXPECT_EQ(res["memory"], (json{{"limit", 256 << 20}, {"swap", 256 << 20}}));
   EXPECT_EQ(res["hugepageLimits"],
             (json{{{"pageSize", "2MB"}, {"limit", 4 << 20}}, {{"pageSize", "1GB"}, {"limit", 0}}}));
-  EXPECT_EQ(res["unified"], (json{{"memory.high", "200000000"}}));
   EXPECT_EQ(res["devices"], (json{{{"allow", false}, {"access", "rwm"}}}));
   EXPECT_EQ(s["process"]["oomScoreAdj"], clampOomScoreAdj(500));
   EXPECT_EQ(s["linux"]["cgroupsPath"], "/berth/c0ffee");
@@ -446,6 +444,12 @@ TEST_F(ContainerSpecTest, Resources) {
 
   sandbox_.cgroup_parent = "/kubepods/burstable/poduid-1/";
   EXPECT_EQ(mustBuild()["linux"]["cgroupsPath"], "/kubepods/burstable/poduid-1/c0ffee");
+
+  // unified: on a cgroup v2 host; refused by name on v1 (runc would refuse it at create).
+  r.unified = {{"memory.high", "200000000"}};
+  auto v2 = [](ContainerSpecInput& in) { in.host.cgroup_unified = true; };
+  EXPECT_EQ(mustBuild(v2)["linux"]["resources"]["unified"], (json{{"memory.high", "200000000"}}));
+  expectError(absl::StatusCode::kInvalidArgument, "resources.unified needs a cgroup v2");
 }
 
 TEST_F(ContainerSpecTest, NoResources) {
@@ -460,7 +464,10 @@ TEST_F(ContainerSpecTest, DefaultPidsLimitUnlessTheConfigSetsOne) {
   auto with_default = [](ContainerSpecInput& in) { in.default_pids_limit = 4096; };
   EXPECT_EQ(mustBuild(with_default)["linux"]["resources"]["pids"], (json{{"limit", 4096}}));
   config_.resources.unified["pids.max"] = "100";
-  json s = mustBuild(with_default);
+  json s = mustBuild([&](ContainerSpecInput& in) {
+    with_default(in);
+    in.host.cgroup_unified = true;
+  });
   EXPECT_FALSE(s["linux"]["resources"].contains("pids")) << "the container's own limit wins";
   EXPECT_EQ(s["linux"]["resources"]["unified"]["pids.max"], "100");
 }
