@@ -36,12 +36,14 @@ json yamlScalar(const YAML::Node& n) {
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
+  // Non-negative integers are unsigned, as nlohmann's JSON parser makes them.
+  auto integer = [](int64_t v) { return v >= 0 ? json(static_cast<uint64_t>(v)) : json(v); };
   try {
     if (s.size() > 1 && s[0] == '0' && std::regex_match(s, kOctal)) {
-      return static_cast<int64_t>(std::stoll(s.substr(s[1] == 'o' ? 2 : 1), nullptr, 8));
+      return integer(std::stoll(s.substr(s[1] == 'o' ? 2 : 1), nullptr, 8));
     }
-    if (std::regex_match(s, kHex)) return static_cast<int64_t>(std::stoll(s, nullptr, 16));
-    if (std::regex_match(s, kInt)) return static_cast<int64_t>(std::stoll(s));
+    if (std::regex_match(s, kHex)) return integer(std::stoll(s, nullptr, 16));
+    if (std::regex_match(s, kInt)) return integer(std::stoll(s));
     if (std::regex_match(s, kFloat)) return std::stod(s);
   } catch (const std::exception&) {
     // out of range: a string
@@ -196,14 +198,35 @@ absl::Status validateEdits(const json& e, const std::string& who) {
   };
   if (!e.is_object()) return bad("containerEdits is not an object");
   if (!isStringArray(field(e, "env"))) return bad("env is not a list of strings");
+
   for (const json& kv : field(e, "env")) {
     if (kv.get<std::string>().find('=') == std::string::npos) {
       return bad(absl::StrCat("env entry \"", kv.get<std::string>(), "\" has no '='"));
     }
   }
+  // Every field of the right type: what applyEdits reads must not throw.
+  auto typed = [](const json& o, const char* key, auto is) {
+    const json& v = field(o, key);
+    return v.is_null() || is(v);
+  };
+  auto isString = [](const json& v) { return v.is_string(); };
+  auto isInt = [](const json& v) { return v.is_number_integer(); };
+  auto isUint = [](const json& v) { return v.is_number_unsigned(); };
+  for (const char* list : {"deviceNodes", "mounts", "hooks", "netDevices"}) {
+    if (!typed(e, list, [](const json& v) { return v.is_array(); })) {
+      return bad(absl::StrCat(list, " is not a list"));
+    }
+  }
   for (const json& n : field(e, "deviceNodes")) {
     if (!n.is_object() || !field(n, "path").is_string() || n["path"].get<std::string>().empty()) {
       return bad("a device node without a path");
+    }
+    if (!typed(n, "hostPath", isString) || !typed(n, "type", isString) ||
+        !typed(n, "permissions", isString) || !typed(n, "major", isInt) ||
+        !typed(n, "minor", isInt) || !typed(n, "fileMode", isUint) || !typed(n, "uid", isUint) ||
+        !typed(n, "gid", isUint)) {
+      return bad(absl::StrCat("device node ", n["path"].get<std::string>(),
+                              ": a field of the wrong type"));
     }
     std::string type = field(n, "type").is_string() ? n["type"].get<std::string>() : "";
     if (!type.empty() && type != "b" && type != "c" && type != "u" && type != "p") {
@@ -223,8 +246,11 @@ absl::Status validateEdits(const json& e, const std::string& who) {
     if (!field(h, "path").is_string() || h["path"].get<std::string>().empty()) {
       return bad(absl::StrCat("hook ", name, " has no path"));
     }
-    if (!isStringArray(field(h, "args")) || !isStringArray(field(h, "env"))) {
-      return bad(absl::StrCat("hook ", name, ": args and env must be lists of strings"));
+    if (!isStringArray(field(h, "args")) || !isStringArray(field(h, "env")) ||
+        !typed(h, "timeout", isInt)) {
+      return bad(absl::StrCat("hook ", name,
+                              ": args and env must be lists of strings, timeout "
+                              "a number"));
     }
   }
   for (const json& m : field(e, "mounts")) {
@@ -232,10 +258,23 @@ absl::Status validateEdits(const json& e, const std::string& who) {
         m["hostPath"].get<std::string>().empty() || m["containerPath"].get<std::string>().empty()) {
       return bad("a mount without hostPath or containerPath");
     }
-    if (!isStringArray(field(m, "options"))) return bad("mount options must be strings");
+    if (!isStringArray(field(m, "options")) || !typed(m, "type", isString)) {
+      return bad("mount options and type must be strings");
+    }
+  }
+  if (!typed(e, "additionalGids", [](const json& v) { return v.is_array(); })) {
+    return bad("additionalGids is not a list");
   }
   for (const json& g : field(e, "additionalGids")) {
-    if (!g.is_number_unsigned()) return bad("additionalGids must be unsigned numbers");
+    if (!g.is_number_unsigned() || g.get<uint64_t>() > UINT32_MAX) {
+      return bad("additionalGids must be unsigned 32-bit numbers");
+    }
+  }
+  if (const json& rdt = field(e, "intelRdt"); !rdt.is_null()) {
+    if (!rdt.is_object() || !typed(rdt, "closID", isString) ||
+        !typed(rdt, "l3CacheSchema", isString) || !typed(rdt, "memBwSchema", isString)) {
+      return bad("intelRdt: a field of the wrong type");
+    }
   }
   return absl::OkStatus();
 }

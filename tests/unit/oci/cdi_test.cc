@@ -100,6 +100,25 @@ TEST(CdiSpecTest, VersionsKindsAndNamesAreChecked) {
       {R"({"cdiVersion": "0.6.0", "kind": "a.b/c", "devices": [{"name": "x", "containerEdits":
           {"deviceNodes": [{"path": "/dev/x", "permissions": "rwx"}]}}]})",
        "not letters of rwm"},
+      // Fields of the wrong type are refused here, never met later.
+      {R"({"cdiVersion": "0.6.0", "kind": "a.b/c", "devices": [{"name": "x", "containerEdits":
+          {"deviceNodes": [{"path": "/dev/x", "type": 3}]}}]})",
+       "wrong type"},
+      {R"({"cdiVersion": "0.6.0", "kind": "a.b/c", "devices": [{"name": "x", "containerEdits":
+          {"deviceNodes": [{"path": "/dev/x", "major": "one"}]}}]})",
+       "wrong type"},
+      {R"({"cdiVersion": "0.6.0", "kind": "a.b/c", "devices": [{"name": "x", "containerEdits":
+          {"deviceNodes": [{"path": "/dev/x", "uid": -1}]}}]})",
+       "wrong type"},
+      {R"({"cdiVersion": "0.6.0", "kind": "a.b/c", "devices": [{"name": "x", "containerEdits":
+          {"mounts": [{"hostPath": "/a", "containerPath": "/b", "type": 1}]}}]})",
+       "must be strings"},
+      {R"({"cdiVersion": "0.6.0", "kind": "a.b/c", "devices": [{"name": "x", "containerEdits":
+          {"hooks": [{"hookName": "prestart", "path": "/x", "timeout": "5s"}]}}]})",
+       "timeout"},
+      {R"({"cdiVersion": "0.6.0", "kind": "a.b/c", "devices": [{"name": "x", "containerEdits":
+          {"deviceNodes": {"path": "/dev/x"}}}]})",
+       "deviceNodes is not a list"},
   };
   for (const Case& c : bad) {
     auto s = parseCdiSpec(c.text, false, "f.json");
