@@ -237,9 +237,13 @@ TEST(FieldsTest, EveryLinuxPodSandboxConfigFieldIsAppliedOrRefused) {
   };
   auto psec = [](v1::PodSandboxConfig& c) { return c.mutable_linux()->mutable_security_context(); };
   const std::vector<PodCase> cases = {
-      {"cgroup_parent", [](auto& c) { c.mutable_linux()->set_cgroup_parent("/berth-fields"); },
-       [](const json& s, const json&) {
-         EXPECT_EQ(s["linux"]["cgroupsPath"].get<std::string>().rfind("/berth-fields/", 0), 0u);
+      // Under the daemon's own cgroup parent, which the fixture removes with what is under it.
+      {"cgroup_parent",
+       [&](auto& c) { c.mutable_linux()->set_cgroup_parent(d.cgroupParent() + "/fields"); },
+       [&](const json& s, const json&) {
+         EXPECT_EQ(
+             s["linux"]["cgroupsPath"].get<std::string>().rfind(d.cgroupParent() + "/fields/", 0),
+             0u);
        }},
       {"namespace_options.pid NODE",
        [&](auto& c) { psec(c)->mutable_namespace_options()->set_pid(v1::NODE); },
