@@ -24,6 +24,8 @@ void noteSelinuxOptions(const v1::SELinuxOption& o) {
   }
 }
 
+namespace {
+
 oci::SecurityProfile toProfile(const v1::SecurityProfile& p) {
   oci::SecurityProfile out;
   out.type = static_cast<oci::SecurityProfileType>(p.profile_type());
@@ -45,6 +47,16 @@ absl::StatusOr<std::optional<oci::SecurityProfile>> legacyProfile(const std::str
                                 .localhost_ref = s.substr(std::string("localhost/").size())};
   }
   return absl::InvalidArgumentError(absl::StrCat(field, " \"", s, "\" is not a known profile"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<oci::SecurityProfile>> profileOf(bool has_profile,
+                                                              const v1::SecurityProfile& profile,
+                                                              const std::string& legacy,
+                                                              const char* legacy_field) {
+  if (has_profile) return toProfile(profile);
+  return legacyProfile(legacy, legacy_field);
 }
 
 oci::ContainerResources toResources(const v1::LinuxContainerResources& r) {
@@ -180,20 +192,12 @@ absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig
   const std::string& apparmor_name = sc.apparmor_profile();
 #pragma GCC diagnostic pop
   noteSelinuxOptions(sc.selinux_options());
-  if (sc.has_seccomp()) {
-    sec.seccomp = toProfile(sc.seccomp());
-  } else {
-    auto legacy = legacyProfile(seccomp_path, "seccomp_profile_path");
-    if (!legacy.ok()) return annotate(legacy.status(), who);
-    sec.seccomp = *legacy;
-  }
-  if (sc.has_apparmor()) {
-    sec.apparmor = toProfile(sc.apparmor());
-  } else {
-    auto legacy = legacyProfile(apparmor_name, "apparmor_profile");
-    if (!legacy.ok()) return annotate(legacy.status(), who);
-    sec.apparmor = *legacy;
-  }
+  auto seccomp = profileOf(sc.has_seccomp(), sc.seccomp(), seccomp_path, "seccomp_profile_path");
+  if (!seccomp.ok()) return annotate(seccomp.status(), who);
+  sec.seccomp = *seccomp;
+  auto apparmor = profileOf(sc.has_apparmor(), sc.apparmor(), apparmor_name, "apparmor_profile");
+  if (!apparmor.ok()) return annotate(apparmor.status(), who);
+  sec.apparmor = *apparmor;
   return out;
 }
 

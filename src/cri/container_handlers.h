@@ -67,19 +67,20 @@ class ContainerHandlers {
 };
 
 // ContainerConfig → berth's plain config. InvalidArgument names the field for a missing name
-// or image and for features berth does not support (id mappings, image volumes, CDI devices,
-// ambient capabilities, recursive read-only mounts, the Strict supplemental groups policy).
+// or image and for features berth does not support (id mappings, a user namespace, ambient
+// capabilities), and for an image volume with a host path or that is not read-only.
 [[nodiscard]] absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig& c);
 
-// A CRI SecurityProfile; and the deprecated string forms ("runtime/default",
-// "docker/default", "unconfined", "localhost/<ref>"; "" = unset) of `field`.
-oci::SecurityProfile toProfile(const v1::SecurityProfile& p);
+// A seccomp or AppArmor profile: the CRI SecurityProfile when given, else the deprecated string
+// form in `legacy` ("runtime/default", "docker/default", "unconfined", "localhost/<ref>"; "" =
+// unset), which InvalidArgument names by `legacy_field`.
+[[nodiscard]] absl::StatusOr<std::optional<oci::SecurityProfile>> profileOf(
+    bool has_profile, const v1::SecurityProfile& profile, const std::string& legacy,
+    const char* legacy_field);
 
 // SELinux options are not applied (berth has no SELinux support, and containerd and CRI-O
 // ignore them too on hosts without SELinux): logged once when a request sets any.
 void noteSelinuxOptions(const v1::SELinuxOption& o);
-[[nodiscard]] absl::StatusOr<std::optional<oci::SecurityProfile>> legacyProfile(
-    const std::string& s, const char* field);
 oci::ContainerResources toResources(const v1::LinuxContainerResources& r);
 
 // A CRI signal as the runtime names it: "SIGTERM", and "SIGRTMIN+3" for SIGRTMINPLUS3.

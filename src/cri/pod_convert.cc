@@ -88,20 +88,18 @@ absl::StatusOr<sandbox::SandboxConfig> toSandboxConfig(const v1::PodSandboxConfi
   c.privileged = sc.privileged();
   c.readonly_rootfs = sc.readonly_rootfs();
   noteSelinuxOptions(sc.selinux_options());
-  if (sc.has_seccomp()) {
-    c.seccomp = toProfile(sc.seccomp());
-  } else {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    auto legacy = legacyProfile(sc.seccomp_profile_path(), "seccomp_profile_path");
+  const std::string& seccomp_path = sc.seccomp_profile_path();
 #pragma GCC diagnostic pop
-    if (!legacy.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("pod sandbox \"", m.name(), "\": ", legacy.status().message()));
-    }
-    c.seccomp = *legacy;
+  auto seccomp = profileOf(sc.has_seccomp(), sc.seccomp(), seccomp_path, "seccomp_profile_path");
+  if (!seccomp.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pod sandbox \"", m.name(), "\": ", seccomp.status().message()));
   }
-  if (sc.has_apparmor()) c.apparmor = toProfile(sc.apparmor());
+  c.seccomp = *seccomp;
+  // The pod's config has no deprecated AppArmor string.
+  c.apparmor = *profileOf(sc.has_apparmor(), sc.apparmor(), "", "");
   if (sc.has_run_as_user()) c.run_as_user = sc.run_as_user().value();
   if (sc.has_run_as_group()) c.run_as_group = sc.run_as_group().value();
   c.supplemental_groups.assign(sc.supplemental_groups().begin(), sc.supplemental_groups().end());

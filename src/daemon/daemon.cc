@@ -134,7 +134,8 @@ absl::Status Daemon::openSandboxes() {
   opts.cgroup_parent = config_.cgroup_parent;
   opts.default_handler = config_.cri.default_runtime_handler;
   opts.log_level = config_.log.level;
-  opts.host = oci::detectHostFacts();
+  const oci::HostFacts host = oci::detectHostFacts();  // pods and containers alike
+  opts.host = host;
   cni_ = std::make_unique<network::CniManager>(network::CniOptions{
       .conf_dir = config_.cni.conf_dir,
       .bin_dirs = config_.cni.bin_dirs,
@@ -199,7 +200,7 @@ absl::Status Daemon::openSandboxes() {
                                   .max_log_line = config_.cri.max_container_log_line_size,
                                   .pids_limit = config_.cri.pids_limit,
                                   .cdi_spec_dirs = config_.cri.cdi_spec_dirs,
-                                  .host = oci::detectHostFacts()});
+                                  .host = host});
   containers_->setObserver([hub = events_.get()](const std::string& id, const std::string& pod,
                                                  container::ContainerEvent e) {
     static constexpr cri::v1::ContainerEventType kTypes[] = {
