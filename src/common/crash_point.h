@@ -18,6 +18,7 @@ namespace berth {
 inline constexpr auto kCrashPoints = std::to_array<std::string_view>({
     // RunPodSandbox
     "pod.run.after_record",
+    "pod.run.after_userns_pin",
     "pod.run.after_netns",
     "pod.run.after_cni_add",
     "pod.run.after_cni_record",
@@ -43,6 +44,7 @@ inline constexpr auto kCrashPoints = std::to_array<std::string_view>({
     "container.create.after_name",
     "container.create.after_rootfs",
     "container.create.after_image_volumes",
+    "container.create.after_idmapped_volumes",
     "container.create.after_record",
     "container.create.after_task",
     // StartContainer

@@ -74,6 +74,8 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
     return absl::FailedPreconditionError(
         absl::StrCat("pod sandbox ", req.sandbox_id, " is not ready"));
   }
+  BERTH_RETURN_IF_ERROR(annotate(oci::checkUserNamespace(c, req.sandbox_config),
+                                 absl::StrCat("container \"", c.name, "\"")));
   auto image = images_.resolve(c.image);
   if (absl::IsNotFound(image.status())) {
     return absl::NotFoundError(absl::StrCat("image \"", c.image, "\" not found: pull it first"));
@@ -93,17 +95,28 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   undo.arm("name reservation", [&] { return store_.releaseName(req.name); });
   crashPoint("container.create.after_name");
 
+  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(req.sandbox_id));
+  // A pod's own user namespace: its root reaches the rootfs, and every file system the
+  // container sees is idmapped through it.
+  const auto& userns = req.sandbox_config.userns;
+  std::optional<image::Idmap> idmap;
+  if (userns.has_value()) {
+    BERTH_ASSIGN_OR_RETURN(idmap, image::Idmap::open(task.userns_path, userns->uids, userns->gids));
+  }
+
   const std::string dir = options_.containers_dir + "/" + id;
   const std::string rootfs = dir + "/rootfs";
   BERTH_RETURN_IF_ERROR(makeDirs(rootfs, 0700));
   undo.arm("container dir", [dir] { return removeAll(dir); });
+  if (userns.has_value()) BERTH_RETURN_IF_ERROR(letMappedRootThrough(dir, userns->gids));
   // The image's layers stay until the rootfs snapshot sits on them.
   auto in_use = images_.useImage(**image);
   if (!in_use.ok()) return annotate(in_use.status(), absl::StrCat("container ", id, ": rootfs"));
   auto mounts = snapshots_.prepare(id, (*image)->chain_id);
   if (!mounts.ok()) return annotate(mounts.status(), absl::StrCat("container ", id, ": prepare rootfs"));
   undo.arm("snapshot", [this, id] { return snapshots_.remove(id); });
-  BERTH_RETURN_IF_ERROR(image::mountAll(*mounts, rootfs));
+  BERTH_RETURN_IF_ERROR(idmap ? image::mountAllIdmapped(*mounts, rootfs, *idmap)
+                              : image::mountAll(*mounts, rootfs));
   undo.arm("rootfs mount", [rootfs, n = mounts->size()] { return image::unmountAll(rootfs, n); });
   crashPoint("container.create.after_rootfs");
 
@@ -116,11 +129,28 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
                                                          {.container_path = m.container_path,
                                                           .image = m.image,
                                                           .sub_path = m.image_sub_path},
-                                                         undo));
+                                                         undo, idmap ? &*idmap : nullptr));
   }
   if (volumes > 0) crashPoint("container.create.after_image_volumes");
+  // Volumes with id mappings (checkUserNamespace: the pod's): idmapped copies, bound instead.
+  size_t idmapped = 0;
+  for (oci::ContainerMount& m : config.mounts) {
+    if (m.uid_mappings.empty() || !idmap) continue;
+    BERTH_ASSIGN_OR_RETURN(
+        m.host_path,
+        mountIdmappedVolume(dir, idmapped++, m.host_path, *idmap,
+                            m.propagation == oci::MountPropagation::kHostToContainer, undo));
+  }
+  // And the pod's files berth makes (root-owned), so that they show as root's inside too.
+  if (idmap) {
+    for (std::string* file : {&task.hosts_path, &task.resolv_conf_path, &task.hostname_path}) {
+      if (file->empty()) continue;
+      BERTH_ASSIGN_OR_RETURN(*file,
+                             mountIdmappedVolume(dir, idmapped++, *file, *idmap, false, undo));
+    }
+  }
+  if (idmapped > 0) crashPoint("container.create.after_idmapped_volumes");
 
-  BERTH_ASSIGN_OR_RETURN(sandbox::TaskContext task, taskContext(req.sandbox_id));
   nlohmann::json image_config = parseJsonObject((*image)->config_json);
 
   oci::ContainerSpecInput in;
@@ -132,6 +162,7 @@ absl::StatusOr<std::string> ContainerManager::create(const CreateRequest& req) {
   in.rootfs = rootfs;
   in.sandbox_pid = static_cast<uint32_t>(task.pid);
   in.netns_path = task.netns_path;
+  in.userns_path = task.userns_path;
   if (c.security.pid == sandbox::NamespaceMode::kTarget) {
     auto target = store_.resolveContainerId(c.security.target_id);
     if (!target.ok()) {

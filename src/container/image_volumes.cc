@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@ namespace {
 constexpr char kPrefix[] = "ImageVolumeMountFailed: ";
 
 std::string volumesDir(const std::string& dir) { return dir + "/image-volumes"; }
+std::string idmappedDir(const std::string& dir) { return dir + "/idmapped"; }
 std::string snapshotKey(const std::string& id, const std::string& n) {
   return absl::StrCat(id, "-iv", n);
 }
@@ -88,7 +90,8 @@ absl::StatusOr<std::string> resolveInside(const std::string& root, const ImageVo
 absl::StatusOr<std::string> mountImageVolume(image::ImageManager& images,
                                              image::OverlaySnapshotter& snapshots,
                                              const std::string& id, const std::string& dir,
-                                             size_t n, const ImageVolumeRequest& req, Undo& undo) {
+                                             size_t n, const ImageVolumeRequest& req, Undo& undo,
+                                             const image::Idmap* idmap) {
   BERTH_RETURN_IF_ERROR(checkSubPath(req));
   if (req.image.empty()) return failed(absl::StatusCode::kInvalidArgument, req, "no image named");
   auto image = images.resolve(req.image);
@@ -111,19 +114,47 @@ absl::StatusOr<std::string> mountImageVolume(image::ImageManager& images,
   if (!mounts.ok()) return annotate(mounts.status(), absl::StrCat(kPrefix, "snapshot ", key));
   undo.arm("image volume snapshot " + key, [&snapshots, key] { return snapshots.remove(key); });
   for (image::Mount& m : *mounts) m.options.push_back("ro");
-  BERTH_RETURN_IF_ERROR(image::mountAll(*mounts, target));
+  BERTH_RETURN_IF_ERROR(idmap == nullptr ? image::mountAll(*mounts, target)
+                                         : image::mountAllIdmapped(*mounts, target, *idmap));
   undo.arm("image volume mount " + target,
            [target, count = mounts->size()] { return image::unmountAll(target, count); });
   if (req.sub_path.empty()) return target;
   return resolveInside(target, req);
 }
 
+absl::StatusOr<std::string> mountIdmappedVolume(const std::string& dir, size_t n,
+                                                const std::string& host_path,
+                                                const image::Idmap& idmap, bool slave, Undo& undo) {
+  struct stat st {};
+  if (::stat(host_path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return host_path;
+    return lastErrnoStatus(absl::StrCat("stat mount host_path ", host_path));
+  }
+  BERTH_RETURN_IF_ERROR(makeDirs(idmappedDir(dir), 0700));
+  const std::string target = absl::StrCat(idmappedDir(dir), "/", n);
+  if (S_ISDIR(st.st_mode)) {
+    if (::mkdir(target.c_str(), 0700) != 0 && errno != EEXIST) {
+      return lastErrnoStatus(absl::StrCat("create ", target));
+    }
+  } else if (!UniqueFd(::open(target.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600)).valid()) {
+    return lastErrnoStatus(absl::StrCat("create ", target));
+  }
+  BERTH_ASSIGN_OR_RETURN(UniqueFd tree,
+                         idmappedTree(host_path, idmap.userns.get(), /*recursive=*/true,
+                                      /*readonly=*/false, slave ? MS_SLAVE : MS_PRIVATE));
+  BERTH_RETURN_IF_ERROR(attachTree(tree.get(), target));
+  undo.arm("idmapped volume " + target, [target] { return image::unmountAll(target, 1); });
+  return target;
+}
+
 absl::Status unmountImageVolumes(const std::string& dir) {
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(volumesDir(dir), ec)) {
-    absl::Status st = image::unmountAll(e.path().string(), 1);
-    // EINVAL: not mounted (any more); NotFound: the folder went meanwhile.
-    if (!st.ok() && !absl::IsInvalidArgument(st) && !absl::IsNotFound(st)) return st;
+  for (const std::string& folder : {volumesDir(dir), idmappedDir(dir)}) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(folder, ec)) {
+      absl::Status st = image::unmountAll(e.path().string(), 1);
+      // EINVAL: not mounted (any more); NotFound: the folder went meanwhile.
+      if (!st.ok() && !absl::IsInvalidArgument(st) && !absl::IsNotFound(st)) return st;
+    }
   }
   return absl::OkStatus();
 }

@@ -24,6 +24,40 @@ void noteSelinuxOptions(const v1::SELinuxOption& o) {
   }
 }
 
+absl::StatusOr<IdMappings> toIdMappings(
+    const google::protobuf::RepeatedPtrField<v1::IDMapping>& maps, std::string_view what) {
+  IdMappings out;
+  for (const auto& m : maps) {
+    out.push_back({.container_id = m.container_id(), .host_id = m.host_id(), .length = m.length()});
+  }
+  BERTH_RETURN_IF_ERROR(validateIdMappings(out, what));
+  return out;
+}
+
+absl::StatusOr<std::optional<sandbox::SandboxConfig::UserNamespace>> toUserNamespace(
+    const v1::NamespaceOption& ns, const std::string& who) {
+  if (!ns.has_userns_options()) return std::nullopt;
+  const v1::UserNamespace& u = ns.userns_options();
+  if (u.mode() == v1::NODE) {
+    if (u.uids_size() > 0 || u.gids_size() > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, "user namespace mode NODE (the host's) takes no uid or gid mappings"));
+    }
+    return std::nullopt;
+  }
+  if (u.mode() != v1::POD) {
+    return absl::InvalidArgumentError(absl::StrCat(who, "user namespace mode ",
+                                                   v1::NamespaceMode_Name(u.mode()),
+                                                   " is not supported; only NODE and POD are"));
+  }
+  sandbox::SandboxConfig::UserNamespace out;
+  BERTH_ASSIGN_OR_RETURN(out.uids,
+                         toIdMappings(u.uids(), absl::StrCat(who, "user namespace uid mappings")));
+  BERTH_ASSIGN_OR_RETURN(out.gids,
+                         toIdMappings(u.gids(), absl::StrCat(who, "user namespace gid mappings")));
+  return out;
+}
+
 namespace {
 
 oci::SecurityProfile toProfile(const v1::SecurityProfile& p) {
@@ -98,7 +132,12 @@ absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig
     out.envs.emplace_back(kv.key(), coerceToUtf8(kv.value()));
   }
   for (const auto& m : c.mounts()) {
-    if (m.uidmappings_size() > 0 || m.gidmappings_size() > 0) return unsupported("a mount with id mappings");
+    IdMappings uids, gids;
+    if (m.uidmappings_size() > 0 || m.gidmappings_size() > 0) {
+      const std::string at = absl::StrCat(who, "mount at \"", m.container_path(), "\": ");
+      BERTH_ASSIGN_OR_RETURN(uids, toIdMappings(m.uidmappings(), at + "uid mappings"));
+      BERTH_ASSIGN_OR_RETURN(gids, toIdMappings(m.gidmappings(), at + "gid mappings"));
+    }
     if (m.has_image() && !m.image().image().empty()) {
       // As containerd: an image volume has no host path and is read-only.
       const std::string at =
@@ -117,7 +156,9 @@ absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig
                           .propagation = static_cast<oci::MountPropagation>(m.propagation()),
                           .recursive_read_only = m.recursive_read_only(),
                           .image = m.has_image() ? m.image().image() : std::string(),
-                          .image_sub_path = m.image_sub_path()});
+                          .image_sub_path = m.image_sub_path(),
+                          .uid_mappings = std::move(uids),
+                          .gid_mappings = std::move(gids)});
   }
   for (const auto& d : c.cdi_devices()) out.cdi_devices.push_back(d.name());
   // As containerd (cdi.ParseAnnotations): every cdi.k8s.io/<key> annotation is a
@@ -157,12 +198,9 @@ absl::StatusOr<oci::ContainerConfig> toContainerConfig(const v1::ContainerConfig
   sec.pid = static_cast<sandbox::NamespaceMode>(ns.pid());
   sec.ipc = static_cast<sandbox::NamespaceMode>(ns.ipc());
   sec.target_id = ns.target_id();
-  // As for the pod (pod_convert.cc): a user namespace of its own is refused, never ignored.
-  if (ns.has_userns_options() && ns.userns_options().mode() != v1::NODE) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        who, "user namespace mode ", v1::NamespaceMode_Name(ns.userns_options().mode()),
-        " (hostUsers: false) is not supported by this runtime; only NODE is"));
-  }
+  // The pod's own user namespace, or the host's: checked against the pod's when created.
+  BERTH_ASSIGN_OR_RETURN(sec.userns, toUserNamespace(ns, who));
+  sec.userns_node = ns.has_userns_options() && !sec.userns.has_value();
   if (sec.pid == sandbox::NamespaceMode::kTarget && sec.target_id.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(who, "pid namespace TARGET needs target_id"));
   }

@@ -81,6 +81,15 @@ class ContainerHandlers {
 // SELinux options are not applied (berth has no SELinux support, and containerd and CRI-O
 // ignore them too on hosts without SELinux): logged once when a request sets any.
 void noteSelinuxOptions(const v1::SELinuxOption& o);
+
+// CRI IDMappings → berth's, checked (validateIdMappings) with `what` naming them.
+[[nodiscard]] absl::StatusOr<IdMappings> toIdMappings(
+    const google::protobuf::RepeatedPtrField<v1::IDMapping>& maps, std::string_view what);
+
+// The user namespace a pod or container asks for: nullopt for the host's (NODE, or no
+// options), the mappings for POD (a pod's own); InvalidArgument for anything else.
+[[nodiscard]] absl::StatusOr<std::optional<sandbox::SandboxConfig::UserNamespace>> toUserNamespace(
+    const v1::NamespaceOption& ns, const std::string& who);
 oci::ContainerResources toResources(const v1::LinuxContainerResources& r);
 
 // A CRI signal as the runtime names it: "SIGTERM", and "SIGRTMIN+3" for SIGRTMINPLUS3.

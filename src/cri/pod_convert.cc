@@ -76,12 +76,20 @@ absl::StatusOr<sandbox::SandboxConfig> toSandboxConfig(const v1::PodSandboxConfi
   if (c.pid == sandbox::NamespaceMode::kTarget) {
     return absl::InvalidArgumentError(absl::StrCat("pod sandbox \"", m.name(), "\": pid namespace mode TARGET is for containers only"));
   }
-  // A pod of its own user namespace (hostUsers: false) is refused, never run in the host's.
-  if (ns.has_userns_options() && ns.userns_options().mode() != v1::NODE) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "pod sandbox \"", m.name(), "\": user namespace mode ",
-        v1::NamespaceMode_Name(ns.userns_options().mode()),
-        " (hostUsers: false) is not supported by this runtime; only NODE is"));
+  // A pod of its own user namespace (hostUsers: false): applied or refused, never ignored.
+  const std::string who = absl::StrCat("pod sandbox \"", m.name(), "\": ");
+  BERTH_ASSIGN_OR_RETURN(c.userns, toUserNamespace(ns, who));
+  if (c.userns.has_value()) {
+    // The runtime's user namespace must own the pod's network namespace (its sysfs), and
+    // Kubernetes allows none of the host's namespaces with it.
+    if (c.network == sandbox::NamespaceMode::kNode) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, "a user namespace of its own with the host's network is not supported"));
+    }
+    if (c.pid == sandbox::NamespaceMode::kNode || c.ipc == sandbox::NamespaceMode::kNode) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, "a user namespace of its own cannot share the host's pid or ipc namespace"));
+    }
   }
   c.sysctls.insert(lx.sysctls().begin(), lx.sysctls().end());
   c.cgroup_parent = lx.cgroup_parent();

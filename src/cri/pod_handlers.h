@@ -34,6 +34,10 @@ struct PodHandlerOptions {
   std::map<std::string, std::string> sandboxers;  // runtime handler → controller name
   std::string default_handler;
   std::string netns_dir;  // where POD network namespaces are pinned
+  std::string userns_dir;  // where pods' own user namespaces are pinned
+  // Why a runtime handler cannot give pods user namespaces of their own; handlers that can
+  // are absent.
+  std::map<std::string, std::string> no_user_namespaces;
   network::CniManager* cni = nullptr;  // pod networking for POD network namespaces
   EventHub* events = nullptr;          // sandbox lifecycle events (GetContainerEvents)
 };

@@ -61,6 +61,14 @@ size_t PodHandlers::reconcile(const ReconcileOptions& o) {
     if (st.ok()) st = network::removeNetns(path);
     done(st, absl::StrCat("network namespace and pod network of ", id));
   }
+  // Pinned user namespaces (the network namespace each owns went above).
+  if (!options_.userns_dir.empty()) {
+    for (const std::string& id : idsIn(options_.userns_dir)) {
+      if (known.contains(id)) continue;
+      done(network::removeNetns(options_.userns_dir + "/" + id),
+           absl::StrCat("user namespace of ", id));
+    }
+  }
   // The runtime's state of containers nobody knows (kills what still runs of them).
   for (const auto& [handler, rt] : o.runtimes) {
     for (const std::string& id : idsIn(rt.runtime_root)) {

@@ -55,6 +55,14 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   }
   BERTH_ASSIGN_OR_RETURN(sandbox::SandboxConfig config, toSandboxConfig(req.config(), handler));
   BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllers_.get(sandboxer->second));
+  if (config.userns.has_value()) {
+    if (auto why = options_.no_user_namespaces.find(handler);
+        why != options_.no_user_namespaces.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "RunPodSandbox ", podSandboxName(req.config().metadata()), ": runtime handler \"",
+          handler, "\" cannot give a pod a user namespace of its own: ", why->second));
+    }
+  }
   if (config.network == sandbox::NamespaceMode::kPod && options_.cni == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat("RunPodSandbox ",
                                                       podSandboxName(req.config().metadata()),
@@ -76,6 +84,8 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   if (config.network == sandbox::NamespaceMode::kPod) {
     record.netns_path = options_.netns_dir + "/" + record.id;
   }
+  // And the pod's own user namespace, made with (and owning) the network namespace.
+  if (config.userns.has_value()) record.userns_path = options_.userns_dir + "/" + record.id;
   // Like containerd, berth neither lists a pod nor gives it a status until RunPodSandbox has
   // made it: a relist must not see a pod being made as NOTREADY, which kubelet takes for a pod
   // that died. The write that finds both the pause started and the network recorded (the
@@ -118,11 +128,17 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   absl::Status netns_st, network_st;
   std::optional<nlohmann::json> added;
   network::CniAttachment attachment;
+  std::optional<network::UsernsPin> userns;
+  if (config.userns.has_value()) {
+    userns = network::UsernsPin{
+        .path = record.userns_path, .uids = config.userns->uids, .gids = config.userns->gids};
+    opts.userns_path = record.userns_path;
+  }
   if (config.network == sandbox::NamespaceMode::kPod) {
     opts.netns_path = record.netns_path;
     attachment = cniAttachment(id, opts.netns_path, config);
     network = std::thread([&] {
-      netns_st = network::createNetns(opts.netns_path);
+      netns_st = network::createNetns(opts.netns_path, userns ? &*userns : nullptr);
       if (netns_st.ok()) crashPoint("pod.run.after_netns");
       netns_made.Notify();
       if (netns_st.ok()) network_st = setUpNetwork(id, attachment, &added);
@@ -137,6 +153,7 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
     }
     undo.arm("network namespace", [&]() {
       absl::Status st = network::removeNetns(opts.netns_path);
+      if (st.ok() && !opts.userns_path.empty()) st = network::removeNetns(opts.userns_path);
       keep_record = keep_record || !st.ok();
       return st;
     });

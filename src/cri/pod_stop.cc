@@ -111,6 +111,10 @@ absl::Status PodHandlers::stopSandboxOnce(const std::string& id) {
   if (!record->netns_path.empty()) {
     BERTH_RETURN_IF_ERROR(annotate(network::removeNetns(record->netns_path),
                                    absl::StrCat("pod sandbox ", id, ": remove network namespace")));
+    if (!record->userns_path.empty()) {
+      BERTH_RETURN_IF_ERROR(annotate(network::removeNetns(record->userns_path),
+                                     absl::StrCat("pod sandbox ", id, ": remove user namespace")));
+    }
     crashPoint("pod.stop.after_netns");
     // Shown as netNamespaceClosed in verbose status.
     bool was_ready = false;

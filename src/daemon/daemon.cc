@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/fs.h"
+#include "common/idmap.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
@@ -120,8 +121,12 @@ absl::Status Daemon::openSandboxes() {
   }
   std::string pods_dir = config_.state + "/pods";
   std::string netns_dir = config_.state + "/netns";
-  BERTH_RETURN_IF_ERROR(makeDirWithMode(pods_dir, 0700));
+  std::string userns_dir = config_.state + "/userns";
+  // 0711: a pod's own user namespace reaches its rootfs below them (the pod and container
+  // folders themselves let only the pod's mapped root group through).
+  BERTH_RETURN_IF_ERROR(makeDirWithMode(pods_dir, 0711));
   BERTH_RETURN_IF_ERROR(makeDirWithMode(netns_dir, 0700));
+  BERTH_RETURN_IF_ERROR(makeDirWithMode(userns_dir, 0700));
   std::string pause_rootfs = config_.state + "/pause-rootfs";
   BERTH_RETURN_IF_ERROR(annotate(sandbox::preparePauseRootfs(pause_rootfs, pause_binary),
                                  "prepare the built-in pause rootfs"));
@@ -147,6 +152,12 @@ absl::Status Daemon::openSandboxes() {
   cri::PodHandlerOptions pod_opts;
   pod_opts.default_handler = config_.cri.default_runtime_handler;
   pod_opts.netns_dir = netns_dir;
+  pod_opts.userns_dir = userns_dir;
+  // Pods of their own user namespace need idmapped overlay roots; checked once, where the
+  // snapshots live.
+  std::string no_idmap = idmappedOverlayUnsupported(config_.root + "/snapshots");
+  if (no_idmap.empty()) no_idmap = unreachableByOthers(config_.state);
+  if (!no_idmap.empty()) log_->info("no user namespaces for pods: {}", no_idmap);
   pod_opts.cni = cni_.get();
   events_ = std::make_unique<cri::EventHub>();
   pod_opts.events = events_.get();
@@ -158,6 +169,16 @@ absl::Status Daemon::openSandboxes() {
     if (!features.recursive_read_only) {
       log_->info("runtime handler {}: no recursive read-only mounts: {}", name,
                  resolved.ok() ? features.recursive_read_only_why : "runtime not found");
+    }
+    if (!resolved.ok()) features.user_namespaces_why = "runtime not found";
+    if (features.user_namespaces && !no_idmap.empty()) {
+      features.user_namespaces = false;
+      features.user_namespaces_why = no_idmap;
+    }
+    if (!features.user_namespaces) {
+      log_->info("runtime handler {}: no user namespaces for pods: {}", name,
+                 features.user_namespaces_why);
+      pod_opts.no_user_namespaces[name] = features.user_namespaces_why;
     }
     opts.runtimes[name] = {
         .runtime_path = resolved.ok() ? *resolved : h.runtime_path,
@@ -192,7 +213,7 @@ absl::Status Daemon::openSandboxes() {
   controllers_->add("podsandbox", std::move(podsandbox));
 
   std::string containers_dir = config_.state + "/containers";
-  BERTH_RETURN_IF_ERROR(makeDirWithMode(containers_dir, 0700));
+  BERTH_RETURN_IF_ERROR(makeDirWithMode(containers_dir, 0711));
   containers_ = std::make_unique<container::ContainerManager>(
       *store_, *images_, *snapshots_, *controllers_, *monitor_,
       container::ContainerOptions{.containers_dir = containers_dir,
@@ -294,7 +315,9 @@ absl::Status Daemon::serve() {
   instrumented_ = std::make_unique<cri::Instrumented>(logging::get("cri"), &metrics_->rpc());
   std::vector<cri::HandlerInfo> handlers;
   for (const auto& [name, h] : config_.cri.runtimes) {
-    handlers.push_back({.name = name, .recursive_read_only = features_[name].recursive_read_only});
+    handlers.push_back({.name = name,
+                        .recursive_read_only = features_[name].recursive_read_only,
+                        .user_namespaces = features_[name].user_namespaces});
   }
   // Readiness is computed once here, so Status answers from memory.
   cri::Condition runtime_ready =
@@ -408,12 +431,12 @@ void Daemon::shutdown() {
   containers_.reset();
   // The netns dir is a private mount of itself while pods pin namespaces in it; with none
   // left, berthd leaves no mount behind.
-  std::string netns_dir = config_.state + "/netns";
-  std::error_code ec;
-  if (std::filesystem::is_directory(netns_dir, ec) &&
-      std::filesystem::is_empty(netns_dir, ec) && !ec) {
-    if (auto st = network::releaseNetnsDir(netns_dir); !st.ok()) {
-      log_->warn("release {}: {}", netns_dir, st.message());
+  for (const std::string& dir : {config_.state + "/netns", config_.state + "/userns"}) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(dir, ec) && std::filesystem::is_empty(dir, ec) && !ec) {
+      if (auto st = network::releaseNetnsDir(dir); !st.ok()) {
+        log_->warn("release {}: {}", dir, st.message());
+      }
     }
   }
   monitor_.reset();

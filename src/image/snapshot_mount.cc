@@ -4,12 +4,16 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "common/status.h"
 
@@ -92,6 +96,74 @@ absl::Status mountOne(const Mount& m, const std::string& target) {
 absl::Status mountAll(const std::vector<Mount>& mounts, const std::string& target) {
   for (size_t i = 0; i < mounts.size(); ++i) {
     absl::Status st = mountOne(mounts[i], target);
+    if (!st.ok()) {
+      absl::Status undo = unmountAll(target, i);
+      if (!undo.ok()) logging::get("snapshot")->error("{}", undo.message());
+      return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Idmap> Idmap::open(const std::string& path, const IdMappings& uids,
+                                  const IdMappings& gids) {
+  Idmap out;
+  BERTH_ASSIGN_OR_RETURN(out.userns, openUserns(path));
+  auto uid = hostIdOf(uids, 0);
+  auto gid = hostIdOf(gids, 0);
+  if (!uid || !gid) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("user namespace ", path, ": root is not mapped"));
+  }
+  out.root_uid = *uid;
+  out.root_gid = *gid;
+  return out;
+}
+
+namespace {
+
+absl::Status mountOneIdmapped(const Mount& m, const std::string& target, const Idmap& idmap) {
+  const bool readonly = std::find(m.options.begin(), m.options.end(), "ro") != m.options.end();
+  if (m.type == "bind") {
+    const bool recursive =
+        std::find(m.options.begin(), m.options.end(), "rbind") != m.options.end();
+    BERTH_ASSIGN_OR_RETURN(
+        UniqueFd tree, idmappedTree(m.source, idmap.userns.get(), recursive, readonly, MS_PRIVATE));
+    return attachTree(tree.get(), target);
+  }
+  if (m.type != "overlay") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mount ", m.type, " on ", target, " cannot be idmapped"));
+  }
+  Mount mapped = m;
+  std::vector<UniqueFd> layers;  // held until the overlay is mounted
+  for (std::string& option : mapped.options) {
+    if (absl::StartsWith(option, "upperdir=")) {
+      const std::string upper = option.substr(std::strlen("upperdir="));
+      if (::lchown(upper.c_str(), idmap.root_uid, idmap.root_gid) != 0) {
+        return lastErrnoStatus(absl::StrCat("give ", upper, " to the mapped root"));
+      }
+    }
+    if (!absl::StartsWith(option, "lowerdir=")) continue;
+    std::vector<std::string> fds;
+    for (absl::string_view lower :
+         absl::StrSplit(absl::string_view(option).substr(std::strlen("lowerdir=")), ':')) {
+      BERTH_ASSIGN_OR_RETURN(UniqueFd tree, idmappedTree(std::string(lower), idmap.userns.get(),
+                                                         false, true, MS_PRIVATE));
+      fds.push_back(absl::StrCat("/proc/self/fd/", tree.get()));
+      layers.push_back(std::move(tree));
+    }
+    option = absl::StrCat("lowerdir=", absl::StrJoin(fds, ":"));
+  }
+  return mountOne(mapped, target);
+}
+
+}  // namespace
+
+absl::Status mountAllIdmapped(const std::vector<Mount>& mounts, const std::string& target,
+                              const Idmap& idmap) {
+  for (size_t i = 0; i < mounts.size(); ++i) {
+    absl::Status st = mountOneIdmapped(mounts[i], target, idmap);
     if (!st.ok()) {
       absl::Status undo = unmountAll(target, i);
       if (!undo.ok()) logging::get("snapshot")->error("{}", undo.message());

@@ -18,7 +18,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/crash_point.h"
 #include "common/fs.h"
+#include "common/idmap.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
 
@@ -69,6 +71,18 @@ absl::Status prepareDirLocked(const std::string& dir) {
   return absl::OkStatus();
 }
 
+// Brings the loopback interface of the calling thread's network namespace up.
+absl::Status loopbackUp(const std::string& what) {
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s.valid()) return lastErrnoStatus(what + "socket");
+  struct ifreq ifr {};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) != 0) return lastErrnoStatus(what + "get flags of lo");
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+  if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0) return lastErrnoStatus(what + "bring lo up");
+  return absl::OkStatus();
+}
+
 // Makes a network namespace with its loopback up and pins it on `path` (an existing file).
 // A thread of its own enters the new namespace (unshare(CLONE_NEWNET) is per thread), pins it
 // through /proc/thread-self and ends: cheaper than forking berthd, and no other thread ever
@@ -81,22 +95,8 @@ absl::Status pinNewNetns(const std::string& path) {
       st = lastErrnoStatus(what + "unshare(CLONE_NEWNET)");
       return;
     }
-    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    struct ifreq ifr {};
-    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-    if (!s.valid()) {
-      st = lastErrnoStatus(what + "socket");
-      return;
-    }
-    if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) != 0) {
-      st = lastErrnoStatus(what + "get flags of lo");
-      return;
-    }
-    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
-    if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0) {
-      st = lastErrnoStatus(what + "bring lo up");
-      return;
-    }
+    st = loopbackUp(what);
+    if (!st.ok()) return;
     const char* ns = "/proc/thread-self/ns/net";
     if (::mount(ns, path.c_str(), "none", MS_BIND, nullptr) != 0) {
       st = lastErrnoStatus(absl::StrCat(what, "bind-mount ", ns));
@@ -104,6 +104,66 @@ absl::Status pinNewNetns(const std::string& path) {
   });
   pinner.join();
   return st;
+}
+
+// Makes a user namespace with the pin's mappings and a network namespace it owns (a helper
+// process unshares both: a thread of a many-threaded process cannot), brings the loopback up
+// from a thread that joins the network namespace, and pins both on their (existing) files.
+absl::Status pinNewUsernsNetns(const std::string& path, const UsernsPin& user) {
+  const std::string what =
+      absl::StrCat("create user and network namespaces ", user.path, ", ", path, ": ");
+  auto holder = NamespaceHolder::start(user.uids, user.gids, CLONE_NEWNET);
+  if (!holder.ok()) return annotate(holder.status(), what);
+  UniqueFd net(::open(holder->nsPath("net").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!net.valid()) return lastErrnoStatus(what + "open the network namespace");
+  absl::Status st;
+  std::thread lo([&] {
+    // This thread joins the namespace and ends with it: its namespaces die with it.
+    if (::setns(net.get(), CLONE_NEWNET) != 0) {
+      st = lastErrnoStatus(what + "join the network namespace");
+      return;
+    }
+    st = loopbackUp(what);
+  });
+  lo.join();
+  BERTH_RETURN_IF_ERROR(st);
+  const std::string user_ns = holder->nsPath("user"), net_ns = holder->nsPath("net");
+  if (::mount(user_ns.c_str(), user.path.c_str(), "none", MS_BIND, nullptr) != 0) {
+    return lastErrnoStatus(absl::StrCat(what, "bind-mount ", user_ns));
+  }
+  crashPoint("pod.run.after_userns_pin");
+  if (::mount(net_ns.c_str(), path.c_str(), "none", MS_BIND, nullptr) != 0) {
+    st = lastErrnoStatus(absl::StrCat(what, "bind-mount ", net_ns));
+    ::umount2(user.path.c_str(), MNT_DETACH);
+    return st;
+  }
+  return absl::OkStatus();
+}
+
+// Creates the empty file a namespace is pinned on: AlreadyExists when `path` pins one already
+// (a leftover file that pins nothing is replaced).
+absl::Status preparePinFile(const std::string& path, const char* kind) {
+  if (path.empty() || path[0] != '/' || path.back() == '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kind, " namespace path \"", path, "\" must be an absolute file path"));
+  }
+  {
+    absl::MutexLock lock(&netnsMutex());
+    BERTH_RETURN_IF_ERROR(prepareDirLocked(parentDir(path)));
+  }
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
+  if (!fd.valid() && errno == EEXIST) {
+    if (!netnsClosed(path)) {
+      return absl::AlreadyExistsError(absl::StrCat(kind, " namespace ", path, " already exists"));
+    }
+    // A file left by a crash between create and pin: take it over.
+    if (::unlink(path.c_str()) != 0) {
+      return lastErrnoStatus(absl::StrCat("remove stale ", kind, " namespace file ", path));
+    }
+    fd.reset(::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
+  }
+  if (!fd.valid()) return lastErrnoStatus(absl::StrCat("create ", kind, " namespace file ", path));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -122,31 +182,18 @@ absl::Status releaseNetnsDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::Status createNetns(const std::string& path) {
-  if (path.empty() || path[0] != '/' || path.back() == '/') {
-    return absl::InvalidArgumentError(
-        absl::StrCat("network namespace path \"", path, "\" must be an absolute file path"));
+absl::Status createNetns(const std::string& path, const UsernsPin* user) {
+  BERTH_RETURN_IF_ERROR(preparePinFile(path, "network"));
+  if (user == nullptr) {
+    absl::Status st = pinNewNetns(path);
+    if (!st.ok()) ::unlink(path.c_str());
+    return st;
   }
-  {
-    absl::MutexLock lock(&netnsMutex());
-    BERTH_RETURN_IF_ERROR(prepareDirLocked(parentDir(path)));
+  absl::Status st = preparePinFile(user->path, "user");
+  if (st.ok()) {
+    st = pinNewUsernsNetns(path, *user);
+    if (!st.ok()) (void)removeNetns(user->path);
   }
-
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
-  if (!fd.valid() && errno == EEXIST) {
-    if (!netnsClosed(path)) {
-      return absl::AlreadyExistsError(absl::StrCat("network namespace ", path, " already exists"));
-    }
-    // A file left by a crash between create and pin: take it over.
-    if (::unlink(path.c_str()) != 0) {
-      return lastErrnoStatus(absl::StrCat("remove stale network namespace file ", path));
-    }
-    fd.reset(::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
-  }
-  if (!fd.valid()) return lastErrnoStatus(absl::StrCat("create network namespace file ", path));
-  fd.reset();
-
-  absl::Status st = pinNewNetns(path);
   if (!st.ok()) ::unlink(path.c_str());
   return st;
 }

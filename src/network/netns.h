@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/idmap.h"
 
 namespace berth::network {
 
@@ -19,15 +20,24 @@ namespace berth::network {
 // Idempotent: a `dir` that is missing or not a mount point is fine. For tests and teardown.
 [[nodiscard]] absl::Status releaseNetnsDir(const std::string& dir);
 
-// Creates a new network namespace with loopback up and pins it at `path` (absolute, e.g.
-// <state>/netns/<id>). A forked child unshares the namespace and brings up "lo"; the parent
-// bind-mounts /proc/<child>/ns/net onto the file, then lets the child exit. AlreadyExists when
-// `path` already pins a namespace (a leftover file that pins nothing is replaced). On failure
-// nothing is left behind: the file is removed and the child reaped. Thread-safe.
-[[nodiscard]] absl::Status createNetns(const std::string& path);
+// A pod's own user namespace: where to pin it and its mappings.
+struct UsernsPin {
+  std::string path;  // absolute, e.g. <state>/userns/<id>; its folder is prepared as the netns one
+  IdMappings uids, gids;
+};
 
-// Unpins and removes `path` (umount2 MNT_DETACH, then unlink). Idempotent: a missing or
-// unmounted path is fine. The namespace itself goes away when nothing else holds it.
+// Creates a new network namespace with loopback up and pins it at `path` (absolute, e.g.
+// <state>/netns/<id>). A thread unshares the namespace and brings up "lo"; it is pinned by a
+// bind mount of the thread's ns/net onto the file. With `user`, the network namespace is owned
+// by a new user namespace with its mappings, pinned at user->path (a pod's sysfs and its
+// runtime need the pod's user namespace to own its network namespace). AlreadyExists when
+// a path already pins a namespace (a leftover file that pins nothing is replaced). On failure
+// nothing is left behind: files removed, helpers reaped. Thread-safe.
+[[nodiscard]] absl::Status createNetns(const std::string& path, const UsernsPin* user = nullptr);
+
+// Unpins and removes `path` (umount2 MNT_DETACH, then unlink): a network or user namespace.
+// Idempotent: a missing or unmounted path is fine. The namespace itself goes away when nothing
+// else holds it.
 [[nodiscard]] absl::Status removeNetns(const std::string& path);
 
 // True when `path` does not pin a network namespace (missing, or not an nsfs mount).

@@ -31,6 +31,9 @@ struct ContainerMount {
   // container manager mounts it and sets host_path (container/image_volumes.h).
   std::string image;
   std::string image_sub_path;
+  // Id mappings of an idmapped mount (kubelet gives every mount of a pod with its own user
+  // namespace the pod's): files owned by host id X show as the id X maps to inside.
+  IdMappings uid_mappings, gid_mappings;
 };
 
 struct ContainerDevice {
@@ -73,6 +76,10 @@ struct ContainerSecurityContext {
   sandbox::NamespaceMode pid = sandbox::NamespaceMode::kPod;
   sandbox::NamespaceMode ipc = sandbox::NamespaceMode::kPod;
   std::string target_id;  // pid kTarget: the target container (its pid is in the spec input)
+  // userns_options: POD (the pod's own, with these mappings, which must be the pod's), or the
+  // host's explicitly (NODE); neither given: the pod's, whichever it is.
+  std::optional<sandbox::SandboxConfig::UserNamespace> userns;
+  bool userns_node = false;
   std::optional<int64_t> run_as_user;
   std::string run_as_username;
   std::optional<int64_t> run_as_group;
@@ -137,6 +144,8 @@ struct ContainerSpecInput {
   // for pid kTarget the target container's pid.
   uint32_t sandbox_pid = 0;
   std::string netns_path;
+  // The pod's own user namespace, pinned (sandbox->userns says so); empty: the host's.
+  std::string userns_path;
   uint32_t target_pid = 0;
 
   // The pod's files (skipped when empty). shm_path is the pod's /dev/shm for IPC POD; with

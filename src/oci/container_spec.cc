@@ -356,6 +356,14 @@ absl::Status setNamespaces(const ContainerSpecInput& in, json& spec) {
   // containerd: a cgroup namespace on a pure v2 host, never for privileged containers.
   if (in.host.cgroup_unified && !sc.privileged) nss.push_back({{"type", "cgroup"}});
   spec["linux"]["namespaces"] = std::move(nss);
+  BERTH_RETURN_IF_ERROR(checkUserNamespace(*in.config, *in.sandbox));
+  if (in.sandbox->userns.has_value()) {
+    if (in.userns_path.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("pod sandbox \"", in.sandbox_id, "\" has no pinned user namespace"));
+    }
+    setUserNamespace(*in.sandbox->userns, in.userns_path, spec);
+  }
   return absl::OkStatus();
 }
 
@@ -373,6 +381,42 @@ void setAnnotations(const ContainerSpecInput& in, json& spec) {
 }
 
 }  // namespace
+
+absl::Status checkUserNamespace(const ContainerConfig& c, const sandbox::SandboxConfig& pod) {
+  const ContainerSecurityContext& sc = c.security;
+  const auto& own = pod.userns;
+  if (own.has_value() && sc.userns_node) {
+    return absl::InvalidArgumentError(
+        "user namespace mode NODE in a pod with a user namespace of its own");
+  }
+  if (!own.has_value() && sc.userns.has_value()) {
+    return absl::InvalidArgumentError(
+        "user namespace mode POD: the pod has no user namespace of its own");
+  }
+  if (own.has_value() && sc.userns.has_value() && *sc.userns != *own) {
+    return absl::InvalidArgumentError(
+        "user namespace mappings differ from the pod's (a pod's containers share its user "
+        "namespace)");
+  }
+  for (const ContainerMount& m : c.mounts) {
+    if (m.uid_mappings.empty() && m.gid_mappings.empty()) continue;
+    const std::string at = absl::StrCat("mount at \"", m.container_path, "\": ");
+    if (!own.has_value()) {
+      return absl::InvalidArgumentError(at +
+                                        "id mappings need a pod with a user namespace of its own");
+    }
+    if (m.uid_mappings != own->uids || m.gid_mappings != own->gids) {
+      return absl::InvalidArgumentError(at + "id mappings differ from the pod's user namespace");
+    }
+    if (m.propagation == MountPropagation::kBidirectional) {
+      return absl::InvalidArgumentError(at + "bidirectional propagation cannot be idmapped");
+    }
+    if (!m.image.empty()) {
+      return absl::InvalidArgumentError(at + "an image volume takes no id mappings");
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::vector<std::string>> applyCapabilityChanges(
     const std::vector<std::string>& base, const std::vector<std::string>& all,

@@ -32,6 +32,13 @@ inline constexpr char kContainerTypeContainer[] = "container";
 // group or a missing seccomp profile.
 [[nodiscard]] absl::StatusOr<nlohmann::json> buildContainerSpec(const ContainerSpecInput& in);
 
+// InvalidArgument unless the container's user namespace options and its mounts' id mappings
+// fit its pod: a pod's own user namespace is shared by all its containers (POD with the pod's
+// mappings, or nothing said), and a mount's mappings are the pod's (kubelet sends them for
+// every volume) in such a pod only.
+[[nodiscard]] absl::Status checkUserNamespace(const ContainerConfig& c,
+                                              const sandbox::SandboxConfig& pod);
+
 // A seccomp or AppArmor profile as containerd applies it to a container or a pod's pause:
 // privileged and unset seccomp run unconfined; RuntimeDefault seccomp is the default profile
 // for the spec's bounding set; Localhost loads the file (seccomp) or names the profile

@@ -163,6 +163,13 @@ absl::StatusOr<json> buildSandboxSpec(const SandboxSpecInput& in) {
     if (!in.netns_path.empty()) (*findNamespace(spec, "network"))["path"] = in.netns_path;
   }
   if (host_pid) removeNamespace(spec, "pid");
+  if (c.userns.has_value()) {
+    if (in.userns_path.empty() || in.netns_path.empty()) {
+      return fail(absl::InvalidArgumentError(
+          "a user namespace of its own needs its pinned user and network namespaces"));
+    }
+    setUserNamespace(*c.userns, in.userns_path, spec);
+  }
 
   if (host_ipc) {
     removeNamespace(spec, "ipc");

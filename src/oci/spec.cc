@@ -75,6 +75,25 @@ json defaultSpec() {
   };
 }
 
+void setUserNamespace(const sandbox::SandboxConfig::UserNamespace& userns, const std::string& path,
+                      json& spec) {
+  json& nss = spec["linux"]["namespaces"];
+  for (auto it = nss.begin(); it != nss.end();) {
+    it = (*it)["type"] == "user" ? nss.erase(it) : it + 1;
+  }
+  nss.push_back({{"type", "user"}, {"path", path}});
+  auto maps = [](const IdMappings& m) {
+    json out = json::array();
+    for (const IdMapping& one : m) {
+      out.push_back(
+          {{"containerID", one.container_id}, {"hostID", one.host_id}, {"size", one.length}});
+    }
+    return out;
+  };
+  spec["linux"]["uidMappings"] = maps(userns.uids);
+  spec["linux"]["gidMappings"] = maps(userns.gids);
+}
+
 absl::StatusOr<std::string> cgroupsPath(const std::string& parent, const std::string& id) {
   if (id.empty() || id.find('/') != std::string::npos || id == "." || id == "..") {
     return absl::InvalidArgumentError(

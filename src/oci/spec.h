@@ -36,6 +36,9 @@ struct SandboxSpecInput {
   // For NamespaceMode::kPod network: the pinned netns (network::createNetns); empty = a new
   // namespace made by the runtime.
   std::string netns_path;
+  // The pod's own user namespace (config->userns), pinned by network::createNetns; it owns
+  // netns_path.
+  std::string userns_path;
   // The pod's hostname (sandbox::podHostname); empty = config->hostname. Unused with host
   // network, where the host's UTS namespace is shared.
   std::string hostname;
@@ -54,6 +57,11 @@ struct SandboxSpecInput {
 // field: a TARGET namespace mode, a sysctl the pod may not set, a bad cgroup parent, ids out of
 // range.
 [[nodiscard]] absl::StatusOr<nlohmann::json> buildSandboxSpec(const SandboxSpecInput& in);
+
+// Joins the user namespace pinned at `path` and states its mappings (runc 1.1 wants them even
+// when it joins a namespace by path, and checks ids against them).
+void setUserNamespace(const sandbox::SandboxConfig::UserNamespace& userns, const std::string& path,
+                      nlohmann::json& spec);
 
 // Validates a cgroupfs-style parent (absolute, no "." or ".." components) and returns
 // "<parent>/<id>" with duplicate and trailing slashes removed.

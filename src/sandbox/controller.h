@@ -53,6 +53,7 @@ struct Platform {
 struct CreateOptions {
   SandboxConfig config;
   std::string netns_path;  // pinned network namespace for NamespaceMode::kPod; else empty
+  std::string userns_path;  // the pod's own user namespace (config.userns), pinned; else empty
   std::string runtime_handler;
 };
 
@@ -62,6 +63,7 @@ struct TaskContext {
   std::shared_ptr<shim::TaskApi> shim;
   int pid = 0;  // the sandbox's init (pause) process
   std::string netns_path;
+  std::string userns_path;  // the pod's own user namespace, pinned; empty: the host's
   std::string hosts_path, resolv_conf_path, hostname_path;
   std::string shm_path;  // empty when the pod shares the host's IPC namespace
   std::string runtime_type;

@@ -124,11 +124,16 @@ absl::StatusOr<store::ImagePtr> PodSandboxController::sandboxImage(store::Sandbo
 
 absl::Status PodSandboxController::mountRootfs(const store::ImageRecord& image,
                                                const store::SandboxRecord& made,
-                                               const std::string& rootfs) {
+                                               const std::string& rootfs,
+                                               const std::string& userns_path,
+                                               const SandboxConfig& cfg) {
   BERTH_ASSIGN_OR_RETURN(auto in_use, images_.useImage(image));
   BERTH_ASSIGN_OR_RETURN(auto mounts, snapshots_.prepare(made.snapshot_key, image.chain_id));
   BERTH_RETURN_IF_ERROR(makeDirs(rootfs, 0755));
-  return image::mountAll(mounts, rootfs);
+  if (userns_path.empty() || !cfg.userns.has_value()) return image::mountAll(mounts, rootfs);
+  BERTH_ASSIGN_OR_RETURN(auto idmap,
+                         image::Idmap::open(userns_path, cfg.userns->uids, cfg.userns->gids));
+  return image::mountAllIdmapped(mounts, rootfs, idmap);
 }
 
 absl::Status PodSandboxController::create(const std::string& id, const CreateOptions& opts) {
@@ -156,6 +161,7 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
   in.config = &cfg;
   in.rootfs = rootfs;
   in.netns_path = opts.netns_path;
+  in.userns_path = opts.userns_path;
   in.hostname = hostname;
   in.cgroup_parent_default = options_.cgroup_parent;
   in.resolv_conf = dir + "/resolv.conf";
@@ -184,8 +190,10 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
                                              return absl::OkStatus();
                                            })
                             .status());
-  // The pod's shm (1777), resolv.conf, hosts and shim socket are below: root's alone.
+  // The pod's shm (1777), resolv.conf, hosts and shim socket are below: root's alone, but for
+  // the root of a pod's own user namespace, which passes through to its rootfs.
   BERTH_RETURN_IF_ERROR(makeDirWithMode(dir, 0700));
+  if (cfg.userns.has_value()) BERTH_RETURN_IF_ERROR(letMappedRootThrough(dir, cfg.userns->gids));
   // The shim starts while the pod's files and bundle are written: it needs none of them
   // before the pause is created.
   absl::StatusOr<std::unique_ptr<shim::PodShim>> launched = absl::UnknownError("shim not launched");
@@ -208,7 +216,7 @@ absl::Status PodSandboxController::create(const std::string& id, const CreateOpt
     }
     if (!shm.empty()) BERTH_RETURN_IF_ERROR(mountPodShm(shm));
     crashPoint("sandbox.create.after_pod_files");
-    if (image) BERTH_RETURN_IF_ERROR(mountRootfs(*image, made, rootfs));
+    if (image) BERTH_RETURN_IF_ERROR(mountRootfs(*image, made, rootfs, opts.userns_path, cfg));
     BERTH_RETURN_IF_ERROR(makeDirs(dir + "/bundle", 0700));
     return oci::writeBundle(dir + "/bundle", spec);
   }();
@@ -552,6 +560,7 @@ absl::StatusOr<TaskContext> PodSandboxController::taskContext(const std::string&
   std::string dir = podDir(id);
   ctx.pid = r->pid;
   ctx.netns_path = r->netns_path;
+  ctx.userns_path = r->userns_path;
   ctx.hosts_path = dir + "/hosts";
   ctx.resolv_conf_path = dir + "/resolv.conf";
   ctx.hostname_path = dir + "/hostname";

@@ -111,10 +111,12 @@ class PodSandboxController final : public Controller {
   // The sandbox image (null for berth's built-in pause, pulled if missing); sets
   // made.pause_args from it.
   [[nodiscard]] absl::StatusOr<store::ImagePtr> sandboxImage(store::SandboxRecord& made);
-  // Mounts the sandbox image's rootfs (snapshot made.snapshot_key) on `rootfs`.
+  // Mounts the sandbox image's rootfs (snapshot made.snapshot_key) on `rootfs`, idmapped
+  // through the pod's own user namespace when it has one (`userns_path`).
   [[nodiscard]] absl::Status mountRootfs(const store::ImageRecord& image,
                                          const store::SandboxRecord& made,
-                                         const std::string& rootfs);
+                                         const std::string& rootfs, const std::string& userns_path,
+                                         const SandboxConfig& cfg);
   // Subscribes to the pod's shim; what the events need of it.
   [[nodiscard]] absl::Status subscribe(const std::string& id,
                                        const std::shared_ptr<shim::PodShim>& shim);

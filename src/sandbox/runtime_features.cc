@@ -75,13 +75,24 @@ RuntimeFeatures probeRuntimeFeatures(const std::string& runtime_path) {
   // mount_setattr with a bad descriptor: EBADF where the kernel has it, ENOSYS where not.
   if (::syscall(SYS_mount_setattr, -1, "", 0, nullptr, 0) != 0 && errno == ENOSYS) {
     f.recursive_read_only_why = "the kernel has no mount_setattr (Linux 5.12)";
+    f.user_namespaces_why = f.recursive_read_only_why;
     return f;
   }
   std::string why;
   nlohmann::json j = runtimeFeaturesJson(runtime_path, &why);
   if (j.is_null()) {
     f.recursive_read_only_why = why;
+    f.user_namespaces_why = why;
     return f;
+  }
+  const nlohmann::json* nss = nullptr;
+  if (auto linux = j.find("linux"); linux != j.end() && linux->is_object()) {
+    if (auto n = linux->find("namespaces"); n != linux->end() && n->is_array()) nss = &*n;
+  }
+  if (nss != nullptr && std::find(nss->begin(), nss->end(), "user") != nss->end()) {
+    f.user_namespaces = true;
+  } else {
+    f.user_namespaces_why = runtime_path + " features lists no user namespace";
   }
   auto options = j.find("mountOptions");
   if (options != j.end() && options->is_array() &&

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/idmap.h"
+
 namespace berth::sandbox {
 
 // CRI NamespaceMode, same numbering.
@@ -46,6 +48,13 @@ struct SandboxConfig {
   NamespaceMode network = NamespaceMode::kPod;
   NamespaceMode pid = NamespaceMode::kPod;
   NamespaceMode ipc = NamespaceMode::kPod;
+  // The pod's own user namespace (userns_options mode POD, hostUsers: false) with these
+  // mappings, shared by its pause and containers; nullopt: the host's.
+  struct UserNamespace {
+    IdMappings uids, gids;
+    bool operator==(const UserNamespace&) const = default;
+  };
+  std::optional<UserNamespace> userns;
 
   std::map<std::string, std::string> sysctls;
   std::string cgroup_parent;

@@ -66,6 +66,7 @@ void sandboxFields(R& r, F&& f) {
   f("exit_code", r.exit_code);
   f("pid", r.pid);
   f("netns_path", r.netns_path);
+  f("userns_path", r.userns_path);
   f("ips", r.ips);
   f("labels", r.labels);
   f("annotations", r.annotations);

@@ -35,6 +35,7 @@ struct SandboxRecord {
   int32_t exit_code = 0;
   int32_t pid = 0;  // pause process
   std::string netns_path;
+  std::string userns_path;       // the pod's own user namespace, pinned; empty: the host's
   std::vector<std::string> ips;  // first is the primary IP
   Labels labels;
   Labels annotations;

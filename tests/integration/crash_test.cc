@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
@@ -45,6 +46,8 @@ enum class Op {
 struct CrashCase {
   const char* point;
   Op op;
+  // The pod has a user namespace of its own and its container an idmapped volume.
+  bool userns = false;
 };
 
 // Every crash point and the call that reaches it.
@@ -89,18 +92,56 @@ const std::vector<CrashCase>& crashCases() {
       {"image.pull.after_unpack", Op::kPullImage},
       {"image.pull.after_record", Op::kPullImage},
       {"image.remove.after_record", Op::kRemoveImage},
+      // Pods of their own user namespace: pinned namespaces, idmapped rootfs and volumes.
+      {"pod.run.after_userns_pin", Op::kRunPod, true},
+      {"pod.run.after_netns", Op::kRunPod, true},
+      {"sandbox.start.after_start", Op::kRunPod, true},
+      {"container.create.after_rootfs", Op::kCreateContainer, true},
+      {"container.create.after_image_volumes", Op::kCreateContainer, true},
+      {"container.create.after_idmapped_volumes", Op::kCreateContainer, true},
+      {"container.create.after_record", Op::kCreateContainer, true},
+      {"container.remove.after_cleanup", Op::kRemoveContainer, true},
+      {"pod.stop.after_netns", Op::kStopPod, true},
+      {"pod.remove.after_shutdown", Op::kRemovePod, true},
   };
   return cases;
 }
 
 // The containers of these tests also mount their image as an image volume, so that every
 // container crash point covers one.
-v1::ContainerConfig appContainer(Berthd& d, const std::string& image) {
+v1::ContainerConfig appContainer(Berthd& d, const std::string& image,
+                                 const v1::PodSandboxConfig& pod) {
   v1::ContainerConfig c = sleepContainer("app", image);
   auto* m = c.add_mounts();
   m->set_container_path("/iv");
   m->mutable_image()->set_image(imageStatus(d, image).image().id());
   m->set_readonly(true);
+  const auto& ns = pod.linux().security_context().namespace_options();
+  if (ns.has_userns_options()) {
+    // As kubelet: the pod's namespace options, and its mappings on every volume.
+    *c.mutable_linux()->mutable_security_context()->mutable_namespace_options() = ns;
+    m = c.add_mounts();
+    m->set_container_path("/vol");
+    m->set_host_path(d.dir() + "/vol");
+    std::filesystem::create_directories(d.dir() + "/vol");
+    *m->mutable_uidmappings() = ns.userns_options().uids();
+    *m->mutable_gidmappings() = ns.userns_options().gids();
+  }
+  return c;
+}
+
+// networkPod with a user namespace of its own (hostUsers: false).
+v1::PodSandboxConfig withUserns(v1::PodSandboxConfig c) {
+  auto* u = c.mutable_linux()
+                ->mutable_security_context()
+                ->mutable_namespace_options()
+                ->mutable_userns_options();
+  u->set_mode(v1::POD);
+  for (auto* maps : {u->mutable_uids(), u->mutable_gids()}) {
+    auto* m = maps->Add();
+    m->set_host_id(65536 * 37);
+    m->set_length(65536);
+  }
   return c;
 }
 
@@ -200,6 +241,11 @@ class DaemonCrashTest : public ::testing::TestWithParam<CrashCase> {};
 TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemoval) {
   const CrashCase c = GetParam();
   Berthd d;
+  // As on a node, anyone may search the folders above state (a pod's own root reaches its
+  // rootfs through them).
+  if (c.userns) {
+    ASSERT_EQ(::chmod(d.dir().c_str(), 0755), 0);
+  }
   ASSERT_TRUE(d.start({std::string("BERTH_CRASH_AT=") + c.point})) << d.log();
   if (c.op == Op::kPullImage || c.op == Op::kRemoveImage) {
     checkImageCrash(d, c);
@@ -207,6 +253,7 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
   }
   const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
   v1::PodSandboxConfig config = networkPod("crashed");
+  if (c.userns) config = withUserns(config);
   std::string pod, container;
   if (c.op == Op::kRunPod) {
     grpc::Status st = runPod(d, config, &pod);
@@ -215,7 +262,7 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
              c.op == Op::kStopContainer || c.op == Op::kRemoveContainer) {
     ASSERT_TRUE(pullImage(d, busybox).ok());
     ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
-    grpc::Status st = createContainer(d, pod, appContainer(d, busybox), config, &container);
+    grpc::Status st = createContainer(d, pod, appContainer(d, busybox, config), config, &container);
     if (c.op != Op::kCreateContainer) {
       ASSERT_TRUE(st.ok()) << d.log();
       st = startContainer(d, container);
@@ -229,7 +276,8 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
   } else {
     ASSERT_TRUE(pullImage(d, busybox).ok());
     ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
-    grpc::Status created = createContainer(d, pod, appContainer(d, busybox), config, &container);
+    grpc::Status created =
+        createContainer(d, pod, appContainer(d, busybox, config), config, &container);
     ASSERT_TRUE(created.ok()) << created.error_message() << "\n" << d.log();
     ASSERT_TRUE(startContainer(d, container).ok()) << d.log();
     grpc::Status st = c.op == Op::kStopPod ? stopPod(d, pod) : removePod(d, pod);
@@ -265,7 +313,7 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
     auto holding = [&] {
       std::vector<std::string> held;
       for (const std::string& item : leftovers(d)) {
-        for (const char* kind : {"netns ", "veth ", "ip lease ", "process "}) {
+        for (const char* kind : {"netns ", "userns ", "veth ", "ip lease ", "process "}) {
           if (item.rfind(kind, 0) == 0) held.push_back(item);
         }
       }
@@ -347,7 +395,7 @@ std::string caseName(const ::testing::TestParamInfo<CrashCase>& info) {
   for (char& ch : name) {
     if (ch == '.') ch = '_';
   }
-  return name;
+  return info.param.userns ? name + "_userns" : name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, DaemonCrashTest, ::testing::ValuesIn(crashCases()), caseName);
@@ -602,7 +650,7 @@ TEST(OrphanTest, WhatNoRecordNamesIsTornDownAtStartUp) {
   v1::PodSandboxConfig config = networkPod("orphan");
   std::string pod, container;
   ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
-  ASSERT_TRUE(createContainer(d, pod, appContainer(d, busybox), config, &container).ok());
+  ASSERT_TRUE(createContainer(d, pod, appContainer(d, busybox, config), config, &container).ok());
   ASSERT_TRUE(startContainer(d, container).ok()) << d.log();
   d.stop(SIGKILL);
   ASSERT_FALSE(leftovers(d).empty());

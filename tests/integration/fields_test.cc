@@ -7,6 +7,7 @@
 // Windows configs.
 #include <gtest/gtest.h>
 #include <linux/magic.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 
 #include <filesystem>
@@ -227,6 +228,9 @@ TEST(FieldsTest, EveryLinuxContainerConfigFieldIsAppliedOrRefused) {
 
 TEST(FieldsTest, EveryLinuxPodSandboxConfigFieldIsAppliedOrRefused) {
   Berthd d;
+  // As on a node, the folders above state can be searched by anyone (a pod's own user
+  // namespace needs that to reach its rootfs; the fixture's folder is 0700).
+  ASSERT_EQ(::chmod(d.dir().c_str(), 0755), 0);
   ASSERT_TRUE(d.start()) << d.log();
   struct PodCase {
     std::string field;
@@ -253,9 +257,27 @@ TEST(FieldsTest, EveryLinuxPodSandboxConfigFieldIsAppliedOrRefused) {
        [](const json& s, const json&) { EXPECT_FALSE(hasNamespace(s, "ipc", false)); }},
       {"namespace_options.userns_options POD",
        [&](auto& c) {
+         psec(c)->mutable_namespace_options()->set_network(v1::POD);
+         auto* u = psec(c)->mutable_namespace_options()->mutable_userns_options();
+         u->set_mode(v1::POD);
+         for (auto* maps : {u->mutable_uids(), u->mutable_gids()}) {
+           auto* m = maps->Add();
+           m->set_host_id(65536 * 29);
+           m->set_length(65536);
+         }
+       },
+       [](const json& s, const json& info) {
+         EXPECT_EQ(s["linux"]["uidMappings"][0]["hostID"], 65536 * 29);
+         EXPECT_EQ(s["linux"]["gidMappings"][0]["size"], 65536);
+         EXPECT_TRUE(hasNamespace(s, "user", true)) << s["linux"]["namespaces"];
+         EXPECT_EQ(info["pid"].get<int>() > 0, true);
+       }},
+      {"namespace_options.userns_options POD without mappings",
+       [&](auto& c) {
+         psec(c)->mutable_namespace_options()->set_network(v1::POD);
          psec(c)->mutable_namespace_options()->mutable_userns_options()->set_mode(v1::POD);
        },
-       nullptr, grpc::StatusCode::INVALID_ARGUMENT, "user namespace mode POD"},
+       nullptr, grpc::StatusCode::INVALID_ARGUMENT, "user namespace uid mappings: no mappings"},
       {"run_as_user", [&](auto& c) { psec(c)->mutable_run_as_user()->set_value(1234); },
        [](const json& s, const json&) { EXPECT_EQ(s["process"]["user"]["uid"], 1234); }},
       {"run_as_group",

@@ -73,6 +73,7 @@ std::vector<std::string> leftovers(const Berthd& d) {
     }
   }
   entriesOf(d.state() + "/netns", "netns", &out);
+  entriesOf(d.state() + "/userns", "userns", &out);
   if (!d.cniBridge().empty()) entriesOf("/sys/class/net/" + d.cniBridge() + "/brif", "veth", &out);
   for (auto it = fs::recursive_directory_iterator(d.cniLeaseDir(), ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -86,7 +87,7 @@ std::vector<std::string> leftovers(const Berthd& d) {
     std::string a, b, c, dd, target;
     f >> a >> b >> c >> dd >> target;
     // The netns dir itself is berthd's own bind mount (made private, as `ip netns` does).
-    if (target == d.state() + "/netns") continue;
+    if (target == d.state() + "/netns" || target == d.state() + "/userns") continue;
     if (target.rfind(d.dir() + "/", 0) == 0) out.push_back("mount " + target);
   }
   for (const auto& rt : fs::directory_iterator(d.state() + "/runtime", ec)) {

@@ -1,5 +1,5 @@
 // What a berthd left on the host, counted the way an operator would: shims, processes in its
-// pods' cgroups, cgroups under its cgroup parent, pinned network namespaces, veths on its
+// pods' cgroups, cgroups under its cgroup parent, pinned network and user namespaces, veths on its
 // bridge, IP leases, mounts under its dirs, runc state entries, pod and container dirs.
 #pragma once
 

@@ -44,9 +44,11 @@ TEST(SecurityStateTest, AnotherLocalUserReachesNoPodOrContainerState) {
   const std::string pod_dir = d.state() + "/pods/" + pod;
   const std::string shm = pod_dir + "/shm";
   ASSERT_EQ(modeOf(shm), 01777u) << "the pod's shm is a world-writable tmpfs: guarded above";
-  EXPECT_EQ(modeOf(d.state() + "/pods"), 0700u);
+  // 0711: a pod's own user namespace passes through to its rootfs; nobody lists them.
+  EXPECT_EQ(modeOf(d.state() + "/pods"), 0711u);
   EXPECT_EQ(modeOf(pod_dir), 0700u);
-  EXPECT_EQ(modeOf(d.state() + "/containers"), 0700u);
+  EXPECT_EQ(modeOf(d.state() + "/containers"), 0711u);
+  EXPECT_EQ(modeOf(d.state() + "/containers/" + ctr), 0700u);
   EXPECT_EQ(modeOf(d.state() + "/netns"), 0700u);
   EXPECT_EQ(modeOf(d.root()), 0700u);
 
@@ -86,11 +88,11 @@ TEST(SecurityStateTest, AnotherLocalUserReachesNoPodOrContainerState) {
 
   // Directories made by an older berth with looser modes are tightened at start-up.
   ASSERT_EQ(d.stop(), 0);
-  ASSERT_EQ(::chmod((d.state() + "/pods").c_str(), 0711), 0);
-  ASSERT_EQ(::chmod((d.state() + "/containers").c_str(), 0711), 0);
+  ASSERT_EQ(::chmod((d.state() + "/pods").c_str(), 0755), 0);
+  ASSERT_EQ(::chmod((d.state() + "/containers").c_str(), 0755), 0);
   ASSERT_TRUE(d.start()) << d.log();
-  EXPECT_EQ(modeOf(d.state() + "/pods"), 0700u);
-  EXPECT_EQ(modeOf(d.state() + "/containers"), 0700u);
+  EXPECT_EQ(modeOf(d.state() + "/pods"), 0711u);
+  EXPECT_EQ(modeOf(d.state() + "/containers"), 0711u);
 }
 
 // Issue 12, point 8: a container that sets no pids limit gets the configured default, so one

@@ -664,3 +664,74 @@ TEST(HostFactsTest, DetectsThisMachine) {
 
 }  // namespace
 }  // namespace berth::oci
+
+namespace berth::oci {
+namespace {
+
+// ---- user namespaces ------------------------------------------------------------------------
+
+const sandbox::SandboxConfig::UserNamespace kOwn = {.uids = {{0, 65536 * 3, 65536}},
+                                                    .gids = {{0, 65536 * 4, 65536}}};
+
+TEST_F(ContainerSpecTest, PodUserNamespaceIsJoinedWithItsMappings) {
+  sandbox_.userns = kOwn;
+  json spec = mustBuild([](ContainerSpecInput& in) { in.userns_path = "/run/berth/userns/5a4d"; });
+  ASSERT_NE(ns(spec, "user"), nullptr);
+  EXPECT_EQ((*ns(spec, "user"))["path"], "/run/berth/userns/5a4d");
+  EXPECT_EQ(spec["linux"]["uidMappings"],
+            json::parse(R"([{"containerID": 0, "hostID": 196608, "size": 65536}])"));
+  EXPECT_EQ(spec["linux"]["gidMappings"],
+            json::parse(R"([{"containerID": 0, "hostID": 262144, "size": 65536}])"));
+  // Saying POD with the pod's mappings is the same; without a pinned namespace it cannot be.
+  config_.security.userns = kOwn;
+  EXPECT_EQ(
+      mustBuild([](ContainerSpecInput& in) { in.userns_path = "/u"; })["linux"]["uidMappings"],
+      spec["linux"]["uidMappings"]);
+  expectError(absl::StatusCode::kFailedPrecondition, "has no pinned user namespace");
+}
+
+TEST_F(ContainerSpecTest, HostUsersPodHasNoUserNamespace) {
+  json spec = mustBuild();
+  EXPECT_EQ(ns(spec, "user"), nullptr);
+  EXPECT_FALSE(spec["linux"].contains("uidMappings"));
+}
+
+TEST(CheckUserNamespaceTest, ContainersAndMountsFollowThePod) {
+  sandbox::SandboxConfig pod, own;
+  own.userns = kOwn;
+  ContainerConfig c;
+  EXPECT_TRUE(checkUserNamespace(c, pod).ok());
+  EXPECT_TRUE(checkUserNamespace(c, own).ok());
+  c.security.userns = kOwn;
+  EXPECT_TRUE(checkUserNamespace(c, own).ok());
+  EXPECT_EQ(checkUserNamespace(c, pod).message(),
+            "user namespace mode POD: the pod has no user namespace of its own");
+  c.security.userns->uids[0].host_id += 1;
+  EXPECT_EQ(checkUserNamespace(c, own).message(),
+            "user namespace mappings differ from the pod's (a pod's containers share its user "
+            "namespace)");
+  c.security.userns.reset();
+  c.security.userns_node = true;
+  EXPECT_EQ(checkUserNamespace(c, own).message(),
+            "user namespace mode NODE in a pod with a user namespace of its own");
+  EXPECT_TRUE(checkUserNamespace(c, pod).ok());
+  c.security.userns_node = false;
+  c.mounts.push_back({.container_path = "/v",
+                      .host_path = "/srv",
+                      .uid_mappings = kOwn.uids,
+                      .gid_mappings = kOwn.gids});
+  EXPECT_TRUE(checkUserNamespace(c, own).ok());
+  EXPECT_EQ(checkUserNamespace(c, pod).message(),
+            "mount at \"/v\": id mappings need a pod with a user namespace of its own");
+  c.mounts[0].gid_mappings = kOwn.uids;
+  EXPECT_EQ(checkUserNamespace(c, own).message(),
+            "mount at \"/v\": id mappings differ from the pod's user namespace");
+  c.mounts[0].gid_mappings = kOwn.gids;
+  c.mounts[0].propagation = MountPropagation::kBidirectional;
+  EXPECT_EQ(checkUserNamespace(c, own).message(),
+            "mount at \"/v\": bidirectional propagation cannot be idmapped");
+  EXPECT_TRUE(absl::IsInvalidArgument(checkUserNamespace(c, own)));
+}
+
+}  // namespace
+}  // namespace berth::oci

@@ -442,3 +442,29 @@ TEST(SandboxSpecTest, BadInputs) {
 
 }  // namespace
 }  // namespace berth::oci
+
+namespace berth::oci {
+namespace {
+
+TEST(SandboxSpecUsernsTest, ThePauseJoinsThePinnedUserNamespaceWithItsMappings) {
+  SandboxConfig c = baseConfig();
+  c.userns = SandboxConfig::UserNamespace{.uids = {{0, 65536 * 5, 65536}},
+                                          .gids = {{0, 65536 * 5, 65536}}};
+  json spec = build(c, [](SandboxSpecInput& in) { in.userns_path = "/run/berth/userns/abc"; });
+  ASSERT_NE(findNs(spec, "user"), nullptr);
+  EXPECT_EQ((*findNs(spec, "user"))["path"], "/run/berth/userns/abc");
+  EXPECT_EQ((*findNs(spec, "network"))["path"], "/run/berth/netns/abc");
+  EXPECT_EQ(spec["linux"]["uidMappings"][0]["hostID"], 65536 * 5);
+  EXPECT_EQ(spec["linux"]["gidMappings"][0]["size"], 65536);
+  // Without the pinned namespaces it cannot be made.
+  SandboxSpecInput in = baseInput(&c);
+  auto missing = buildSandboxSpec(in);
+  EXPECT_TRUE(absl::IsInvalidArgument(missing.status())) << missing.status();
+  // A host-users pod: none.
+  json host = build(baseConfig());
+  EXPECT_EQ(findNs(host, "user"), nullptr);
+  EXPECT_FALSE(host["linux"].contains("uidMappings"));
+}
+
+}  // namespace
+}  // namespace berth::oci
