@@ -14,7 +14,7 @@ build_pkgs=(
   libspdlog-dev libfmt-dev libcli11-dev libboost-dev libboost-system-dev
   libgtest-dev libgmock-dev libbenchmark-dev libseccomp-dev libyaml-cpp-dev
 )
-runtime_pkgs=(runc crun containernetworking-plugins iproute2 iptables util-linux libseccomp2)
+runtime_pkgs=(runc crun containernetworking-plugins iproute2 iptables util-linux libseccomp2 criu)
 # golang-go and docker/spdystream build an upstream SPDY client for the streaming interop test.
 test_pkgs=(docker-registry busybox-static apache2-utils curl ca-certificates python3 zstd openssl
            golang-go golang-github-docker-spdystream-dev)

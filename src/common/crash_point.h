@@ -50,6 +50,9 @@ inline constexpr auto kCrashPoints = std::to_array<std::string_view>({
     // StartContainer
     "container.start.before_start",
     "container.start.after_start",
+    // CheckpointContainer
+    "container.checkpoint.after_pause",
+    "container.checkpoint.after_archive",
     // StopContainer
     "container.stop.after_intent",
     "container.stop.after_signal",

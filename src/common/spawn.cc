@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 
 #include "common/fd_limit.h"
 #include "common/unique_fd.h"
@@ -164,6 +166,40 @@ int spawnProcess(const SpawnOptions& options, pid_t* pid) {
     if (err != ETXTBSY) return err;
   }
   return err;
+}
+
+RunResult runBounded(const std::vector<std::string>& argv, int timeout_ms) {
+  RunResult r;
+  UniqueFd out(::memfd_create("berth-run", MFD_CLOEXEC));
+  if (!out.valid()) {
+    r.start_errno = errno;
+    return r;
+  }
+  pid_t pid = 0;
+  r.start_errno = spawnProcess(
+      SpawnOptions{.argv = argv, .stdout_fd = out.get(), .stderr_fd = out.get()}, &pid);
+  if (r.start_errno != 0) return r;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    pid_t w = ::waitpid(pid, &r.status, WNOHANG);
+    if (w == pid || (w < 0 && errno != EINTR)) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &r.status, 0) < 0 && errno == EINTR) {
+      }
+      r.timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  char buf[4096];
+  for (off_t at = 0;;) {
+    ssize_t n = ::pread(out.get(), buf, sizeof buf, at);
+    if (n <= 0) break;
+    r.output.append(buf, static_cast<size_t>(n));
+    at += n;
+  }
+  return r;
 }
 
 }  // namespace berth

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <string>
 #include <vector>
@@ -33,5 +34,20 @@ struct SpawnOptions {
 // fails with ETXTBSY (the program still open for writing, for a moment) is tried again for about
 // 0.3 s before that errno is returned.
 int spawnProcess(const SpawnOptions& options, pid_t* pid);
+
+// What runBounded() saw of a program.
+struct RunResult {
+  int start_errno = 0;     // != 0: it could not be started (ENOENT, EACCES, ...)
+  bool timed_out = false;  // killed (SIGKILL) at the deadline
+  int status = 0;          // waitpid status
+  std::string output;      // stdout and stderr, interleaved
+  bool ok() const {
+    return start_errno == 0 && !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+};
+
+// Runs argv[0] (spawnProcess) and waits up to `timeout_ms` for it, collecting its output in
+// memory (a memfd). Blocks the calling thread.
+RunResult runBounded(const std::vector<std::string>& argv, int timeout_ms);
 
 }  // namespace berth

@@ -265,6 +265,7 @@ absl::Status ContainerManager::recover() {
   for (const auto& rec : store_.listContainers()) {
     const std::string id = rec->id;
     auto l = live(id);
+    finishCutOffCheckpoints(*rec);
     if (rec->pending == store::Pending::kCreating) {
       // CreateContainer never answered: nobody knows this container; it is undone.
       auto st = store_.updateContainer(id, [](store::ContainerRecord& r) {

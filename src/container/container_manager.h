@@ -36,6 +36,7 @@ struct ContainerOptions {
   std::vector<std::string> cdi_spec_dirs;  // CDI spec files, later ones first in priority
   oci::HostFacts host;
   absl::Duration kill_timeout = absl::Seconds(30);  // after SIGKILL, until the exit is seen
+  std::string criu = "criu";  // CRIU, for CheckpointContainer (looked up in PATH)
 };
 
 // What CreateContainer asks for, converted from CRI by the caller.
@@ -114,8 +115,17 @@ class ContainerManager {
   [[nodiscard]] absl::Status updateResources(const std::string& id,
                                              const oci::ContainerResources& resources,
                                              const std::string& config_bytes);
+  // CheckpointContainer (container/checkpoint.h): a running container's CRIU images, config,
+  // spec and writable-layer changes written as a tar at `location` (absolute; its folder must
+  // exist); the container keeps running. FailedPrecondition when CRIU is missing or cannot
+  // work on this host, naming why.
+  [[nodiscard]] absl::Status checkpoint(const std::string& id, const std::string& location,
+                                        absl::Duration timeout);
 
  private:
+  // Undoes what a checkpoint cut off by a crash left (recover()): resumes a container it
+  // paused, removes the archive it was writing and its work folder.
+  void finishCutOffCheckpoints(const store::ContainerRecord& rec);
   // What is being done to a container is its record's pending operation (store/state.h),
   // checked and set by the operation's first store update and cleared by its last, so that
   // recovery sees what a crash cut off. Live holds what only this process needs: a counter

@@ -43,6 +43,8 @@ class ContainerHandlers {
                                     grpc::ServerWriter<v1::StreamContainersResponse>* w) const;
   [[nodiscard]] absl::Status updateResources(const v1::UpdateContainerResourcesRequest& req,
                                              v1::UpdateContainerResourcesResponse* resp);
+  [[nodiscard]] absl::Status checkpoint(const v1::CheckpointContainerRequest& req,
+                                        v1::CheckpointContainerResponse* resp);
   [[nodiscard]] absl::Status reopenLog(const v1::ReopenContainerLogRequest& req,
                                        v1::ReopenContainerLogResponse* resp);
   [[nodiscard]] absl::Status execSync(const v1::ExecSyncRequest& req, v1::ExecSyncResponse* resp);

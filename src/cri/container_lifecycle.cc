@@ -85,6 +85,16 @@ absl::Status ContainerHandlers::updateResources(const v1::UpdateContainerResourc
   return containers_.updateResources(id, toResources(req.linux()), config.SerializeAsString());
 }
 
+absl::Status ContainerHandlers::checkpoint(const v1::CheckpointContainerRequest& req,
+                                           v1::CheckpointContainerResponse* /*resp*/) {
+  BERTH_ASSIGN_OR_RETURN(std::string id, resolve("CheckpointContainer", req.container_id()));
+  if (req.location().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CheckpointContainer ", id, ": location is required"));
+  }
+  return containers_.checkpoint(id, req.location(), absl::Seconds(req.timeout()));
+}
+
 absl::Status ContainerHandlers::reopenLog(const v1::ReopenContainerLogRequest& req,
                                           v1::ReopenContainerLogResponse* /*resp*/) {
   BERTH_ASSIGN_OR_RETURN(std::string id, resolve("ReopenContainerLog", req.container_id()));

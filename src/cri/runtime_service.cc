@@ -43,6 +43,7 @@ BERTH_CRI_CONTAINER(ContainerStatus, status)
 BERTH_CRI_CONTAINER(UpdateContainerResources, updateResources)
 BERTH_CRI_CONTAINER(ReopenContainerLog, reopenLog)
 BERTH_CRI_CONTAINER(ExecSync, execSync)
+BERTH_CRI_CONTAINER(CheckpointContainer, checkpoint)
 
 namespace {
 
@@ -133,7 +134,6 @@ grpc::Status RuntimeServiceImpl::UpdateRuntimeConfig(grpc::ServerContext*,
   return instr_.run("UpdateRuntimeConfig", *req,
                     [&] { return h_.info->updateRuntimeConfig(*req, resp); });
 }
-BERTH_CRI_NOT_YET(RuntimeServiceImpl, CheckpointContainer)
 grpc::Status RuntimeServiceImpl::GetContainerEvents(
     grpc::ServerContext* ctx, const v1::GetEventsRequest* req,
     grpc::ServerWriter<v1::ContainerEventResponse>* w) {

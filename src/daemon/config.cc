@@ -130,6 +130,8 @@ const std::vector<TableDef>& configTables() {
             "Directories of CDI spec files (JSON or YAML), read at each CreateContainer that asks "
             "for CDI devices; a device in a later directory wins.",
             [](Config& c) -> FieldRef { return &c.cri.cdi_spec_dirs; }},
+           {"criu_path", "CRIU for CheckpointContainer: a name looked up in PATH, or a path.",
+            [](Config& c) -> FieldRef { return &c.cri.criu_path; }},
        }},
       {"metrics",
        {

@@ -95,6 +95,8 @@ struct Config {
     int64_t pids_limit = 4096;
     // CDI spec files (JSON or YAML); a device in a later directory wins (containerd's order).
     std::vector<std::string> cdi_spec_dirs = {"/etc/cdi", "/var/run/cdi"};
+    // CRIU, for CheckpointContainer (through `runc --criu`).
+    std::string criu_path = "criu";
     std::map<std::string, RuntimeHandler> runtimes = {
         {"runc", RuntimeHandler{.runtime_path = "runc"}},
         {"crun", RuntimeHandler{.runtime_path = "crun"}},

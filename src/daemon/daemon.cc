@@ -221,7 +221,8 @@ absl::Status Daemon::openSandboxes() {
                                   .max_log_line = config_.cri.max_container_log_line_size,
                                   .pids_limit = config_.cri.pids_limit,
                                   .cdi_spec_dirs = config_.cri.cdi_spec_dirs,
-                                  .host = host});
+                                  .host = host,
+                                  .criu = config_.cri.criu_path});
   containers_->setObserver([hub = events_.get()](const std::string& id, const std::string& pod,
                                                  container::ContainerEvent e) {
     static constexpr cri::v1::ContainerEventType kTypes[] = {

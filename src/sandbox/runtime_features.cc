@@ -18,49 +18,24 @@
 namespace berth::sandbox {
 namespace {
 
-constexpr auto kProbeTimeout = std::chrono::seconds(5);
+constexpr int kProbeTimeoutMs = 5000;
 
 // `<runtime> features` as JSON, or null when it cannot be had.
 nlohmann::json runtimeFeaturesJson(const std::string& runtime_path, std::string* why) {
-  UniqueFd out(::memfd_create("berth-runtime-features", MFD_CLOEXEC));
-  if (!out.valid()) {
-    *why = "memfd_create failed";
-    return nullptr;
-  }
-  pid_t pid = 0;
-  if (int err = spawnProcess(
-          SpawnOptions{.argv = {runtime_path, "features"}, .stdout_fd = out.get()}, &pid);
-      err != 0) {
+  RunResult r = runBounded({runtime_path, "features"}, kProbeTimeoutMs);
+  if (r.start_errno != 0) {
     *why = runtime_path + " could not be started";
     return nullptr;
   }
-  int status = 0;
-  auto deadline = std::chrono::steady_clock::now() + kProbeTimeout;
-  for (;;) {
-    pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid || (w < 0 && errno != EINTR)) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      ::kill(pid, SIGKILL);
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      *why = runtime_path + " features did not answer in time";
-      return nullptr;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (r.timed_out) {
+    *why = runtime_path + " features did not answer in time";
+    return nullptr;
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  if (!r.ok()) {
     *why = runtime_path + " has no features command";
     return nullptr;
   }
-  std::string text;
-  char buf[4096];
-  for (off_t at = 0;;) {
-    ssize_t n = ::pread(out.get(), buf, sizeof buf, at);
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    at += n;
-  }
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  nlohmann::json j = nlohmann::json::parse(r.output, nullptr, false);
   if (!j.is_object()) {
     *why = runtime_path + " features did not print a JSON object";
     return nullptr;

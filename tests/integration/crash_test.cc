@@ -40,7 +40,8 @@ enum class Op {
   kStopContainer,
   kRemoveContainer,
   kPullImage,
-  kRemoveImage
+  kRemoveImage,
+  kCheckpoint
 };
 
 struct CrashCase {
@@ -92,6 +93,8 @@ const std::vector<CrashCase>& crashCases() {
       {"image.pull.after_unpack", Op::kPullImage},
       {"image.pull.after_record", Op::kPullImage},
       {"image.remove.after_record", Op::kRemoveImage},
+      {"container.checkpoint.after_pause", Op::kCheckpoint},
+      {"container.checkpoint.after_archive", Op::kCheckpoint},
       // Pods of their own user namespace: pinned namespaces, idmapped rootfs and volumes.
       {"pod.run.after_userns_pin", Op::kRunPod, true},
       {"pod.run.after_netns", Op::kRunPod, true},
@@ -238,9 +241,45 @@ void checkImageCrash(Berthd& d, const CrashCase& c) {
 
 class DaemonCrashTest : public ::testing::TestWithParam<CrashCase> {};
 
+// Whether `criu check` passes here (Debian 12's CRIU 3.17.1 fails on Linux >= 6.13).
+bool criuWorks() { return std::system("criu check >/dev/null 2>&1") == 0; }
+
+grpc::Status checkpoint(Berthd& d, const std::string& id, const std::string& location) {
+  v1::CheckpointContainerRequest req;
+  req.set_container_id(id);
+  req.set_location(location);
+  v1::CheckpointContainerResponse resp;
+  auto ctx = Berthd::context(90);
+  return d.runtime().CheckpointContainer(ctx.get(), req, &resp);
+}
+
+// A CRIU that passes `criu check` and nothing else: CheckpointContainer gets as far as
+// pausing the container for its writable layer on hosts where the real one cannot run.
+std::string fakeCriu() {
+  const std::string path = "/tmp/berth-crash-criu-" + std::to_string(::getpid());
+  std::ofstream(path)
+      << "#!/bin/sh\n[ \"$1\" = check ] && exit 0\necho 'Error: fake' >&2; exit 1\n";
+  ::chmod(path.c_str(), 0755);
+  return path;
+}
+
 TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemoval) {
   const CrashCase c = GetParam();
-  Berthd d;
+  std::string toml;
+  struct RemovedAtEnd {
+    std::string path;
+    ~RemovedAtEnd() {
+      if (!path.empty()) ::unlink(path.c_str());
+    }
+  } fake;
+  if (std::string(c.point) == "container.checkpoint.after_pause") {
+    fake.path = fakeCriu();
+    toml = "[cri]\ncriu_path = \"" + fake.path + "\"\n";
+  } else if (std::string(c.point) == "container.checkpoint.after_archive" && !criuWorks()) {
+    GTEST_SKIP() << "CRIU cannot run on this host (`criu check` fails: Debian 12's 3.17.1 on "
+                    "Linux >= 6.13), so no archive is ever written here";
+  }
+  Berthd d(toml);
   // As on a node, anyone may search the folders above state (a pod's own root reaches its
   // rootfs through them).
   if (c.userns) {
@@ -259,7 +298,8 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
     grpc::Status st = runPod(d, config, &pod);
     EXPECT_FALSE(st.ok()) << "berthd should have died at " << c.point;
   } else if (c.op == Op::kCreateContainer || c.op == Op::kStartContainer ||
-             c.op == Op::kStopContainer || c.op == Op::kRemoveContainer) {
+             c.op == Op::kStopContainer || c.op == Op::kRemoveContainer ||
+             c.op == Op::kCheckpoint) {
     ASSERT_TRUE(pullImage(d, busybox).ok());
     ASSERT_TRUE(runPod(d, config, &pod).ok()) << d.log();
     grpc::Status st = createContainer(d, pod, appContainer(d, busybox, config), config, &container);
@@ -271,6 +311,11 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
       ASSERT_TRUE(st.ok()) << d.log();
       st = c.op == Op::kStopContainer ? stopContainer(d, container, 10)
                                       : removeContainer(d, container);
+    }
+    if (c.op == Op::kCheckpoint) {
+      ASSERT_TRUE(st.ok()) << d.log();
+      std::filesystem::create_directories(d.dir() + "/checkpoints");
+      st = checkpoint(d, container, d.dir() + "/checkpoints/c.tar");
     }
     EXPECT_FALSE(st.ok()) << "berthd should have died at " << c.point;
   } else {
@@ -348,6 +393,21 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
     } else {
       // Its process ran: never CREATED again (kubelet would start it twice).
       EXPECT_NE(cs[0].state(), v1::CONTAINER_CREATED) << d.log();
+    }
+  } else if (c.op == Op::kCheckpoint) {
+    // Not acknowledged: undone. The container runs, not frozen (an exec finishes), and
+    // neither the archive being written nor the work folder is left.
+    std::vector<v1::Container> cs = listContainers(d);
+    ASSERT_EQ(cs.size(), 1u) << d.log();
+    EXPECT_EQ(cs[0].state(), v1::CONTAINER_RUNNING) << d.log();
+    v1::ExecSyncResponse out;
+    grpc::Status ran = execSync(d, container, {"echo", "thawed"}, &out, 10);
+    EXPECT_TRUE(ran.ok()) << ran.error_message() << "\n" << d.log();
+    EXPECT_EQ(out.stdout(), "thawed\n");
+    EXPECT_TRUE(std::filesystem::is_empty(d.dir() + "/checkpoints"));
+    for (const auto& e :
+         std::filesystem::directory_iterator(d.state() + "/containers/" + container)) {
+      EXPECT_NE(e.path().filename().string().rfind("checkpoint-", 0), 0u) << e.path();
     }
   } else if (c.op == Op::kStopContainer) {
     // The stop is finished: the container exits without another StopContainer.

@@ -64,12 +64,28 @@ TEST(UnimplementedTest, AllRpcsAnswerAndUnbuiltOnesSayUnimplemented) {
   // Streams that stay open until the client goes away (the call's deadline here).
   const std::set<std::string> open_streams = {"GetContainerEvents"};
   // Built, but an empty request is invalid for them.
-  const std::set<std::string> need_args = {
-      "PullImage",      "RemoveImage",      "ImageStatus",      "RunPodSandbox",
-      "StopPodSandbox", "RemovePodSandbox", "PodSandboxStatus", "UpdatePodSandboxResources",
-      "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer", "ContainerStatus",
-      "UpdateContainerResources", "ReopenContainerLog", "ExecSync", "ContainerStats",
-      "PodSandboxStats", "Exec", "Attach", "PortForward"};
+  const std::set<std::string> need_args = {"PullImage",
+                                           "RemoveImage",
+                                           "ImageStatus",
+                                           "RunPodSandbox",
+                                           "StopPodSandbox",
+                                           "RemovePodSandbox",
+                                           "PodSandboxStatus",
+                                           "UpdatePodSandboxResources",
+                                           "CreateContainer",
+                                           "StartContainer",
+                                           "StopContainer",
+                                           "RemoveContainer",
+                                           "ContainerStatus",
+                                           "UpdateContainerResources",
+                                           "ReopenContainerLog",
+                                           "ExecSync",
+                                           "CheckpointContainer",
+                                           "ContainerStats",
+                                           "PodSandboxStats",
+                                           "Exec",
+                                           "Attach",
+                                           "PortForward"};
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   int total = 0;
   for (const char* name : {"runtime.v1.RuntimeService", "runtime.v1.ImageService"}) {
