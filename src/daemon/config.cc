@@ -92,6 +92,14 @@ const std::vector<TableDef>& configTables() {
             [](Config& c) -> FieldRef { return &c.image.max_layer_bytes; }},
            {"max_layer_entries", "Refuse a layer with more files than this.",
             [](Config& c) -> FieldRef { return &c.image.max_layer_entries; }},
+           {"config_path",
+            "A registry host directory as containerd's (<host>/hosts.toml, _default), read at "
+            "each pull; a host's folder wins over its [image.registries] keys. Empty: none.",
+            [](Config& c) -> FieldRef { return &c.image.config_path; }},
+           {"pinned_images",
+            "Images (references, or globs of them) reported pinned, so that kubelet's image "
+            "garbage collection keeps them.",
+            [](Config& c) -> FieldRef { return &c.image.pinned_images; }},
        }},
       {"cni",
        {

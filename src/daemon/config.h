@@ -72,6 +72,10 @@ struct Config {
     int64_t max_layer_bytes = int64_t{32} << 30;
     int64_t max_layer_entries = 1'000'000;
     std::map<std::string, RegistryConfig> registries;
+    // containerd's registry host directory (hosts.toml per host); empty: none.
+    std::string config_path;
+    // References or globs ("registry.k8s.io/*") reported pinned (kept by kubelet's image GC).
+    std::vector<std::string> pinned_images;
   } image;
   struct Cni {
     std::string conf_dir = "/etc/cni/net.d";

@@ -96,12 +96,13 @@ absl::Status Daemon::openImages() {
   registry_ = std::make_unique<image::RegistryClient>(std::move(*registry_options));
   images_ = std::make_unique<image::ImageManager>(
       *store_, *content_, *snapshots_, *registry_,
-      image::ImageManagerOptions{.max_concurrent_downloads = config_.image.max_concurrent_downloads,
-                                 .observer = metrics_->pullObserver(),
-                                 .sandbox_image = config_.cri.sandbox_image,
-                                 .max_layer_bytes = static_cast<uint64_t>(config_.image.max_layer_bytes),
-                                 .max_layer_entries =
-                                     static_cast<uint64_t>(config_.image.max_layer_entries)});
+      image::ImageManagerOptions{
+          .max_concurrent_downloads = config_.image.max_concurrent_downloads,
+          .observer = metrics_->pullObserver(),
+          .sandbox_image = config_.cri.sandbox_image,
+          .pinned_images = config_.image.pinned_images,
+          .max_layer_bytes = static_cast<uint64_t>(config_.image.max_layer_bytes),
+          .max_layer_entries = static_cast<uint64_t>(config_.image.max_layer_entries)});
   images_->refreshUsage();
   image_handlers_ = std::make_unique<cri::ImageHandlers>(*images_);
   return absl::OkStatus();

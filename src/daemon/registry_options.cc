@@ -41,6 +41,7 @@ absl::StatusOr<image::RegistryOptions> registryOptions(const Config& config) {
   o.request_timeout_s = config.image.request_timeout_seconds;
   o.blob_timeout_s = config.image.blob_timeout_seconds;
   o.retries = config.image.retries;
+  o.config_path = config.image.config_path;
   for (const auto& [domain, reg] : config.image.registries) {
     image::RegistryHost host;
     for (const auto& m : reg.mirrors) {

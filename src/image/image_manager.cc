@@ -1,6 +1,8 @@
 // Pull, resolve, remove and garbage collection of images.
 #include "image/image_manager.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <set>
 #include <thread>
@@ -36,6 +38,12 @@ ImageManager::ImageManager(store::Store& store, ContentStore& content,
       options_(std::move(options)) {
   if (!options_.sandbox_image.empty()) {
     if (auto ref = parseReference(options_.sandbox_image); ref.ok()) pinned_ref_ = ref->str();
+  }
+  for (const std::string& p : options_.pinned_images) {
+    // A plain reference is matched as pulls normalise it ("busybox" → docker.io/library/…).
+    auto ref = p.find_first_of("*?[") == std::string::npos ? parseReference(p)
+                                                           : absl::StatusOr<Reference>();
+    pinned_patterns_.push_back(ref.ok() ? ref->str() : p);
   }
   usage_.mountpoint = snapshots_.root();
 }
@@ -449,9 +457,17 @@ std::vector<std::string> ImageManager::references(const std::string& image_id) c
 
 bool ImageManager::pinned(const store::ImageRecord& image) const {
   if (image.pinned) return true;
-  if (pinned_ref_.empty()) return false;
+  if (pinned_ref_.empty() && pinned_patterns_.empty()) return false;
   auto refs = store_.imageRefs(image.id);
-  return std::find(refs.begin(), refs.end(), pinned_ref_) != refs.end();
+  if (!pinned_ref_.empty() && std::find(refs.begin(), refs.end(), pinned_ref_) != refs.end()) {
+    return true;
+  }
+  for (const std::string& pattern : pinned_patterns_) {
+    for (const std::string& r : refs) {
+      if (::fnmatch(pattern.c_str(), r.c_str(), 0) == 0) return true;
+    }
+  }
+  return false;
 }
 
 absl::Status ImageManager::remove(absl::string_view ref_or_id) {

@@ -38,6 +38,9 @@ struct ImageManagerOptions {
   int max_concurrent_downloads = 3;
   PullObserver* observer = nullptr;  // may be null; must outlive the manager
   std::string sandbox_image;  // as configured; images with this reference are pinned
+  // [image] pinned_images: references (normalised as pulls are) or globs over normalised
+  // references ("registry.k8s.io/*"; `*` also matches '/'); matching images are pinned.
+  std::vector<std::string> pinned_images;
   std::string os = "linux";
   std::string architecture = "amd64";
   // Bounds on one layer: compressed and uncompressed size, tar entries (ResourceExhausted).
@@ -161,6 +164,7 @@ class ImageManager {
   RegistryClient& registry_;
   ImageManagerOptions options_;
   std::string pinned_ref_;  // normalised sandbox image reference, or empty
+  std::vector<std::string> pinned_patterns_;  // normalised pinned_images
 
   // Pulls and containers lease what they use; a collection removes only what it could claim.
   ImageLeases leases_;

@@ -209,7 +209,21 @@ absl::Status RegistryClient::fetchBlob(const Reference& repo, const std::string&
 }
 
 absl::StatusOr<HttpResult> RegistryClient::onEndpoints(Call& call) {
-  std::vector<RegistryEndpoint> endpoints = resolveEndpoints(options_, call.repo->domain);
+  BERTH_ASSIGN_OR_RETURN(std::vector<RegistryEndpoint> all,
+                         resolveEndpoints(options_, call.repo->domain));
+  // A tag's manifest is resolved; manifests by digest and blobs are pulled (hosts.toml's
+  // capabilities).
+  const bool resolving =
+      absl::StartsWith(call.suffix, "manifests/") && !absl::StrContains(call.suffix, ":");
+  std::vector<RegistryEndpoint> endpoints;
+  for (RegistryEndpoint& ep : all) {
+    if (resolving ? ep.can_resolve : ep.can_pull) endpoints.push_back(std::move(ep));
+  }
+  if (endpoints.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(call.what, ": no endpoint of ", call.repo->domain, " may ",
+                     resolving ? "resolve tags" : "pull", " (capabilities in its hosts.toml)"));
+  }
   std::vector<std::pair<std::string, absl::Status>> failures;
   for (size_t i = 0; i < endpoints.size(); ++i) {
     absl::StatusOr<HttpResult> res = onEndpoint(call, endpoints[i]);
@@ -261,9 +275,12 @@ absl::StatusOr<HttpResult> RegistryClient::onEndpoint(Call& call, const Registry
     HttpRequest req;
     req.url = absl::StrCat(ep.baseUrl(), call.repo->path, "/", call.suffix);
     req.headers = call.headers;
+    req.headers.insert(req.headers.end(), ep.headers.begin(), ep.headers.end());
     if (authorization) req.headers.push_back(absl::StrCat("Authorization: ", *authorization));
     req.skip_verify = ep.skip_verify;
     req.ca_file = ep.ca_file;
+    req.client_cert = ep.client_cert;
+    req.client_key = ep.client_key;
     req.connect_timeout_s = options_.connect_timeout_s;
     req.low_speed_time_s = options_.progress_timeout_s;
     req.low_speed_bps = options_.min_rate_bps;
@@ -403,6 +420,8 @@ absl::StatusOr<std::string> RegistryClient::fetchToken(const Call& call, const R
   HttpRequest req;
   req.skip_verify = ep.skip_verify;
   req.ca_file = ep.ca_file;
+  req.client_cert = ep.client_cert;
+  req.client_key = ep.client_key;
   req.connect_timeout_s = options_.connect_timeout_s;
   req.low_speed_time_s = options_.progress_timeout_s;
   req.low_speed_bps = options_.min_rate_bps;

@@ -4,6 +4,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/status.h"
+#include "image/registry_hosts_dir.h"
 
 namespace berth::image {
 namespace {
@@ -11,7 +13,9 @@ namespace {
 constexpr absl::string_view kDockerDomain = "docker.io";
 constexpr absl::string_view kDockerRegistryHost = "registry-1.docker.io";
 
-RegistryEndpoint normalise(RegistryEndpoint ep) {
+}  // namespace
+
+RegistryEndpoint normaliseEndpoint(RegistryEndpoint ep) {
   absl::string_view host = ep.host;
   if (absl::ConsumePrefix(&host, "http://")) {
     ep.plain_http = true;
@@ -27,17 +31,23 @@ RegistryEndpoint normalise(RegistryEndpoint ep) {
   absl::string_view p = prefix;
   while (absl::ConsumeSuffix(&p, "/")) {
   }
-  absl::ConsumeSuffix(&p, "/v2");
+  if (!ep.override_path) absl::ConsumeSuffix(&p, "/v2");
   while (absl::ConsumeSuffix(&p, "/")) {
   }
   ep.path_prefix = p.empty() || absl::StartsWith(p, "/") ? std::string(p) : absl::StrCat("/", p);
   return ep;
 }
 
-}  // namespace
-
 std::string RegistryEndpoint::baseUrl() const {
+  if (override_path) return absl::StrCat(scheme(), "://", host, path_prefix, "/");
   return absl::StrCat(scheme(), "://", host, path_prefix, "/v2/");
+}
+
+RegistryEndpoint defaultUpstream(const std::string& domain) {
+  RegistryEndpoint up;
+  up.host = domain == kDockerDomain ? std::string(kDockerRegistryHost) : domain;
+  up.plain_http = isLoopbackHost(domain);
+  return up;
 }
 
 bool isLoopbackHost(absl::string_view host) {
@@ -52,21 +62,23 @@ bool isLoopbackHost(absl::string_view host) {
   return h == "localhost" || h == "::1" || absl::StartsWith(h, "127.");
 }
 
-std::vector<RegistryEndpoint> resolveEndpoints(const RegistryOptions& options,
-                                               const std::string& domain) {
+absl::StatusOr<std::vector<RegistryEndpoint>> resolveEndpoints(const RegistryOptions& options,
+                                                               const std::string& domain) {
+  if (!options.config_path.empty()) {
+    BERTH_ASSIGN_OR_RETURN(auto from_dir, endpointsFromHostsDir(options.config_path, domain,
+                                                                options.hosts.contains(domain)));
+    if (from_dir.has_value()) return *std::move(from_dir);
+  }
   std::vector<RegistryEndpoint> out;
   const RegistryHost* config = nullptr;
   if (auto it = options.hosts.find(domain); it != options.hosts.end()) config = &it->second;
   if (config != nullptr) {
-    for (const RegistryEndpoint& m : config->mirrors) out.push_back(normalise(m));
+    for (const RegistryEndpoint& m : config->mirrors) out.push_back(normaliseEndpoint(m));
   }
   if (config != nullptr && config->upstream_override.has_value()) {
-    out.push_back(normalise(*config->upstream_override));
+    out.push_back(normaliseEndpoint(*config->upstream_override));
   } else {
-    RegistryEndpoint up;
-    up.host = domain == kDockerDomain ? std::string(kDockerRegistryHost) : domain;
-    up.plain_http = isLoopbackHost(domain);
-    out.push_back(std::move(up));
+    out.push_back(defaultUpstream(domain));
   }
   return out;
 }

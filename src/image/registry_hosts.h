@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "image/registry_auth.h"
 
@@ -23,6 +24,14 @@ struct RegistryEndpoint {
   // Mirrors that serve the API under a prefix: URLs are <scheme>://host<prefix>/v2/….
   // "/prefix", without "/v2".
   std::string path_prefix;
+  // hosts.toml's override_path: path_prefix is the API root itself (no "/v2" added).
+  bool override_path = false;
+  // hosts.toml's capabilities: "resolve" (a tag's manifest), "pull" (manifests by digest,
+  // blobs). An endpoint is asked only what it is capable of.
+  bool can_resolve = true;
+  bool can_pull = true;
+  std::string client_cert, client_key;  // a TLS client certificate (PEM) and its key
+  std::vector<std::string> headers;     // "Name: value", sent with every request
 
   std::string scheme() const { return plain_http ? "http" : "https"; }
   // "<scheme>://host<prefix>/v2/".
@@ -39,6 +48,10 @@ struct RegistryHost {
 
 struct RegistryOptions {
   std::map<std::string, RegistryHost> hosts;  // keyed by reference domain
+  // A registry host directory as containerd reads it (`[image] config_path`): its
+  // <domain>/hosts.toml, or _default/hosts.toml, is read at each request and wins over `hosts`
+  // for the domain's endpoints (credentials still come from `hosts`). Empty: none.
+  std::string config_path;
   int connect_timeout_s = 30;
   // Deadlines of one logical request, all attempts and endpoints included: manifests, configs
   // and tokens; layer blobs.
@@ -60,7 +73,9 @@ bool isLoopbackHost(absl::string_view host);
 // "registry-1.docker.io"; loopback domains use plain HTTP like containerd does).
 // Endpoints come back normalised: no scheme in `host`, prefix with a leading '/' and no
 // trailing '/' or "/v2".
-std::vector<RegistryEndpoint> resolveEndpoints(const RegistryOptions& options,
-                                               const std::string& domain);
+// With config_path set, the host directory decides (registry_hosts_dir.h); a hosts.toml that
+// cannot be read is an error naming it.
+absl::StatusOr<std::vector<RegistryEndpoint>> resolveEndpoints(const RegistryOptions& options,
+                                                               const std::string& domain);
 
 }  // namespace berth::image

@@ -210,6 +210,10 @@ HttpResult HttpClient::perform(const HttpRequest& req, const BodySink* sink) {
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, req.skip_verify ? 0L : 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, req.skip_verify ? 0L : 2L);
   if (!req.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, req.ca_file.c_str());
+  if (!req.client_cert.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, req.client_cert.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, req.client_key.c_str());
+  }
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, static_cast<long>(req.connect_timeout_s));
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout_ms));
   if (req.low_speed_time_s > 0) {

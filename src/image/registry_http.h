@@ -27,6 +27,7 @@ struct HttpRequest {
   bool follow_redirects = false;     // Authorization is dropped on a redirect to another host
   bool skip_verify = false;
   std::string ca_file;
+  std::string client_cert, client_key;  // TLS client certificate and key (PEM); empty: none
   int connect_timeout_s = 30;
   int64_t timeout_ms = 0;       // 0: no limit on the whole transfer
   int low_speed_time_s = 60;    // abort when under low_speed_bps for this long; 0: never

@@ -156,25 +156,25 @@ TEST(TokenCacheTest, ExpiresEntries) {
 
 TEST(EndpointsTest, DefaultUpstreams) {
   RegistryOptions opts;
-  auto eps = resolveEndpoints(opts, "docker.io");
+  auto eps = resolveEndpoints(opts, "docker.io").value();
   ASSERT_EQ(eps.size(), 1u);
   EXPECT_EQ(eps[0].host, "registry-1.docker.io");
   EXPECT_FALSE(eps[0].plain_http);
   EXPECT_EQ(eps[0].baseUrl(), "https://registry-1.docker.io/v2/");
 
-  eps = resolveEndpoints(opts, "registry.k8s.io");
+  eps = resolveEndpoints(opts, "registry.k8s.io").value();
   ASSERT_EQ(eps.size(), 1u);
   EXPECT_EQ(eps[0].baseUrl(), "https://registry.k8s.io/v2/");
 
   // Loopback registries use plain HTTP, like containerd.
   for (const char* local :
        {"localhost:5000", "localhost", "127.0.0.1:5000", "[::1]:5000", "127.1.2.3"}) {
-    eps = resolveEndpoints(opts, local);
+    eps = resolveEndpoints(opts, local).value();
     ASSERT_EQ(eps.size(), 1u);
     EXPECT_TRUE(eps[0].plain_http) << local;
     EXPECT_EQ(eps[0].host, local);
   }
-  eps = resolveEndpoints(opts, "myhost:5000");
+  eps = resolveEndpoints(opts, "myhost:5000").value();
   EXPECT_FALSE(eps[0].plain_http);
 }
 
@@ -183,7 +183,7 @@ TEST(EndpointsTest, MirrorsComeFirstInOrder) {
   RegistryHost& k8s = opts.hosts["registry.k8s.io"];
   k8s.mirrors.push_back(RegistryEndpoint{"127.0.0.1:5000", true, false, "", ""});
   k8s.mirrors.push_back(RegistryEndpoint{"mirror.example.com", false, true, "/ca.pem", ""});
-  auto eps = resolveEndpoints(opts, "registry.k8s.io");
+  auto eps = resolveEndpoints(opts, "registry.k8s.io").value();
   ASSERT_EQ(eps.size(), 3u);
   EXPECT_EQ(eps[0].baseUrl(), "http://127.0.0.1:5000/v2/");
   EXPECT_EQ(eps[1].baseUrl(), "https://mirror.example.com/v2/");
@@ -191,14 +191,14 @@ TEST(EndpointsTest, MirrorsComeFirstInOrder) {
   EXPECT_EQ(eps[1].ca_file, "/ca.pem");
   EXPECT_EQ(eps[2].baseUrl(), "https://registry.k8s.io/v2/");
   // Other domains are not affected.
-  EXPECT_EQ(resolveEndpoints(opts, "quay.io").size(), 1u);
+  EXPECT_EQ(resolveEndpoints(opts, "quay.io").value().size(), 1u);
 }
 
 TEST(EndpointsTest, UpstreamOverrideReplacesTheDomain) {
   RegistryOptions opts;
   opts.hosts["docker.io"].upstream_override = RegistryEndpoint{"https://hub.internal:8443"};
   opts.hosts["docker.io"].mirrors.push_back(RegistryEndpoint{"http://10.0.0.1:5000"});
-  auto eps = resolveEndpoints(opts, "docker.io");
+  auto eps = resolveEndpoints(opts, "docker.io").value();
   ASSERT_EQ(eps.size(), 2u);
   EXPECT_EQ(eps[0].baseUrl(), "http://10.0.0.1:5000/v2/");
   EXPECT_TRUE(eps[0].plain_http);
@@ -216,7 +216,7 @@ TEST(EndpointsTest, PathPrefix) {
   RegistryEndpoint slash_prefix{"mirror:5001"};
   slash_prefix.path_prefix = "/";
   mirrors.push_back(slash_prefix);
-  auto eps = resolveEndpoints(opts, "docker.io");
+  auto eps = resolveEndpoints(opts, "docker.io").value();
   ASSERT_EQ(eps.size(), 4u);
   EXPECT_EQ(eps[0].host, "art.example.com");
   EXPECT_EQ(eps[0].path_prefix, "/api/docker/hub");
