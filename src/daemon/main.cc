@@ -10,6 +10,7 @@
 #include "common/fd_limit.h"
 #include "common/logging.h"
 #include "daemon/config.h"
+#include "daemon/config_check.h"
 #include "daemon/daemon.h"
 #include "network/cni.h"
 
@@ -44,6 +45,10 @@ int main(int argc, char** argv) {
   bool print_network = false;
   app.add_flag("--print-default-network", print_network,
                "print the built-in CNI network (used when cni.conf_dir has no config)");
+  bool check_config = false;
+  app.add_flag("--check-config", check_config,
+               "check the configuration file (its keys, and every program, folder and file it "
+               "names) and exit: 0 when berthd could start with it, 1 with the problems listed");
   app.add_flag("-v,--version", show_version, "print the version");
   app.add_option("--log-level", log_level, "override log.level");
   CLI11_PARSE(app, argc, argv);
@@ -70,6 +75,22 @@ int main(int argc, char** argv) {
   }
   auto config = berth::daemon::loadConfig(explicit_config ? config_path : kDefaultConfigPath,
                                           explicit_config);
+  if (check_config) {
+    const std::string name = explicit_config ? config_path : kDefaultConfigPath;
+    if (!config.ok()) {
+      std::fprintf(stderr, "%s: %s\n", name.c_str(),
+                   std::string(config.status().message()).c_str());
+      return 1;
+    }
+    berth::daemon::ConfigCheck check = berth::daemon::checkConfig(*config);
+    for (const std::string& n : check.notes) std::printf("%s: note: %s\n", name.c_str(), n.c_str());
+    for (const std::string& p : check.problems) {
+      std::fprintf(stderr, "%s: problem: %s\n", name.c_str(), p.c_str());
+    }
+    if (!check.problems.empty()) return 1;
+    std::printf("%s: ok\n", name.c_str());
+    return 0;
+  }
   if (!config.ok()) return fail(config.status());
   if (!log_level.empty()) config->log.level = log_level;
   auto log_status = berth::logging::init(

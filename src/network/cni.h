@@ -126,6 +126,12 @@ class CniManager {
   // The built-in network: cniVersion 1.0.0, name "berth", a bridge plugin (gateway, masquerade,
   // hairpin, host-local IPAM with one range per subnet, default routes for their families) and
   // portmap.
+  // What would keep pods from being networked with `options`, for `berthd --check-config`:
+  // no usable config in conf_dir (without the built-in default network), a plugin binary
+  // missing from bin_dirs, files skipped as invalid. `notes` gets what is fine but worth
+  // saying (the built-in network is used, skipped files before the winner).
+  static std::vector<std::string> checkSetup(const CniOptions& options,
+                                             std::vector<std::string>* notes);
   static nlohmann::json defaultConfList(const std::string& bridge,
                                         const std::vector<std::string>& subnets);
 

@@ -224,3 +224,39 @@ nlohmann::json CniManager::defaultConfList(const std::string& bridge,
 }
 
 }  // namespace berth::network
+
+namespace berth::network {
+
+std::vector<std::string> CniManager::checkSetup(const CniOptions& options,
+                                                std::vector<std::string>* notes) {
+  std::vector<std::string> problems;
+  cni_internal::ConfDirScan scan = cni_internal::scanConfDir(options.conf_dir);
+  for (const auto& [file, why] : scan.skipped) {
+    notes->push_back(absl::StrCat("cni.conf_dir: ", file, " is skipped: ", why));
+  }
+  nlohmann::json list;
+  if (scan.network != nullptr) {
+    list = scan.network->list;
+    notes->push_back(absl::StrCat("cni: pods get network \"", list.value("name", ""), "\" from ",
+                                  scan.network->source));
+  } else if (options.default_network) {
+    list = defaultConfList(options.default_bridge, {options.default_subnet});
+    notes->push_back(absl::StrCat("cni.conf_dir ", options.conf_dir,
+                                  " has no usable network config: pods get the built-in one "
+                                  "(cni.default_network)"));
+  } else {
+    problems.push_back(absl::StrCat("cni.conf_dir ", options.conf_dir,
+                                    " has no usable network config and cni.default_network is "
+                                    "off: pods cannot be networked"));
+    return problems;
+  }
+  for (const std::string& type : cni_internal::requiredPlugins(list)) {
+    if (cni_internal::findPlugin(options.bin_dirs, type).empty()) {
+      problems.push_back(
+          absl::StrCat("cni.bin_dirs: ", cni_internal::pluginNotFound(type, options.bin_dirs)));
+    }
+  }
+  return problems;
+}
+
+}  // namespace berth::network

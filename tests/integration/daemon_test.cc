@@ -144,6 +144,58 @@ TEST(DaemonTest, ExplicitConfigMustExist) {
   EXPECT_NE(r.err.find("/nonexistent/berth.toml"), std::string::npos) << r.err;
 }
 
+// Issue 17, point 4: a config is checked without starting anything; each problem is named.
+TEST(DaemonTest, CheckConfigNamesEveryProblemAndPassesAGoodFile) {
+  Berthd d;  // its config (temp root, state, CNI folder of the fixture) is a good one
+  RunResult ok = runProgram({berthdPath(), "--check-config", "--config", d.configPath()}, 20);
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find(d.configPath() + ": ok"), std::string::npos) << ok.out;
+  EXPECT_FALSE(std::filesystem::exists(d.state())) << "nothing is started or made";
+
+  const std::string file = d.dir() + "/check.toml";
+  auto check = [&](const std::string& toml) {
+    std::ofstream(file) << toml;
+    return runProgram({berthdPath(), "--check-config", "--config", file}, 20);
+  };
+  RunResult unknown = check("[grpc]\nadress = \"/run/x.sock\"\n");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("config key \"grpc.adress\" is unknown"), std::string::npos)
+      << unknown.err;
+  const std::string empty_cni = d.dir() + "/empty-cni";
+  std::filesystem::create_directories(empty_cni);
+  RunResult host = check(
+      "[cri.runtimes.kata]\nruntime_path = \"kata-runtime-nowhere\"\n"
+      "[cni]\nconf_dir = \"" +
+      empty_cni + "\"\ndefault_network = false\n");
+  EXPECT_EQ(host.exit_code, 1);
+  EXPECT_NE(host.err.find("problem: cri.runtimes.kata.runtime_path: \"kata-runtime-nowhere\" is "
+                          "not an executable program"),
+            std::string::npos)
+      << host.err;
+  EXPECT_NE(host.err.find("problem: cni.conf_dir " + empty_cni + " has no usable network config"),
+            std::string::npos)
+      << host.err;
+  // The same empty folder with the built-in network is fine, and said so.
+  RunResult builtin = check("[cni]\nconf_dir = \"" + empty_cni + "\"\n");
+  EXPECT_EQ(builtin.exit_code, 0) << builtin.err;
+  EXPECT_NE(builtin.out.find("pods get the built-in one"), std::string::npos) << builtin.out;
+  // A CNI config whose plugin is missing; a hosts.toml that cannot be used.
+  std::ofstream(empty_cni + "/10-net.conflist")
+      << R"({"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "no-such-plugin"}]})";
+  std::filesystem::create_directories(d.dir() + "/certs.d/r.io");
+  std::ofstream(d.dir() + "/certs.d/r.io/hosts.toml") << "ca = 5\n";
+  RunResult files = check("[cni]\nconf_dir = \"" + empty_cni + "\"\n[image]\nconfig_path = \"" +
+                          d.dir() + "/certs.d\"\n");
+  EXPECT_EQ(files.exit_code, 1);
+  EXPECT_NE(files.err.find("problem: cni.bin_dirs: plugin \"no-such-plugin\" not found"),
+            std::string::npos)
+      << files.err;
+  EXPECT_NE(
+      files.err.find("problem: image.config_path: " + d.dir() + "/certs.d/r.io/hosts.toml: ca"),
+      std::string::npos)
+      << files.err;
+}
+
 TEST(DaemonTest, PrintDefaultNetworkFollowsTheConfig) {
   Berthd d("[cni]\ndefault_bridge = \"berthx0\"\ndefault_subnet = \"10.99.0.0/16\"\n");
   RunResult r = runProgram({berthdPath(), "--config", d.configPath(), "--print-default-network"}, 20);
