@@ -51,7 +51,14 @@ absl::Status RuntimeInfo::status(const v1::StatusRequest& req, v1::StatusRespons
   for (const HandlerInfo& h : options_.handlers) add(h.name, h);
   // supplemental_groups_policy Strict is applied (oci/user.cc).
   resp->mutable_features()->set_supplemental_groups_policy(true);
-  if (req.verbose()) (*resp->mutable_info())["config"] = options_.config_json;
+  if (req.verbose()) {
+    std::shared_ptr<const std::string> config;
+    {
+      absl::MutexLock lock(&mu_);
+      config = config_json_;
+    }
+    (*resp->mutable_info())["config"] = *config;
+  }
   return absl::OkStatus();
 }
 

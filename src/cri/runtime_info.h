@@ -3,11 +3,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "runtime/v1/api.h"
 
 namespace berth::cri {
@@ -39,10 +41,19 @@ struct RuntimeInfoOptions {
   std::function<absl::StatusOr<bool>(const std::vector<std::string>&)> set_pod_cidrs;
 };
 
-// Thread-safe: immutable after construction.
+// Thread-safe: immutable after construction but for the configuration shown (a reload).
 class RuntimeInfo {
  public:
-  explicit RuntimeInfo(RuntimeInfoOptions options) : options_(std::move(options)) {}
+  explicit RuntimeInfo(RuntimeInfoOptions options)
+      : options_(std::move(options)),
+        config_json_(std::make_shared<const std::string>(options_.config_json)) {}
+
+  // The effective configuration after a reload (SIGHUP).
+  void setConfigJson(std::string json) {
+    auto next = std::make_shared<const std::string>(std::move(json));
+    absl::MutexLock lock(&mu_);
+    config_json_ = std::move(next);
+  }
 
   [[nodiscard]] absl::Status version(const v1::VersionRequest& req,
                                      v1::VersionResponse* resp) const;
@@ -56,6 +67,8 @@ class RuntimeInfo {
 
  private:
   RuntimeInfoOptions options_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const std::string> config_json_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace berth::cri

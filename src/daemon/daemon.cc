@@ -11,8 +11,10 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/fs.h"
 #include "common/idmap.h"
@@ -390,6 +392,55 @@ absl::Status Daemon::serve() {
   log_->info("berth serving runtime.v1 on {} (root {}, state {})", path, config_.root,
              config_.state);
   return metrics_->serve(config_.metrics.address);
+}
+
+absl::Status Daemon::reload(const Config& next) {
+  absl::MutexLock lock(&reload_mu_);
+  // Every value is derived first: a file that cannot be used changes nothing.
+  BERTH_ASSIGN_OR_RETURN(image::RegistryOptions registry, registryOptions(next));
+  const nlohmann::json before = configToJson(config_).flatten();
+  const nlohmann::json after = configToJson(next).flatten();
+  auto reloadable = [](const std::string& key) {
+    for (const char* prefix :
+         {"/log/", "/image/registries", "/image/config_path", "/image/pinned_images",
+          "/image/connect_timeout_seconds", "/image/retries", "/image/request_timeout_seconds",
+          "/image/blob_timeout_seconds", "/image/progress_timeout_seconds",
+          "/image/min_transfer_rate_bytes_per_second"}) {
+      if (key.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
+  };
+  std::set<std::string> applied, ignored;
+  auto compare = [&](const nlohmann::json& a, const nlohmann::json& b) {
+    for (const auto& [key, value] : a.items()) {
+      auto other = b.find(key);
+      if (other != b.end() && *other == value) continue;
+      (reloadable(key) ? applied : ignored).insert(key);
+    }
+  };
+  compare(before, after);
+  compare(after, before);
+  if (next.log.level != config_.log.level || next.log.format != config_.log.format) {
+    BERTH_RETURN_IF_ERROR(logging::init(next.log.level, next.log.format == "json"
+                                                            ? logging::Format::kJson
+                                                            : logging::Format::kText));
+  }
+  registry_->setOptions(std::move(registry));
+  images_->setPinnedImages(next.image.pinned_images);
+  config_.log = next.log;
+  const auto keep = config_.image;
+  config_.image = next.image;
+  // Not reloaded: download concurrency and layer bounds live in the image manager.
+  config_.image.max_concurrent_downloads = keep.max_concurrent_downloads;
+  config_.image.max_layer_bytes = keep.max_layer_bytes;
+  config_.image.max_layer_entries = keep.max_layer_entries;
+  if (runtime_info_) runtime_info_->setConfigJson(configToJson(config_).dump());
+  for (const std::string& key : ignored) {
+    log_->warn("reload: config key {} changed: it needs a restart; the running value stays", key);
+  }
+  log_->info("reload: configuration applied ({} changed)",
+             applied.empty() ? std::string("nothing") : absl::StrJoin(applied, ", "));
+  return absl::OkStatus();
 }
 
 void Daemon::shutdown() {

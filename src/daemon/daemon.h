@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/lock_file.h"
 #include "cri/instrumented.h"
 #include "cri/runtime_info.h"
@@ -37,6 +38,13 @@ class Daemon {
   // then removes the socket and closes the store.
   void shutdown();
 
+  // SIGHUP: applies what can change while berthd runs (log level and format, registries and
+  // their credentials, the registry host directory, download timeouts, pinned images) from a
+  // config already parsed; keys that need a restart are logged and keep their running values.
+  // InvalidArgument (nothing applied) when a value cannot be used. In-flight calls keep the
+  // settings they began with.
+  [[nodiscard]] absl::Status reload(const Config& next);
+
   ~Daemon();
 
  private:
@@ -47,6 +55,7 @@ class Daemon {
   [[nodiscard]] absl::Status serve();
 
   Config config_;
+  absl::Mutex reload_mu_;  // one reload at a time
   std::shared_ptr<spdlog::logger> log_;
   // First in, last out: the components below feed it, and its endpoint reads them.
   std::unique_ptr<DaemonMetrics> metrics_;

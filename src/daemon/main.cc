@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);  // reload the configuration
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -123,7 +124,16 @@ int main(int argc, char** argv) {
     return fail(daemon.status());
   }
   int sig = 0;
-  while (sigwait(&signals, &sig) != 0) {
+  for (;;) {
+    while (sigwait(&signals, &sig) != 0) {
+    }
+    if (sig != SIGHUP) break;
+    // Re-read the file: a bad one keeps the running configuration, saying why.
+    auto next = berth::daemon::loadConfig(explicit_config ? config_path : kDefaultConfigPath,
+                                          explicit_config);
+    if (next.ok() && !log_level.empty()) next->log.level = log_level;
+    absl::Status st = next.ok() ? (*daemon)->reload(*next) : next.status();
+    if (!st.ok()) log->error("SIGHUP: keeping the running configuration: {}", st.message());
   }
   log->info("received signal {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*daemon)->shutdown();

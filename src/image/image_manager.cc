@@ -39,12 +39,7 @@ ImageManager::ImageManager(store::Store& store, ContentStore& content,
   if (!options_.sandbox_image.empty()) {
     if (auto ref = parseReference(options_.sandbox_image); ref.ok()) pinned_ref_ = ref->str();
   }
-  for (const std::string& p : options_.pinned_images) {
-    // A plain reference is matched as pulls normalise it ("busybox" → docker.io/library/…).
-    auto ref = p.find_first_of("*?[") == std::string::npos ? parseReference(p)
-                                                           : absl::StatusOr<Reference>();
-    pinned_patterns_.push_back(ref.ok() ? ref->str() : p);
-  }
+  setPinnedImages(options_.pinned_images);
   usage_.mountpoint = snapshots_.root();
 }
 
@@ -455,14 +450,31 @@ std::vector<std::string> ImageManager::references(const std::string& image_id) c
   return store_.imageRefs(image_id);
 }
 
+void ImageManager::setPinnedImages(const std::vector<std::string>& patterns) {
+  auto next = std::make_shared<std::vector<std::string>>();
+  for (const std::string& p : patterns) {
+    // A plain reference is matched as pulls normalise it ("busybox" → docker.io/library/…).
+    auto ref = p.find_first_of("*?[") == std::string::npos ? parseReference(p)
+                                                           : absl::StatusOr<Reference>();
+    next->push_back(ref.ok() ? ref->str() : p);
+  }
+  absl::MutexLock lock(&pinned_mu_);
+  pinned_patterns_ = std::move(next);
+}
+
 bool ImageManager::pinned(const store::ImageRecord& image) const {
   if (image.pinned) return true;
-  if (pinned_ref_.empty() && pinned_patterns_.empty()) return false;
+  std::shared_ptr<const std::vector<std::string>> patterns;
+  {
+    absl::MutexLock lock(&pinned_mu_);
+    patterns = pinned_patterns_;
+  }
+  if (pinned_ref_.empty() && patterns->empty()) return false;
   auto refs = store_.imageRefs(image.id);
   if (!pinned_ref_.empty() && std::find(refs.begin(), refs.end(), pinned_ref_) != refs.end()) {
     return true;
   }
-  for (const std::string& pattern : pinned_patterns_) {
+  for (const std::string& pattern : *patterns) {
     for (const std::string& r : refs) {
       if (::fnmatch(pattern.c_str(), r.c_str(), 0) == 0) return true;
     }

@@ -95,6 +95,8 @@ class ImageManager {
   std::vector<store::ImagePtr> list() const;
   std::vector<std::string> references(const std::string& image_id) const;
   bool pinned(const store::ImageRecord& image) const;
+  // Replaces [image] pinned_images (SIGHUP).
+  void setPinnedImages(const std::vector<std::string>& patterns);
 
   // Removes the image with all its references; unreferenced blobs and snapshots are then
   // collected. Removing an image that does not exist succeeds.
@@ -164,7 +166,9 @@ class ImageManager {
   RegistryClient& registry_;
   ImageManagerOptions options_;
   std::string pinned_ref_;  // normalised sandbox image reference, or empty
-  std::vector<std::string> pinned_patterns_;  // normalised pinned_images
+  mutable absl::Mutex pinned_mu_;
+  // Normalised pinned_images; swapped whole by setPinnedImages.
+  std::shared_ptr<const std::vector<std::string>> pinned_patterns_ ABSL_GUARDED_BY(pinned_mu_);
 
   // Pulls and containers lease what they use; a collection removes only what it could claim.
   ImageLeases leases_;

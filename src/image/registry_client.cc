@@ -101,6 +101,7 @@ bool isIndexMediaType(absl::string_view media_type) {
 // One logical request (a manifest or a blob of one repository), carried across endpoints and
 // attempts.
 struct RegistryClient::Call {
+  std::shared_ptr<const RegistryOptions> opts;  // as they were when the call began (reloads)
   const Reference* repo = nullptr;
   std::string suffix;     // "manifests/<tag|digest>" or "blobs/<digest>"
   std::string what;       // for messages: image "<ref>", blob "<digest>" of <repo>
@@ -120,15 +121,28 @@ struct RegistryClient::Call {
 };
 
 RegistryClient::RegistryClient(RegistryOptions options)
-    : options_(std::move(options)), http_(std::make_unique<HttpClient>(options_.user_agent)) {}
+    : options_(std::make_shared<const RegistryOptions>(std::move(options))),
+      http_(std::make_unique<HttpClient>(options_->user_agent)) {}
+
+std::shared_ptr<const RegistryOptions> RegistryClient::options() const {
+  absl::MutexLock lock(&options_mu_);
+  return options_;
+}
+
+void RegistryClient::setOptions(RegistryOptions options) {
+  auto next = std::make_shared<const RegistryOptions>(std::move(options));
+  absl::MutexLock lock(&options_mu_);
+  options_ = std::move(next);
+}
 
 RegistryClient::~RegistryClient() = default;
 
-absl::StatusOr<Credentials> RegistryClient::effectiveCredentials(
-    const std::string& domain, const Credentials& request_creds) const {
+absl::StatusOr<Credentials> RegistryClient::effectiveCredentials(const RegistryOptions& opts,
+                                                                 const std::string& domain,
+                                                                 const Credentials& request_creds) {
   if (!request_creds.empty()) return normalizeCredentials(request_creds);
-  auto it = options_.hosts.find(domain);
-  if (it == options_.hosts.end()) return Credentials{};
+  auto it = opts.hosts.find(domain);
+  if (it == opts.hosts.end()) return Credentials{};
   return normalizeCredentials(it->second.credentials);
 }
 
@@ -157,17 +171,18 @@ absl::StatusOr<Manifest> RegistryClient::fetchManifestImpl(const Reference& repo
                                                            const std::string& what,
                                                            const Credentials& creds) {
   Call call;
+  call.opts = options();
   call.repo = &repo;
   call.suffix = absl::StrCat("manifests/", reference);
   call.what = what;
   call.not_found = absl::StrCat(what, " not found");
   call.scope = absl::StrCat("repository:", repo.path, ":pull");
-  BERTH_ASSIGN_OR_RETURN(call.creds, effectiveCredentials(repo.domain, creds));
+  BERTH_ASSIGN_OR_RETURN(call.creds, effectiveCredentials(*call.opts, repo.domain, creds));
   call.headers.push_back(absl::StrCat(
       "Accept: ", absl::StrJoin({kMediaTypeOciManifest, kMediaTypeOciIndex,
                                  kMediaTypeDockerManifest, kMediaTypeDockerManifestList},
                                 ", ")));
-  call.deadline_s = options_.request_timeout_s;
+  call.deadline_s = call.opts->request_timeout_s;
   call.deadline_key = "image.request_timeout_seconds";
   call.deadline = absl::Now() + absl::Seconds(call.deadline_s);
   Manifest manifest;
@@ -192,17 +207,18 @@ absl::Status RegistryClient::fetchBlob(const Reference& repo, const std::string&
                                        const Progress& progress, BlobKind kind) {
   BERTH_RETURN_IF_ERROR(Digest::parse(digest).status());
   Call call;
+  call.opts = options();
   call.repo = &repo;
   call.suffix = absl::StrCat("blobs/", digest);
   call.what = absl::StrCat("blob \"", digest, "\" of ", repo.repository());
   call.not_found = absl::StrCat(call.what, " not found");
   call.scope = absl::StrCat("repository:", repo.path, ":pull");
-  BERTH_ASSIGN_OR_RETURN(call.creds, effectiveCredentials(repo.domain, creds));
+  BERTH_ASSIGN_OR_RETURN(call.creds, effectiveCredentials(*call.opts, repo.domain, creds));
   call.is_blob = true;
   call.sink = &sink;
   call.progress = progress ? &progress : nullptr;
   const bool layer = kind == BlobKind::kLayer;
-  call.deadline_s = layer ? options_.blob_timeout_s : options_.request_timeout_s;
+  call.deadline_s = layer ? call.opts->blob_timeout_s : call.opts->request_timeout_s;
   call.deadline_key = layer ? "image.blob_timeout_seconds" : "image.request_timeout_seconds";
   call.deadline = absl::Now() + absl::Seconds(call.deadline_s);
   return onEndpoints(call).status();
@@ -210,7 +226,7 @@ absl::Status RegistryClient::fetchBlob(const Reference& repo, const std::string&
 
 absl::StatusOr<HttpResult> RegistryClient::onEndpoints(Call& call) {
   BERTH_ASSIGN_OR_RETURN(std::vector<RegistryEndpoint> all,
-                         resolveEndpoints(options_, call.repo->domain));
+                         resolveEndpoints(*call.opts, call.repo->domain));
   // A tag's manifest is resolved; manifests by digest and blobs are pulled (hosts.toml's
   // capabilities).
   const bool resolving =
@@ -281,9 +297,9 @@ absl::StatusOr<HttpResult> RegistryClient::onEndpoint(Call& call, const Registry
     req.ca_file = ep.ca_file;
     req.client_cert = ep.client_cert;
     req.client_key = ep.client_key;
-    req.connect_timeout_s = options_.connect_timeout_s;
-    req.low_speed_time_s = options_.progress_timeout_s;
-    req.low_speed_bps = options_.min_rate_bps;
+    req.connect_timeout_s = call.opts->connect_timeout_s;
+    req.low_speed_time_s = call.opts->progress_timeout_s;
+    req.low_speed_bps = call.opts->min_rate_bps;
     req.timeout_ms = std::max<int64_t>(absl::ToInt64Milliseconds(left), 1);
     req.max_body = kMaxManifestBytes;
     std::optional<BodySink> sink;
@@ -305,7 +321,7 @@ absl::StatusOr<HttpResult> RegistryClient::onEndpoint(Call& call, const Registry
       return res.status;
     }
     if (!res.status.ok()) {
-      if (res.retryable && attempt < options_.retries) {
+      if (res.retryable && attempt < call.opts->retries) {
         logger()->info("{}: attempt {} failed, retrying: {}", call.what, attempt + 1,
                        res.status.ToString());
         backoff(attempt++, nullptr, call.deadline);
@@ -323,7 +339,7 @@ absl::StatusOr<HttpResult> RegistryClient::onEndpoint(Call& call, const Registry
       continue;
     }
     if (res.code == 401) tokens_.erase(cache_key);
-    if ((res.code == 429 || res.code >= 500) && attempt < options_.retries) {
+    if ((res.code == 429 || res.code >= 500) && attempt < call.opts->retries) {
       logger()->info("{}: registry {} answered {}, retrying", call.what, ep.host, res.code);
       backoff(attempt++, &res, call.deadline);
       continue;
@@ -357,9 +373,9 @@ absl::Status RegistryClient::statusForCode(const Call& call, const RegistryEndpo
       break;
   }
   if (res.code == 429 || res.code >= 500) {
-    return absl::UnavailableError(absl::StrCat("registry ", ep.host, " answered ", res.code,
-                                               " for ", call.what, " after ", options_.retries + 1,
-                                               " attempts: ", errorSummary(res.body)));
+    return absl::UnavailableError(
+        absl::StrCat("registry ", ep.host, " answered ", res.code, " for ", call.what, " after ",
+                     call.opts->retries + 1, " attempts: ", errorSummary(res.body)));
   }
   return absl::InternalError(absl::StrCat("registry ", ep.host, " answered ", res.code, " for ",
                                           call.what, ": ", errorSummary(res.body)));
@@ -422,12 +438,12 @@ absl::StatusOr<std::string> RegistryClient::fetchToken(const Call& call, const R
   req.ca_file = ep.ca_file;
   req.client_cert = ep.client_cert;
   req.client_key = ep.client_key;
-  req.connect_timeout_s = options_.connect_timeout_s;
-  req.low_speed_time_s = options_.progress_timeout_s;
-  req.low_speed_bps = options_.min_rate_bps;
+  req.connect_timeout_s = call.opts->connect_timeout_s;
+  req.low_speed_time_s = call.opts->progress_timeout_s;
+  req.low_speed_bps = call.opts->min_rate_bps;
   // A token is part of the call it authorises, within that call's deadline and its own.
   const absl::Time deadline =
-      std::min(call.deadline, absl::Now() + absl::Seconds(options_.request_timeout_s));
+      std::min(call.deadline, absl::Now() + absl::Seconds(call.opts->request_timeout_s));
   req.max_body = kMaxTokenBytes;
   req.follow_redirects = true;
   if (!creds.identity_token.empty()) {
@@ -459,7 +475,7 @@ absl::StatusOr<std::string> RegistryClient::fetchToken(const Call& call, const R
     req.timeout_ms = std::max<int64_t>(absl::ToInt64Milliseconds(left), 1);
     HttpResult res = http_->perform(req, nullptr);
     bool transient = res.status.ok() ? (res.code == 429 || res.code >= 500) : res.retryable;
-    if (transient && attempt < options_.retries) {
+    if (transient && attempt < call.opts->retries) {
       backoff(attempt, &res, deadline);
       continue;
     }

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "image/reference.h"
 #include "image/registry_auth.h"
 #include "image/registry_hosts.h"
@@ -47,6 +48,10 @@ class RegistryClient {
   using Progress = std::function<void(uint64_t bytes_so_far)>;
 
   explicit RegistryClient(RegistryOptions options);
+  // The options in use; calls already under way keep those they began with.
+  std::shared_ptr<const RegistryOptions> options() const;
+  // Replaces them (SIGHUP): the next call uses these.
+  void setOptions(RegistryOptions options);
   ~RegistryClient();
   RegistryClient(const RegistryClient&) = delete;
   RegistryClient& operator=(const RegistryClient&) = delete;
@@ -89,14 +94,16 @@ class RegistryClient {
                                         const HttpResult& challenge_response, absl::Time* expiry);
   absl::StatusOr<std::string> fetchToken(const Call& call, const RegistryEndpoint& ep,
                                          const AuthChallenge& challenge, absl::Time* expiry);
-  absl::StatusOr<Credentials> effectiveCredentials(const std::string& domain,
-                                                   const Credentials& request_creds) const;
+  static absl::StatusOr<Credentials> effectiveCredentials(const RegistryOptions& opts,
+                                                          const std::string& domain,
+                                                          const Credentials& request_creds);
   absl::Status statusForCode(const Call& call, const RegistryEndpoint& ep,
                              const HttpResult& res) const;
   static absl::Status combineFailures(
       const std::vector<std::pair<std::string, absl::Status>>& failures);
 
-  const RegistryOptions options_;
+  mutable absl::Mutex options_mu_;
+  std::shared_ptr<const RegistryOptions> options_ ABSL_GUARDED_BY(options_mu_);
   const std::unique_ptr<HttpClient> http_;
   TokenCache tokens_;
 };

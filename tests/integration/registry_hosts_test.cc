@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "berthd_fixture.h"
@@ -169,6 +170,69 @@ TEST(RegistryHostsTest, PinnedImagesAreReportedPinned) {
     for (const auto& t : image.repo_tags()) is_busybox = is_busybox || t == busybox;
     EXPECT_EQ(image.pinned(), is_busybox) << image.id();
   }
+}
+
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Waits until berthd's log has `text` (5 s).
+bool logShows(const Berthd& d, const std::string& text) {
+  for (int i = 0; i < 100; ++i) {
+    if (occurrences(d.log(), text) > 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// Issue 17, point 2: SIGHUP re-reads the file; what can change does, at once; keys that need
+// a restart are named; a bad file keeps the running configuration and berthd serving.
+TEST(ReloadTest, SighupAppliesLogLevelAndMirrorsAndABadFileChangesNothing) {
+  Berthd d;
+  ASSERT_TRUE(d.start()) << d.log();
+  const std::string busybox = envKey("BERTH_TEST_IMAGE_BUSYBOX");
+  const std::string ref = "mirror.invalid/" + pathOf(busybox);
+  ASSERT_FALSE(pullImage(d, ref).ok()) << "no such registry, and no mirror yet";
+  imageStatus(d, busybox);
+  ASSERT_TRUE(logShows(d, "ImageStatus ok")) << "debug: every call is logged";
+
+  std::ifstream in(d.configPath());
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string config = text.str();
+  const std::string debug = "level = \"debug\"";
+  ASSERT_NE(config.find(debug), std::string::npos) << config;
+  config.replace(config.find(debug), debug.size(), "level = \"info\"");
+  config += "\n[image.registries.\"mirror.invalid\"]\nmirrors = [\"http://" +
+            busybox.substr(0, busybox.find('/')) + "\"]\n";
+  // A key that needs a restart: named, and keeps its running value.
+  const std::string root_line = "root = \"" + d.root() + "\"";
+  ASSERT_NE(config.find(root_line), std::string::npos) << config;
+  config.replace(config.find(root_line), root_line.size(), "root = \"" + d.dir() + "/elsewhere\"");
+  std::ofstream(d.configPath()) << config;
+  ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+  ASSERT_TRUE(logShows(d, "reload: configuration applied")) << d.log();
+  EXPECT_TRUE(logShows(d, "config key /root changed: it needs a restart")) << d.log();
+  EXPECT_NE(d.log().find("/log/level"), std::string::npos);
+
+  grpc::Status st = pullImage(d, ref);
+  EXPECT_TRUE(st.ok()) << "the mirror from the reloaded file: " << st.error_message();
+  const size_t logged = occurrences(d.log(), "ImageStatus ok");
+  imageStatus(d, busybox);
+  imageStatus(d, busybox);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(occurrences(d.log(), "ImageStatus ok"), logged) << "info: calls are not logged";
+  EXPECT_FALSE(std::filesystem::exists(d.dir() + "/elsewhere")) << "root is not moved";
+
+  // A bad file: the running configuration stays, naming the key; berthd keeps serving.
+  std::ofstream(d.configPath()) << config << "\n[image]\nretries = \"many\"\n";
+  ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+  ASSERT_TRUE(logShows(d, "SIGHUP: keeping the running configuration")) << d.log();
+  EXPECT_NE(d.log().find("image.retries"), std::string::npos) << d.log();
+  EXPECT_TRUE(pullImage(d, ref).ok()) << "the mirror is still configured";
+  EXPECT_TRUE(imageStatus(d, ref).has_image());
 }
 
 }  // namespace
