@@ -93,7 +93,8 @@ const std::vector<TableDef>& configTables() {
            {"max_layer_entries", "Refuse a layer with more files than this.",
             [](Config& c) -> FieldRef { return &c.image.max_layer_entries; }},
            {"config_path",
-            "A registry host directory as containerd's (<host>/hosts.toml, _default), read at "
+            "Registry host directories as containerd's (<host>/hosts.toml, _default; several separated "
+            "by ':', the first with the host wins), read at "
             "each pull; a host's folder wins over its [image.registries] keys. Empty: none.",
             [](Config& c) -> FieldRef { return &c.image.config_path; }},
            {"pinned_images",

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/fs.h"
 #include "image/registry_hosts_dir.h"
 #include "network/cni.h"
@@ -52,25 +53,26 @@ ConfigCheck checkConfig(const Config& c) {
   }
   for (std::string& n : cni_notes) note(std::move(n));
 
-  if (!c.image.config_path.empty()) {
-    if (!isDir(c.image.config_path)) {
-      problem(absl::StrCat("image.config_path: ", c.image.config_path, " is not a folder"));
-    } else {
-      std::error_code ec;
-      for (const auto& e : std::filesystem::directory_iterator(c.image.config_path, ec)) {
-        if (!e.is_directory(ec)) continue;
-        const std::string host = e.path().filename().string();
-        auto endpoints = image::endpointsFromHostsDir(c.image.config_path, host, false);
-        if (!endpoints.ok()) {
-          problem(absl::StrCat("image.config_path: ", endpoints.status().message()));
-          continue;
-        }
-        for (const auto& ep : endpoints->value_or(std::vector<image::RegistryEndpoint>{})) {
-          for (const std::string* f : {&ep.ca_file, &ep.client_cert, &ep.client_key}) {
-            if (!f->empty() && !readable(*f)) {
-              problem(absl::StrCat("image.config_path: ", host, "/hosts.toml names ", *f,
-                                   ", which cannot be read"));
-            }
+  for (absl::string_view part : absl::StrSplit(c.image.config_path, ':', absl::SkipEmpty())) {
+    const std::string root(part);
+    if (!isDir(root)) {
+      problem(absl::StrCat("image.config_path: ", root, " is not a folder"));
+      continue;
+    }
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(root, ec)) {
+      if (!e.is_directory(ec)) continue;
+      const std::string host = e.path().filename().string();
+      auto endpoints = image::endpointsFromHostsDir(root, host, false);
+      if (!endpoints.ok()) {
+        problem(absl::StrCat("image.config_path: ", endpoints.status().message()));
+        continue;
+      }
+      for (const auto& ep : endpoints->value_or(std::vector<image::RegistryEndpoint>{})) {
+        for (const std::string* f : {&ep.ca_file, &ep.client_cert, &ep.client_key}) {
+          if (!f->empty() && !readable(*f)) {
+            problem(absl::StrCat("image.config_path: ", root, "/", host, "/hosts.toml names ", *f,
+                                 ", which cannot be read"));
           }
         }
       }

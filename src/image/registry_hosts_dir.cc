@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/status.h"
 
 namespace berth::image {
@@ -187,12 +188,20 @@ absl::StatusOr<std::optional<std::vector<RegistryEndpoint>>> endpointsFromHostsD
   if (domain.empty() || domain.find('/') != std::string::npos || domain == "." || domain == "..") {
     return std::nullopt;
   }
-  std::string folder = config_path + "/" + domain;
-  if (!isDir(folder)) {
-    if (inline_config) return std::nullopt;
-    folder = config_path + "/_default";
-    if (!isDir(folder)) return std::nullopt;
+  // As containerd: several folders separated by ':' ("/etc/containerd/certs.d:/etc/docker/
+  // certs.d"); the first with a folder for the host wins, then the first with _default.
+  std::vector<std::string> roots = absl::StrSplit(config_path, ':', absl::SkipEmpty());
+  std::string folder;
+  for (const std::string& root : roots) {
+    if (isDir(root + "/" + domain)) {
+      folder = root + "/" + domain;
+      break;
+    }
   }
+  for (size_t i = 0; folder.empty() && !inline_config && i < roots.size(); ++i) {
+    if (isDir(roots[i] + "/_default")) folder = roots[i] + "/_default";
+  }
+  if (folder.empty()) return std::nullopt;
   BERTH_ASSIGN_OR_RETURN(auto endpoints, readFolder(folder, domain));
   return std::optional<std::vector<RegistryEndpoint>>(std::move(endpoints));
 }

@@ -98,6 +98,19 @@ TEST(RegistryHostsDirTest, DefaultFolderStandsInUnlessTheDomainHasInlineKeys) {
   EXPECT_FALSE(endpointsFromHostsDir(dir.path(), "..", false).value().has_value());
 }
 
+TEST(RegistryHostsDirTest, SeveralRootsTheFirstWithTheHostWins) {
+  TestDir a, b;
+  write(b / "quay.io/hosts.toml", "skip_verify = true\n");
+  write(a / "_default/hosts.toml", "skip_verify = false\n");
+  const std::string both = a.path() + ":" + b.path();
+  auto got = endpointsFromHostsDir(both, "quay.io", false);
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
+  EXPECT_TRUE((**got)[0].skip_verify) << "b's own folder before a's _default";
+  got = endpointsFromHostsDir(both, "ghcr.io", false);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_FALSE((**got)[0].skip_verify);
+}
+
 TEST(RegistryHostsDirTest, DockerCertsFolderWithoutHostsToml) {
   TestDir dir;
   write(dir / "registry.example.com/ca.crt", "x");
