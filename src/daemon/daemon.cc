@@ -405,7 +405,8 @@ absl::Status Daemon::reload(const Config& next) {
          {"/log/", "/image/registries", "/image/config_path", "/image/pinned_images",
           "/image/connect_timeout_seconds", "/image/retries", "/image/request_timeout_seconds",
           "/image/blob_timeout_seconds", "/image/progress_timeout_seconds",
-          "/image/min_transfer_rate_bytes_per_second"}) {
+          "/image/min_transfer_rate_bytes_per_second", "/cri/stats_collect_period_seconds",
+          "/streaming/token_ttl_seconds"}) {
       if (key.rfind(prefix, 0) == 0) return true;
     }
     return false;
@@ -427,6 +428,10 @@ absl::Status Daemon::reload(const Config& next) {
   }
   registry_->setOptions(std::move(registry));
   images_->setPinnedImages(next.image.pinned_images);
+  if (collector_) collector_->setInterval(absl::Seconds(next.cri.stats_collect_period_seconds));
+  if (streaming_) streaming_->cache().setTtl(absl::Seconds(next.streaming.token_ttl_seconds));
+  config_.cri.stats_collect_period_seconds = next.cri.stats_collect_period_seconds;
+  config_.streaming.token_ttl_seconds = next.streaming.token_ttl_seconds;
   config_.log = next.log;
   const auto keep = config_.image;
   config_.image = next.image;

@@ -26,7 +26,9 @@ int64_t fdBudgetOf(const CollectorOptions& o) {
 }  // namespace
 
 Collector::Collector(CollectorOptions options)
-    : options_(std::move(options)), fd_budget_(std::make_shared<FdBudget>(fdBudgetOf(options_))) {}
+    : options_(std::move(options)), fd_budget_(std::make_shared<FdBudget>(fdBudgetOf(options_))) {
+  interval_ns_.store(absl::ToInt64Nanoseconds(options_.interval));
+}
 
 Collector::~Collector() {
   {
@@ -43,7 +45,7 @@ int64_t Collector::now() const {
 }
 
 absl::Duration Collector::demandWindow() const {
-  return std::max(absl::Seconds(30), 3 * options_.interval);
+  return std::max(absl::Seconds(30), 3 * absl::Nanoseconds(interval_ns_.load()));
 }
 
 absl::Duration Collector::fastInterval() const {
@@ -257,9 +259,9 @@ bool Collector::slowWakeReady() const { return stop_ || pending_ > 0; }
 bool Collector::fastWakeReady() const { return stop_ || fast_wake_; }
 
 void Collector::runSlow() {
-  absl::Duration interval = std::max(options_.interval, kMinInterval);
   absl::Time next_round = absl::Now();  // the first round right away
   for (;;) {
+    const absl::Duration interval = std::max(absl::Nanoseconds(interval_ns_.load()), kMinInterval);
     std::vector<Job> jobs;
     std::shared_ptr<const CgroupLayout> layout;
     bool full = false;

@@ -58,6 +58,11 @@ struct CollectorOptions {
 // Every method may be called from any thread. No lock is held while files are read.
 class Collector {
  public:
+  // How often the slow parts are measured, from the next round on (a reload).
+  void setInterval(absl::Duration interval) {
+    interval_ns_.store(absl::ToInt64Nanoseconds(interval));
+  }
+
   explicit Collector(CollectorOptions options);
   ~Collector();  // stops the threads (an unfinished disk walk is abandoned) and joins them
   Collector(const Collector&) = delete;
@@ -87,6 +92,8 @@ class Collector {
   absl::Duration fastInterval() const;
 
  private:
+  std::atomic<int64_t> interval_ns_{0};  // options_.interval, or what setInterval() set
+
   struct Entry {
     Target target;
     std::shared_ptr<OpenFiles> files;  // the target's cgroup files, kept open

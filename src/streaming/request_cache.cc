@@ -62,7 +62,7 @@ absl::StatusOr<std::string> RequestCache::insert(StreamRequest req) {
     if (!t.ok()) return t.status();
     token = *std::move(t);
   } while (entries_.count(token) != 0);
-  entries_.emplace(token, Entry{std::move(req), now + ttl_});
+  entries_.emplace(token, Entry{std::move(req), now + absl::Nanoseconds(ttl_ns_.load())});
   order_.push_back(token);
   return token;
 }
@@ -73,6 +73,11 @@ std::optional<StreamRequest> RequestCache::consume(const std::string& token) {
   evictExpired(now);
   auto it = entries_.find(token);
   if (it == entries_.end()) return std::nullopt;
+  // Expiry is checked per entry too: after a TTL change they need not expire in order.
+  if (it->second.expires <= now) {
+    entries_.erase(it);
+    return std::nullopt;
+  }
   StreamRequest req = std::move(it->second.req);
   entries_.erase(it);  // its place in order_ is skipped when it comes up
   return req;

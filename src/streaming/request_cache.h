@@ -3,6 +3,7 @@
 // request, and a token that nobody used expires (containerd: one minute, at most 1000 in flight).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <map>
@@ -38,7 +39,11 @@ const char* kindOf(const StreamRequest& req);
 
 class RequestCache {
  public:
-  RequestCache(absl::Duration ttl, size_t max_in_flight) : ttl_(ttl), max_(max_in_flight) {}
+  RequestCache(absl::Duration ttl, size_t max_in_flight)
+      : ttl_ns_(absl::ToInt64Nanoseconds(ttl)), max_(max_in_flight) {}
+
+  // Tokens issued from now on live `ttl` (a reload); those issued keep their expiry.
+  void setTtl(absl::Duration ttl) { ttl_ns_.store(absl::ToInt64Nanoseconds(ttl)); }
 
   // Stores `req` and returns its token (see newToken()).
   // ResourceExhausted when max_in_flight unexpired tokens are waiting.
@@ -57,7 +62,7 @@ class RequestCache {
   };
   void evictExpired(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const absl::Duration ttl_;
+  std::atomic<int64_t> ttl_ns_;
   const size_t max_;
   absl::Time (*now_)() = &absl::Now;
   absl::Mutex mu_;

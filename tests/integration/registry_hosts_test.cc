@@ -16,6 +16,7 @@
 
 #include "berthd_fixture.h"
 #include "cri_calls.h"
+#include "nlohmann/json.hpp"
 #include "test_env.h"
 
 namespace berth::testing {
@@ -207,6 +208,7 @@ TEST(ReloadTest, SighupAppliesLogLevelAndMirrorsAndABadFileChangesNothing) {
   config.replace(config.find(debug), debug.size(), "level = \"info\"");
   config += "\n[image.registries.\"mirror.invalid\"]\nmirrors = [\"http://" +
             busybox.substr(0, busybox.find('/')) + "\"]\n";
+  config += "[streaming]\ntoken_ttl_seconds = 7\n";
   // A key that needs a restart: named, and keeps its running value.
   const std::string root_line = "root = \"" + d.root() + "\"";
   ASSERT_NE(config.find(root_line), std::string::npos) << config;
@@ -216,6 +218,18 @@ TEST(ReloadTest, SighupAppliesLogLevelAndMirrorsAndABadFileChangesNothing) {
   ASSERT_TRUE(logShows(d, "reload: configuration applied")) << d.log();
   EXPECT_TRUE(logShows(d, "config key /root changed: it needs a restart")) << d.log();
   EXPECT_NE(d.log().find("/log/level"), std::string::npos);
+  EXPECT_NE(d.log().find("/streaming/token_ttl_seconds"), std::string::npos);
+  // Verbose Status shows the configuration in effect.
+  v1::StatusRequest sreq;
+  sreq.set_verbose(true);
+  v1::StatusResponse sresp;
+  auto ctx = Berthd::context();
+  ASSERT_TRUE(d.runtime().Status(ctx.get(), sreq, &sresp).ok());
+  auto effective = nlohmann::json::parse(sresp.info().at("config"), nullptr, false);
+  EXPECT_EQ(effective["streaming"]["token_ttl_seconds"], 7) << effective.dump();
+  EXPECT_EQ(effective["log"]["level"], "info");
+  EXPECT_EQ(effective["root"], d.root()) << "the running value";
+  EXPECT_TRUE(effective["image"]["registries"].contains("mirror.invalid")) << effective.dump();
 
   grpc::Status st = pullImage(d, ref);
   EXPECT_TRUE(st.ok()) << "the mirror from the reloaded file: " << st.error_message();

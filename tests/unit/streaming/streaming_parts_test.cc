@@ -40,6 +40,21 @@ TEST(RequestCacheTest, TokensAreOneTimeBoundAndExpire) {
   EXPECT_EQ(cache.size(), 0u);
 }
 
+// A reload changes the lifetime of tokens issued afterwards; one issued after a shorter TTL
+// expires on time although an older, longer-lived one is still waiting before it.
+TEST(RequestCacheTest, ANewTtlAppliesToNewTokensAndEachExpiresOnItsOwn) {
+  RequestCache cache(absl::Minutes(10), 8);
+  cache.setClockForTest(&fakeNow);
+  g_now = absl::FromUnixSeconds(9000);
+  auto old_token = cache.insert(ExecParams{.container_id = "old"});
+  cache.setTtl(absl::Seconds(5));
+  auto new_token = cache.insert(ExecParams{.container_id = "new"});
+  ASSERT_TRUE(old_token.ok() && new_token.ok());
+  g_now += absl::Seconds(6);
+  EXPECT_FALSE(cache.consume(*new_token).has_value()) << "the new TTL";
+  EXPECT_TRUE(cache.consume(*old_token).has_value()) << "issued before: keeps its 10 minutes";
+}
+
 TEST(RequestCacheTest, InFlightRequestsAreBounded) {
   RequestCache cache(absl::Minutes(1), 2);
   cache.setClockForTest(&fakeNow);
