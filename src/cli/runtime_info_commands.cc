@@ -59,6 +59,22 @@ int runInfo(const GlobalOptions& options) {
     }
     rows.emplace_back("RuntimeHandlers", handlers);
     std::cout << keyValueTable(rows);
+    // The effective configuration, each value with where it came from (file, default, flag).
+    auto config = resp.info().find("config");
+    auto sources = resp.info().find("configSources");
+    if (config != resp.info().end() && sources != resp.info().end()) {
+      nlohmann::json values = nlohmann::json::parse(config->second, nullptr, false);
+      nlohmann::json from = nlohmann::json::parse(sources->second, nullptr, false);
+      if (values.is_object() && from.is_object()) {
+        std::vector<std::pair<std::string, std::string>> lines;
+        const nlohmann::json flat = values.flatten();
+        for (const auto& [key, value] : flat.items()) {
+          std::string shown = value.is_string() ? value.get<std::string>() : value.dump();
+          lines.emplace_back(key.substr(1), shown + "  (" + from.value(key, "?") + ")");
+        }
+        std::cout << "\nConfiguration (value, and where it came from):\n" << keyValueTable(lines);
+      }
+    }
     return 0;
   }
   // Same shape as `crictl info`: the status, handlers and features, then each info entry

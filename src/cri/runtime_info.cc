@@ -52,12 +52,13 @@ absl::Status RuntimeInfo::status(const v1::StatusRequest& req, v1::StatusRespons
   // supplemental_groups_policy Strict is applied (oci/user.cc).
   resp->mutable_features()->set_supplemental_groups_policy(true);
   if (req.verbose()) {
-    std::shared_ptr<const std::string> config;
+    std::shared_ptr<const std::pair<std::string, std::string>> config;
     {
       absl::MutexLock lock(&mu_);
       config = config_json_;
     }
-    (*resp->mutable_info())["config"] = *config;
+    (*resp->mutable_info())["config"] = config->first;
+    if (!config->second.empty()) (*resp->mutable_info())["configSources"] = config->second;
   }
   return absl::OkStatus();
 }

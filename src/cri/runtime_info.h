@@ -32,6 +32,7 @@ struct HandlerInfo {
 
 struct RuntimeInfoOptions {
   std::string config_json;            // effective configuration, shown in verbose Status
+  std::string config_sources_json;    // where each of its values came from (verbose Status)
   std::vector<HandlerInfo> handlers;  // configured runtime handlers
   std::string default_handler;
   std::function<Condition()> runtime_ready;  // must answer from memory
@@ -46,11 +47,13 @@ class RuntimeInfo {
  public:
   explicit RuntimeInfo(RuntimeInfoOptions options)
       : options_(std::move(options)),
-        config_json_(std::make_shared<const std::string>(options_.config_json)) {}
+        config_json_(std::make_shared<const std::pair<std::string, std::string>>(
+            options_.config_json, options_.config_sources_json)) {}
 
-  // The effective configuration after a reload (SIGHUP).
-  void setConfigJson(std::string json) {
-    auto next = std::make_shared<const std::string>(std::move(json));
+  // The effective configuration and its sources after a reload (SIGHUP).
+  void setConfigJson(std::string json, std::string sources_json) {
+    auto next = std::make_shared<const std::pair<std::string, std::string>>(
+        std::move(json), std::move(sources_json));
     absl::MutexLock lock(&mu_);
     config_json_ = std::move(next);
   }
@@ -68,7 +71,8 @@ class RuntimeInfo {
  private:
   RuntimeInfoOptions options_;
   mutable absl::Mutex mu_;
-  std::shared_ptr<const std::string> config_json_ ABSL_GUARDED_BY(mu_);
+  // The configuration shown and where its values came from.
+  std::shared_ptr<const std::pair<std::string, std::string>> config_json_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace berth::cri

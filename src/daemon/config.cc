@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/fs.h"
 #include "common/status.h"
 #include "metrics/listen_address.h"
@@ -379,6 +380,19 @@ absl::StatusOr<Config> parseConfig(const std::string& toml_text, const std::stri
     }
   }
   BERTH_RETURN_IF_ERROR(validateConfig(config));
+  // Where each value came from: the file when it names the key (or the table holding it).
+  const nlohmann::json flat = configToJson(config).flatten();
+  for (const auto& [pointer, value] : flat.items()) {
+    const toml::node* n = &doc;
+    for (absl::string_view part : absl::StrSplit(pointer, '/', absl::SkipEmpty())) {
+      if (n == nullptr || !n->is_table()) break;  // inside an array: the file gave the array
+      std::string key(part);
+      for (size_t at; (at = key.find("~1")) != std::string::npos;) key.replace(at, 2, "/");
+      for (size_t at; (at = key.find("~0")) != std::string::npos;) key.replace(at, 2, "~");
+      n = n->as_table()->get(key);
+    }
+    config.sources[pointer] = n != nullptr ? source_name : "default";
+  }
   return config;
 }
 
@@ -388,6 +402,8 @@ absl::StatusOr<Config> loadConfig(const std::string& path, bool must_exist) {
     if (absl::IsNotFound(text.status()) && !must_exist) {
       Config config;
       BERTH_RETURN_IF_ERROR(validateConfig(config));
+      const nlohmann::json flat = configToJson(config).flatten();
+      for (const auto& [pointer, value] : flat.items()) config.sources[pointer] = "default";
       return config;
     }
     return annotate(text.status(), "read config");

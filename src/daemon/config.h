@@ -118,6 +118,10 @@ struct Config {
     int upgrade_timeout_seconds = 10;  // accept → valid token (TLS handshake included)
     int max_pending_per_peer = 16;     // connections of one client without a valid token yet
   } streaming;
+
+  // Where each value came from, by the key's JSON pointer in configToJson() ("/log/level"):
+  // the file's path, "default", or the command-line flag. Not a TOML key.
+  std::map<std::string, std::string> sources;
 };
 
 // Parses TOML text over the built-in defaults. Unknown keys, wrong types and bad values are

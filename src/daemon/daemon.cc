@@ -328,6 +328,7 @@ absl::Status Daemon::serve() {
       runtimeCondition(config_.cri.runtimes.at(config_.cri.default_runtime_handler).runtime_path);
   runtime_info_ = std::make_unique<cri::RuntimeInfo>(cri::RuntimeInfoOptions{
       .config_json = configToJson(config_).dump(),
+      .config_sources_json = nlohmann::json(config_.sources).dump(),
       .handlers = handlers,
       .default_handler = config_.cri.default_runtime_handler,
       .runtime_ready = [runtime_ready] { return runtime_ready; },
@@ -439,7 +440,14 @@ absl::Status Daemon::reload(const Config& next) {
   config_.image.max_concurrent_downloads = keep.max_concurrent_downloads;
   config_.image.max_layer_bytes = keep.max_layer_bytes;
   config_.image.max_layer_entries = keep.max_layer_entries;
-  if (runtime_info_) runtime_info_->setConfigJson(configToJson(config_).dump());
+  // Values reloaded come from the new file; the others keep where they came from.
+  for (const auto& [key, source] : next.sources) {
+    if (reloadable(key)) config_.sources[key] = source;
+  }
+  if (runtime_info_) {
+    runtime_info_->setConfigJson(configToJson(config_).dump(),
+                                 nlohmann::json(config_.sources).dump());
+  }
   for (const std::string& key : ignored) {
     log_->warn("reload: config key {} changed: it needs a restart; the running value stays", key);
   }

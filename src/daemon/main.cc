@@ -92,7 +92,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!config.ok()) return fail(config.status());
-  if (!log_level.empty()) config->log.level = log_level;
+  if (!log_level.empty()) {
+    config->log.level = log_level;
+    config->sources["/log/level"] = "--log-level";
+  }
   auto log_status = berth::logging::init(
       config->log.level,
       config->log.format == "json" ? berth::logging::Format::kJson : berth::logging::Format::kText);
@@ -131,7 +134,10 @@ int main(int argc, char** argv) {
     // Re-read the file: a bad one keeps the running configuration, saying why.
     auto next = berth::daemon::loadConfig(explicit_config ? config_path : kDefaultConfigPath,
                                           explicit_config);
-    if (next.ok() && !log_level.empty()) next->log.level = log_level;
+    if (next.ok() && !log_level.empty()) {
+      next->log.level = log_level;
+      next->sources["/log/level"] = "--log-level";
+    }
     absl::Status st = next.ok() ? (*daemon)->reload(*next) : next.status();
     if (!st.ok()) log->error("SIGHUP: keeping the running configuration: {}", st.message());
   }

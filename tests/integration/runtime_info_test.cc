@@ -98,6 +98,26 @@ TEST_F(RuntimeInfoTest, VerboseStatusShowsEffectiveConfig) {
   EXPECT_EQ(config["grpc"]["address"], daemon_->socket());
   EXPECT_EQ(config["log"]["level"], "debug");
   EXPECT_EQ(config["cri"]["default_runtime_handler"], "runc");
+  // Where each value came from (issue 17, point 4): the file, or the built-in default.
+  ASSERT_TRUE(resp.info().contains("configSources"));
+  auto sources = nlohmann::json::parse(resp.info().at("configSources"));
+  EXPECT_EQ(sources["/root"], daemon_->configPath());
+  EXPECT_EQ(sources["/log/level"], daemon_->configPath());
+  EXPECT_EQ(sources["/cri/pids_limit"], "default");
+  EXPECT_EQ(sources["/cri/runtimes/runc/runtime_path"], "default");
+  EXPECT_EQ(sources.size(), config.flatten().size()) << "every value has its source";
+  // berthctl info shows both: as a table, each value with its source; as JSON, both maps.
+  RunResult table = runProgram({berthctlPath(), "-r", daemon_->endpoint(), "info"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("cri/pids_limit"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("4096  (default)"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(daemon_->root() + "  (" + daemon_->configPath() + ")"),
+            std::string::npos)
+      << table.out;
+  RunResult json = runProgram({berthctlPath(), "-r", daemon_->endpoint(), "info", "-o", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  auto shown = nlohmann::json::parse(json.out, nullptr, false);
+  EXPECT_EQ(shown["configSources"]["/cri/pids_limit"], "default") << json.out;
 }
 
 TEST_F(RuntimeInfoTest, RuntimeConfigIsCgroupfs) {
