@@ -45,6 +45,10 @@ struct PodHandlerOptions {
 // Thread-safe.
 class PodHandlers {
  public:
+  // A runtime handler added while berthd runs (SIGHUP): its controller, and why it cannot
+  // give pods user namespaces (nullopt: it can).
+  void addHandler(const std::string& name, const std::string& sandboxer,
+                  std::optional<std::string> no_user_namespaces);
   // Status and lists are copies of `answers`. `containers` (may be null: a pod without
   // container support) stops and removes a pod's containers with it and reports their statuses
   // in PodSandboxStatus.
@@ -89,6 +93,8 @@ class PodHandlers {
   size_t finishCutOff(events::BackoffMonitor& monitor);
 
  private:
+  // Guards options_.sandboxers and options_.no_user_namespaces (handlers are only added).
+  mutable absl::Mutex handlers_mu_;
   [[nodiscard]] absl::StatusOr<sandbox::Controller*> controllerFor(
       const store::SandboxRecord& record) const;
   [[nodiscard]] absl::Status stopSandbox(const std::string& id);

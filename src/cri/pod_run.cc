@@ -43,25 +43,39 @@ absl::Status PodHandlers::setUpNetwork(const std::string& id, const network::Cni
   return absl::OkStatus();
 }
 
+void PodHandlers::addHandler(const std::string& name, const std::string& sandboxer,
+                             std::optional<std::string> no_user_namespaces) {
+  absl::MutexLock lock(&handlers_mu_);
+  options_.sandboxers.emplace(name, sandboxer);
+  if (no_user_namespaces) options_.no_user_namespaces.emplace(name, *no_user_namespaces);
+}
+
 absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
                               v1::RunPodSandboxResponse* resp) {
   if (!req.has_config()) return absl::InvalidArgumentError("RunPodSandbox: config is required");
   const std::string handler =
       req.runtime_handler().empty() ? options_.default_handler : req.runtime_handler();
-  auto sandboxer = options_.sandboxers.find(handler);
-  if (sandboxer == options_.sandboxers.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("runtime handler \"", req.runtime_handler(), "\" is not configured"));
-  }
-  BERTH_ASSIGN_OR_RETURN(sandbox::SandboxConfig config, toSandboxConfig(req.config(), handler));
-  BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllers_.get(sandboxer->second));
-  if (config.userns.has_value()) {
+  std::string sandboxer_name;
+  std::optional<std::string> no_user_namespaces;
+  {
+    absl::MutexLock lock(&handlers_mu_);
+    auto sandboxer = options_.sandboxers.find(handler);
+    if (sandboxer == options_.sandboxers.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("runtime handler \"", req.runtime_handler(), "\" is not configured"));
+    }
+    sandboxer_name = sandboxer->second;
     if (auto why = options_.no_user_namespaces.find(handler);
         why != options_.no_user_namespaces.end()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "RunPodSandbox ", podSandboxName(req.config().metadata()), ": runtime handler \"",
-          handler, "\" cannot give a pod a user namespace of its own: ", why->second));
+      no_user_namespaces = why->second;
     }
+  }
+  BERTH_ASSIGN_OR_RETURN(sandbox::SandboxConfig config, toSandboxConfig(req.config(), handler));
+  BERTH_ASSIGN_OR_RETURN(sandbox::Controller * controller, controllers_.get(sandboxer_name));
+  if (config.userns.has_value() && no_user_namespaces.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "RunPodSandbox ", podSandboxName(req.config().metadata()), ": runtime handler \"", handler,
+        "\" cannot give a pod a user namespace of its own: ", *no_user_namespaces));
   }
   if (config.network == sandbox::NamespaceMode::kPod && options_.cni == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat("RunPodSandbox ",
@@ -75,7 +89,7 @@ absl::Status PodHandlers::run(const v1::RunPodSandboxRequest& req,
   record.metadata = {.name = config.name, .uid = config.uid, .ns = config.ns, .attempt = config.attempt};
   record.state = store::SandboxState::kCreated;
   record.runtime_handler = req.runtime_handler();
-  record.sandboxer = sandboxer->second;
+  record.sandboxer = sandboxer_name;
   record.created_at_ns = absl::ToUnixNanos(absl::Now());
   record.labels = config.labels;
   record.annotations = config.annotations;

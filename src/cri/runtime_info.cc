@@ -49,6 +49,10 @@ absl::Status RuntimeInfo::status(const v1::StatusRequest& req, v1::StatusRespons
     if (h.name == options_.default_handler) add("", h);
   }
   for (const HandlerInfo& h : options_.handlers) add(h.name, h);
+  {
+    absl::MutexLock lock(&mu_);
+    for (const HandlerInfo& h : added_) add(h.name, h);
+  }
   // supplemental_groups_policy Strict is applied (oci/user.cc).
   resp->mutable_features()->set_supplemental_groups_policy(true);
   if (req.verbose()) {

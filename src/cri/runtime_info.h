@@ -50,6 +50,12 @@ class RuntimeInfo {
         config_json_(std::make_shared<const std::pair<std::string, std::string>>(
             options_.config_json, options_.config_sources_json)) {}
 
+  // A runtime handler added while berthd runs (SIGHUP).
+  void addHandler(HandlerInfo h) {
+    absl::MutexLock lock(&mu_);
+    added_.push_back(std::move(h));
+  }
+
   // The effective configuration and its sources after a reload (SIGHUP).
   void setConfigJson(std::string json, std::string sources_json) {
     auto next = std::make_shared<const std::pair<std::string, std::string>>(
@@ -73,6 +79,7 @@ class RuntimeInfo {
   mutable absl::Mutex mu_;
   // The configuration shown and where its values came from.
   std::shared_ptr<const std::pair<std::string, std::string>> config_json_ ABSL_GUARDED_BY(mu_);
+  std::vector<HandlerInfo> added_ ABSL_GUARDED_BY(mu_);  // handlers added by reloads
 };
 
 }  // namespace berth::cri

@@ -164,33 +164,13 @@ absl::Status Daemon::openSandboxes() {
   pod_opts.cni = cni_.get();
   events_ = std::make_unique<cri::EventHub>();
   pod_opts.events = events_.get();
+  no_idmap_ = no_idmap;
   for (const auto& [name, h] : config_.cri.runtimes) {
-    // The shim runs the runtime by absolute path.
-    auto resolved = findExecutable(h.runtime_path);
-    sandbox::RuntimeFeatures& features = features_[name];
-    if (resolved.ok()) features = sandbox::probeRuntimeFeatures(*resolved);
-    if (!features.recursive_read_only) {
-      log_->info("runtime handler {}: no recursive read-only mounts: {}", name,
-                 resolved.ok() ? features.recursive_read_only_why : "runtime not found");
+    BoundHandler bound = bindHandler(name, h);
+    if (!bound.features.user_namespaces) {
+      pod_opts.no_user_namespaces[name] = bound.features.user_namespaces_why;
     }
-    if (!resolved.ok()) features.user_namespaces_why = "runtime not found";
-    if (features.user_namespaces && !no_idmap.empty()) {
-      features.user_namespaces = false;
-      features.user_namespaces_why = no_idmap;
-    }
-    if (!features.user_namespaces) {
-      log_->info("runtime handler {}: no user namespaces for pods: {}", name,
-                 features.user_namespaces_why);
-      pod_opts.no_user_namespaces[name] = features.user_namespaces_why;
-    }
-    opts.runtimes[name] = {
-        .runtime_path = resolved.ok() ? *resolved : h.runtime_path,
-        .runtime_root = h.runtime_root.empty() ? absl::StrCat(config_.state, "/runtime/", name)
-                                               : h.runtime_root,
-        .runtime_type = h.runtime_type,
-        .exec_in_monitor = h.exec == "monitor",
-        .rlimits = oci::parseUlimits(h.default_ulimits).value_or(std::vector<oci::Rlimit>{}),
-        .recursive_read_only = features.recursive_read_only};
+    opts.runtimes[name] = bound.binding;
     pod_opts.sandboxers[name] = h.sandboxer;
   }
   const std::map<std::string, sandbox::RuntimeBinding> runtimes = opts.runtimes;
@@ -395,6 +375,37 @@ absl::Status Daemon::serve() {
   return metrics_->serve(config_.metrics.address);
 }
 
+Daemon::BoundHandler Daemon::bindHandler(const std::string& name, const RuntimeHandler& h) {
+  // The shim runs the runtime by absolute path.
+  auto resolved = findExecutable(h.runtime_path);
+  sandbox::RuntimeFeatures& features = features_[name];
+  if (resolved.ok()) features = sandbox::probeRuntimeFeatures(*resolved);
+  if (!features.recursive_read_only) {
+    log_->info("runtime handler {}: no recursive read-only mounts: {}", name,
+               resolved.ok() ? features.recursive_read_only_why : "runtime not found");
+  }
+  if (!resolved.ok()) features.user_namespaces_why = "runtime not found";
+  if (features.user_namespaces && !no_idmap_.empty()) {
+    features.user_namespaces = false;
+    features.user_namespaces_why = no_idmap_;
+  }
+  if (!features.user_namespaces) {
+    log_->info("runtime handler {}: no user namespaces for pods: {}", name,
+               features.user_namespaces_why);
+  }
+  return BoundHandler{
+      .binding = {.runtime_path = resolved.ok() ? *resolved : h.runtime_path,
+                  .runtime_root = h.runtime_root.empty()
+                                      ? absl::StrCat(config_.state, "/runtime/", name)
+                                      : h.runtime_root,
+                  .runtime_type = h.runtime_type,
+                  .exec_in_monitor = h.exec == "monitor",
+                  .rlimits =
+                      oci::parseUlimits(h.default_ulimits).value_or(std::vector<oci::Rlimit>{}),
+                  .recursive_read_only = features.recursive_read_only},
+      .features = features};
+}
+
 absl::Status Daemon::reload(const Config& next) {
   absl::MutexLock lock(&reload_mu_);
   // Every value is derived first: a file that cannot be used changes nothing.
@@ -422,6 +433,22 @@ absl::Status Daemon::reload(const Config& next) {
   };
   compare(before, after);
   compare(after, before);
+  // Runtime handlers the file adds are served from now on (their keys are applied); one it
+  // removes or changes stays as it runs (pods may use it) until a restart.
+  std::vector<std::string> added;
+  for (const auto& [name, h] : next.cri.runtimes) {
+    if (config_.cri.runtimes.contains(name)) continue;
+    added.push_back(name);
+    const std::string prefix = "/cri/runtimes/" + name + "/";
+    for (auto it = ignored.begin(); it != ignored.end();) {
+      if (it->rfind(prefix, 0) == 0) {
+        applied.insert(*it);
+        it = ignored.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
   if (next.log.level != config_.log.level || next.log.format != config_.log.format) {
     BERTH_RETURN_IF_ERROR(logging::init(next.log.level, next.log.format == "json"
                                                             ? logging::Format::kJson
@@ -429,6 +456,24 @@ absl::Status Daemon::reload(const Config& next) {
   }
   registry_->setOptions(std::move(registry));
   images_->setPinnedImages(next.image.pinned_images);
+  for (const std::string& name : added) {
+    const RuntimeHandler& h = next.cri.runtimes.at(name);
+    BoundHandler bound = bindHandler(name, h);
+    if (auto c = controllers_->get(h.sandboxer); c.ok()) {
+      if (auto* pods = dynamic_cast<sandbox::PodSandboxController*>(*c)) {
+        pods->addRuntime(name, bound.binding);
+      }
+    }
+    pod_handlers_->addHandler(name, h.sandboxer,
+                              bound.features.user_namespaces
+                                  ? std::nullopt
+                                  : std::optional<std::string>(bound.features.user_namespaces_why));
+    runtime_info_->addHandler({.name = name,
+                               .recursive_read_only = bound.features.recursive_read_only,
+                               .user_namespaces = bound.features.user_namespaces});
+    config_.cri.runtimes[name] = h;
+    log_->info("reload: runtime handler {} added ({})", name, bound.binding.runtime_path);
+  }
   if (collector_) collector_->setInterval(absl::Seconds(next.cri.stats_collect_period_seconds));
   if (streaming_) streaming_->cache().setTtl(absl::Seconds(next.streaming.token_ttl_seconds));
   config_.cri.stats_collect_period_seconds = next.cri.stats_collect_period_seconds;

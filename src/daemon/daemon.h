@@ -53,6 +53,12 @@ class Daemon {
   [[nodiscard]] absl::Status openImages();
   [[nodiscard]] absl::Status openSandboxes();
   [[nodiscard]] absl::Status serve();
+  // A runtime handler's binding (its runtime found, its features probed and recorded).
+  struct BoundHandler {
+    sandbox::RuntimeBinding binding;
+    sandbox::RuntimeFeatures features;
+  };
+  BoundHandler bindHandler(const std::string& name, const RuntimeHandler& h);
 
   Config config_;
   absl::Mutex reload_mu_;  // one reload at a time
@@ -83,6 +89,7 @@ class Daemon {
   std::unique_ptr<cri::RuntimeInfo> runtime_info_;
   // What each runtime handler's runtime (and the kernel) can do, probed at start.
   std::map<std::string, sandbox::RuntimeFeatures> features_;
+  std::string no_idmap_;  // why no pod may have a user namespace of its own here, or ""
   std::unique_ptr<cri::RuntimeServiceImpl> runtime_service_;
   std::unique_ptr<cri::ImageServiceImpl> image_service_;
   std::unique_ptr<grpc::Server> server_;

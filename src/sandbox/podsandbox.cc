@@ -88,8 +88,14 @@ std::shared_ptr<PodSandboxController::Live> PodSandboxController::liveOrCreate(
   return l;
 }
 
+void PodSandboxController::addRuntime(const std::string& name, RuntimeBinding binding) {
+  absl::MutexLock lock(&runtimes_mu_);
+  options_.runtimes.emplace(name, std::move(binding));
+}
+
 absl::StatusOr<RuntimeBinding> PodSandboxController::binding(const std::string& handler) const {
   const std::string& name = handler.empty() ? options_.default_handler : handler;
+  absl::MutexLock lock(&runtimes_mu_);
   auto it = options_.runtimes.find(name);
   if (it == options_.runtimes.end()) {
     return absl::InvalidArgumentError(absl::StrCat("runtime handler \"", name, "\" is not configured"));

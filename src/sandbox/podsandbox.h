@@ -54,6 +54,8 @@ struct PodSandboxOptions {
 // Thread-safe.
 class PodSandboxController final : public Controller {
  public:
+  // A runtime handler added while berthd runs (SIGHUP).
+  void addRuntime(const std::string& name, RuntimeBinding binding);
   PodSandboxController(store::Store& store, image::ImageManager& images,
                        image::OverlaySnapshotter& snapshots, events::EventLoop& loop,
                        events::BackoffMonitor& monitor, PodSandboxOptions options);
@@ -90,6 +92,7 @@ class PodSandboxController final : public Controller {
   void setExitObserver(ExitObserver observer) { exit_observer_ = std::move(observer); }
 
  private:
+  mutable absl::Mutex runtimes_mu_;  // guards options_.runtimes (handlers are added, never removed)
   // In-memory state of one sandbox. `mu` guards the fields below it.
   struct Live {
     absl::Mutex mu;

@@ -209,6 +209,7 @@ TEST(ReloadTest, SighupAppliesLogLevelAndMirrorsAndABadFileChangesNothing) {
   config += "\n[image.registries.\"mirror.invalid\"]\nmirrors = [\"http://" +
             busybox.substr(0, busybox.find('/')) + "\"]\n";
   config += "[streaming]\ntoken_ttl_seconds = 7\n";
+  config += "[cri.runtimes.added]\nruntime_path = \"runc\"\n";  // a handler to serve from now on
   // A key that needs a restart: named, and keeps its running value.
   const std::string root_line = "root = \"" + d.root() + "\"";
   ASSERT_NE(config.find(root_line), std::string::npos) << config;
@@ -230,6 +231,16 @@ TEST(ReloadTest, SighupAppliesLogLevelAndMirrorsAndABadFileChangesNothing) {
   EXPECT_EQ(effective["log"]["level"], "info");
   EXPECT_EQ(effective["root"], d.root()) << "the running value";
   EXPECT_TRUE(effective["image"]["registries"].contains("mirror.invalid")) << effective.dump();
+  // The added handler is listed and runs pods.
+  bool listed = false;
+  for (const auto& h : sresp.runtime_handlers()) listed = listed || h.name() == "added";
+  EXPECT_TRUE(listed);
+  EXPECT_TRUE(logShows(d, "reload: runtime handler added added")) << d.log();
+  std::string pod;
+  ASSERT_TRUE(runPod(d, hostNetworkPod("on-added"), &pod, "added").ok()) << d.log();
+  EXPECT_EQ(podStatus(d, pod).status().runtime_handler(), "added");
+  EXPECT_TRUE(stopPod(d, pod).ok());
+  EXPECT_TRUE(removePod(d, pod).ok());
 
   grpc::Status st = pullImage(d, ref);
   EXPECT_TRUE(st.ok()) << "the mirror from the reloaded file: " << st.error_message();
