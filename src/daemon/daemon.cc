@@ -418,7 +418,7 @@ absl::Status Daemon::reload(const Config& next) {
           "/image/connect_timeout_seconds", "/image/retries", "/image/request_timeout_seconds",
           "/image/blob_timeout_seconds", "/image/progress_timeout_seconds",
           "/image/min_transfer_rate_bytes_per_second", "/cri/stats_collect_period_seconds",
-          "/streaming/token_ttl_seconds"}) {
+          "/streaming/token_ttl_seconds", "/metrics/address"}) {
       if (key.rfind(prefix, 0) == 0) return true;
     }
     return false;
@@ -476,6 +476,14 @@ absl::Status Daemon::reload(const Config& next) {
   }
   if (collector_) collector_->setInterval(absl::Seconds(next.cri.stats_collect_period_seconds));
   if (streaming_) streaming_->cache().setTtl(absl::Seconds(next.streaming.token_ttl_seconds));
+  if (next.metrics.address != config_.metrics.address) {
+    if (absl::Status st = metrics_->moveTo(config_.metrics.address, next.metrics.address);
+        st.ok()) {
+      config_.metrics.address = next.metrics.address;
+    } else {
+      log_->error("reload: metrics stay on \"{}\": {}", config_.metrics.address, st.message());
+    }
+  }
   config_.cri.stats_collect_period_seconds = next.cri.stats_collect_period_seconds;
   config_.streaming.token_ttl_seconds = next.streaming.token_ttl_seconds;
   config_.log = next.log;

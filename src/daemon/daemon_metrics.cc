@@ -124,4 +124,11 @@ absl::Status DaemonMetrics::serve(const std::string& address) {
 
 void DaemonMetrics::stopServing() { server_.reset(); }
 
+absl::Status DaemonMetrics::moveTo(const std::string& old_address, const std::string& address) {
+  stopServing();  // first: the new address may be the old port on another host
+  absl::Status st = serve(address);
+  if (!st.ok()) (void)serve(old_address);
+  return st;
+}
+
 }  // namespace berth::daemon

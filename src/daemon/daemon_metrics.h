@@ -38,6 +38,9 @@ class DaemonMetrics {
   [[nodiscard]] absl::Status serve(const std::string& address);
   // Stops the endpoint; no callback runs afterwards. Idempotent.
   void stopServing();
+  // Serves on `address` instead (a reload; empty: off). When the new address cannot be served
+  // the old one is served again and the error returned.
+  [[nodiscard]] absl::Status moveTo(const std::string& old_address, const std::string& address);
   // The endpoint's port, 0 when not serving.
   uint16_t port() const { return server_ ? server_->port() : 0; }
 

@@ -210,6 +210,7 @@ TEST(ReloadTest, SighupAppliesLogLevelAndMirrorsAndABadFileChangesNothing) {
             busybox.substr(0, busybox.find('/')) + "\"]\n";
   config += "[streaming]\ntoken_ttl_seconds = 7\n";
   config += "[cri.runtimes.added]\nruntime_path = \"runc\"\n";  // a handler to serve from now on
+  config += "[metrics]\naddress = \"127.0.0.1:0\"\n";           // metrics turned on
   // A key that needs a restart: named, and keeps its running value.
   const std::string root_line = "root = \"" + d.root() + "\"";
   ASSERT_NE(config.find(root_line), std::string::npos) << config;
@@ -236,6 +237,17 @@ TEST(ReloadTest, SighupAppliesLogLevelAndMirrorsAndABadFileChangesNothing) {
   for (const auto& h : sresp.runtime_handlers()) listed = listed || h.name() == "added";
   EXPECT_TRUE(listed);
   EXPECT_TRUE(logShows(d, "reload: runtime handler added added")) << d.log();
+  // Metrics are served from now on.
+  ASSERT_TRUE(logShows(d, "serving Prometheus metrics on http://127.0.0.1:")) << d.log();
+  {
+    const std::string log = d.log();
+    const std::string mark = "serving Prometheus metrics on http://";
+    const size_t at = log.find(mark) + mark.size();
+    const std::string url = "http://" + log.substr(at, log.find('/', at) - at) + "/metrics";
+    RunResult got = runProgram({"curl", "-sf", url});
+    EXPECT_EQ(got.exit_code, 0) << url;
+    EXPECT_NE(got.out.find("berth_cri_requests_total"), std::string::npos);
+  }
   std::string pod;
   ASSERT_TRUE(runPod(d, hostNetworkPod("on-added"), &pod, "added").ok()) << d.log();
   EXPECT_EQ(podStatus(d, pod).status().runtime_handler(), "added");
