@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,9 @@ struct RunResult {
 // Runs argv (argv[0] looked up in PATH) with a bounded wait (the child is killed after
 // `timeout_s`), capturing output.
 RunResult runProgram(const std::vector<std::string>& argv, int timeout_s = 30);
+
+// A loopback TCP port that was free a moment ago (the kernel's choice); 0 if none was given.
+uint16_t freeLoopbackPort();
 
 class Berthd {
  public:

@@ -21,26 +21,6 @@
 namespace berth::testing {
 namespace {
 
-grpc::Status checkpoint(Berthd& d, const std::string& id, const std::string& location) {
-  v1::CheckpointContainerRequest req;
-  req.set_container_id(id);
-  req.set_location(location);
-  req.set_timeout(60);
-  v1::CheckpointContainerResponse resp;
-  auto ctx = Berthd::context(90);
-  return d.runtime().CheckpointContainer(ctx.get(), req, &resp);
-}
-
-// Whether `criu check` passes on this host (what berthd asks too).
-bool criuWorks() {
-  FILE* p = ::popen("criu check >/dev/null 2>&1; echo $?", "r");
-  if (p == nullptr) return false;
-  char buf[16] = {};
-  bool ok = std::fgets(buf, sizeof buf, p) != nullptr && std::string(buf) == "0\n";
-  ::pclose(p);
-  return ok;
-}
-
 std::map<std::string, std::string> tarEntries(const std::string& path) {
   std::map<std::string, std::string> out;
   archive* a = archive_read_new();
@@ -75,19 +55,21 @@ TEST(CheckpointTest, RefusedNamingWhyOrWrittenAsKubeletExpects) {
     EXPECT_EQ(st.error_code(), code) << st.error_message();
     EXPECT_NE(st.error_message().find(text), std::string::npos) << st.error_message();
   };
-  expect(checkpoint(d, "0000dead", location), grpc::StatusCode::NOT_FOUND, "0000dead");
-  expect(checkpoint(d, ctr, location), grpc::StatusCode::FAILED_PRECONDITION, "not running");
+  expect(checkpointContainer(d, "0000dead", location), grpc::StatusCode::NOT_FOUND, "0000dead");
+  expect(checkpointContainer(d, ctr, location), grpc::StatusCode::FAILED_PRECONDITION,
+         "not running");
   ASSERT_TRUE(startContainer(d, ctr).ok()) << d.log();
-  expect(checkpoint(d, ctr, ""), grpc::StatusCode::INVALID_ARGUMENT, "location is required");
-  expect(checkpoint(d, ctr, "relative.tar"), grpc::StatusCode::INVALID_ARGUMENT,
+  expect(checkpointContainer(d, ctr, ""), grpc::StatusCode::INVALID_ARGUMENT,
+         "location is required");
+  expect(checkpointContainer(d, ctr, "relative.tar"), grpc::StatusCode::INVALID_ARGUMENT,
          "must be an absolute file path");
-  expect(checkpoint(d, ctr, out_dir + "/missing/x.tar"), grpc::StatusCode::INVALID_ARGUMENT,
-         "its folder does not exist");
+  expect(checkpointContainer(d, ctr, out_dir + "/missing/x.tar"),
+         grpc::StatusCode::INVALID_ARGUMENT, "its folder does not exist");
 
   // The container changes its writable layer: a file added, one of the image's deleted.
   v1::ExecSyncResponse out;
   ASSERT_TRUE(execSync(d, ctr, {"sh", "-c", "echo made > /made && rm /etc/group"}, &out, 30).ok());
-  grpc::Status st = checkpoint(d, ctr, location);
+  grpc::Status st = checkpointContainer(d, ctr, location);
   if (!criuWorks()) {
     // These machines: Debian 12's CRIU 3.17.1 fails `criu check` on Linux 6.18 (its vDSO
     // parser predates the [vvar_vclock] mapping, checkpoint-restore/criu#2532).

@@ -241,18 +241,6 @@ void checkImageCrash(Berthd& d, const CrashCase& c) {
 
 class DaemonCrashTest : public ::testing::TestWithParam<CrashCase> {};
 
-// Whether `criu check` passes here (Debian 12's CRIU 3.17.1 fails on Linux >= 6.13).
-bool criuWorks() { return std::system("criu check >/dev/null 2>&1") == 0; }
-
-grpc::Status checkpoint(Berthd& d, const std::string& id, const std::string& location) {
-  v1::CheckpointContainerRequest req;
-  req.set_container_id(id);
-  req.set_location(location);
-  v1::CheckpointContainerResponse resp;
-  auto ctx = Berthd::context(90);
-  return d.runtime().CheckpointContainer(ctx.get(), req, &resp);
-}
-
 // A CRIU that passes `criu check` and nothing else: CheckpointContainer gets as far as
 // pausing the container for its writable layer on hosts where the real one cannot run.
 std::string fakeCriu() {
@@ -315,7 +303,7 @@ TEST_P(DaemonCrashTest, RestartFindsWhatWasAcknowledgedAndNothingLeaksAfterRemov
     if (c.op == Op::kCheckpoint) {
       ASSERT_TRUE(st.ok()) << d.log();
       std::filesystem::create_directories(d.dir() + "/checkpoints");
-      st = checkpoint(d, container, d.dir() + "/checkpoints/c.tar");
+      st = checkpointContainer(d, container, d.dir() + "/checkpoints/c.tar");
     }
     EXPECT_FALSE(st.ok()) << "berthd should have died at " << c.point;
   } else {
@@ -483,12 +471,6 @@ int shimPidOf(Berthd& d) {
     if (item.rfind("shim pid ", 0) == 0) return std::stoi(item.substr(9));
   }
   return -1;
-}
-
-int pidInInfo(const google::protobuf::Map<std::string, std::string>& info) {
-  auto it = info.find("info");
-  if (it == info.end()) return 0;
-  return nlohmann::json::parse(it->second).value("pid", 0);
 }
 
 // kill -9 of a pod's shim: berthd ends the pod's processes itself, reports the exits only once

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
+#include "nlohmann/json.hpp"
+
 namespace berth::testing {
 
 grpc::Status pullImage(Berthd& d, const std::string& ref) {
@@ -189,5 +193,23 @@ std::string attachUrl(Berthd& d, const std::string& id, bool stdin, bool stdout,
   EXPECT_TRUE(s.ok()) << s.error_message();
   return resp.url();
 }
+
+grpc::Status checkpointContainer(Berthd& d, const std::string& id, const std::string& location) {
+  v1::CheckpointContainerRequest req;
+  req.set_container_id(id);
+  req.set_location(location);
+  req.set_timeout(60);
+  v1::CheckpointContainerResponse resp;
+  auto ctx = Berthd::context(90);
+  return d.runtime().CheckpointContainer(ctx.get(), req, &resp);
+}
+
+int pidInInfo(const google::protobuf::Map<std::string, std::string>& info) {
+  auto it = info.find("info");
+  if (it == info.end()) return 0;
+  return nlohmann::json::parse(it->second).value("pid", 0);
+}
+
+bool criuWorks() { return std::system("criu check >/dev/null 2>&1") == 0; }
 
 }  // namespace berth::testing

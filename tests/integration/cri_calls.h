@@ -37,6 +37,12 @@ std::string execUrl(Berthd& d, const std::string& id, const std::vector<std::str
                     bool stdin, bool stdout, bool stderr, bool tty, grpc::Status* st = nullptr);
 std::string attachUrl(Berthd& d, const std::string& id, bool stdin, bool stdout, bool stderr,
                       bool tty);
+// The "pid" of a verbose status's info JSON (a pod's pause, a container's init); 0 without.
+int pidInInfo(const google::protobuf::Map<std::string, std::string>& info);
+// CheckpointContainer (90 s).
+grpc::Status checkpointContainer(Berthd& d, const std::string& id, const std::string& location);
+// Whether `criu check` passes on this host (Debian 12's CRIU 3.17.1 fails on Linux >= 6.13).
+bool criuWorks();
 grpc::Status execSync(Berthd& d, const std::string& id, const std::vector<std::string>& cmd,
                       v1::ExecSyncResponse* out, int64_t timeout = 0);
 

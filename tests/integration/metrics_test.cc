@@ -21,22 +21,6 @@ namespace {
 
 namespace v1 = runtime::v1;
 
-// A loopback port that was free a moment ago (the kernel's choice).
-uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
 // One HTTP/1.1 request to 127.0.0.1:port; the whole reply (status line, headers, body).
 std::string http(uint16_t port, const std::string& method, const std::string& path) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -118,7 +102,7 @@ v1::ContainerConfig sleeper(const std::string& name, const std::string& image) {
 }
 
 TEST(MetricsTest, EndpointCountsRpcsErrorsPullsPodsContainersAndShims) {
-  uint16_t port = freePort();
+  uint16_t port = freeLoopbackPort();
   ASSERT_GT(port, 0);
   Berthd d("[metrics]\naddress = \"127.0.0.1:" + std::to_string(port) + "\"\n");
   ASSERT_TRUE(d.start()) << d.log();
@@ -207,7 +191,7 @@ TEST(MetricsTest, EndpointCountsRpcsErrorsPullsPodsContainersAndShims) {
 // make none (each made answer parses a record's stored config and spec), a change makes its
 // answer before the call that made the change returns.
 TEST(MetricsTest, StatusAndListCallsParseNothing) {
-  uint16_t port = freePort();
+  uint16_t port = freeLoopbackPort();
   ASSERT_GT(port, 0);
   Berthd d("[metrics]\naddress = \"127.0.0.1:" + std::to_string(port) + "\"\n");
   ASSERT_TRUE(d.start()) << d.log();

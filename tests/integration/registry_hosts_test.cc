@@ -22,21 +22,6 @@
 namespace berth::testing {
 namespace {
 
-int freePort() {
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(s);
-  return port;
-}
-
 // docker-registry over TLS on loopback, serving the test environment's registry storage, with
 // a certificate for 127.0.0.1 from a CA made here.
 class TlsRegistry {
@@ -63,7 +48,7 @@ class TlsRegistry {
         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
         "-out server.pem -days 2 -extfile ext.cnf";
     if (std::system((script + " >openssl.log 2>&1").c_str()) != 0) return false;
-    port_ = freePort();
+    port_ = freeLoopbackPort();
     std::ofstream(d + "/registry.yml")
         << "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: \""
         << envDir() << "/registry\"\n  maintenance:\n    uploadpurging:\n      enabled: false\n"

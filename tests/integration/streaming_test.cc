@@ -273,22 +273,9 @@ TEST_P(StreamingTest, PortForwardIntoThePodNetwork) {
   EXPECT_NE(err.find("error forwarding port 81"), std::string::npos) << err;
 }
 
-// A TCP port nothing listens on right now (the kernel's pick).
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 TEST_P(StreamingTest, PortForwardOnTheHostNetwork) {
   PodEnv e("pf-host");
-  int port = freePort();
+  int port = freeLoopbackPort();
   auto cfg = e.containerConfig(
       "web", {"sh", "-c", "mkdir -p /www && echo hello-host-net > /www/index.html && exec httpd -f -p " +
                               std::to_string(port) + " -h /www"});

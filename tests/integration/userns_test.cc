@@ -84,12 +84,6 @@ long hostUid(int pid) {
   return -1;
 }
 
-int pidOf(const google::protobuf::Map<std::string, std::string>& info) {
-  auto it = info.find("info");
-  if (it == info.end()) return 0;
-  return nlohmann::json::parse(it->second).value("pid", 0);
-}
-
 uid_t ownerOf(const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return static_cast<uid_t>(-1);
@@ -123,7 +117,7 @@ TEST(UsernsTest, PodAndContainersShareTheirOwnUserNamespaceBesideAHostUsersPod) 
   std::string pod;
   ASSERT_TRUE(runPod(d, pc, &pod).ok()) << d.log();
   const std::string expected_map = "0 " + std::to_string(kHostId) + " 65536\n";
-  int pause = pidOf(podStatus(d, pod, true).info());
+  int pause = pidInInfo(podStatus(d, pod, true).info());
   ASSERT_GT(pause, 0);
   EXPECT_EQ(idMap(pause, "uid_map"), expected_map);
   EXPECT_EQ(idMap(pause, "gid_map"), expected_map);
@@ -142,7 +136,7 @@ TEST(UsernsTest, PodAndContainersShareTheirOwnUserNamespaceBesideAHostUsersPod) 
   std::string ctr;
   ASSERT_TRUE(createContainer(d, pod, cc, pc, &ctr).ok()) << d.log();
   ASSERT_TRUE(startContainer(d, ctr).ok()) << d.log();
-  int app = pidOf(containerStatus(d, ctr, true).info());
+  int app = pidInInfo(containerStatus(d, ctr, true).info());
   ASSERT_GT(app, 0);
   EXPECT_EQ(idMap(app, "uid_map"), expected_map);
   EXPECT_EQ(hostUid(app), kHostId);
@@ -178,7 +172,7 @@ TEST(UsernsTest, PodAndContainersShareTheirOwnUserNamespaceBesideAHostUsersPod) 
   ASSERT_TRUE(createContainer(d, host_pod, sleepContainer("app", busybox), hc, &host_ctr).ok())
       << d.log();
   ASSERT_TRUE(startContainer(d, host_ctr).ok()) << d.log();
-  int host_app = pidOf(containerStatus(d, host_ctr, true).info());
+  int host_app = pidInInfo(containerStatus(d, host_ctr, true).info());
   EXPECT_EQ(idMap(host_app, "uid_map"), "0 0 4294967295\n");
   EXPECT_EQ(hostUid(host_app), 0);
   EXPECT_EQ(run(d, host_ctr, "id -u"), "0\n");
@@ -202,7 +196,7 @@ TEST(UsernsTest, PodAndContainersShareTheirOwnUserNamespaceBesideAHostUsersPod) 
   std::string ctr2;
   ASSERT_TRUE(createContainer(d, pod, second, pc, &ctr2).ok()) << d.log();
   ASSERT_TRUE(startContainer(d, ctr2).ok()) << d.log();
-  EXPECT_EQ(idMap(pidOf(containerStatus(d, ctr2, true).info()), "uid_map"), expected_map);
+  EXPECT_EQ(idMap(pidInInfo(containerStatus(d, ctr2, true).info()), "uid_map"), expected_map);
   for (const std::string& p : {pod, host_pod}) {
     ASSERT_TRUE(stopPod(d, p).ok()) << d.log();
     ASSERT_TRUE(removePod(d, p).ok()) << d.log();
@@ -229,7 +223,7 @@ TEST(UsernsTest, SandboxImageRootfsIsIdmapped) {
   // /pause is root's alone (0700): only an idmapped rootfs lets the pod's root run it.
   std::string pod;
   ASSERT_TRUE(runPod(d, usernsPod("image"), &pod).ok()) << d.log();
-  int pause = pidOf(podStatus(d, pod, true).info());
+  int pause = pidInInfo(podStatus(d, pod, true).info());
   ASSERT_GT(pause, 0);
   EXPECT_EQ(hostUid(pause), kHostId + 65535);
   ASSERT_TRUE(stopPod(d, pod).ok()) << d.log();
@@ -304,7 +298,7 @@ TEST(UsernsTest, WhatCannotWorkIsRefusedNamingIt) {
   ASSERT_TRUE(createContainer(d, pod, sleepContainer("implicit", busybox), pc, &id).ok())
       << d.log();
   ASSERT_TRUE(startContainer(d, id).ok()) << d.log();
-  EXPECT_EQ(hostUid(pidOf(containerStatus(d, id, true).info())), kHostId);
+  EXPECT_EQ(hostUid(pidInInfo(containerStatus(d, id, true).info())), kHostId);
 
   // A pod of the host's users: a container or mount asking for mappings is refused.
   v1::PodSandboxConfig hc = hostNetworkPod("host-users");
