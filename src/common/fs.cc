@@ -170,6 +170,11 @@ bool isExecutableFile(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
 }
 
+bool isDirectory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 absl::StatusOr<std::string> findExecutable(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("empty program name");
   if (name.find('/') != std::string::npos) {

@@ -72,4 +72,7 @@ namespace berth {
 // True when `path` is a regular file this process may execute.
 bool isExecutableFile(const std::string& path);
 
+// True when `path` is a directory (following symlinks).
+bool isDirectory(const std::string& path);
+
 }  // namespace berth

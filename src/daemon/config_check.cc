@@ -15,11 +15,6 @@
 namespace berth::daemon {
 namespace {
 
-bool isDir(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 bool readable(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
 
 }  // namespace
@@ -40,7 +35,7 @@ ConfigCheck checkConfig(const Config& c) {
                       "\" is pulled at the first RunPodSandbox"));
   }
   bool any_bin_dir = false;
-  for (const std::string& d : c.cni.bin_dirs) any_bin_dir = any_bin_dir || isDir(d);
+  for (const std::string& d : c.cni.bin_dirs) any_bin_dir = any_bin_dir || isDirectory(d);
   if (!any_bin_dir) problem("cni.bin_dirs: none of the folders exists");
   std::vector<std::string> cni_notes;
   for (std::string& p : network::CniManager::checkSetup({.conf_dir = c.cni.conf_dir,
@@ -55,7 +50,7 @@ ConfigCheck checkConfig(const Config& c) {
 
   for (absl::string_view part : absl::StrSplit(c.image.config_path, ':', absl::SkipEmpty())) {
     const std::string root(part);
-    if (!isDir(root)) {
+    if (!isDirectory(root)) {
       problem(absl::StrCat("image.config_path: ", root, " is not a folder"));
       continue;
     }
@@ -90,7 +85,7 @@ ConfigCheck checkConfig(const Config& c) {
     }
   }
   for (const std::string& d : c.cri.cdi_spec_dirs) {
-    if (!isDir(d))
+    if (!isDirectory(d))
       note(absl::StrCat("cri.cdi_spec_dirs: ", d, " does not exist (no CDI devices from it)"));
   }
   if (!findExecutable(c.cri.criu_path).ok()) {

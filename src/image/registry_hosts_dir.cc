@@ -12,15 +12,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/fs.h"
 #include "common/status.h"
 
 namespace berth::image {
 namespace {
-
-bool isDir(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 std::string inFolder(const std::string& folder, const std::string& path) {
   return !path.empty() && path[0] == '/' ? path : folder + "/" + path;
@@ -193,13 +189,13 @@ absl::StatusOr<std::optional<std::vector<RegistryEndpoint>>> endpointsFromHostsD
   std::vector<std::string> roots = absl::StrSplit(config_path, ':', absl::SkipEmpty());
   std::string folder;
   for (const std::string& root : roots) {
-    if (isDir(root + "/" + domain)) {
+    if (isDirectory(root + "/" + domain)) {
       folder = root + "/" + domain;
       break;
     }
   }
   for (size_t i = 0; folder.empty() && !inline_config && i < roots.size(); ++i) {
-    if (isDir(roots[i] + "/_default")) folder = roots[i] + "/_default";
+    if (isDirectory(roots[i] + "/_default")) folder = roots[i] + "/_default";
   }
   if (folder.empty()) return std::nullopt;
   BERTH_ASSIGN_OR_RETURN(auto endpoints, readFolder(folder, domain));

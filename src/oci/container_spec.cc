@@ -356,7 +356,8 @@ absl::Status setNamespaces(const ContainerSpecInput& in, json& spec) {
   // containerd: a cgroup namespace on a pure v2 host, never for privileged containers.
   if (in.host.cgroup_unified && !sc.privileged) nss.push_back({{"type", "cgroup"}});
   spec["linux"]["namespaces"] = std::move(nss);
-  BERTH_RETURN_IF_ERROR(checkUserNamespace(*in.config, *in.sandbox));
+  // The container's own user namespace options were checked against the pod's
+  // (checkUserNamespace) before anything was made for it.
   if (in.sandbox->userns.has_value()) {
     if (in.userns_path.empty()) {
       return absl::FailedPreconditionError(

@@ -35,7 +35,8 @@ inline constexpr char kContainerTypeContainer[] = "container";
 // InvalidArgument unless the container's user namespace options and its mounts' id mappings
 // fit its pod: a pod's own user namespace is shared by all its containers (POD with the pod's
 // mappings, or nothing said), and a mount's mappings are the pod's (kubelet sends them for
-// every volume) in such a pod only.
+// every volume) in such a pod only. Callers check before they make anything for the
+// container; buildContainerSpec() takes the result as given.
 [[nodiscard]] absl::Status checkUserNamespace(const ContainerConfig& c,
                                               const sandbox::SandboxConfig& pod);
 

@@ -136,7 +136,8 @@ absl::Status PodSandboxController::mountRootfs(const store::ImageRecord& image,
   BERTH_ASSIGN_OR_RETURN(auto in_use, images_.useImage(image));
   BERTH_ASSIGN_OR_RETURN(auto mounts, snapshots_.prepare(made.snapshot_key, image.chain_id));
   BERTH_RETURN_IF_ERROR(makeDirs(rootfs, 0755));
-  if (userns_path.empty() || !cfg.userns.has_value()) return image::mountAll(mounts, rootfs);
+  // RunPodSandbox pins the user namespace of every pod that has one (userns_path).
+  if (!cfg.userns.has_value()) return image::mountAll(mounts, rootfs);
   BERTH_ASSIGN_OR_RETURN(auto idmap,
                          image::Idmap::open(userns_path, cfg.userns->uids, cfg.userns->gids));
   return image::mountAllIdmapped(mounts, rootfs, idmap);

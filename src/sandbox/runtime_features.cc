@@ -1,18 +1,12 @@
 #include "sandbox/runtime_features.h"
 
-#include <signal.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <thread>
 
 #include "common/spawn.h"
-#include "common/unique_fd.h"
 #include "nlohmann/json.hpp"
 
 namespace berth::sandbox {

@@ -11,15 +11,11 @@
 #include <memory>
 #include <vector>
 
+#include "common/fs.h"
 #include "stats/text_files.h"
 
 namespace berth::stats {
 namespace {
-
-bool isDir(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
@@ -31,7 +27,7 @@ std::vector<std::string> subdirNames(const std::string& dir) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
     // Some distributions add "cpuacct" as a symlink to "cpu,cpuacct"; stat follows it.
-    if (isDir(dir + "/" + name)) names.push_back(std::move(name));
+    if (isDirectory(dir + "/" + name)) names.push_back(std::move(name));
   }
   std::sort(names.begin(), names.end());  // the same choice every time
   return names;
