@@ -493,9 +493,10 @@ absl::Status Daemon::reload(const Config& next) {
   config_.image.max_concurrent_downloads = keep.max_concurrent_downloads;
   config_.image.max_layer_bytes = keep.max_layer_bytes;
   config_.image.max_layer_entries = keep.max_layer_entries;
-  // Values reloaded come from the new file; the others keep where they came from.
+  // Values reloaded (and those of added handlers) come from the new file; the others keep
+  // where they came from.
   for (const auto& [key, source] : next.sources) {
-    if (reloadable(key)) config_.sources[key] = source;
+    if (reloadable(key) || applied.contains(key)) config_.sources[key] = source;
   }
   if (runtime_info_) {
     runtime_info_->setConfigJson(configToJson(config_).dump(),

@@ -217,6 +217,9 @@ TEST(ReloadTest, SighupAppliesLogLevelAndMirrorsAndABadFileChangesNothing) {
   EXPECT_EQ(effective["log"]["level"], "info");
   EXPECT_EQ(effective["root"], d.root()) << "the running value";
   EXPECT_TRUE(effective["image"]["registries"].contains("mirror.invalid")) << effective.dump();
+  auto sources = nlohmann::json::parse(sresp.info().at("configSources"), nullptr, false);
+  EXPECT_EQ(sources["/cri/runtimes/added/runtime_path"], d.configPath()) << sources.dump();
+  EXPECT_EQ(sources["/streaming/token_ttl_seconds"], d.configPath());
   // The added handler is listed and runs pods.
   bool listed = false;
   for (const auto& h : sresp.runtime_handlers()) listed = listed || h.name() == "added";
